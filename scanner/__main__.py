@@ -1,0 +1,5 @@
+"""`python -m scanner` runs the command-line interface."""
+
+from scanner.cli import main
+
+main()
