@@ -1,0 +1,50 @@
+import json
+
+import cv2
+import numpy as np
+from typer.testing import CliRunner
+
+from conftest import natural_image
+from reference import reference_features
+from scanner import __version__
+from scanner.cli import app
+from scanner.features import FEATURE_NAMES
+
+runner = CliRunner()
+
+
+def write_images(tmp_path):
+    rgb = natural_image(40, 56, seed=2)
+    good = tmp_path / "face.png"
+    cv2.imwrite(str(good), rgb[..., ::-1])
+    bad = tmp_path / "notes.jpg"
+    bad.write_text("not an image")
+    return rgb, good, bad
+
+
+def test_features_json_matches_reference(tmp_path):
+    rgb, good, bad = write_images(tmp_path)
+    for mode in ("log", "modulus"):
+        result = runner.invoke(app, ["features", "--json", "--spectrum", mode, "--planner", "estimate", str(good), str(bad)])
+        assert result.exit_code == 1, result.output
+        rows = [json.loads(line) for line in result.output.splitlines()]
+        assert [r["status"] for r in rows] == ["ok", "not_image"]
+        assert (rows[0]["height"], rows[0]["width"]) == (40, 56)
+        ours = np.array([rows[0][name] for name in FEATURE_NAMES])
+        np.testing.assert_allclose(ours, reference_features(rgb, mode), rtol=1e-5)
+        assert all(rows[1][name] is None for name in FEATURE_NAMES)
+        assert rows[1]["error"]
+
+
+def test_features_table(tmp_path):
+    _, good, _ = write_images(tmp_path)
+    result = runner.invoke(app, ["features", "--planner", "estimate", str(good)])
+    assert result.exit_code == 0, result.output
+    header, row = result.output.splitlines()
+    assert header.split()[:3] == ["path", "status", "size"] and header.split()[3:] == list(FEATURE_NAMES)
+    assert row.split()[1:3] == ["ok", "56x40"]
+
+
+def test_version_and_usage_errors():
+    assert runner.invoke(app, ["--version"]).output.strip() == f"scanner {__version__}"
+    assert runner.invoke(app, ["features", "--spectrum", "power", "x.png"]).exit_code == 2

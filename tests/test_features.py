@@ -1,0 +1,157 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import face_files, natural_image
+from reference import reference_features
+from scanner.decode import read_image
+from scanner.features import FEATURE_NAMES, FeatureExtractor, GreyImage, features_from_sums, spectral_features
+
+RTOL = 1e-5
+ATOL = 1e-12
+MODES = ("log", "modulus")
+SHAPES = [(8, 8), (8, 9), (9, 8), (13, 17), (16, 16), (31, 64), (64, 31), (100, 8), (257, 130), (128, 128)]
+
+
+@pytest.fixture(scope="module", params=MODES)
+def extractor(request):
+    return FeatureExtractor(request.param, planner="estimate")
+
+
+def check(extractor, rgb):
+    ours = extractor.from_rgb(rgb)
+    expected = reference_features(rgb, extractor.spectrum)
+    np.testing.assert_allclose(ours, expected, rtol=RTOL, atol=ATOL)
+    return ours
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_random_images_match_reference(extractor, shape):
+    rng = np.random.default_rng(shape[0] * 1000 + shape[1])
+    check(extractor, rng.integers(0, 256, size=(*shape, 3), dtype=np.uint8))
+
+
+@pytest.mark.parametrize("shape", [(64, 64), (97, 120), (256, 255)])
+def test_natural_images_match_reference(extractor, shape):
+    check(extractor, natural_image(*shape, seed=shape[1]))
+
+
+def test_saturated_image_matches_reference(extractor):
+    bright = np.clip(natural_image(96, 80, seed=3).astype(int) * 3, 0, 255).astype(np.uint8)
+    assert (bright == 255).mean() > 0.5
+    check(extractor, bright)
+
+
+def test_nearly_grey_image_matches_reference(extractor):
+    grey = natural_image(64, 72, seed=4)[..., :1].repeat(3, axis=2)
+    grey[5:9, 10:12, 0] += 1
+    grey[30, 40, 2] ^= 4
+    check(extractor, grey)
+
+
+def test_two_identical_channels_give_zero_distance(extractor):
+    rgb = natural_image(40, 48, seed=5)
+    rgb[..., 2] = rgb[..., 1]
+    values = check(extractor, rgb)
+    assert values[FEATURE_NAMES.index("min")] == 0.0
+    assert values[FEATURE_NAMES.index("icorr_gb")] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_constant_colour_image(extractor):
+    rgb = np.empty((24, 20, 3), np.uint8)
+    rgb[...] = (200, 30, 90)
+    values = check(extractor, rgb)
+    if extractor.spectrum == "log":
+        # p1 == p99 in every channel: the reference is NaN throughout.
+        assert np.isnan(values).all()
+
+
+def test_one_constant_channel_leaves_other_pair_defined(extractor):
+    rgb = natural_image(48, 40, seed=6)
+    rgb[..., 0] = 17
+    values = check(extractor, rgb)
+    if extractor.spectrum == "log":
+        assert np.isnan(values[:5]).all()
+        assert np.isfinite(values[5])
+
+
+@pytest.mark.parametrize("path", face_files(), ids=lambda p: f"{p.parent.parent.name}/{p.parent.name}/{p.name}")
+def test_real_faces_match_reference(extractor, path):
+    bgr = read_image(path).pixels
+    check(extractor, bgr[..., ::-1].copy())
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    height=st.integers(8, 40),
+    width=st.integers(8, 40),
+    seed=st.integers(0, 2**32 - 1),
+    levels=st.sampled_from([2, 16, 256]),
+)
+def test_property_matches_reference(height, width, seed, levels):
+    rng = np.random.default_rng(seed)
+    rgb = (rng.integers(0, levels, size=(height, width, 3)) * (255 // (levels - 1))).astype(np.uint8)
+    if (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 0] == rgb[..., 2]).all():
+        return
+    for mode in MODES:
+        ours = FeatureExtractor(mode, planner="estimate").from_rgb(rgb)
+        np.testing.assert_allclose(ours, reference_features(rgb, mode), rtol=RTOL, atol=ATOL)
+
+
+def test_bgr_and_rgb_entry_points_agree():
+    rgb = natural_image(50, 60, seed=7)
+    ex = FeatureExtractor(planner="estimate")
+    np.testing.assert_array_equal(ex.from_bgr(rgb[..., ::-1].copy()), ex.from_rgb(rgb))
+
+
+def test_results_repeat_bit_for_bit_and_reuse_plans():
+    ex = FeatureExtractor(planner="estimate")
+    a, b = natural_image(64, 64, seed=8), natural_image(32, 48, seed=9)
+    first = [ex.from_rgb(a), ex.from_rgb(b)]
+    again = [ex.from_rgb(a), ex.from_rgb(b)]
+    for x, y in zip(first, again):
+        np.testing.assert_array_equal(x, y)
+    assert len(ex.plans._plans) == 2
+
+
+def test_functional_api_uses_rgb():
+    rgb = natural_image(32, 32, seed=10)
+    np.testing.assert_allclose(spectral_features(rgb), reference_features(rgb), rtol=RTOL)
+
+
+def test_grey_image_is_refused():
+    grey = natural_image(32, 32)[..., :1].repeat(3, axis=2)
+    with pytest.raises(GreyImage):
+        FeatureExtractor(planner="estimate").from_rgb(grey)
+
+
+@pytest.mark.parametrize("shape", [(7, 30), (30, 7)])
+def test_too_small_is_refused(shape):
+    with pytest.raises(ValueError, match="at least 8"):
+        FeatureExtractor(planner="estimate").from_rgb(np.zeros((*shape, 3), np.uint8))
+
+
+def test_wrong_dtype_is_refused():
+    with pytest.raises(TypeError):
+        FeatureExtractor(planner="estimate").from_rgb(np.zeros((16, 16, 3), np.float32))
+
+
+def test_unknown_spectrum_is_refused():
+    with pytest.raises(ValueError, match="spectrum"):
+        FeatureExtractor("power")
+
+
+def test_features_from_sums_of_a_known_case():
+    # Two channels: u0 = (0, 1, 2, 3), u1 = (0, 2, 4, 7), u2 = u0; |v0-v1| sums etc.
+    u = np.array([[0, 1, 2, 3], [0, 2, 4, 7], [0, 1, 2, 3]], float)
+    sums = np.array([
+        np.abs(u[0] - u[1]).sum(), np.abs(u[0] - u[2]).sum(), np.abs(u[1] - u[2]).sum(),
+        *u.sum(axis=1), *(u ** 2).sum(axis=1),
+        (u[0] * u[1]).sum(), (u[0] * u[2]).sum(), (u[1] * u[2]).sum(),
+    ])
+    values = features_from_sums(sums, 4)
+    d = np.array([np.abs(u[a] - u[b]).mean() for a, b in [(0, 1), (0, 2), (1, 2)]])
+    assert values[:3] == pytest.approx([d.mean(), d.max(), d.min()])
+    assert values[3] == pytest.approx(1 - np.corrcoef(u[0], u[1])[0, 1])
+    assert values[4] == pytest.approx(0.0, abs=1e-15)
