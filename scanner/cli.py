@@ -125,6 +125,18 @@ def features(
     raise typer.Exit(EXIT_SOME_UNUSABLE if unusable else EXIT_OK)
 
 
+# --- scan, export, info -----------------------------------------------------
+
+
+# --- train, classify, adapt, evaluate ---------------------------------------
+
+
+# --- spectrum, report --------------------------------------------------------
+
+
+# --- bench -------------------------------------------------------------------
+
+
 def main() -> None:
     """Entry point of the `scanner` console script."""
     try:
