@@ -20,6 +20,7 @@ np.corrcoef and the reference pipeline give them, and a detector cannot judge it
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
@@ -75,7 +76,7 @@ class FeatureExtractor:
         if grey:
             raise GreyImage("the three colour channels are identical (a grey image)")
         plan.execute()
-        values = plan.half_planes()
+        values = plan.values
         if self.spectrum == "log":
             offsets, scales, degenerate = self._log_values(plan.spectrum, values, width)
         else:
@@ -87,47 +88,50 @@ class FeatureExtractor:
         return features_from_sums(sums, height * width, degenerate)
 
     def _log_values(self, spectrum: np.ndarray, values: np.ndarray, width: int):
-        offsets = np.empty(3)
-        scales = np.empty(3)
-        degenerate = []
         for c in range(3):
             kernels.log_magnitude(spectrum[c], values[c])
-            p1, p99 = self._percentiles(values[c], width)
-            offsets[c] = p1
-            if p99 > p1:
-                scales[c] = 1.0 / (p99 - p1)
-            else:
-                # (S - p1) / 0 is NaN for the bins equal to p1 (at least 98% of them),
-                # so every statistic of this channel is NaN in the reference; a zero
-                # scale keeps the kernel finite and the NaNs are set below.
-                scales[c] = 0.0
-                degenerate.append(c)
-        return offsets, scales, tuple(degenerate)
+        percentiles = self._percentiles(values, width)
+        offsets = percentiles[:, 0].copy()
+        spread = percentiles[:, 1] - percentiles[:, 0]
+        # p1 == p99: (S - p1) / 0 is NaN for the bins equal to p1 (at least 98% of
+        # them), so every statistic of that channel is NaN in the reference; a zero
+        # scale keeps the kernel finite and features_from_sums sets the NaNs.
+        degenerate = tuple(int(c) for c in np.flatnonzero(spread <= 0))
+        scales = np.where(spread > 0, 1.0 / np.where(spread > 0, spread, 1.0), 0.0)
+        return offsets, scales, degenerate
 
 
 def features_from_sums(sums: np.ndarray, n_bins: int, degenerate: tuple[int, ...] = ()) -> np.ndarray:
-    """Turn the kernel's 12 full-spectrum sums into the six features (float64)."""
-    d = sums[0:3] / n_bins
-    s = sums[3:6]
-    ss = sums[6:9]
-    cross = sums[9:12]
-    var = ss - s * s / n_bins
-    with np.errstate(divide="ignore", invalid="ignore"):
-        icorr = np.empty(3)
-        for p, (a, b) in enumerate(_PAIRS):
-            cov = cross[p] - s[a] * s[b] / n_bins
-            rho = cov / (np.sqrt(var[a]) * np.sqrt(var[b]))
-            icorr[p] = 1.0 - np.clip(rho, -1.0, 1.0)
-    for p, (a, b) in enumerate(_PAIRS):
+    """Turn the kernel's 12 full-spectrum sums into the six features (float64).
+
+    Pearson's r from shifted moment sums; a zero variance gives NaN, as
+    np.corrcoef does, and r is clipped to [-1, 1] as np.corrcoef clips it.
+    """
+    d0, d1, d2, s0, s1, s2, q0, q1, q2, x01, x02, x12 = (float(v) for v in sums)
+    s = (s0, s1, s2)
+    sd = [math.sqrt(max(q - si * si / n_bins, 0.0)) for q, si in zip((q0, q1, q2), s)]
+    d = [d0 / n_bins, d1 / n_bins, d2 / n_bins]
+    icorr = []
+    for p, ((a, b), cross) in enumerate(zip(_PAIRS, (x01, x02, x12))):
+        denominator = sd[a] * sd[b]
         if a in degenerate or b in degenerate:
-            d[p] = np.nan
-            icorr[p] = np.nan
-    out = np.empty(6)
-    out[0] = (d[0] + d[1] + d[2]) / 3.0
-    out[1] = np.max(d)
-    out[2] = np.min(d)
-    out[3:6] = icorr
-    return out
+            d[p] = math.nan
+            icorr.append(math.nan)
+        elif denominator == 0.0:
+            icorr.append(math.nan)
+        else:
+            rho = (cross - s[a] * s[b] / n_bins) / denominator
+            icorr.append(1.0 - min(max(rho, -1.0), 1.0))
+    return np.array([(d[0] + d[1] + d[2]) / 3.0, _nan_max(d), _nan_min(d), *icorr])
+
+
+def _nan_max(values: list[float]) -> float:
+    """max that returns NaN when any value is NaN, as np.max does."""
+    return math.nan if any(math.isnan(v) for v in values) else max(values)
+
+
+def _nan_min(values: list[float]) -> float:
+    return math.nan if any(math.isnan(v) for v in values) else min(values)
 
 
 _DEFAULT: dict[str, FeatureExtractor] = {}

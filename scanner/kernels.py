@@ -21,7 +21,6 @@ from numba.core import types
 from numba.extending import intrinsic
 
 _LN2 = np.float32(math.log(2.0))
-_CHUNK = 16
 
 
 def _exponent_ir(builder, q):
@@ -129,57 +128,132 @@ def magnitude(spectrum, out):
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy")
-def gather_brackets(values, full_width, lo1, hi1, lo2, hi2, out1, out2):
+def _count_below(flat, lo1, lo2):
+    n1 = 0
+    n2 = 0
+    for k in range(flat.shape[0]):
+        n1 += flat[k] < lo1
+        n2 += flat[k] < lo2
+    return n1, n2
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy")
+def gather_brackets(values, full_width, lo1, hi1, lo2, hi2, out1, out2, mask):
     """Count the full-spectrum bins below lo1 and below lo2, and copy every value
     in [lo1, hi1] into out1 and in [lo2, hi2] into out2, each as often as its
     Hermitian weight. Returns (below1, found1, below2, found2); a found count
     larger than its buffer means the buffer holds only a part.
 
-    Counts and an "any inside?" test run vectorised over chunks of a row; only
-    chunks that hold a candidate are walked one value at a time.
+    One vectorised pass counts and marks bracket members in `mask` (uint8, at
+    least values.size rounded up to 8); a second pass reads the mask eight bytes
+    at a time and visits only the few marked bins.
     """
     h, wh = values.shape
     last = wh - 1 if full_width % 2 == 0 else -1
-    below1 = 0
-    below2 = 0
-    n1 = 0
-    n2 = 0
+    flat = values.ravel()
+    n = flat.shape[0]
+    n1, n2 = _count_below(flat, lo1, lo2)
+    e1, e2 = _count_below(values[:, 0], lo1, lo2)
+    below1 = 2 * n1 - e1
+    below2 = 2 * n2 - e2
+    if last >= 0:
+        e1, e2 = _count_below(values[:, last], lo1, lo2)
+        below1 -= e1
+        below2 -= e2
+    for k in range(n):
+        v = flat[k]
+        in1 = np.uint8((v >= lo1) & (v <= hi1))
+        in2 = np.uint8((v >= lo2) & (v <= hi2))
+        mask[k] = in1 | (in2 << np.uint8(1))
+    words = mask.view(np.uint64)
+    f1 = 0
+    f2 = 0
     cap1 = out1.shape[0]
     cap2 = out2.shape[0]
-    for i in range(h):
-        r1 = 0
-        r2 = 0
-        for j0 in range(0, wh, _CHUNK):
-            j1 = min(j0 + _CHUNK, wh)
-            hits = 0
-            for j in range(j0, j1):
-                v = values[i, j]
-                r1 += v < lo1
-                r2 += v < lo2
-                hits += ((v >= lo1) & (v <= hi1)) | ((v >= lo2) & (v <= hi2))
-            if hits == 0:
+    for w in range((n + 7) // 8):
+        if words[w] == 0:
+            continue
+        for k in range(8 * w, min(8 * w + 8, n)):
+            flags = mask[k]
+            if flags == 0:
                 continue
-            for j in range(j0, j1):
-                v = values[i, j]
-                in1 = (v >= lo1) & (v <= hi1)
-                in2 = (v >= lo2) & (v <= hi2)
-                if in1 | in2:
-                    reps = 1 if (j == 0 or j == last) else 2
-                    for _ in range(reps):
-                        if in1:
-                            if n1 < cap1:
-                                out1[n1] = v
-                            n1 += 1
-                        if in2:
-                            if n2 < cap2:
-                                out2[n2] = v
-                            n2 += 1
-        below1 += 2 * r1 - (values[i, 0] < lo1)
-        below2 += 2 * r2 - (values[i, 0] < lo2)
-        if last >= 0:
-            below1 -= values[i, last] < lo1
-            below2 -= values[i, last] < lo2
-    return below1, n1, below2, n2
+            v = flat[k]
+            col = k % wh
+            reps = 1 if (col == 0 or col == last) else 2
+            for _ in range(reps):
+                if flags & 1:
+                    if f1 < cap1:
+                        out1[f1] = v
+                    f1 += 1
+                if flags & 2:
+                    if f2 < cap2:
+                        out2[f2] = v
+                    f2 += 1
+    return below1, f1, below2, f2
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy")
+def _lerp(a, b, gamma):
+    """numpy's _lerp: the formula depends on gamma so that it stays monotone."""
+    diff = b - a
+    if gamma >= 0.5:
+        return b - diff * (1.0 - gamma)
+    return a + diff * gamma
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy")
+def _bracket(sample, n_full, k, widen, sigmas):
+    """Sample values around where rank k of n_full should fall: `sigmas` standard
+    deviations of the sample rank either side, times `widen` after a miss."""
+    m = sample.shape[0]
+    q = min(max(k / n_full, 1.0 / n_full), 1.0 - 1.0 / n_full)
+    centre = k * (m - 1) / max(n_full - 1, 1)
+    margin = widen * (sigmas * math.sqrt(m * q * (1.0 - q)) + 2.0)
+    lo_idx = int(math.floor(centre - margin))
+    hi_idx = int(math.ceil(centre + 1.0 + margin))
+    lo = sample[lo_idx] if lo_idx > 0 else -np.inf
+    hi = sample[hi_idx] if hi_idx < m - 1 else np.inf
+    return np.float32(lo), np.float32(hi)
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy")
+def _pick(candidates, count, r):
+    """Ranks r and r + 1 (0-based) of candidates[:count], in O(count)."""
+    part = np.partition(candidates[:count], r)
+    return np.float64(part[r]), np.float64(part[r + 1:count].min())
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy")
+def percentiles_1_99(values, full_width, sample, mask, cand1, cand2, sigmas):
+    """numpy's linear 1st and 99th percentiles of one channel's full spectrum.
+
+    `sample` is a sorted strided sample of `values`; it brackets each rank, one
+    pass (gather_brackets) counts the bins below each bracket and gathers those
+    inside, and a partition of the few candidates gives the exact order
+    statistics. A bracket that misses its rank is widened and the pass repeated,
+    so the result is always exactly np.percentile(full, [1, 99]).
+    """
+    h = values.shape[0]
+    n_full = h * full_width
+    v1 = 0.01 * (n_full - 1)
+    v2 = 0.99 * (n_full - 1)
+    k1 = int(math.floor(v1))
+    k2 = int(math.floor(v2))
+    widen = 1.0
+    while True:
+        lo1, hi1 = _bracket(sample, n_full, k1, widen, sigmas)
+        lo2, hi2 = _bracket(sample, n_full, k2, widen, sigmas)
+        below1, f1, below2, f2 = gather_brackets(values, full_width, lo1, hi1, lo2, hi2, cand1, cand2, mask)
+        if below1 <= k1 < below1 + f1 - 1 and below2 <= k2 < below2 + f2 - 1:
+            break
+        widen *= 4.0
+    if f1 > cand1.shape[0] or f2 > cand2.shape[0]:
+        cand1 = np.empty(f1, dtype=values.dtype)
+        cand2 = np.empty(f2, dtype=values.dtype)
+        gather_brackets(values, full_width, lo1, hi1, lo2, hi2, cand1, cand2, mask)
+    a1, b1 = _pick(cand1, f1, k1 - below1)
+    a2, b2 = _pick(cand2, f2, k2 - below2)
+    return _lerp(a1, b1, v1 - k1), _lerp(a2, b2, v2 - k2)
 
 
 # Reassociation lets LLVM vectorise the reductions; no "contract", so a value is

@@ -67,14 +67,17 @@ def save_wisdom(directory: Path | None = None) -> bool:
 
 
 class ChannelTransform:
-    """Aligned buffers and an FFTW r2c plan for (3, H, W) float64 planes.
+    """Aligned buffers and an in-place FFTW r2c plan for three float64 planes.
 
-    `pixels` is the transform's input; after `execute()` the half spectra are in
-    `spectrum` (3, H, W//2 + 1), complex128. The transform runs in double
-    precision: in single precision its rounding alone moves the log-mode features
-    of a 1024 x 1024 photograph by up to 5e-5 (relative), while double keeps them
-    within 1e-7 of a float64 numpy reference. The input planes are free once the
-    transform has run, and the kernels keep per-bin float32 values there.
+    Write the (3, H, W) input into `pixels`; after `execute()` the half spectra
+    (3, H, W//2 + 1), complex128, are in `spectrum`, which shares its memory.
+    In place halves the working set (at 1024 x 1024: 25 MB instead of 49 MB),
+    which makes both the transform and the passes after it faster. `values`
+    is a separate float32 (3, H, W//2 + 1) buffer for per-bin values.
+
+    The transform runs in double precision: in single precision its rounding
+    alone moves the log-mode features of a 1024 x 1024 photograph by up to 5e-5
+    (relative), while double keeps them within 1e-7 of a float64 reference.
     """
 
     def __init__(self, height: int, width: int, effort: str = "measure") -> None:
@@ -82,8 +85,11 @@ class ChannelTransform:
             raise ValueError(f"planner effort must be one of {', '.join(PLANNER_EFFORTS)}")
         self.height = height
         self.width = width
-        self.pixels = pyfftw.empty_aligned((3, height, width), dtype=np.float64)
-        self.spectrum = pyfftw.empty_aligned((3, height, width // 2 + 1), dtype=np.complex128)
+        half = width // 2 + 1
+        buffer = pyfftw.empty_aligned((3, height, 2 * half), dtype=np.float64)
+        self.pixels = buffer[:, :, :width]
+        self.spectrum = buffer.view(np.complex128)
+        self.values = pyfftw.empty_aligned((3, height, half), dtype=np.float32)
         self._plan = pyfftw.FFTW(
             self.pixels,
             self.spectrum,
@@ -95,11 +101,6 @@ class ChannelTransform:
 
     def execute(self) -> None:
         self._plan.execute()
-
-    def half_planes(self) -> np.ndarray:
-        """(3, H, W//2 + 1) float32 views into the input buffer, for per-bin values."""
-        h, wh = self.height, self.width // 2 + 1
-        return self.pixels.reshape(3, -1).view(np.float32)[:, : h * wh].reshape(3, h, wh)
 
 
 class PlanCache:

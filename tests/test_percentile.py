@@ -19,7 +19,9 @@ def check(half: np.ndarray, width: int) -> None:
     full = full_from_half(half, width).astype(np.float64)
     assert full.size == half.shape[0] * width
     expected = np.percentile(full, [1, 99])
-    assert PercentileSelector()(half, width) == (expected[0], expected[1])
+    got = PercentileSelector()(half[None], width)
+    assert got.shape == (1, 2)
+    assert tuple(got[0]) == (expected[0], expected[1])
 
 
 @pytest.mark.parametrize("height,width", [(8, 8), (8, 9), (9, 13), (256, 256), (255, 256), (300, 301), (1024, 64)])

@@ -13,12 +13,13 @@ def test_transform_matches_numpy_rfft2():
     np.testing.assert_allclose(t.spectrum, np.fft.rfft2(x), rtol=1e-12, atol=1e-12)
 
 
-def test_half_planes_view_the_input_buffer():
-    t = ChannelTransform(9, 7, "estimate")
-    planes = t.half_planes()
-    assert planes.shape == (3, 9, 4) and planes.dtype == np.float32
-    planes[2, -1, -1] = 5.0
-    assert np.shares_memory(planes, t.pixels)
+@pytest.mark.parametrize("width", [7, 8])
+def test_transform_is_in_place_with_separate_value_planes(width):
+    t = ChannelTransform(9, width, "estimate")
+    assert np.shares_memory(t.pixels, t.spectrum)
+    assert t.spectrum.shape == (3, 9, width // 2 + 1)
+    assert t.values.shape == (3, 9, width // 2 + 1) and t.values.dtype == np.float32
+    assert not np.shares_memory(t.values, t.spectrum)
 
 
 def test_plan_cache_reuses_and_evicts():
