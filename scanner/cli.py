@@ -137,6 +137,49 @@ def features(
 # --- bench -------------------------------------------------------------------
 
 
+class ImageFormat(str, Enum):
+    jpeg = "jpeg"
+    png = "png"
+
+
+@app.command()
+def bench(
+    directory: Annotated[
+        Optional[Path],
+        typer.Argument(help="Images to time (default: a generated set, removed afterwards).",
+                       exists=True, file_okay=False, show_default=False),
+    ] = None,
+    size: Annotated[int, typer.Option("--size", min=8, help="Side of the generated images, px.")] = 256,
+    image_format: Annotated[ImageFormat, typer.Option("--format", help="Format of the generated images.")] = ImageFormat.jpeg,
+    images: Annotated[
+        Optional[int], typer.Option("--images", min=2, help="How many images [default: about 64 megapixels' worth].",
+                                    show_default=False)
+    ] = None,
+    workers: Annotated[
+        Optional[int], typer.Option("--workers", min=1, help="Most processes for the scaling runs [default: usable cores].",
+                                    show_default=False)
+    ] = None,
+    spectrum: SpectrumOption = Spectrum.log,
+    repeats: Annotated[int, typer.Option("--repeats", min=1, help="Timed passes per stage (the median is reported).")] = 3,
+    planner: PlannerOption = Planner.measure,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object with every figure instead of text.")] = False,
+) -> None:
+    """Time decode, FFT, features, scan and the authors' pipeline side by side, in one run."""
+    from scanner.bench import format_report, run_bench
+
+    def progress(message: str) -> None:
+        if sys.stderr.isatty():
+            typer.echo(f"bench: {message}...", err=True)
+
+    try:
+        report = run_bench(directory, size, image_format.value, images, workers, spectrum.value, repeats,
+                           planner.value, progress=progress)
+    except ValueError as exc:
+        typer.echo(f"scanner bench: {exc}", err=True)
+        raise typer.Exit(EXIT_USAGE) from None
+    typer.echo(json.dumps(report.to_dict()) if as_json else format_report(report))
+
+
 def main() -> None:
     """Entry point of the `scanner` console script."""
     try:

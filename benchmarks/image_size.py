@@ -1,0 +1,69 @@
+"""Image size: how decode, the FFT floor, the features and the authors' pipeline grow from 128 to 4096 px.
+
+Run (from the repository root, with the project's virtual environment):
+
+    .venv/bin/python benchmarks/image_size.py [--sizes 128,256,512,1024,2048,4096] [--format jpeg|png]
+                                              [--spectrum log|modulus] [--repeats 3] [--authors-max 2048]
+
+For each square size it generates a few realistic images (scanner.bench.natural_image; about
+32 megapixels' worth, at least 2) in a temporary directory and prints, in ms per image (median of
+--repeats passes after a warm-up, all in one process): decode; decode + the three-channel FFTW
+rfft2; decode + features; the FFT alone and the feature step after decode (on decoded pixels);
+the two target ratios; and the authors' numpy pipeline (with decode) and how many times slower it
+is. The authors' pipeline is skipped above --authors-max (at 4096 it takes seconds per image and
+gigabytes of memory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+from scanner.bench import (
+    feature_breakdown,
+    time_authors,
+    time_decode,
+    time_decode_fft,
+    time_features,
+    write_image_set,
+)
+from scanner.decode import read_image
+from scanner.features import FeatureExtractor
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="128,256,512,1024,2048,4096")
+    parser.add_argument("--format", default="jpeg", choices=("jpeg", "png"))
+    parser.add_argument("--spectrum", default="log", choices=("log", "modulus"))
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--authors-max", type=int, default=2048)
+    args = parser.parse_args()
+
+    print(f"image size study: {args.format}, spectrum {args.spectrum}, ms/image, median of {args.repeats}")
+    header = ("size", "images", "decode", "dec+FFT", "dec+feat", "ratio", "FFT", "step", "step/FFT",
+              "authors", "auth/ours")
+    print(("{:>6} {:>6} " + "{:>9} " * 9).format(*header))
+    extractor = FeatureExtractor(args.spectrum)
+    for size in (int(s) for s in args.sizes.split(",")):
+        count = max(2, min(64, (32 << 20) // (size * size)))
+        with tempfile.TemporaryDirectory(prefix="scanner-size-") as tmp:
+            paths = write_image_set(Path(tmp), count, size, args.format)
+            features = time_features(paths, extractor, args.repeats)
+            decode = time_decode(paths, args.repeats)
+            decode_fft = time_decode_fft(paths, extractor.plans, args.repeats)
+            decoded = [read_image(p).pixels for p in paths[:max(2, min(count, (64 << 20) // (3 * size * size)))]]
+            pieces, step = feature_breakdown(decoded, args.spectrum, args.repeats)
+            del decoded
+            authors = (time_authors(paths[:2], args.spectrum, 1).ms_per_image
+                       if size <= args.authors_max else None)
+        cells = [decode.ms_per_image, decode_fft.ms_per_image, features.ms_per_image,
+                 features.ms_per_image / decode_fft.ms_per_image, pieces["fft"], step, step / pieces["fft"],
+                 authors, authors / features.ms_per_image if authors else None]
+        print(f"{size:>6} {count:>6} " + " ".join("{:>9}".format("skipped" if v is None else f"{v:.3f}")
+                                                   for v in cells), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from scanner import bench, kernels
+from scanner.bench import (
+    BREAKDOWN_PIECES,
+    PieceClock,
+    TreeMemorySampler,
+    authors_features,
+    feature_breakdown,
+    format_report,
+    natural_image,
+    run_bench,
+    tree_rss_bytes,
+    write_image_set,
+)
+from scanner.cli import app
+from scanner.decode import read_image
+from scanner.features import FeatureExtractor
+from scanner.spectrum import ChannelTransform
+
+MODES = ("log", "modulus")
+
+
+@pytest.fixture(scope="module")
+def tiny_report():
+    return run_bench(size=32, fmt="jpeg", images=6, workers=2, spectrum="log", repeats=1, planner="estimate")
+
+
+def test_natural_image_has_the_claimed_properties():
+    rgb = natural_image(96, 128, np.random.default_rng(1))
+    assert rgb.shape == (96, 128, 3) and rgb.dtype == np.uint8
+    planes = rgb.reshape(-1, 3).T.astype(np.float64)
+    assert all(p.std() > 10 for p in planes)  # not constant
+    corr = np.corrcoef(planes)
+    assert corr[np.triu_indices(3, 1)].min() > 0.8  # channels move together...
+    for a, b in ((0, 1), (0, 2), (1, 2)):
+        assert np.mean(np.abs(planes[a] - planes[b])) > 2  # ...but are not the same
+    # sensor noise: neighbouring pixels differ, yet far less than random pixels do
+    step = np.abs(np.diff(rgb[..., 1].astype(np.int16), axis=1)).mean()
+    assert 0.5 < step < 0.5 * np.abs(planes[1] - np.random.default_rng(0).permutation(planes[1])).mean()
+
+
+@pytest.mark.parametrize("fmt, expected", [("jpeg", "JPEG"), ("png", "PNG")])
+def test_image_set_is_written_in_the_asked_format(tmp_path, fmt, expected):
+    paths = write_image_set(tmp_path, 3, 40, fmt, seed=3)
+    assert sorted(tmp_path.iterdir()) == paths
+    decoded = [read_image(p) for p in paths]
+    assert all(d.info.format == expected and d.pixels.shape == (40, 40, 3) for d in decoded)
+    assert len({d.pixels.tobytes() for d in decoded}) == 3  # distinct images
+    if fmt == "png":  # lossless: the file holds exactly the generated pixels
+        again = natural_image(40, 40, np.random.default_rng(3))
+        np.testing.assert_array_equal(decoded[0].pixels[..., ::-1], again)
+    else:
+        assert decoded[0].info.jpeg_quality == bench.JPEG_QUALITY
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_authors_pipeline_computes_the_engines_features(mode):
+    rgb = natural_image(48, 70, np.random.default_rng(5))
+    engine = FeatureExtractor(mode, planner="estimate").from_rgb(rgb)
+    np.testing.assert_allclose(authors_features(rgb, mode), engine, rtol=1e-5)
+
+
+def test_piece_clock_times_the_engine_and_puts_it_back():
+    originals = (kernels.to_planar, ChannelTransform.execute, kernels.pair_sums)
+    image = natural_image(64, 64, np.random.default_rng(2))[..., ::-1].copy()
+    extractor = FeatureExtractor("log", planner="estimate")
+    expected = extractor.from_bgr(image)
+    with PieceClock() as clock:
+        np.testing.assert_array_equal(extractor.from_bgr(image), expected)
+    assert all(clock.seconds[piece] > 0 for piece in BREAKDOWN_PIECES)
+    assert (kernels.to_planar, ChannelTransform.execute, kernels.pair_sums) == originals
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_breakdown_has_every_piece(mode):
+    images = [natural_image(32, 48, np.random.default_rng(s))[..., ::-1].copy() for s in range(3)]
+    pieces, whole = feature_breakdown(images, mode, repeats=2, planner="estimate")
+    assert set(pieces) == {*BREAKDOWN_PIECES, "other"}
+    timed = set(BREAKDOWN_PIECES) - ({"percentiles"} if mode == "modulus" else set())
+    assert all(pieces[p] > 0 for p in timed) and whole > 0
+    if mode == "modulus":
+        assert pieces["percentiles"] == 0
+
+
+def test_report_has_every_stage_and_consistent_ratios(tiny_report):
+    report = tiny_report
+    assert set(report.stages) == {"decode", "decode_fft", "features", "authors"}
+    for stage in report.stages.values():
+        assert stage.seconds > 0 and stage.images_per_s > 0
+        assert stage.ms_per_image == pytest.approx(1e3 / stage.images_per_s)
+    assert report.stages["features"].images == 6
+    ms = {name: s.ms_per_image for name, s in report.stages.items()}
+    ratios = report.ratios
+    assert ratios["features_over_decode_fft"] == pytest.approx(ms["features"] / ms["decode_fft"])
+    assert ratios["authors_over_features"] == pytest.approx(ms["authors"] / ms["features"])
+    assert ratios["feature_step_over_fft"] == pytest.approx(report.extract_ms / report.breakdown_ms["fft"])
+    assert [s.name for s in report.scaling] == ["features_x1", "features_x2"]
+    assert all(s.images_per_s > 0 for s in report.scaling)
+    assert ratios["parallel_speedup_2_over_1"] == pytest.approx(
+        report.scaling[1].images_per_s / report.scaling[0].images_per_s)
+    for run in report.scan:  # the scan rows are measured, or skipped with a reason
+        assert (run.seconds > 0 and run.startup_seconds > 0) if not run.error else run.seconds is None
+    assert report.memory["self_mb"] > 0
+    targets = {t["target"]: t for t in report.targets}
+    first = targets["features <= 1.3x (decode + FFT)"]
+    assert first["value"] == ratios["features_over_decode_fft"]
+    assert first["met"] == (first["value"] <= 1.3) and (first["held_back_by"] == "") == first["met"]
+
+
+def test_report_text_and_json(tiny_report):
+    text = format_report(tiny_report)
+    for label in bench.STAGE_LABELS.values():
+        assert label in text
+    assert "feature step after decode" in text and "targets:" in text
+    data = json.loads(json.dumps(tiny_report.to_dict(), allow_nan=False))
+    assert data["config"]["images"] == 6 and data["machine"]["fftw"]
+    assert data["stages"]["features"]["images_per_s"] > 0
+
+
+def test_tree_memory_sees_children():
+    assert tree_rss_bytes(os.getpid()) > 0
+    child = subprocess.Popen([sys.executable, "-c", "import time; b = bytearray(60 << 20); time.sleep(0.6)"])
+    with TreeMemorySampler(child.pid, interval=0.02) as sampler:
+        child.wait()
+    assert sampler.peak_bytes > 60 << 20
+
+
+def test_cli_bench_json_and_bad_directory(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(app, ["bench", "--size", "24", "--images", "3", "--workers", "1", "--repeats", "1",
+                                 "--planner", "estimate", "--spectrum", "modulus", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["config"]["spectrum"] == "modulus" and data["config"]["images"] == 3
+    assert data["targets"] == []  # the targets are stated for log mode
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = runner.invoke(app, ["bench", str(empty)])
+    assert result.exit_code == 2 and "no image files" in result.output
