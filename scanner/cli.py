@@ -131,6 +131,252 @@ def features(
 # --- train, classify, adapt, evaluate ---------------------------------------
 
 
+class Method(str, Enum):
+    svm = "svm"
+    gmm = "gmm"
+
+
+class ClassWeight(str, Enum):
+    none = "none"
+    balanced = "balanced"
+
+
+class EvaluationProtocol(str, Enum):
+    all = "all"
+    binary = "binary"
+    few_fakes = "few-fakes"
+    adaptation = "adaptation"
+
+
+StoresArgument = Annotated[list[Path], typer.Argument(help="Feature stores (.h5) written by scanner scan.",
+                                                      show_default=False)]
+ModelOutOption = Annotated[Path, typer.Option("--out", "-o", help="Model file to write (.h5).", show_default=False)]
+LabelsOption = Annotated[Optional[Path], typer.Option(
+    "--labels", help="CSV with columns path,label (real/fake or 0/1), used instead of labels from the paths "
+    "(a directory named real, 0_real, fake or 1_fake).", show_default=False)]
+SeedOption = Annotated[int, typer.Option("--seed", help="Seed of every random step (mixture start, subsampling, splits).")]
+COption = Annotated[float, typer.Option("--C", help="SVM regularisation (the paper: scikit-learn's 1).")]
+GammaOption = Annotated[str, typer.Option("--gamma", help="RBF gamma: scale (1 / (6 var X), the paper's), auto (1/6) or a number.")]
+ClassWeightOption = Annotated[ClassWeight, typer.Option("--class-weight", help="balanced: weigh classes inversely to their counts.")]
+RealAnchorOption = Annotated[Optional[list[Path]], typer.Option(
+    "--real-anchor", help="A known-real image or a directory of them (repeatable): the mixture component holding "
+    "most of them is called real, instead of the paper's rule.", show_default=False)]
+# classify lists every file when the batch is this small, and only the counts above it.
+_LIST_FILES_UP_TO = 50
+
+
+def _fail(command: str, message: str, code: int = EXIT_USAGE):
+    typer.echo(f"scanner {command}: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _samples_or_exit(command: str, stores: list[Path], labels: Optional[Path] = None):
+    from scanner.detect import DetectorError, read_labels_csv, samples_of
+    from scanner.store import StoreError, read_features
+
+    try:
+        return samples_of([read_features(p) for p in stores], read_labels_csv(labels) if labels else None)
+    except (StoreError, DetectorError) as exc:
+        _fail(command, str(exc))
+
+
+def _save_model_or_exit(command: str, model, out: Path) -> None:
+    try:
+        model.save(out)
+    except OSError as exc:
+        _fail(command, f"cannot write {out}: {exc.strerror or exc}", EXIT_FATAL)
+    typer.echo(f"model: {out} ({model.describe()})")
+
+
+def _left_out(counts: dict, *, unlabelled: bool = True) -> str:
+    parts = [f"{counts['unusable']} unusable (status not ok, or a NaN feature)"]
+    if unlabelled:
+        parts.append(f"{counts['unlabelled']} unlabelled")
+    return "left out: " + ", ".join(parts)
+
+
+@app.command()
+def train(
+    stores: StoresArgument,
+    out: ModelOutOption,
+    method: Annotated[Method, typer.Option("--method", help="svm: supervised RBF SVM; gmm: 2-component mixture, no labels.")] = Method.svm,
+    fake_fraction: Annotated[Optional[float], typer.Option(
+        "--fake-fraction", min=0.0, max=1.0, help="Train on all reals and fakes subsampled to this share of the "
+        "training set (the paper's 0.25, 0.05, 0.01).", show_default=False)] = None,
+    seed: SeedOption = 0,
+    labels: LabelsOption = None,
+    c: COption = 1.0,
+    gamma: GammaOption = "scale",
+    class_weight: ClassWeightOption = ClassWeight.none,
+    real_anchor: RealAnchorOption = None,
+) -> None:
+    """Fit a detector on feature stores and save it as a model file (SVM: labelled rows; GMM: no labels)."""
+    import numpy as np
+
+    from scanner.detect import DetectorError, Model, fit_gmm_on, fit_svm, subsample_fakes
+
+    samples = _samples_or_exit("train", stores, labels)
+    counts = samples.counts()
+    provenance = {"command": "train", "method": method.value, "stores": [str(p) for p in stores], "seed": seed}
+    try:
+        if method is Method.svm:
+            if real_anchor:
+                _fail("train", "--real-anchor chooses a mixture's side; it applies to --method gmm")
+            rows = np.flatnonzero(samples.labelled)
+            if fake_fraction is not None:
+                rows = rows[subsample_fakes(samples.is_fake[rows], fake_fraction, seed)]
+            weight = None if class_weight is ClassWeight.none else class_weight.value
+            decision = fit_svm(samples.features[rows], samples.is_fake[rows], C=c, gamma=gamma, class_weight=weight)
+            n_fake = int(samples.is_fake[rows].sum())
+            provenance.update(real=len(rows) - n_fake, fake=n_fake, fake_fraction=fake_fraction, C=c,
+                              gamma=decision.gamma, class_weight=weight)
+            typer.echo(f"trained SVM on {len(rows)} rows ({len(rows) - n_fake} real, {n_fake} fake); "
+                       + _left_out(counts))
+        else:
+            if fake_fraction is not None:
+                _fail("train", "--fake-fraction subsamples labelled fakes; it applies to --method svm")
+            fit, notes = fit_gmm_on(samples, seed=seed, anchors=[str(p) for p in real_anchor or []])
+            decision = fit.decision
+            provenance.update(rows=int(samples.usable.sum()), side_rule=fit.rule)
+            for note in notes:
+                typer.echo(note, err=True)
+            typer.echo(f"fitted a 2-component mixture on {int(samples.usable.sum())} rows (fake side by "
+                       f"{'the paper' + chr(39) + 's rule' if fit.rule == 'paper' else 'the real anchors'}); "
+                       + _left_out(counts, unlabelled=False))
+    except DetectorError as exc:
+        _fail("train", str(exc))
+    _save_model_or_exit("train", Model(samples.spectrum, decision, provenance=provenance), out)
+    raise typer.Exit(EXIT_SOME_UNUSABLE if counts["unusable"] else EXIT_OK)
+
+
+@app.command()
+def classify(
+    store: Annotated[Path, typer.Argument(help="Feature store (.h5) written by scanner scan.", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Verdicts CSV to write: path, status, verdict, score.",
+                                      show_default=False)],
+    model: Annotated[Optional[Path], typer.Option(
+        "--model", help="Model file (default: the bundled model; see the README).", show_default=False)] = None,
+    unsupervised: Annotated[bool, typer.Option(
+        "--unsupervised", help="Fit a 2-component mixture on this batch itself: nothing labelled needed.")] = False,
+    real_anchor: RealAnchorOption = None,
+    seed: SeedOption = 0,
+) -> None:
+    """Give every file of a feature store a verdict (real, fake, or none when unusable) and a score (higher: more likely fake)."""
+    import numpy as np
+
+    from scanner.detect import FAKE, REAL, DetectorError, Model, fit_gmm_on, load_model, verdicts_of, write_verdicts
+
+    if unsupervised and model is not None:
+        _fail("classify", "give either --model or --unsupervised, not both")
+    if real_anchor and not unsupervised:
+        _fail("classify", "--real-anchor chooses a mixture's side; it applies to --unsupervised")
+    samples = _samples_or_exit("classify", [store])
+    usable = samples.usable
+    judge = None
+    if unsupervised:
+        try:
+            fit, notes = fit_gmm_on(samples, seed=seed, anchors=[str(p) for p in real_anchor or []])
+        except DetectorError as exc:
+            _fail("classify", str(exc))
+        for note in notes:
+            typer.echo(note, err=True)
+        judge = Model(samples.spectrum, fit.decision)
+        typer.echo(f"model: a 2-component mixture fitted on this batch ({int(usable.sum())} rows, fake side by "
+                   f"{'the paper' + chr(39) + 's rule' if fit.rule == 'paper' else 'the real anchors'})")
+    else:
+        try:
+            judge = load_model(model)
+            judge.check_spectrum(samples.spectrum)
+        except DetectorError as exc:
+            _fail("classify", str(exc) if judge is None else f"{store}: {exc}")
+        typer.echo(f"model: {model or 'bundled default'} ({judge.describe()})")
+    scores = np.where(usable, judge.score(samples.features), np.nan)
+    verdicts = verdicts_of(scores)
+    try:
+        write_verdicts(out, samples.paths, samples.status, verdicts, scores)
+    except OSError as exc:
+        _fail("classify", f"cannot write {out}: {exc.strerror or exc}", EXIT_FATAL)
+    if len(scores) <= _LIST_FILES_UP_TO:
+        width = max((len(p) for p in samples.paths), default=4)
+        typer.echo(f"{'verdict':<8}  {'score':>9}  {'path':<{width}}  status")
+        for path, status, verdict, score in zip(samples.paths, samples.status, verdicts, scores):
+            shown = "-" if np.isnan(score) else f"{score:9.4f}"
+            typer.echo(f"{verdict or '-':<8}  {shown:>9}  {path:<{width}}  {status}")
+    counts = {name: int(np.sum(verdicts == value)) for name, value in (("fake", FAKE), ("real", REAL), ("none", ""))}
+    typer.echo(f"{counts['fake']} fake, {counts['real']} real, {counts['none']} without a verdict (unusable); "
+               f"verdicts: {out}")
+    raise typer.Exit(EXIT_SOME_UNUSABLE if counts["none"] else EXIT_OK)
+
+
+@app.command()
+def adapt(
+    source: Annotated[Path, typer.Option("--source", help="Labelled feature store of the source domain.",
+                                         show_default=False)],
+    target: Annotated[Path, typer.Option("--target", help="Feature store of the target domain (labels unused).",
+                                         show_default=False)],
+    out: ModelOutOption,
+    seed: SeedOption = 0,
+    labels: LabelsOption = None,
+    c: COption = 1.0,
+    gamma: GammaOption = "scale",
+    class_weight: ClassWeightOption = ClassWeight.none,
+) -> None:
+    """Train an SVM on the source domain for the target domain (the paper's Algorithm 1); the model is for target-domain files."""
+    from scanner.detect import DetectorError
+    from scanner.detect import adapt as adapt_domains
+
+    source_samples = _samples_or_exit("adapt", [source], labels)
+    target_samples = _samples_or_exit("adapt", [target])
+    if source_samples.spectrum != target_samples.spectrum:
+        _fail("adapt", f"the source holds {source_samples.spectrum!r}-spectrum features and the target "
+                       f"{target_samples.spectrum!r}; use one mode")
+    rows = source_samples.labelled
+    weight = None if class_weight is ClassWeight.none else class_weight.value
+    provenance = {"command": "adapt", "method": "svm", "source": str(source), "target": str(target), "seed": seed,
+                  "C": c, "class_weight": weight}
+    try:
+        adapted = adapt_domains(source_samples.features[rows], source_samples.is_fake[rows],
+                                target_samples.features[target_samples.usable], spectrum=source_samples.spectrum,
+                                seed=seed, C=c, gamma=gamma, class_weight=weight, provenance=provenance)
+    except DetectorError as exc:
+        _fail("adapt", str(exc))
+    source_counts, target_counts = source_samples.counts(), target_samples.counts()
+    typer.echo(f"source: {source_counts['real']} real, {source_counts['fake']} fake rows; {_left_out(source_counts)}")
+    typer.echo(f"target: {int(target_samples.usable.sum())} rows; {_left_out(target_counts, unlabelled=False)}")
+    _save_model_or_exit("adapt", adapted.model, out)
+    typer.echo(f"classify only {target}'s domain with it: it rescales features by that domain's mixture means")
+    raise typer.Exit(EXIT_SOME_UNUSABLE if source_counts["unusable"] or target_counts["unusable"] else EXIT_OK)
+
+
+@app.command()
+def evaluate(
+    stores: Annotated[list[Path], typer.Argument(
+        help="Labelled feature stores, one per set; each is named after its file.", show_default=False)],
+    protocol: Annotated[EvaluationProtocol, typer.Option(
+        "--protocol", help="binary: GMM and SVM (Table 2); few-fakes: SVM with 50/25/5/1 % fakes (Table 3); "
+        "adaptation: every source -> target pair (Table 4).")] = EvaluationProtocol.all,
+    test_size: Annotated[float, typer.Option("--test-size", min=0.0, max=1.0,
+                                             help="Share of each set held out for testing (stratified).")] = 0.5,
+    seed: SeedOption = 0,
+    labels: LabelsOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON instead of Markdown.")] = False,
+) -> None:
+    """Run the paper's evaluation protocols on labelled sets, seeded so that a run repeats exactly."""
+    from scanner.detect import DetectorError
+    from scanner.evaluate import PROTOCOLS, markdown
+    from scanner.evaluate import evaluate as run_protocols
+
+    named = [(p.name.removesuffix(".h5"), _samples_or_exit("evaluate", [p], labels)) for p in stores]
+    chosen = PROTOCOLS if protocol is EvaluationProtocol.all else (protocol.value,)
+    if protocol is EvaluationProtocol.all and len(stores) < 2:
+        chosen = tuple(p for p in PROTOCOLS if p != "adaptation")
+    try:
+        result = run_protocols(named, chosen, test_size=test_size, seed=seed)
+    except DetectorError as exc:
+        _fail("evaluate", str(exc))
+    typer.echo(json.dumps(result, indent=2) if as_json else markdown(result), nl=as_json)
+
+
 # --- spectrum, report --------------------------------------------------------
 
 

@@ -26,6 +26,7 @@ one, never half of one.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 from dataclasses import dataclass, field, fields
@@ -366,3 +367,39 @@ def read_features(path: str | os.PathLike) -> FeatureTable:
         jpeg_quality=rows.jpeg_quality, size=rows.size, mtime=rows.mtime,
         spectrum=attrs.get("spectrum", "log"), attrs=attrs,
     )
+
+
+def column_counts(path: str | os.PathLike, name: str = "status") -> dict[str, int]:
+    """How many rows hold each value of a text column, read chunk by chunk."""
+    counts: dict[str, int] = {}
+    with _open(path) as f:
+        dataset = f[name]
+        for start in range(0, dataset.shape[0], 65536):
+            values, n = np.unique(dataset[start:start + 65536], return_counts=True)
+            for value, count in zip(values.tolist(), n.tolist()):
+                key = value.decode("utf-8", "surrogateescape")
+                counts[key] = counts.get(key, 0) + count
+    return counts
+
+
+CSV_COLUMNS = ("path", "status", "error", "height", "width", "format", *FEATURE_NAMES)
+
+
+def export_csv(path: str | os.PathLike, handle) -> int:
+    """Write the store as CSV (CSV_COLUMNS) to a text handle; returns the row count.
+
+    Paths are usable file paths; open the handle with errors="surrogateescape"
+    so that a name that is not UTF-8 is written back as its original bytes.
+    Features are written exactly (shortest round-trip form); NaN is empty.
+    """
+    writer = csv.writer(handle, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    roots = read_attrs(path)["roots"]
+    n = 0
+    for rows in iter_rows(path):
+        for i, full in enumerate(joined_paths(rows, roots)):
+            values = ["" if np.isnan(v) else repr(v) for v in rows.features[i].tolist()]
+            writer.writerow([full, rows.status[i], rows.error[i], rows.height[i], rows.width[i], rows.format[i],
+                             *values])
+        n += len(rows)
+    return n

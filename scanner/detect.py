@@ -1,0 +1,648 @@
+"""Detectors on the six features: labels, the paper's GMM and SVM, domain adaptation, model files.
+
+Le and Woo (2021) classify the six features with a two-component Gaussian
+mixture (no labels) or an RBF SVM, train with few fakes by subsampling them, and
+carry an SVM to a new domain by rescaling each feature with the two component
+means of a one-dimensional mixture fitted in each domain (their Algorithm 1).
+
+scikit-learn fits the models; the fitted parameters are then kept as plain
+arrays and every score is computed from them here with numpy. A model file (HDF5)
+holds only those arrays and a few attributes, so loading one runs no code, and a
+model predicts bit for bit the same before saving and after loading. The score
+of a row never depends on the other rows of the batch.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path, PurePath
+from typing import ClassVar
+
+import h5py
+import numba
+import numpy as np
+
+from scanner import __version__
+from scanner.features import FEATURE_NAMES, SPECTRUM_MODES, FeatureExtractor, features_of_file
+
+REAL = "real"
+FAKE = "fake"
+VERDICTS = (REAL, FAKE, "")
+
+MODEL_FORMAT = "scanner-model"
+SCHEMA_VERSION = 1
+DEFAULT_MODEL_FILE = "default.h5"
+
+_REAL_NAMES = {"real", "0_real"}
+_FAKE_NAMES = {"fake", "1_fake"}
+_N_FEATURES = len(FEATURE_NAMES)
+_MEAN = FEATURE_NAMES.index("mean")
+
+
+class DetectorError(ValueError):
+    """Training or classifying cannot go on; the message says why and what to do."""
+
+
+class ModelError(DetectorError):
+    """A model file that cannot be used: not a model, another schema, another spectrum."""
+
+
+# --- labels ------------------------------------------------------------------
+
+
+def label_from_path(path: str) -> str:
+    """'real' or 'fake' from the innermost path component named real/0_real or fake/1_fake, else ''."""
+    for part in reversed(PurePath(path).parts[:-1]):
+        name = part.lower()
+        if name in _REAL_NAMES:
+            return REAL
+        if name in _FAKE_NAMES:
+            return FAKE
+    return ""
+
+
+def _label_value(text: str) -> str:
+    value = text.strip().lower()
+    if value in ("real", "0", "0_real"):
+        return REAL
+    if value in ("fake", "1", "1_fake"):
+        return FAKE
+    raise DetectorError(f"label {text!r} is neither real (real, 0) nor fake (fake, 1)")
+
+
+def _path_key(path: str) -> str:
+    return os.path.normpath(os.path.abspath(path))
+
+
+def read_labels_csv(path: str | os.PathLike) -> dict[str, str]:
+    """Labels from a CSV file with columns path,label (label real/fake or 0/1), keyed by absolute path."""
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            if not reader.fieldnames or not {"path", "label"} <= set(reader.fieldnames):
+                raise DetectorError(f"{path}: a labels file needs a header with the columns path,label")
+            labels = {}
+            for line, row in enumerate(reader, start=2):
+                try:
+                    labels[_path_key(row["path"])] = _label_value(row["label"] or "")
+                except DetectorError as exc:
+                    raise DetectorError(f"{path}, line {line}: {exc}") from None
+    except OSError as exc:
+        raise DetectorError(f"cannot read labels file {path}: {exc.strerror or exc}") from None
+    return labels
+
+
+def labels_of(paths: list[str], labels_csv: dict[str, str] | None = None) -> np.ndarray:
+    """'real', 'fake' or '' per path: from the labels file when given, else from the path."""
+    if labels_csv is None:
+        return np.array([label_from_path(p) for p in paths], dtype=object)
+    return np.array([labels_csv.get(_path_key(p), "") for p in paths], dtype=object)
+
+
+# --- rows of feature tables --------------------------------------------------
+
+
+def usable_rows(status, features: np.ndarray) -> np.ndarray:
+    """True where a row can be judged: status ok and all six features finite."""
+    features = np.asarray(features, dtype=np.float64).reshape(-1, _N_FEATURES)
+    return (np.asarray(status, dtype=object) == "ok") & np.isfinite(features).all(axis=1)
+
+
+@dataclass(frozen=True, eq=False)
+class Samples:
+    """The rows of one or more feature tables, with their labels ('' where unknown)."""
+
+    paths: list[str]
+    status: np.ndarray
+    features: np.ndarray
+    labels: np.ndarray
+    spectrum: str
+
+    @property
+    def usable(self) -> np.ndarray:
+        return usable_rows(self.status, self.features)
+
+    @property
+    def labelled(self) -> np.ndarray:
+        """Usable rows with a label: the rows supervised training uses."""
+        return self.usable & (self.labels != "")
+
+    @property
+    def is_fake(self) -> np.ndarray:
+        return self.labels == FAKE
+
+    def counts(self) -> dict[str, int]:
+        """How many rows are used, and why the others are left out."""
+        usable = self.usable
+        return {
+            "real": int(np.sum(usable & (self.labels == REAL))),
+            "fake": int(np.sum(usable & (self.labels == FAKE))),
+            "unlabelled": int(np.sum(usable & (self.labels == ""))),
+            "unusable": int(np.sum(~usable)),
+        }
+
+
+def samples_of(tables, labels_csv: dict[str, str] | None = None) -> Samples:
+    """Join feature tables (objects with path, status, features, spectrum) into one labelled sample.
+
+    Tables made with different spectrum modes cannot be mixed.
+    """
+    tables = list(tables)
+    if not tables:
+        raise DetectorError("no feature tables given")
+    spectra = sorted({t.spectrum for t in tables})
+    if len(spectra) > 1:
+        raise DetectorError(f"the feature tables mix spectrum modes ({', '.join(spectra)}); use one mode")
+    paths = [p for t in tables for p in t.path]
+    return Samples(
+        paths=paths,
+        status=np.array([s for t in tables for s in t.status], dtype=object),
+        features=np.concatenate([np.asarray(t.features, dtype=np.float64).reshape(-1, _N_FEATURES)
+                                 for t in tables]),
+        labels=labels_of(paths, labels_csv),
+        spectrum=spectra[0],
+    )
+
+
+def anchor_features(anchors: list[str], samples: Samples) -> tuple[np.ndarray, list[str]]:
+    """Features of known-real images: their rows in `samples` where present, else measured now.
+
+    A directory stands for every file under it. Returns the usable features and a
+    message for each anchor that could not be used.
+    """
+    files = []
+    for anchor in anchors:
+        if os.path.isdir(anchor):
+            files += sorted(os.path.join(d, f) for d, _, names in os.walk(anchor) for f in names)
+        else:
+            files.append(anchor)
+    rows = {_path_key(p): i for i, p in enumerate(samples.paths)}
+    usable = samples.usable
+    extractor = None
+    values, problems = [], []
+    for path in files:
+        row = rows.get(_path_key(path))
+        if row is not None:
+            if usable[row]:
+                values.append(samples.features[row])
+            else:
+                problems.append(f"{path}: {samples.status[row]} in the feature store")
+            continue
+        extractor = extractor or FeatureExtractor(samples.spectrum)
+        result = features_of_file(path, extractor)
+        if result.status == "ok" and np.isfinite(result.features).all():
+            values.append(result.features)
+        else:
+            problems.append(f"{path}: {result.status} {result.error}".rstrip())
+    return np.array(values, dtype=np.float64).reshape(-1, _N_FEATURES), problems
+
+
+def subsample_fakes(is_fake: np.ndarray, fraction: float, seed: int = 0) -> np.ndarray:
+    """Indices of all reals and a seeded random subset of fakes making `fraction` of the result.
+
+    The paper's unbalanced training: n_fake = round(fraction * n_real / (1 - fraction)), at least 1.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise DetectorError(f"the fake fraction must be between 0 and 1 (exclusive), not {fraction}")
+    is_fake = np.asarray(is_fake, dtype=bool)
+    reals = np.flatnonzero(~is_fake)
+    fakes = np.flatnonzero(is_fake)
+    wanted = max(1, round(fraction * len(reals) / (1.0 - fraction)))
+    if wanted > len(fakes):
+        raise DetectorError(
+            f"a fake share of {fraction:g} with {len(reals)} real rows needs {wanted} fake rows, "
+            f"but only {len(fakes)} are labelled fake"
+        )
+    chosen = np.random.default_rng(seed).choice(fakes, size=wanted, replace=False)
+    return np.sort(np.concatenate([reals, chosen]))
+
+
+# --- decision functions ------------------------------------------------------
+
+
+@numba.njit(cache=True, nogil=True)
+def _rbf_scores(x, support_vectors, dual_coef, intercept, gamma):  # pragma: no cover - compiled
+    """sum_i dual_coef_i exp(-gamma |x - sv_i|^2) + intercept per row, summed in a fixed order."""
+    n_rows, n_features = x.shape
+    out = np.empty(n_rows)
+    for r in range(n_rows):
+        total = 0.0
+        for i in range(support_vectors.shape[0]):
+            d2 = 0.0
+            for k in range(n_features):
+                diff = x[r, k] - support_vectors[i, k]
+                d2 += diff * diff
+            total += dual_coef[i] * np.exp(-gamma * d2)
+        out[r] = total + intercept
+    return out
+
+
+def _rowwise_matmul(x: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """x @ m with a fixed summation order per row (BLAS may change it with the batch shape)."""
+    return (x[:, :, None] * m[None, :, :]).sum(axis=1)
+
+
+@dataclass(frozen=True, eq=False)
+class SVMDecision:
+    """An RBF SVM: score = sum_i dual_coef_i exp(-gamma |x - sv_i|^2) + intercept; > 0 means fake."""
+
+    support_vectors: np.ndarray  # (S, 6)
+    dual_coef: np.ndarray  # (S,)
+    intercept: float
+    gamma: float
+    method: ClassVar[str] = "svm"
+
+    def score(self, x: np.ndarray) -> np.ndarray:
+        return _rbf_scores(np.ascontiguousarray(x), self.support_vectors, self.dual_coef, self.intercept, self.gamma)
+
+    def save(self, group: h5py.Group) -> None:
+        _dataset(group, "support_vectors", self.support_vectors)
+        _dataset(group, "dual_coef", self.dual_coef)
+        group.attrs["intercept"] = self.intercept
+        group.attrs["gamma"] = self.gamma
+
+    @classmethod
+    def load(cls, group: h5py.Group) -> "SVMDecision":
+        sv = _array(group, "support_vectors", (None, _N_FEATURES))
+        coef = _array(group, "dual_coef", (len(sv),))
+        return cls(sv, coef, _scalar(group, "intercept"), _scalar(group, "gamma"))
+
+
+@dataclass(frozen=True, eq=False)
+class GMMDecision:
+    """A two-component Gaussian mixture with full covariances and one component called fake.
+
+    score = log P(fake | x) - log P(real | x); > 0 means fake.
+    """
+
+    weights: np.ndarray  # (2,)
+    means: np.ndarray  # (2, 6)
+    covariances: np.ndarray  # (2, 6, 6)
+    fake_component: int
+    method: ClassVar[str] = "gmm"
+    _precision_cholesky: np.ndarray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        try:
+            chol = np.linalg.cholesky(self.covariances)
+        except np.linalg.LinAlgError:
+            raise ModelError("the mixture's covariances are not positive definite") from None
+        inverse = np.linalg.inv(chol)
+        object.__setattr__(self, "_precision_cholesky", np.transpose(inverse, (0, 2, 1)))
+
+    def _log_joint(self, x: np.ndarray, c: int) -> np.ndarray:
+        """log(weight_c) + log N(x; mean_c, cov_c), without the constant both components share."""
+        p = self._precision_cholesky[c]
+        y = _rowwise_matmul(x - self.means[c], p)
+        return math.log(self.weights[c]) + float(np.sum(np.log(np.diag(p)))) - 0.5 * np.sum(y * y, axis=1)
+
+    def score(self, x: np.ndarray) -> np.ndarray:
+        real = 1 - self.fake_component
+        return self._log_joint(x, self.fake_component) - self._log_joint(x, real)
+
+    def save(self, group: h5py.Group) -> None:
+        _dataset(group, "weights", self.weights)
+        _dataset(group, "means", self.means)
+        _dataset(group, "covariances", self.covariances)
+        group.attrs["fake_component"] = self.fake_component
+
+    @classmethod
+    def load(cls, group: h5py.Group) -> "GMMDecision":
+        fake = int(_scalar(group, "fake_component"))
+        if fake not in (0, 1):
+            raise ModelError("gmm/fake_component must be 0 or 1")
+        return cls(_array(group, "weights", (2,)), _array(group, "means", (2, _N_FEATURES)),
+                   _array(group, "covariances", (2, _N_FEATURES, _N_FEATURES)), fake)
+
+
+@dataclass(frozen=True, eq=False)
+class Scaling:
+    """Algorithm 1's per-feature rescaling: (f - low) / (high - low), low < high the two component means."""
+
+    low: np.ndarray  # (6,)
+    high: np.ndarray  # (6,)
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        return (x - self.low) / (self.high - self.low)
+
+    def save(self, group: h5py.Group) -> None:
+        _dataset(group, "low", self.low)
+        _dataset(group, "high", self.high)
+
+    @classmethod
+    def load(cls, group: h5py.Group) -> "Scaling":
+        return cls(_array(group, "low", (_N_FEATURES,)), _array(group, "high", (_N_FEATURES,)))
+
+
+_DECISIONS = {"svm": SVMDecision, "gmm": GMMDecision}
+
+
+# --- models --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Model:
+    """A fitted detector for features of one spectrum mode, optionally rescaled for a target domain."""
+
+    spectrum: str
+    decision: SVMDecision | GMMDecision
+    scaling: Scaling | None = None
+    provenance: dict = field(default_factory=dict)
+
+    @property
+    def method(self) -> str:
+        return self.decision.method
+
+    def score(self, features: np.ndarray) -> np.ndarray:
+        """(N,) float64, higher = more likely fake (> 0: fake); NaN for rows with a NaN feature."""
+        x = np.asarray(features, dtype=np.float64).reshape(-1, _N_FEATURES)
+        out = np.full(len(x), np.nan)
+        finite = np.isfinite(x).all(axis=1)
+        if finite.any():
+            rows = x[finite]
+            if self.scaling is not None:
+                rows = self.scaling.apply(rows)
+            out[finite] = self.decision.score(rows)
+        return out
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """'fake' where the score is above 0, 'real' where not, '' where it is NaN."""
+        return verdicts_of(self.score(features))
+
+    def check_spectrum(self, spectrum: str) -> None:
+        """Refuse features computed in a spectrum mode this model was not trained on."""
+        if spectrum != self.spectrum:
+            raise ModelError(
+                f"the model was trained on {self.spectrum!r}-spectrum features but these are "
+                f"{spectrum!r}; recompute the features with --spectrum {self.spectrum} or use a {spectrum!r} model"
+            )
+
+    def describe(self) -> str:
+        adapted = ", adapted to a target domain" if self.scaling is not None else ""
+        return f"{self.method.upper()} on {self.spectrum}-spectrum features{adapted}"
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the model as HDF5 (see the README's "Model files"); the file bytes depend only on the model."""
+        with h5py.File(path, "w", track_order=True) as f:
+            f.attrs["format"] = MODEL_FORMAT
+            f.attrs["schema_version"] = SCHEMA_VERSION
+            f.attrs["method"] = self.method
+            f.attrs["spectrum"] = self.spectrum
+            f.attrs["feature_names"] = ",".join(FEATURE_NAMES)
+            f.attrs["scanner_version"] = __version__
+            f.attrs["provenance"] = json.dumps(self.provenance, sort_keys=True)
+            self.decision.save(f.create_group(self.method, track_order=True))
+            if self.scaling is not None:
+                self.scaling.save(f.create_group("scaling", track_order=True))
+
+
+def verdicts_of(scores: np.ndarray) -> np.ndarray:
+    """'fake' for score > 0, 'real' for score <= 0, '' for NaN."""
+    scores = np.asarray(scores, dtype=np.float64)
+    out = np.where(scores > 0, FAKE, REAL).astype(object)
+    out[np.isnan(scores)] = ""
+    return out
+
+
+def write_verdicts(path: str | os.PathLike, paths: list[str], status, verdicts, scores) -> None:
+    """The classify CSV: path, status, verdict (real, fake, or empty when unusable), score (full precision)."""
+    with open(path, "w", newline="", encoding="utf-8", errors="surrogateescape") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "status", "verdict", "score"])
+        for row in zip(paths, status, verdicts, scores):
+            writer.writerow([row[0], row[1], row[2], "" if math.isnan(row[3]) else repr(float(row[3]))])
+
+
+def _dataset(group: h5py.Group, name: str, values: np.ndarray) -> None:
+    group.create_dataset(name, data=np.asarray(values, dtype=np.float64), track_times=False)
+
+
+def _array(group: h5py.Group, name: str, shape: tuple) -> np.ndarray:
+    item = group.get(name)
+    if not isinstance(item, h5py.Dataset) or item.dtype.kind != "f":
+        raise ModelError(f"{group.name}/{name}: missing, or not an array of floats")
+    values = np.asarray(item[()], dtype=np.float64)
+    if values.ndim != len(shape) or any(want is not None and got != want for got, want in zip(values.shape, shape)):
+        raise ModelError(f"{group.name}/{name} has shape {values.shape}, expected {shape}")
+    if not np.isfinite(values).all():
+        raise ModelError(f"{group.name}/{name} holds non-finite values")
+    return values
+
+
+def _scalar(group: h5py.Group, name: str) -> float:
+    value = group.attrs.get(name)
+    if value is None or np.ndim(value) != 0 or not np.isfinite(float(value)):
+        raise ModelError(f"{group.name}: attribute {name} is missing or not a finite number")
+    return float(value)
+
+
+def _text(attrs, name: str) -> str:
+    value = attrs.get(name)
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if not isinstance(value, str):
+        raise ModelError(f"attribute {name} is missing")
+    return value
+
+
+def default_model_path() -> Path:
+    """The model bundled with the package (see the README for what it was trained on)."""
+    return Path(str(resources.files("scanner") / "models" / DEFAULT_MODEL_FILE))
+
+
+def load_model(path: str | os.PathLike | None = None) -> Model:
+    """Read a model file (None: the bundled default model). Reads arrays only; runs nothing from the file."""
+    path = default_model_path() if path is None else Path(path)
+    try:
+        f = h5py.File(path, "r")
+    except FileNotFoundError:
+        raise ModelError(f"{path}: no such model file") from None
+    except OSError as exc:
+        raise ModelError(f"{path}: not a model file (not readable as HDF5: {exc})") from None
+    with f:
+        try:
+            return _model_from(f)
+        except ModelError as exc:
+            raise ModelError(f"{path}: {exc}") from None
+
+
+def _model_from(f: h5py.File) -> Model:
+    if f.attrs.get("format") not in (MODEL_FORMAT, MODEL_FORMAT.encode()):
+        raise ModelError("not a scanner model file (no format attribute 'scanner-model')")
+    version = f.attrs.get("schema_version")
+    if version is None or int(version) != SCHEMA_VERSION:
+        raise ModelError(
+            f"model schema version {version} is not the one this scanner reads ({SCHEMA_VERSION}); "
+            "retrain the model with this version"
+        )
+    names = _text(f.attrs, "feature_names").split(",")
+    if tuple(names) != FEATURE_NAMES:
+        raise ModelError(f"the model's features {names} are not scanner's {list(FEATURE_NAMES)}")
+    spectrum = _text(f.attrs, "spectrum")
+    if spectrum not in SPECTRUM_MODES:
+        raise ModelError(f"unknown spectrum mode {spectrum!r}")
+    method = _text(f.attrs, "method")
+    if method not in _DECISIONS or not isinstance(f.get(method), h5py.Group):
+        raise ModelError(f"unknown or missing method {method!r}")
+    try:
+        provenance = json.loads(_text(f.attrs, "provenance"))
+    except json.JSONDecodeError:
+        raise ModelError("the provenance attribute is not JSON") from None
+    scaling = Scaling.load(f["scaling"]) if isinstance(f.get("scaling"), h5py.Group) else None
+    return Model(spectrum, _DECISIONS[method].load(f[method]), scaling, provenance)
+
+
+# --- fitting -------------------------------------------------------------------
+
+
+def resolve_gamma(gamma: str | float, x: np.ndarray) -> float:
+    """scikit-learn's RBF gamma: 'scale' = 1 / (6 var(X)), 'auto' = 1/6, or the number given."""
+    if gamma == "scale":
+        variance = x.var()
+        return float(1.0 / (x.shape[1] * variance)) if variance != 0 else 1.0
+    if gamma == "auto":
+        return 1.0 / x.shape[1]
+    try:
+        value = float(gamma)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not value > 0:
+        raise DetectorError(f"gamma must be positive, 'scale' or 'auto', not {gamma!r}")
+    return value
+
+
+def fit_svm(x: np.ndarray, is_fake: np.ndarray, *, C: float = 1.0, gamma: str | float = "scale",
+            class_weight: str | None = None) -> SVMDecision:
+    """The paper's RBF SVM (scikit-learn's defaults: C=1, gamma='scale', no feature scaling)."""
+    from sklearn.svm import SVC  # imported here: loading and applying a model needs no scikit-learn
+
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    y = np.asarray(is_fake, dtype=bool).astype(np.int64)
+    n_fake = int(y.sum())
+    if n_fake == 0 or n_fake == len(y):
+        raise DetectorError(f"an SVM needs both classes; got {len(y) - n_fake} real and {n_fake} fake rows")
+    if not C > 0:
+        raise DetectorError(f"C must be positive, not {C}")
+    numeric_gamma = resolve_gamma(gamma, x)
+    svc = SVC(kernel="rbf", C=C, gamma=numeric_gamma, class_weight=class_weight).fit(x, y)
+    # Binary SVC: decision = K @ dual_coef_[0] + intercept_[0], positive for classes_[1] (fake).
+    return SVMDecision(np.array(svc.support_vectors_, dtype=np.float64), np.array(svc.dual_coef_[0], dtype=np.float64),
+                       float(svc.intercept_[0]), numeric_gamma)
+
+
+@dataclass(frozen=True)
+class GMMFit:
+    """A fitted mixture, and how its fake side was chosen."""
+
+    decision: GMMDecision
+    rule: str  # "paper" or "anchor"
+    anchors_in_real: float | None = None  # share of anchors in the real component
+
+
+def fit_gmm(x: np.ndarray, *, seed: int = 0, real_anchor: np.ndarray | None = None) -> GMMFit:
+    """A 2-component full-covariance mixture fitted without labels.
+
+    The fake component is, by the paper's rule, the one with the larger mean of the
+    `mean` feature; with `real_anchor` (features of known-real images), the one
+    holding fewer of the anchors.
+    """
+    from sklearn.mixture import GaussianMixture
+
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    if len(x) < 2 * _N_FEATURES:
+        raise DetectorError(f"a mixture needs at least {2 * _N_FEATURES} usable rows, got {len(x)}")
+    gmm = GaussianMixture(n_components=2, covariance_type="full", random_state=seed).fit(x)
+    weights = np.array(gmm.weights_, dtype=np.float64)
+    means = np.array(gmm.means_, dtype=np.float64)
+    covariances = np.array(gmm.covariances_, dtype=np.float64)
+    by_rule = int(np.argmax(means[:, _MEAN]))
+    if real_anchor is None:
+        return GMMFit(GMMDecision(weights, means, covariances, by_rule), "paper")
+    anchors = np.asarray(real_anchor, dtype=np.float64).reshape(-1, _N_FEATURES)
+    anchors = anchors[np.isfinite(anchors).all(axis=1)]
+    if len(anchors) == 0:
+        raise DetectorError("none of the real anchors has usable features")
+    as_rule = GMMDecision(weights, means, covariances, by_rule)
+    in_rule_fake = float(np.mean(as_rule.score(anchors) > 0))
+    if in_rule_fake == 0.5:
+        raise DetectorError("the real anchors fall evenly in both components; give more, or clearer, known-real images")
+    fake = by_rule if in_rule_fake < 0.5 else 1 - by_rule
+    return GMMFit(GMMDecision(weights, means, covariances, fake), "anchor", max(in_rule_fake, 1 - in_rule_fake))
+
+
+def wrong_side_share(decision: GMMDecision, x: np.ndarray, is_fake: np.ndarray) -> float:
+    """Share of labelled rows the mixture gets wrong: above 0.5 means its fake side is the wrong one."""
+    return float(np.mean((decision.score(x) > 0) != np.asarray(is_fake, dtype=bool)))
+
+
+def fit_gmm_on(samples: Samples, *, seed: int = 0, anchors: list[str] | None = None) -> tuple[GMMFit, list[str]]:
+    """The mixture on a sample's usable rows (labels unused), with notes for the user.
+
+    The notes name the anchors that could not be used and warn when the sample's
+    labels (where it has both classes) show that the mixture's fake side is the wrong one.
+    """
+    notes = []
+    anchor_x = None
+    if anchors:
+        anchor_x, problems = anchor_features(anchors, samples)
+        notes += [f"real anchor not used: {p}" for p in problems]
+    usable = samples.usable
+    fit = fit_gmm(samples.features[usable], seed=seed, real_anchor=anchor_x)
+    if fit.rule == "anchor":
+        notes.append(f"{fit.anchors_in_real:.0%} of {len(anchor_x)} real anchors fall in the component called real")
+    labelled = samples.labelled
+    if 0 < samples.is_fake[labelled].sum() < labelled.sum():
+        wrong = wrong_side_share(fit.decision, samples.features[labelled], samples.is_fake[labelled])
+        if wrong > 0.5:
+            how = "the paper's rule (larger mean feature = fake)" if fit.rule == "paper" else "the real anchors"
+            notes.append(
+                f"warning: the labels show that {how} picked the wrong component: {wrong:.0%} of the "
+                f"{int(labelled.sum())} labelled rows get the wrong verdict; "
+                + ("give known-real images with --real-anchor" if fit.rule == "paper" else "check the anchors")
+            )
+    return fit, notes
+
+
+def component_means(x: np.ndarray, seed: int = 0) -> Scaling:
+    """Algorithm 1's prior knowledge: per feature, the two means of a 1-D, 2-component mixture, ordered."""
+    from sklearn.mixture import GaussianMixture
+
+    x = np.asarray(x, dtype=np.float64).reshape(-1, _N_FEATURES)
+    if len(x) < 2:
+        raise DetectorError(f"a domain needs at least 2 usable rows to fit its mixtures, got {len(x)}")
+    low = np.zeros(_N_FEATURES)
+    high = np.zeros(_N_FEATURES)
+    for k in range(_N_FEATURES):
+        column = np.ascontiguousarray(x[:, k : k + 1])
+        if len(np.unique(column)) > 1:
+            means = GaussianMixture(n_components=2, random_state=seed).fit(column).means_[:, 0]
+            low[k], high[k] = np.min(means), np.max(means)
+        if not high[k] > low[k]:
+            raise DetectorError(f"feature {FEATURE_NAMES[k]} does not vary in this domain; it cannot be rescaled")
+    return Scaling(low, high)
+
+
+@dataclass(frozen=True)
+class Adapted:
+    """Algorithm 1's outcome: an SVM on the rescaled source, carrying the target's scaling."""
+
+    model: Model
+    source_scaling: Scaling
+
+
+def adapt(source_x: np.ndarray, source_is_fake: np.ndarray, target_x: np.ndarray, *, spectrum: str,
+          seed: int = 0, C: float = 1.0, gamma: str | float = "scale", class_weight: str | None = None,
+          provenance: dict | None = None) -> Adapted:
+    """The paper's Algorithm 1: rescale each domain by its own component means, fit the SVM on the source."""
+    source_scaling = component_means(source_x, seed)
+    target_scaling = component_means(target_x, seed)
+    decision = fit_svm(source_scaling.apply(np.asarray(source_x, dtype=np.float64)), source_is_fake,
+                       C=C, gamma=gamma, class_weight=class_weight)
+    info = dict(provenance or {})
+    info["source_scaling"] = {"low": source_scaling.low.tolist(), "high": source_scaling.high.tolist()}
+    return Adapted(Model(spectrum, decision, target_scaling, info), source_scaling)

@@ -1,0 +1,176 @@
+"""Streaming the files to scan out of directory trees, lists and paths.
+
+The walk is a generator over os.scandir, so the scan starts on the first files
+long before a million-file tree has been listed, and only the directories still
+to visit are held in memory. Names stay bytes throughout, so a name that is not
+valid UTF-8 is carried losslessly.
+
+What it yields, one `Found` per file:
+
+* files under a directory whose extension is in the filter (case-insensitive;
+  a file whose content is an image but whose extension is not in the filter is
+  not found; ``extensions=None`` takes every file);
+* every file named directly (argument or list line), whatever its extension;
+* problems as rows with a status: a broken symbolic link or a link loop
+  (``unreadable``), an unreadable directory (``permission``), a FIFO, socket or
+  device (``not_image``: never read, a FIFO would block), an entry that is gone
+  by the time it is looked at (``vanished``).
+
+Symbolic links to directories are followed; a link back to one of its own
+ancestors is reported as a loop, and a directory reached a second time by
+another route is not walked again (so no file gets two rows).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from typing import Iterable, Iterator, NamedTuple
+
+DEFAULT_EXTENSIONS = frozenset({
+    "jpg", "jpeg", "jpe", "jfif", "png", "bmp", "dib", "webp", "tif", "tiff",
+    "jp2", "j2k", "ppm", "pgm", "pbm", "pnm", "exr", "hdr", "pic",
+})
+
+
+class Found(NamedTuple):
+    """One file to scan, or one problem to record (status set, error says why)."""
+
+    root: int        # index into Walk.roots
+    relpath: bytes   # path relative to that root ("" root: the path as given, made absolute)
+    size: int
+    mtime: float
+    status: str = ""  # "" when the file is to be read; otherwise the row's status
+    error: str = ""
+
+
+def parse_extensions(text: str | None) -> frozenset[str] | None:
+    """'jpg,PNG,.webp' -> {'jpg', 'png', 'webp'}; '*' -> None (every file)."""
+    if text is None:
+        return DEFAULT_EXTENSIONS
+    if text.strip() == "*":
+        return None
+    names = frozenset(part.strip().lstrip(".").lower() for part in text.split(",") if part.strip())
+    if not names:
+        raise ValueError("--ext needs at least one extension (or '*' for every file)")
+    return names
+
+
+def _problem(exc: OSError, is_link: bool) -> tuple[str, str]:
+    """The row status and reason for an error looking at an entry."""
+    if isinstance(exc, FileNotFoundError):
+        return ("unreadable", "broken symbolic link") if is_link else ("vanished", "no such file (moved or deleted?)")
+    if isinstance(exc, PermissionError):
+        return "permission", "permission denied"
+    if exc.errno == errno.ELOOP:
+        return "unreadable", "symbolic link loop"
+    return "unreadable", exc.strerror or str(exc)
+
+
+def _file_row(root: int, rel: bytes, info: os.stat_result) -> Found:
+    if stat.S_ISREG(info.st_mode):
+        return Found(root, rel, info.st_size, info.st_mtime)
+    kind = "a FIFO" if stat.S_ISFIFO(info.st_mode) else "a socket" if stat.S_ISSOCK(info.st_mode) else "a device"
+    return Found(root, rel, 0, info.st_mtime, "not_image", f"not a regular file ({kind})")
+
+
+class Walk:
+    """Iterates the files under paths (and the lines of a list file), streaming.
+
+    ``roots`` is "" (files named directly, stored with absolute paths) followed
+    by each directory argument, absolute.
+    """
+
+    def __init__(self, paths: Iterable[str | os.PathLike] = (), *, recursive: bool = True,
+                 extensions: frozenset[str] | None = DEFAULT_EXTENSIONS,
+                 from_list: Iterable[str | bytes] | None = None) -> None:
+        self.paths = [os.fsencode(os.path.abspath(p)) for p in paths]
+        self.recursive = recursive
+        self.extensions = None if extensions is None else frozenset(e.encode() for e in extensions)
+        self.from_list = from_list
+        self.roots: list[str] = [""]
+        for path in self.paths:
+            if os.path.isdir(path) and os.fsdecode(path) not in self.roots:
+                self.roots.append(os.fsdecode(path))
+        self._visited: set[tuple[int, int]] = set()
+
+    def __iter__(self) -> Iterator[Found]:
+        self._visited = set()
+        for path in self.paths:
+            yield from self._named(path, directory_root=True)
+        if self.from_list is not None:
+            for line in self.from_list:
+                entry = os.fsencode(line.rstrip("\r\n") if isinstance(line, str) else line.rstrip(b"\r\n"))
+                if entry:
+                    yield from self._named(os.path.abspath(entry), directory_root=False)
+
+    def _named(self, path: bytes, directory_root: bool) -> Iterator[Found]:
+        """A path given by the user: a file is taken whatever its extension."""
+        try:
+            info = os.stat(path)
+        except OSError as exc:
+            status, error = _problem(exc, os.path.islink(path))
+            yield Found(0, path, 0, 0.0, status, error)
+            return
+        if not stat.S_ISDIR(info.st_mode):
+            yield _file_row(0, path, info)
+            return
+        root = self.roots.index(os.fsdecode(path)) if directory_root else 0
+        prefix = b"" if directory_root else path + b"/"
+        yield from self._tree(path, root, prefix, info)
+
+    def _tree(self, top: bytes, root: int, prefix: bytes, info: os.stat_result) -> Iterator[Found]:
+        """Depth-first over one tree, each directory in its own (stable) listing order."""
+        top_id = (info.st_dev, info.st_ino)
+        if top_id in self._visited:
+            return
+        self._visited.add(top_id)
+        stack = [(top, prefix, (top_id,))]
+        while stack:
+            directory, rel_prefix, ancestors = stack.pop()
+            subdirs: list[os.DirEntry] = []
+            try:
+                with os.scandir(directory) as it:
+                    yield from self._files(it, root, rel_prefix, subdirs)
+            except OSError as exc:
+                status, error = _problem(exc, False)
+                yield Found(root, rel_prefix.rstrip(b"/") or b".", 0, 0.0, status, f"directory: {error}")
+                continue
+            for entry in reversed(subdirs):  # popped in listing order
+                rel = rel_prefix + entry.name
+                try:
+                    sub = entry.stat()
+                except OSError as exc:
+                    status, error = _problem(exc, entry.is_symlink())
+                    yield Found(root, rel, 0, 0.0, status, f"directory: {error}")
+                    continue
+                sub_id = (sub.st_dev, sub.st_ino)
+                if sub_id in ancestors:
+                    yield Found(root, rel, 0, sub.st_mtime, "unreadable",
+                                "symbolic link loop (links to a directory that contains it)")
+                elif sub_id not in self._visited:
+                    self._visited.add(sub_id)
+                    stack.append((entry.path, rel + b"/", ancestors + (sub_id,)))
+
+    def _files(self, entries: Iterator[os.DirEntry], root: int, rel_prefix: bytes,
+               subdirs: list[os.DirEntry]) -> Iterator[Found]:
+        """The wanted files of one directory listing; its subdirectories go to `subdirs`."""
+        wanted = self.extensions
+        for entry in entries:
+            name = entry.name
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                is_dir = False
+            if is_dir:
+                if self.recursive:
+                    subdirs.append(entry)
+                continue
+            if wanted is not None and name.rpartition(b".")[2].lower() not in wanted:
+                continue
+            try:
+                yield _file_row(root, rel_prefix + name, entry.stat())
+            except OSError as exc:
+                status, error = _problem(exc, entry.is_symlink())
+                yield Found(root, rel_prefix + name, 0, 0.0, status, error)
