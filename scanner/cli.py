@@ -127,6 +127,145 @@ def features(
 
 # --- scan, export, info -----------------------------------------------------
 
+import os  # noqa: E402
+
+from scanner.progress import ScanDisplay  # noqa: E402
+from scanner.scan import ScanError, ScanOptions, ScanSummary, StoreMismatch, journal_path  # noqa: E402
+from scanner.scan import scan as run_scan  # noqa: E402
+from scanner.store import StoreError, column_counts, export_csv, read_attrs, store_length  # noqa: E402
+from scanner.walk import Walk, parse_extensions  # noqa: E402
+
+
+def _stop(message: str, code: int) -> None:
+    """Print an error for scan/export/info and exit with this code."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _counts_lines(counts: dict[str, int]) -> list[str]:
+    return [f"  {status:<11} {n:>12,}" for status, n in sorted(counts.items(), key=lambda kv: (kv[0] != "ok", kv[0]))]
+
+
+def _summary(summary: ScanSummary, counts: dict[str, int]) -> str:
+    skipped = f"; {summary.skipped:,} already in the store" if summary.skipped else ""
+    lines = [f"scanned {summary.written:,} files in {summary.elapsed:,.1f} s "
+             f"({summary.images_per_second:,.0f} images/s, {summary.workers} workers){skipped}",
+             f"{summary.out}: {summary.store_rows:,} rows"]
+    return "\n".join(lines + _counts_lines(counts))
+
+
+def _list_lines(path: Path):
+    """Lines of a list file (or stdin for '-'), as bytes so any file name survives."""
+    handle = sys.stdin.buffer if str(path) == "-" else open(path, "rb")
+    with handle:
+        yield from handle
+
+
+@app.command()
+def scan(
+    paths: Annotated[Optional[list[Path]], typer.Argument(help="Directories and files to scan.", show_default=False)] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="The HDF5 feature store to write (resumed if it exists).")] = ...,
+    workers: Annotated[Optional[int], typer.Option("--workers", "-j", min=1, help="Worker processes [default: usable cores].")] = None,
+    spectrum: SpectrumOption = Spectrum.log,
+    recursive: Annotated[bool, typer.Option("--recursive/--no-recursive", help="Descend into subdirectories.")] = True,
+    ext: Annotated[Optional[str], typer.Option("--ext", help="Extensions to take from directories, e.g. jpg,png ('*': every file) [default: common image extensions].")] = None,
+    from_list: Annotated[Optional[Path], typer.Option("--from-list", help="Also scan the paths in this file, one per line ('-': stdin).")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Start over instead of resuming.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no summary.")] = False,
+    planner: PlannerOption = Planner.measure,
+    max_pixels: MaxPixelsOption = DEFAULT_MAX_PIXELS,
+    checkpoint_rows: Annotated[int, typer.Option("--checkpoint-rows", min=1, help="Bring the store up to date after this many new rows (or as many as it holds, if more).")] = 50_000,
+) -> None:
+    """Scan directories into a crash-safe, resumable HDF5 feature store."""
+    paths = paths or []
+    if not paths and from_list is None:
+        _stop("nothing to scan: give directories or files, or --from-list FILE", EXIT_USAGE)
+    missing = [str(p) for p in paths if not os.path.lexists(p)]
+    if from_list is not None and str(from_list) != "-" and not from_list.is_file():
+        missing.append(str(from_list))
+    if missing:
+        _stop(f"no such file or directory: {', '.join(missing)}", EXIT_USAGE)
+    try:
+        extensions = parse_extensions(ext)
+    except ValueError as exc:
+        _stop(str(exc), EXIT_USAGE)
+    total = None
+    if not paths and str(from_list) != "-":
+        with open(from_list, "rb") as handle:
+            total = sum(1 for line in handle if line.strip())
+    walk = Walk(paths, recursive=recursive, extensions=extensions,
+                from_list=_list_lines(from_list) if from_list is not None else None)
+    options = ScanOptions(spectrum=spectrum.value, planner=planner.value, max_pixels=max_pixels, workers=workers,
+                          overwrite=overwrite, checkpoint_rows=checkpoint_rows)
+    try:
+        with ScanDisplay(quiet=quiet, total=total) as display:
+            summary = run_scan(walk, out, options, ["scanner", *sys.argv[1:]], display.update, total)
+        counts = column_counts(summary.out)
+    except StoreMismatch as exc:
+        _stop(str(exc), EXIT_USAGE)
+    except (ScanError, StoreError, OSError) as exc:
+        _stop(str(exc), EXIT_FATAL)
+    if not quiet:
+        typer.echo(_summary(summary, counts))
+    if summary.interrupted:
+        typer.echo("interrupted: what finished is in the store; run the same command again to go on", err=True)
+        raise typer.Exit(130)
+    raise typer.Exit(EXIT_SOME_UNUSABLE if any(s != "ok" for s in counts) else EXIT_OK)
+
+
+@app.command()
+def export(
+    store: Annotated[Path, typer.Argument(help="A feature store written by `scanner scan`.", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The CSV file to write ('-': stdout).")] = ...,
+) -> None:
+    """Write a feature store as CSV: path, status, error, height, width, format and the six features."""
+    try:
+        if str(out) == "-":
+            sys.stdout.reconfigure(errors="surrogateescape")
+            try:
+                export_csv(store, sys.stdout)
+                sys.stdout.flush()
+            except BrokenPipeError:  # `scanner export ... | head` is fine
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return
+        tmp = out.with_name(f".{out.name}.tmp")
+        with open(tmp, "w", encoding="utf-8", errors="surrogateescape", newline="") as handle:
+            export_csv(store, handle)
+        os.replace(tmp, out)
+    except StoreError as exc:
+        _stop(str(exc), EXIT_USAGE)
+    except OSError as exc:
+        _stop(f"cannot write {out}: {exc.strerror or exc}", EXIT_FATAL)
+
+
+@app.command()
+def info(
+    store: Annotated[Path, typer.Argument(help="A feature store written by `scanner scan`.", show_default=False)],
+) -> None:
+    """Describe a feature store: rows, counts per status, spectrum mode, versions, roots, command."""
+    try:
+        attrs = read_attrs(store)
+        rows = store_length(store)
+        counts = column_counts(store)
+        formats = column_counts(store, "format")
+    except StoreError as exc:
+        _stop(str(exc), EXIT_USAGE)
+    lines = [f"store:          {store}",
+             f"rows:           {rows:,}",
+             f"spectrum:       {attrs.get('spectrum')}",
+             f"schema version: {attrs.get('schema_version')}",
+             f"tool version:   {attrs.get('tool_version')}",
+             f"created:        {attrs.get('created')}",
+             f"updated:        {attrs.get('updated')}",
+             f"command:        {attrs.get('command')}",
+             "roots:          " + ", ".join(repr(r) if r else "'' (files named directly: absolute paths)"
+                                            for r in attrs["roots"]),
+             "formats:        " + ", ".join(f"{name or 'unknown'} {n:,}" for name, n in sorted(formats.items())),
+             "status:", *_counts_lines(counts)]
+    if os.path.exists(journal_path(os.path.abspath(store))):
+        lines.append("note: an unfinished scan's journal is next to it; rerun that scan to finish and merge it")
+    typer.echo("\n".join(lines))
+
 
 # --- train, classify, adapt, evaluate ---------------------------------------
 
