@@ -519,6 +519,96 @@ def evaluate(
 # --- spectrum, report --------------------------------------------------------
 
 
+def _load_model_or_exit(command: str, path: Optional[Path]):
+    """A model for a verdict (None: the bundled default); a bad file is a usage error."""
+    from scanner.detect import ModelError, load_model
+
+    try:
+        return load_model(path)
+    except ModelError as exc:
+        typer.echo(f"scanner {command}: {exc}", err=True)
+        raise typer.Exit(EXIT_USAGE) from None
+
+
+@app.command("spectrum")
+def spectrum_command(
+    images: Annotated[list[Path], typer.Argument(help="Image files to draw, one row each.", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Figure to write: .png, .svg or .pdf.",
+                                      show_default=False)],
+    spectrum: SpectrumOption = Spectrum.log,
+    model: Annotated[Optional[Path], typer.Option(
+        "--model", help="Show this model's verdict and score for each image.", show_default=False)] = None,
+    verdict: Annotated[bool, typer.Option(
+        "--verdict", help="Show the verdict of the bundled default model (implied by --model).")] = False,
+    planner: PlannerOption = Planner.measure,
+    max_pixels: MaxPixelsOption = DEFAULT_MAX_PIXELS,
+) -> None:
+    """Draw each image's channel spectra, their stacked view and differences, with its features (Figure 1 of the paper)."""
+    from scanner.decode import UnusableImage
+    from scanner.figures import FIGURE_FORMATS, save_figure, spectra_view, spectrum_figure
+
+    if out.suffix.lower() not in FIGURE_FORMATS:
+        typer.echo(f"scanner spectrum: --out must end in {', '.join(FIGURE_FORMATS)}, not {out.name!r}", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    judge = _load_model_or_exit("spectrum", model) if model is not None or verdict else None
+    extractor = FeatureExtractor(spectrum.value, planner=planner.value)
+    views = []
+    for path in images:
+        try:
+            views.append(spectra_view(path, extractor, model=judge, max_pixels=max_pixels))
+        except UnusableImage as exc:
+            typer.echo(f"{path}: {exc.status}: {exc.reason} (not drawn)", err=True)
+    if not views:
+        typer.echo("scanner spectrum: no usable image to draw; nothing written", err=True)
+        raise typer.Exit(EXIT_SOME_UNUSABLE)
+    try:
+        save_figure(spectrum_figure(views), out)
+    except OSError as exc:
+        typer.echo(f"scanner spectrum: cannot write {out}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(EXIT_FATAL) from None
+    typer.echo(f"{out}: {len(views)} of {len(images)} images drawn")
+    raise typer.Exit(EXIT_SOME_UNUSABLE if len(views) < len(images) else EXIT_OK)
+
+
+FeatureName = Enum("FeatureName", {name: name for name in FEATURE_NAMES}, type=str)
+
+
+@app.command("report")
+def report_command(
+    store: Annotated[Path, typer.Argument(help="Feature store written by scanner scan.", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.", show_default=False)],
+    verdicts: Annotated[Optional[Path], typer.Option(
+        "--verdicts", help="Verdicts CSV from scanner classify: counts, and the most suspicious files.",
+        show_default=False)] = None,
+    thumbnails: Annotated[bool, typer.Option(
+        "--thumbnails", help="Embed small downscaled thumbnails of the top files (never the originals).")] = False,
+    top: Annotated[int, typer.Option("--top", min=0, help="How many of the most suspicious files to show.")] = 20,
+    scatter: Annotated[tuple[FeatureName, FeatureName], typer.Option(
+        "--scatter", help="The two features of the scatter plot.", metavar="FEATURE_X FEATURE_Y")] = (
+        FeatureName.mean, FeatureName.icorr_rg),
+    max_pixels: MaxPixelsOption = DEFAULT_MAX_PIXELS,
+) -> None:
+    """Write one self-contained HTML report of a sweep: counts, histograms, encodings, the most suspicious files."""
+    from scanner.report import ReportError, ReportInputs, build_report, read_verdicts, write_report
+    from scanner.store import StoreError, read_features
+
+    try:
+        table = read_features(store)
+        inputs = ReportInputs(
+            store_name=str(store), verdicts=read_verdicts(verdicts, table) if verdicts is not None else None,
+            top=top, thumbnails=thumbnails, scatter=(scatter[0].value, scatter[1].value), max_pixels=max_pixels)
+        text = build_report(table, inputs)
+    except (StoreError, ReportError) as exc:
+        typer.echo(f"scanner report: {exc}", err=True)
+        raise typer.Exit(EXIT_USAGE) from None
+    try:
+        write_report(text, out)
+    except OSError as exc:
+        typer.echo(f"scanner report: cannot write {out}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(EXIT_FATAL) from None
+    typer.echo(f"{out}: report of {len(table):,} files ({len(text.encode()) / 1e6:.1f} MB)")
+
+
 # --- bench -------------------------------------------------------------------
 
 

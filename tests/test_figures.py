@@ -1,0 +1,190 @@
+import cv2
+import numpy as np
+import pytest
+from matplotlib import colormaps
+from matplotlib.image import imread
+from typer.testing import CliRunner
+
+from conftest import natural_image
+from reference import reference_features, reference_spectra
+from scanner.cli import app
+from scanner.detect import default_model_path
+from scanner.features import FEATURE_NAMES, FeatureExtractor
+from scanner.figures import (
+    PANEL_TITLES,
+    block_mean,
+    channel_spectra,
+    difference_maps,
+    figure_png,
+    spectra_view,
+    spectrum_figure,
+    stacked_view,
+)
+
+runner = CliRunner()
+
+
+def write_png(path, rgb):
+    cv2.imwrite(str(path), rgb[..., ::-1])
+    return path
+
+
+@pytest.fixture(scope="module")
+def extractor():
+    return FeatureExtractor("log", planner="estimate", use_wisdom=False)
+
+
+@pytest.mark.parametrize("mode", ["log", "modulus"])
+@pytest.mark.parametrize("shape", [(40, 56), (33, 47), (8, 8)])
+def test_channel_spectra_are_the_definitions_shifted(mode, shape):
+    rgb = natural_image(*shape, seed=3)
+    ours = channel_spectra(rgb, mode)
+    for c, reference in enumerate(reference_spectra(rgb, mode)):
+        np.testing.assert_allclose(ours[c], np.fft.fftshift(reference.reshape(shape)), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["log", "modulus"])
+def test_difference_maps_average_to_the_engine_features(tmp_path, mode):
+    rgb = natural_image(48, 64, seed=4)
+    view = spectra_view(write_png(tmp_path / "a.png", rgb), FeatureExtractor(mode, planner="estimate"))
+    d = view.differences.mean(axis=(1, 2))  # d_RG, d_RB, d_GB
+    np.testing.assert_allclose(view.features[:3], [d.mean(), d.max(), d.min()], rtol=1e-6)
+    np.testing.assert_allclose(view.features, reference_features(rgb, mode), rtol=1e-5)
+
+
+def test_large_images_are_shown_as_block_means(tmp_path, extractor):
+    rgb = natural_image(200, 300, seed=11)
+    view = spectra_view(write_png(tmp_path / "big.png", rgb), extractor, max_side=64)  # factor 5
+    assert view.spectra.shape == view.differences.shape == (3, 40, 60) and view.thumbnail.shape == (40, 60, 3)
+    d = view.differences.mean(axis=(1, 2))  # block means keep the mean: still d_RG, d_RB, d_GB
+    np.testing.assert_allclose(view.features[:3], [d.mean(), d.max(), d.min()], rtol=1e-6)
+    full = channel_spectra(rgb, "log")
+    np.testing.assert_allclose(view.spectra[0, 3, 7], full[0, 15:20, 35:40].mean())
+
+
+def test_block_mean_shrinks_by_an_integer_factor():
+    a = np.arange(10 * 7, dtype=float).reshape(10, 7)
+    small = block_mean(a, 4)  # factor 3: the 9 x 6 corner in 3 x 3 blocks
+    assert small.shape == (3, 2)
+    assert small[1, 1] == a[3:6, 3:6].mean()
+    assert block_mean(a, 10) is a
+
+
+def test_figure_panels_hold_the_numpy_spectra(tmp_path, extractor):
+    images = [natural_image(40, 56, seed=5), natural_image(36, 36, seed=6)]
+    views = [spectra_view(write_png(tmp_path / f"{i}.png", rgb), extractor) for i, rgb in enumerate(images)]
+    fig = spectrum_figure(views)
+    per_row = len(PANEL_TITLES) + 1  # the pictures, a colour bar, the text panel
+    assert len(fig.axes) == per_row * len(views)
+    for row, (rgb, view) in enumerate(zip(images, views)):
+        axes = fig.axes[row * per_row:(row + 1) * per_row]
+        pictures, text = axes[:8], axes[-1]
+        assert [ax.get_title() for ax in pictures] == list(PANEL_TITLES[:8])
+        data = [np.asarray(ax.images[0].get_array()) for ax in pictures]
+        spectra = channel_spectra(rgb, "log")
+        np.testing.assert_array_equal(data[0], rgb)
+        for c in range(3):
+            np.testing.assert_allclose(data[1 + c], spectra[c])
+        np.testing.assert_allclose(data[4], np.moveaxis(spectra, 0, -1))
+        for p in range(3):
+            np.testing.assert_allclose(data[5 + p], difference_maps(spectra)[p])
+        assert text.get_title(loc="left") == "features"
+        lines = text.texts[0].get_text().splitlines()
+        assert lines[0].startswith(f"{rgb.shape[1]}x{rgb.shape[0]}  PNG")
+        shown = {line.split()[0]: float(line.split()[1]) for line in lines if line.split()[:1] and line.split()[0] in FEATURE_NAMES}
+        np.testing.assert_allclose([shown[n] for n in FEATURE_NAMES], view.features, atol=1e-6)
+        assert fig.axes[row * per_row + 5].images[0].get_clim() == fig.axes[5].images[0].get_clim()  # one scale
+
+
+def _panel_pixels(fig, png: np.ndarray, ax) -> np.ndarray:
+    """The rendered pixels inside an axes, a few pixels in from its frame."""
+    box = ax.get_window_extent()
+    height = png.shape[0]
+    top, bottom = int(np.ceil(height - box.y1)) + 3, int(np.floor(height - box.y0)) - 3
+    left, right = int(np.ceil(box.x0)) + 3, int(np.floor(box.x1)) - 3
+    return png[top:bottom, left:right, :3]
+
+
+def test_rendered_figure_shows_where_channels_differ(tmp_path, extractor):
+    # Green and blue identical, red different: |S_G - S_B| is zero everywhere, the others are not.
+    rgb = natural_image(64, 64, seed=7)
+    rgb[..., 2] = rgb[..., 1]
+    view = spectra_view(write_png(tmp_path / "gb.png", rgb), extractor)
+    fig = spectrum_figure([view])
+    path = tmp_path / "fig.png"
+    path.write_bytes(figure_png(fig, dpi=int(fig.dpi)))
+    png = imread(path)
+    axes = {ax.get_title(): ax for ax in fig.axes}
+    zero_colour = np.array(colormaps["magma"](0.0)[:3])
+    gb = _panel_pixels(fig, png, axes["|S_G - S_B|"])
+    assert gb.size and np.abs(gb - zero_colour).max() < 2 / 255
+    rg = _panel_pixels(fig, png, axes["|S_R - S_G|"])
+    assert len(np.unique(rg.reshape(-1, 3), axis=0)) > 20
+    stacked = _panel_pixels(fig, png, axes["R, G, B stacked"])
+    assert np.abs(stacked[..., 1] - stacked[..., 2]).max() < 2 / 255  # G and B spectra coincide
+    assert np.abs(stacked[..., 0] - stacked[..., 1]).max() > 0.1     # R's does not
+    np.testing.assert_allclose(stacked_view(view.spectra, "log")[..., 1], view.spectra[2])
+
+
+class ConstantModel:
+    """Stands in for a detector: records what it was given."""
+
+    spectrum = "modulus"
+
+    def __init__(self):
+        self.seen = []
+
+    def score(self, features):
+        self.seen.append(np.array(features))
+        return np.array([0.75])
+
+    def predict(self, features):
+        return np.array(["fake"], dtype=object)
+
+
+def test_verdict_uses_features_of_the_models_spectrum(tmp_path, extractor):
+    rgb = natural_image(40, 40, seed=8)
+    model = ConstantModel()
+    view = spectra_view(write_png(tmp_path / "a.png", rgb), extractor, model=model)
+    np.testing.assert_allclose(model.seen[0], reference_features(rgb, "modulus"), rtol=1e-5)
+    assert (view.verdict, view.score, view.model_spectrum) == ("fake", 0.75, "modulus")
+    text = spectrum_figure([view]).axes[-1].texts[0].get_text()
+    assert "verdict: fake" in text and "+0.7500" in text and "(model on modulus features)" in text
+
+
+def test_cli_draws_the_good_files_and_names_the_bad(tmp_path):
+    good = write_png(tmp_path / "face.png", natural_image(40, 56, seed=9))
+    bad = tmp_path / "broken.jpg"
+    bad.write_text("not an image")
+    grey = write_png(tmp_path / "grey.png", np.repeat(natural_image(32, 32)[..., :1], 3, axis=2))
+    out = tmp_path / "spectra.png"
+    result = runner.invoke(app, ["spectrum", str(good), str(bad), str(grey), "--out", str(out),
+                                 "--planner", "estimate"])
+    assert result.exit_code == 1, result.output
+    assert f"{bad}: not_image" in result.stderr and f"{grey}: grayscale" in result.stderr
+    assert "1 of 3 images drawn" in result.stdout
+    png = imread(out)
+    assert png.ndim == 3 and png.shape[1] > 4 * png.shape[0]  # one wide row of panels
+    assert np.ptp(png[..., :3]) > 0.5
+
+
+def test_cli_usage_and_fatal_errors(tmp_path):
+    good = write_png(tmp_path / "face.png", natural_image(40, 56, seed=9))
+    bad = tmp_path / "broken.jpg"
+    bad.write_text("not an image")
+    assert runner.invoke(app, ["spectrum", str(good), "--out", str(tmp_path / "x.gif")]).exit_code == 2
+    result = runner.invoke(app, ["spectrum", str(bad), "--out", str(tmp_path / "none.png")])
+    assert result.exit_code == 1 and not (tmp_path / "none.png").exists()
+    result = runner.invoke(app, ["spectrum", str(good), "--out", str(tmp_path / "no" / "dir.png"), "--planner", "estimate"])
+    assert result.exit_code == 3 and "cannot write" in result.stderr
+    result = runner.invoke(app, ["spectrum", str(good), "--out", str(tmp_path / "a.png"), "--model", str(bad)])
+    assert result.exit_code == 2
+
+
+@pytest.mark.skipif(not default_model_path().exists(), reason="no bundled default model in this checkout")
+def test_cli_verdict_of_the_bundled_model(tmp_path):
+    good = write_png(tmp_path / "face.png", natural_image(40, 56, seed=9))
+    out = tmp_path / "spectra.svg"
+    result = runner.invoke(app, ["spectrum", str(good), "--out", str(out), "--verdict", "--planner", "estimate"])
+    assert result.exit_code == 0, result.output
+    assert "verdict: " in out.read_text()
