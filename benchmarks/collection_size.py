@@ -11,8 +11,9 @@ turn. For each size it prints:
 
 - the listing rate of a plain os.scandir walk from a warm cache (files/s), the floor of any walker;
 - `scanner scan` over the tree with --workers N (default: usable cores): wall time, steady
-  images/s (the start-up of a one-file scan taken out) and the peak RSS of its whole process
-  tree (sampled from /proc), which should stay flat as the tree grows;
+  images/s (from the difference with a scan of half the files, so start-up cancels) and the
+  peak RSS of its whole process tree (sampled from /proc), which should stay flat as the tree
+  grows;
 - when `scanner scan` is not available, the same walk feeding features_of_file in one process
   instead (its rate and peak RSS), so the engine's own memory is still measured.
 
@@ -110,7 +111,7 @@ def main() -> None:
             have = size
             build = time.perf_counter() - start
             count, rate = listing_rate(root)
-            scan = time_scan(root, count, [workers], "log", base)[0]
+            scan = time_scan([Path(p) for p in walk(str(root))], root, [workers], "log", base)[0]
             if scan.error:
                 loop = subprocess.run([sys.executable, __file__, "--loop", str(root)], capture_output=True,
                                       text=True, check=True)
@@ -121,7 +122,8 @@ def main() -> None:
             else:
                 print(f"{count:>9} {build:>8.1f} {rate:>13.0f} {scan.seconds:>8.1f} "
                       f"{scan.steady_images_per_s or float('nan'):>13.0f} {scan.peak_tree_mb:>13.0f}  "
-                      f"scanner scan, start-up {scan.startup_seconds:.2f} s", flush=True)
+                      f"scanner scan, start-up and shut-down {scan.overhead_seconds or float('nan'):.2f} s",
+                      flush=True)
     finally:
         if args.keep:
             print(f"tree kept under {root}")

@@ -21,11 +21,12 @@ import tempfile
 from pathlib import Path
 
 from scanner.bench import (
+    authors_files,
+    decode_fft_files,
+    decode_files,
     feature_breakdown,
-    time_authors,
-    time_decode,
-    time_decode_fft,
-    time_features,
+    features_files,
+    time_stages,
     write_image_set,
 )
 from scanner.decode import read_image
@@ -50,14 +51,17 @@ def main() -> None:
         count = max(2, min(64, (32 << 20) // (size * size)))
         with tempfile.TemporaryDirectory(prefix="scanner-size-") as tmp:
             paths = write_image_set(Path(tmp), count, size, args.format)
-            features = time_features(paths, extractor, args.repeats)
-            decode = time_decode(paths, args.repeats)
-            decode_fft = time_decode_fft(paths, extractor.plans, args.repeats)
+            stages = {"decode": (decode_files, paths),
+                      "decode_fft": (lambda p: decode_fft_files(p, extractor.plans), paths),
+                      "features": (lambda p: features_files(p, extractor), paths)}
+            if size <= args.authors_max:
+                stages["authors"] = (lambda p: authors_files(p, args.spectrum), paths[:2])
+            timed = time_stages(stages, args.repeats, warm_up=2)
+            decode, decode_fft, features = timed["decode"], timed["decode_fft"], timed["features"]
+            authors = timed["authors"].ms_per_image if "authors" in timed else None
             decoded = [read_image(p).pixels for p in paths[:max(2, min(count, (64 << 20) // (3 * size * size)))]]
             pieces, step = feature_breakdown(decoded, args.spectrum, args.repeats)
             del decoded
-            authors = (time_authors(paths[:2], args.spectrum, 1).ms_per_image
-                       if size <= args.authors_max else None)
         cells = [decode.ms_per_image, decode_fft.ms_per_image, features.ms_per_image,
                  features.ms_per_image / decode_fft.ms_per_image, pieces["fft"], step, step / pieces["fft"],
                  authors, authors / features.ms_per_image if authors else None]

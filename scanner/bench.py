@@ -198,52 +198,53 @@ class StageResult:
         return {**asdict(self), "ms_per_image": self.ms_per_image, "images_per_s": self.images_per_s}
 
 
-def time_decode(paths: Sequence[Path], repeats: int) -> StageResult:
+def decode_files(paths: Sequence[Path]) -> None:
     """read_image: the file read, header checks and OpenCV decode every sweep pays."""
-    def one_pass() -> None:
-        for path in paths:
-            read_image(path)
-
-    for path in paths[:4]:
+    for path in paths:
         read_image(path)
-    return StageResult("decode", len(paths), median_pass_seconds(one_pass, repeats))
 
 
-def time_decode_fft(paths: Sequence[Path], plans: PlanCache, repeats: int) -> StageResult:
+def decode_fft_files(paths: Sequence[Path], plans: PlanCache) -> None:
     """Decode, then the engine's own three-channel rfft2: its to_planar copy into the
     plan's aligned buffer and the cached FFTW plan. The floor the features are held to."""
-    def one_pass() -> None:
-        for path in paths:
-            pixels = read_image(path).pixels
-            plan = plans.get(*pixels.shape[:2])
-            kernels.to_planar(pixels, plan.pixels, 1.0 / 255.0, 2)
-            plan.execute()
-
-    for path in paths[:4]:
+    for path in paths:
         pixels = read_image(path).pixels
-        plans.get(*pixels.shape[:2])
-    return StageResult("decode_fft", len(paths), median_pass_seconds(one_pass, repeats))
+        plan = plans.get(*pixels.shape[:2])
+        kernels.to_planar(pixels, plan.pixels, 1.0 / 255.0, 2)
+        plan.execute()
 
 
-def time_features(paths: Sequence[Path], extractor: FeatureExtractor, repeats: int) -> StageResult:
+def features_files(paths: Sequence[Path], extractor: FeatureExtractor) -> None:
     """features_of_file: decode plus the six features, as the sweep runs it."""
-    def one_pass() -> None:
-        for path in paths:
-            features_of_file(path, extractor)
-
-    one_pass()  # warm-up: plans for every shape, numba caches, the page cache
-    return StageResult("features", len(paths), median_pass_seconds(one_pass, repeats))
+    for path in paths:
+        features_of_file(path, extractor)
 
 
-def time_authors(paths: Sequence[Path], spectrum: str, repeats: int) -> StageResult:
+def authors_files(paths: Sequence[Path], spectrum: str) -> None:
     """cv2.imread plus the authors' numpy pipeline, per file."""
-    def one_pass() -> None:
-        for path in paths:
-            authors_features_of_file(path, spectrum)
+    for path in paths:
+        authors_features_of_file(path, spectrum)
 
-    authors_features_of_file(paths[0], spectrum)
-    return StageResult("authors", len(paths), median_pass_seconds(one_pass, repeats),
-                       note=f"sample of {len(paths)}")
+
+def time_stages(stages: dict[str, tuple[Callable[[Sequence[Path]], None], Sequence[Path]]], repeats: int,
+                warm_up: int | None = 8) -> dict[str, StageResult]:
+    """Median seconds per pass of each stage over its files.
+
+    Each stage is warmed up on its first `warm_up` files (None: all of them, so
+    every image shape is planned before timing). Then the passes are timed in
+    rounds, one pass of every stage per round, so that a change in the machine's
+    load falls on all the stages alike rather than on whichever ran then.
+    """
+    for run, paths in stages.values():
+        run(paths if warm_up is None else paths[:warm_up])
+    times: dict[str, list[float]] = {name: [] for name in stages}
+    for _ in range(max(1, repeats)):
+        for name, (run, paths) in stages.items():
+            start = time.perf_counter()
+            run(paths)
+            times[name].append(time.perf_counter() - start)
+    return {name: StageResult(name, len(paths), statistics.median(times[name]))
+            for name, (_, paths) in stages.items()}
 
 
 def time_authors_step(images: Sequence[np.ndarray], spectrum: str, repeats: int) -> float:
@@ -359,7 +360,7 @@ def time_parallel_features(paths: Sequence[Path], workers: int, spectrum: str, r
     shares = [list(paths[w::workers]) for w in range(workers)]
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
     with context.Pool(workers, initializer=_pool_init, initargs=(spectrum, planner)) as pool:
-        pool.map(_pool_features, shares, chunksize=1)  # warm-up in every worker
+        pool.map(_pool_features, [share[:4] for share in shares], chunksize=1)  # warm-up in every worker
         seconds = median_pass_seconds(lambda: pool.map(_pool_features, shares, chunksize=1), repeats)
     return StageResult(f"features_x{workers}", len(paths), seconds, note=f"{workers} process{'es' if workers > 1 else ''}")
 
@@ -423,9 +424,10 @@ class TreeMemorySampler:
 @dataclass
 class ScanRun:
     workers: int
-    seconds: float | None  # wall time of the whole command
-    startup_seconds: float | None  # the same command on one file: start-up and shut-down
+    seconds: float | None  # wall time of the whole command over all the files
+    half_seconds: float | None  # the same over the first half of them
     images: int
+    half_images: int
     peak_tree_mb: float | None
     error: str = ""
 
@@ -435,17 +437,25 @@ class ScanRun:
 
     @property
     def steady_images_per_s(self) -> float | None:
-        """Throughput once running: start-up and shut-down (one-file run) taken out."""
-        if not self.seconds or self.startup_seconds is None or self.seconds <= self.startup_seconds:
+        """Throughput once running: the difference of the full and the half run, so the
+        start-up and shut-down they share (interpreter, imports, workers, plans) cancel."""
+        if not self.seconds or self.half_seconds is None or self.seconds <= self.half_seconds:
             return None
-        return (self.images - 1) / (self.seconds - self.startup_seconds)
+        return (self.images - self.half_images) / (self.seconds - self.half_seconds)
+
+    @property
+    def overhead_seconds(self) -> float | None:
+        """Start-up and shut-down: the wall time the steady rate does not account for."""
+        steady = self.steady_images_per_s
+        return None if not steady else self.seconds - self.images / steady
 
     def to_dict(self) -> dict:
         return {**asdict(self), "images_per_s": self.images_per_s,
-                "steady_images_per_s": self.steady_images_per_s}
+                "steady_images_per_s": self.steady_images_per_s, "overhead_seconds": self.overhead_seconds}
 
 
-def scan_command(target: Path, out: Path, workers: int, spectrum: str, from_list: Path | None = None) -> list[str]:
+def scan_command(target: Path | None, out: Path, workers: int, spectrum: str,
+                 from_list: Path | None = None) -> list[str]:
     """`python -m scanner scan` as a user runs it (fresh store, no progress output)."""
     source = ["--from-list", str(from_list)] if from_list else [str(target)]
     return [sys.executable, "-m", "scanner", "scan", *source, "--out", str(out), "--workers", str(workers),
@@ -475,32 +485,34 @@ def _run_timed(command: list[str], sample_memory: bool) -> tuple[float, float | 
     return seconds, peak, subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
-def time_scan(root: Path, count: int, worker_counts: Sequence[int], spectrum: str, work_dir: Path,
-              from_list: Path | None = None) -> list[ScanRun]:
-    """Wall time of `scanner scan` over the `count` images under root (or those named
-    in `from_list`) for each worker count.
-
-    A one-file run with the same workers measures the fixed start-up cost
-    (interpreter, imports, worker processes, plans), so the steady rate can be
-    told apart from it. An exit status of 0 or 1 (some files unusable) counts as
-    a finished scan.
+def time_scan(paths: Sequence[Path], root: Path | None, worker_counts: Sequence[int], spectrum: str,
+              work_dir: Path) -> list[ScanRun]:
+    """Wall time of `scanner scan` over the files, and over their first half, for each
+    worker count. With `root`, the full run scans that directory (which must hold
+    exactly `paths`), as a user would; otherwise the paths go in by --from-list.
+    An exit status of 0 or 1 (some files unusable) counts as a finished scan.
     """
-    probe_file = Path(from_list.read_text().splitlines()[0]) if from_list else image_files(root, 1)[0]
+    half = max(1, len(paths) // 2)
+    half_list, full_list = work_dir / "scan-half.txt", work_dir / "scan-all.txt"
+    half_list.write_text("".join(f"{p}\n" for p in paths[:half]))
+    if root is None:
+        full_list.write_text("".join(f"{p}\n" for p in paths))
     runs = []
     for workers in worker_counts:
-        probe_out, out = work_dir / f"probe-{workers}.h5", work_dir / f"scan-{workers}.h5"
-        startup, _, probe = _run_timed(scan_command(probe_file, probe_out, workers, spectrum), False)
-        if probe.returncode not in (0, 1):
-            message = _last_message(probe)
+        half_out, out = work_dir / f"half-{workers}.h5", work_dir / f"scan-{workers}.h5"
+        half_seconds, _, first = _run_timed(scan_command(None, half_out, workers, spectrum, half_list), False)
+        if first.returncode not in (0, 1):
+            message = _last_message(first)
             if "no such command" in message.lower():
                 message = "`scanner scan` does not exist in this version; row skipped"
             else:
-                message = f"`scanner scan` failed (exit {probe.returncode}): {message}"
-            return [ScanRun(workers, None, None, count, None, error=message)]
-        seconds, peak, result = _run_timed(scan_command(root, out, workers, spectrum, from_list), True)
+                message = f"`scanner scan` failed (exit {first.returncode}): {message}"
+            return [ScanRun(workers, None, None, len(paths), half, None, error=message)]
+        command = scan_command(root, out, workers, spectrum, None if root else full_list)
+        seconds, peak, result = _run_timed(command, True)
         error = "" if result.returncode in (0, 1) else f"`scanner scan` failed (exit {result.returncode}): {_last_message(result)}"
-        runs.append(ScanRun(workers, None if error else seconds, startup, count, peak, error))
-        for store in (probe_out, out):
+        runs.append(ScanRun(workers, None if error else seconds, half_seconds, len(paths), half, peak, error))
+        for store in (half_out, out):
             store.unlink(missing_ok=True)
     return runs
 
@@ -615,8 +627,8 @@ def worker_counts(workers: int) -> list[int]:
 
 
 def default_image_count(size: int) -> int:
-    """Enough images for stable passes (about 64 megapixels), at least 16."""
-    return max(16, min(2048, (64 << 20) // (size * size)))
+    """Enough images for stable passes (about 32 megapixels), at least 16."""
+    return max(16, min(2048, (32 << 20) // (size * size)))
 
 
 def authors_sample_size(paths: Sequence[Path], count: int) -> int:
@@ -735,16 +747,15 @@ def run_bench(directory: Path | None = None, size: int = 256, fmt: str = "jpeg",
                   "format": fmt if directory is None else None, "images": len(paths), "workers": workers,
                   "spectrum": spectrum, "repeats": repeats, "planner": planner}
         extractor = FeatureExtractor(spectrum, planner=planner)
-        stages: dict[str, StageResult] = {}
-        progress("features")
-        stages["features"] = time_features(paths, extractor, repeats)
-        progress("decode")
-        stages["decode"] = time_decode(paths, repeats)
-        progress("decode + FFT")
-        stages["decode_fft"] = time_decode_fft(paths, extractor.plans, repeats)
         sample = paths[:authors_sample_size(paths, len(paths))]
-        progress(f"authors' pipeline on {len(sample)} images")
-        stages["authors"] = time_authors(sample, spectrum, repeats)
+        progress(f"decode, decode + FFT, features, and the authors' pipeline on {len(sample)} of the images")
+        stages = time_stages({
+            "decode": (decode_files, paths),
+            "decode_fft": (lambda p: decode_fft_files(p, extractor.plans), paths),
+            "features": (lambda p: features_files(p, extractor), paths),
+            "authors": (lambda p: authors_files(p, spectrum), sample),
+        }, repeats, warm_up=None if directory is not None else 8)
+        stages["authors"].note = f"sample of {len(sample)}"
         decoded = [read_image(p).pixels for p in paths[:breakdown_sample_size(paths, len(paths))]]
         progress("per-piece breakdown")
         breakdown_ms, extract_ms = feature_breakdown(decoded, spectrum, repeats, planner)
@@ -757,11 +768,8 @@ def run_bench(directory: Path | None = None, size: int = 256, fmt: str = "jpeg",
         scan: list[ScanRun] = []
         if include_scan:
             progress("scan")
-            from_list = None
-            if len(image_files(root)) != len(paths):  # a part of the user's directory
-                from_list = work_dir / "scan-list.txt"
-                from_list.write_text("".join(f"{p}\n" for p in paths))
-            scan = time_scan(root, len(paths), worker_counts(workers), spectrum, work_dir, from_list)
+            whole_root = root if len(image_files(root)) == len(paths) else None
+            scan = time_scan(paths, whole_root, worker_counts(workers), spectrum, work_dir)
         memory: dict[str, float | None] = peak_rss_mb()
         memory["scan_tree_peak_mb"] = max((r.peak_tree_mb for r in scan if r.peak_tree_mb), default=None)
         report = BenchReport(config, machine_description(), stages, breakdown_ms, extract_ms, authors_step_ms,
@@ -822,8 +830,8 @@ def format_report(report: BenchReport) -> str:
             continue
         label = f"scan -> HDF5, {run.workers} worker{'s' if run.workers > 1 else ''}"
         lines.append(f"{label:<42} {_fmt(run.images_per_s, '10.1f')} {_fmt(1e3 / run.images_per_s, '10.3f')}"
-                     f"   (steady {_fmt(run.steady_images_per_s, '.1f')} images/s without the "
-                     f"{_fmt(run.startup_seconds, '.2f')} s start-up)")
+                     f"   (steady {_fmt(run.steady_images_per_s, '.1f')} images/s; start-up and "
+                     f"shut-down {_fmt(run.overhead_seconds, '.2f')} s)")
     lines += ["", "feature step after decode, ms/image:"]
     total = sum(report.breakdown_ms.values())
     for piece, value in report.breakdown_ms.items():

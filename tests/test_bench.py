@@ -107,7 +107,8 @@ def test_report_has_every_stage_and_consistent_ratios(tiny_report):
     assert ratios["parallel_speedup_2_over_1"] == pytest.approx(
         report.scaling[1].images_per_s / report.scaling[0].images_per_s)
     for run in report.scan:  # the scan rows are measured, or skipped with a reason
-        assert (run.seconds > 0 and run.startup_seconds > 0) if not run.error else run.seconds is None
+        assert (run.seconds > 0 and run.half_seconds > 0) if not run.error else run.seconds is None
+        assert run.images == 6 and run.half_images == 3
     assert report.memory["self_mb"] > 0
     targets = {t["target"]: t for t in report.targets}
     first = targets["features <= 1.3x (decode + FFT)"]
