@@ -25,7 +25,7 @@ import html
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 import numpy as np
@@ -36,7 +36,7 @@ from scanner import __version__
 from scanner.decode import DEFAULT_MAX_PIXELS, STATUSES, UnusableImage
 from scanner.detect import FAKE, REAL, label_from_path
 from scanner.features import FEATURE_NAMES, FeatureExtractor
-from scanner.figures import difference_scale, figure_png, spectra_view, spectrum_figure
+from scanner.figures import block_mean, difference_scale, figure_png, spectra_view, spectrum_figure
 from scanner.store import FeatureTable
 
 DEFAULT_TOP = 20
@@ -50,6 +50,7 @@ SCATTER_POINTS_PER_CLASS = 20_000
 # match (total variation distance) above which the report warns.
 ENCODING_GAP_WARNING = 0.10
 SPECTRA_SIDE = 128  # px of each spectrum panel of the top-N list
+THUMBNAIL_SIDE = 64  # px at most of an image thumbnail (--thumbnails)
 NO_VERDICT = "no verdict"
 NOT_CLASSIFIED = "not in verdicts"
 UNLABELLED = "unlabelled"
@@ -518,10 +519,11 @@ def _suspicious_section(table: FeatureTable, inputs: ReportInputs, labels: np.nd
     for i in rows.tolist():
         path = table.path[i]
         try:
-            views[i] = spectra_view(path, extractor, max_side=SPECTRA_SIDE, max_pixels=inputs.max_pixels)
+            view = spectra_view(path, extractor, max_side=SPECTRA_SIDE, max_pixels=inputs.max_pixels)
         except UnusableImage as exc:
             problems[i] = f"spectra not drawn: the file is now {exc.status} ({exc.reason})"
             continue
+        views[i] = replace(view, thumbnail=thumbnail(view.thumbnail))
         if _changed_since_scan(path, float(table.mtime[i])):
             problems[i] = "the file changed after the scan: the spectra are of the file as it is now"
     scale = difference_scale(list(views.values())) if views else None
@@ -550,6 +552,12 @@ def _suspicious_section(table: FeatureTable, inputs: ReportInputs, labels: np.nd
             out += f'<img alt="spectra of {_e(table.path[i])}" src="{_data_uri(figure_png(fig, dpi=100))}">'
         out += "</div>"
     return out
+
+
+def thumbnail(image: np.ndarray) -> np.ndarray:
+    """A thumbnail of at most THUMBNAIL_SIDE px that is always at least halved: never the image's own pixels."""
+    side = max(1, min(THUMBNAIL_SIDE, max(image.shape[:2]) // 2))
+    return block_mean(image, side).round().astype(np.uint8)
 
 
 def _changed_since_scan(path: str, stored_mtime: float) -> bool:

@@ -21,6 +21,7 @@ from scanner.report import (
     labels_from_paths,
     most_suspicious,
     read_verdicts,
+    thumbnail,
 )
 from scanner.store import make_table, read_features, write_table
 
@@ -185,6 +186,22 @@ def test_every_path_is_escaped(tmp_path):
     assert parse(text).headings == [str(tmp_path / "real" / NASTY)]
 
 
+def test_top_files_that_vanished_or_changed_since_the_scan(tmp_path):
+    store, table = build_store(tmp_path)
+    scores = write_verdicts(tmp_path / "verdicts.csv", table)
+    first, second = sorted(scores, key=scores.get, reverse=True)[:2]
+    os.unlink(first)
+    os.utime(second, (1e9, 1e9))
+    out = tmp_path / "report.html"
+    result = runner.invoke(app, ["report", str(store), "--verdicts", str(tmp_path / "verdicts.csv"),
+                                 "--out", str(out), "--top", "2"])
+    assert result.exit_code == 0, result.output
+    text = out.read_text(encoding="utf-8")
+    assert "spectra not drawn: the file is now vanished" in text
+    assert "the file changed after the scan" in text
+    assert text.count("data:image/png;base64,") == 2 + 1  # histograms, scatter, the second file's spectra
+
+
 def test_matched_encodings_give_no_warning_and_labels_without_verdicts(tmp_path):
     store, table = build_store(tmp_path, fake_format="png")
     out = tmp_path / "report.html"
@@ -240,6 +257,14 @@ def test_most_suspicious_ranks_finite_usable_scores():
     assert most_suspicious(score, usable, 3).tolist() == [2, 4, 0]
     assert most_suspicious(score, usable, 10).tolist() == [2, 4, 0, 5]
     assert most_suspicious(score, usable, 0).tolist() == []
+
+
+def test_thumbnails_are_small_and_always_downscaled():
+    image = natural_image(48, 30, seed=1)
+    small = thumbnail(image)  # 48 px: halved to 24 x 15 block means
+    assert small.shape == (24, 15, 3) and small.dtype == np.uint8
+    np.testing.assert_allclose(small[3, 4], image[6:8, 8:10].reshape(-1, 3).mean(axis=0), atol=0.5)
+    assert thumbnail(natural_image(1024, 768)).shape == (64, 48, 3)
 
 
 def test_encoding_of_and_gap():
