@@ -532,12 +532,14 @@ def _load_model_or_exit(command: str, path: Optional[Path]):
 
 @app.command("spectrum")
 def spectrum_command(
-    images: Annotated[list[Path], typer.Argument(help="Image files to draw, one row each.", show_default=False)],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Figure to write: .png, .svg or .pdf.",
+    images: Annotated[list[Path], typer.Argument(help="Image files to draw, one row each.", metavar="IMAGE",
+                                                 show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Figure to write: .png, .svg or .pdf.", metavar="FIG.png",
                                       show_default=False)],
     spectrum: SpectrumOption = Spectrum.log,
     model: Annotated[Optional[Path], typer.Option(
-        "--model", help="Show this model's verdict and score for each image.", show_default=False)] = None,
+        "--model", help="Show this model's verdict and score for each image.", metavar="MODEL.h5",
+        show_default=False)] = None,
     verdict: Annotated[bool, typer.Option(
         "--verdict", help="Show the verdict of the bundled default model (implied by --model).")] = False,
     planner: PlannerOption = Planner.measure,
@@ -575,14 +577,16 @@ FeatureName = Enum("FeatureName", {name: name for name in FEATURE_NAMES}, type=s
 
 @app.command("report")
 def report_command(
-    store: Annotated[Path, typer.Argument(help="Feature store written by scanner scan.", show_default=False)],
-    out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.", show_default=False)],
+    store: Annotated[Path, typer.Argument(help="Feature store written by scanner scan.", metavar="FEATURES.h5",
+                                          show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.", metavar="REPORT.html",
+                                      show_default=False)],
     verdicts: Annotated[Optional[Path], typer.Option(
         "--verdicts", help="Verdicts CSV from scanner classify: counts, and the most suspicious files.",
-        show_default=False)] = None,
+        metavar="VERDICTS.csv", show_default=False)] = None,
     thumbnails: Annotated[bool, typer.Option(
         "--thumbnails", help="Embed small downscaled thumbnails of the top files (never the originals).")] = False,
-    top: Annotated[int, typer.Option("--top", min=0, help="How many of the most suspicious files to show.")] = 20,
+    top: Annotated[int, typer.Option("--top", min=0, metavar="N", help="How many of the most suspicious files to show.")] = 20,
     scatter: Annotated[tuple[FeatureName, FeatureName], typer.Option(
         "--scatter", help="The two features of the scatter plot.", metavar="FEATURE_X FEATURE_Y")] = (
         FeatureName.mean, FeatureName.icorr_rg),

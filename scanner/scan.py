@@ -173,6 +173,16 @@ class _Worker:
         self.conn.close()
 
 
+def _start_workers(ctx, options: ScanOptions, n: int) -> list[_Worker]:
+    """Start n workers with SIGINT ignored, so that the fork server (started with the
+    first one) inherits that and a Ctrl-C reaches only the parent, which stops cleanly."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return [_Worker(ctx, options) for _ in range(n)]
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _result_rows(chunk: list[Found], results: list) -> Rows:
     n = len(chunk)
     features = np.full((n, len(FEATURE_NAMES)), np.nan)
@@ -220,8 +230,10 @@ def _locked(out: str) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise ScanError(f"{out} is being written by another scan (lock {lock} is held)") from None
-        yield
-        os.unlink(lock)
+        try:
+            yield
+        finally:
+            os.unlink(lock)
     finally:
         os.close(fd)
 
@@ -375,7 +387,7 @@ class _Run:
         n_workers = self.options.workers or default_workers()
         ctx = mp.get_context("forkserver")
         ctx.set_forkserver_preload(["scanner.features"])
-        workers = [_Worker(ctx, self.options) for _ in range(n_workers)]
+        workers = _start_workers(ctx, self.options, n_workers)
         interrupted = False
         try:
             self._loop(ctx, workers)
@@ -473,7 +485,7 @@ class _Run:
             else:
                 self.retry.extend([f] for f in chunk)
         dead.chunks.clear()
-        return _Worker(ctx, self.options)
+        return _start_workers(ctx, self.options, 1)[0]
 
     def _add(self, rows: Rows) -> None:
         self.pending.append(rows)

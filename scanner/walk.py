@@ -155,22 +155,38 @@ class Walk:
 
     def _files(self, entries: Iterator[os.DirEntry], root: int, rel_prefix: bytes,
                subdirs: list[os.DirEntry]) -> Iterator[Found]:
-        """The wanted files of one directory listing; its subdirectories go to `subdirs`."""
+        """The wanted files of one directory listing; its subdirectories go to `subdirs`.
+
+        The extension is checked first: most entries are files, and for a wanted
+        one the stat that gives its size and mtime also says whether it is a
+        directory, so each entry costs at most one system call.
+        """
         wanted = self.extensions
+        recursive = self.recursive
         for entry in entries:
             name = entry.name
-            try:
-                is_dir = entry.is_dir()
-            except OSError:
-                is_dir = False
-            if is_dir:
-                if self.recursive:
+            if wanted is not None and name.rpartition(b".")[2].lower() not in wanted:
+                if recursive and _is_dir(entry):
                     subdirs.append(entry)
                 continue
-            if wanted is not None and name.rpartition(b".")[2].lower() not in wanted:
-                continue
             try:
-                yield _file_row(root, rel_prefix + name, entry.stat())
+                info = entry.stat()
             except OSError as exc:
-                status, error = _problem(exc, entry.is_symlink())
-                yield Found(root, rel_prefix + name, 0, 0.0, status, error)
+                if not (recursive and _is_dir(entry)):
+                    status, error = _problem(exc, entry.is_symlink())
+                    yield Found(root, rel_prefix + name, 0, 0.0, status, error)
+                continue
+            if stat.S_ISREG(info.st_mode):
+                yield Found(root, rel_prefix + name, info.st_size, info.st_mtime)
+            elif stat.S_ISDIR(info.st_mode):
+                if recursive:
+                    subdirs.append(entry)
+            else:
+                yield _file_row(root, rel_prefix + name, info)
+
+
+def _is_dir(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False

@@ -1,0 +1,219 @@
+"""`scanner scan` throughput: where the time goes, worker scaling, memory, walk rate.
+
+Run (from the repository root, with the project's virtual environment):
+
+    .venv/bin/python benchmarks/scan_throughput.py [--images 3000] [--sizes 10000,200000] [--workers 1,2]
+
+Everything runs on generated images in a temporary directory, removed at the end. It prints:
+
+1. stages: per 256x256 JPEG (quality 90, 4:2:0), in one process: reading the bytes, decoding,
+   the features, and features_of_file end to end; the single-core ceiling that implies.
+2. scaling: scan() over --images 256x256 JPEGs with each worker count: steady images/s
+   (a scan of all minus a scan of half, so start-up and the final merge cancel), wall time,
+   and the parent's CPU time per image (the walk, the pipes, the journal, the merge).
+3. memory: `python -m scanner scan` over a tree of small JPEGs (32x32, 1,000 per
+   directory) grown to each --sizes, the peak memory of the whole process tree (sum of
+   PSS, which counts pages shared by the fork server and its workers once; and sum of RSS).
+4. walk: scanner.walk.Walk over the largest tree from a warm cache (files/s), next to a
+   bare os.scandir + stat loop (the floor of any walker that needs sizes and mtimes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from scanner.decode import decode_bytes
+from scanner.features import FeatureExtractor, features_of_file
+from scanner.scan import ScanOptions, scan
+from scanner.walk import Walk
+
+PER_DIRECTORY = 1000
+
+
+def distinct_jpegs(directory: Path, n: int, size: int, seed: int = 0) -> None:
+    """n different JPEGs (a smooth image plus fresh noise each), 250 per subdirectory."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:size, 0:size] / size
+    base = np.stack([128 + 60 * np.sin(6 * x + k) * np.cos(4 * y - k) for k in (0.0, 0.7, 1.4)], axis=-1)
+    for i in range(n):
+        sub = directory / f"d{i // 250:04d}"
+        sub.mkdir(parents=True, exist_ok=True)
+        image = np.clip(base + rng.normal(0, 8, base.shape), 0, 255).astype(np.uint8)
+        cv2.imwrite(str(sub / f"{i:07d}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 90])
+
+
+def grow_small_tree(directory: Path, start: int, stop: int, blobs: list[bytes]) -> None:
+    """Files start..stop-1 of a tree of small JPEGs (a few distinct ones written over and over)."""
+    for i in range(start, stop):
+        sub = directory / f"d{i // PER_DIRECTORY:04d}"
+        if i % PER_DIRECTORY == 0:
+            sub.mkdir(parents=True, exist_ok=True)
+        (sub / f"{i:07d}.jpg").write_bytes(blobs[i % len(blobs)])
+
+
+def stages(directory: Path) -> None:
+    files = sorted(directory.rglob("*.jpg"))[:500]
+    extractor = FeatureExtractor(planner="measure")
+    data = [f.read_bytes() for f in files]
+    pixels = [decode_bytes(d).pixels for d in data]
+    extractor.from_bgr(pixels[0])  # plan once
+
+    def per_image(fn, items) -> float:
+        best = float("inf")
+        for _ in range(3):
+            t = time.perf_counter()
+            for item in items:
+                fn(item)
+            best = min(best, (time.perf_counter() - t) / len(items))
+        return best * 1e3
+
+    read = per_image(lambda f: f.read_bytes(), files)
+    decode = per_image(decode_bytes, data)
+    feats = per_image(extractor.from_bgr, pixels)
+    whole = per_image(lambda f: features_of_file(f, extractor), files)
+    print("1. stages, ms per 256x256 JPEG in one process (best of 3 over 500 files)")
+    print(f"   read bytes {read:.3f}   decode {decode:.3f}   features {feats:.3f}   "
+          f"features_of_file {whole:.3f}")
+    print(f"   ceiling: {1e3 / whole:,.0f} images/s per core; 2,500 images/s on 2 cores needs "
+          f"{2e3 / 2500:.2f} ms per image per core")
+
+
+def _timed_scan(paths: list[Path], workers: int, out: Path) -> tuple[float, float, int]:
+    """(wall seconds, parent CPU seconds, rows) of one scan() from scratch."""
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
+    t = time.perf_counter()
+    summary = scan(Walk(paths), out, ScanOptions(workers=workers, overwrite=True))
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    out.unlink()
+    return wall, (after.ru_utime + after.ru_stime) - (cpu.ru_utime + cpu.ru_stime), summary.written
+
+
+def scaling(directory: Path, worker_counts: list[int], work: Path) -> None:
+    subdirs = sorted(p for p in directory.iterdir() if p.is_dir())
+    half = subdirs[: len(subdirs) // 2]
+    print(f"2. scaling: scan() over 256x256 JPEGs (planner measure, wisdom warm); steady rate from a scan "
+          f"of all minus a scan of half, so start-up and fixed costs cancel")
+    rates = {}
+    for workers in worker_counts:
+        wall_half, _, n_half = _timed_scan(half, workers, work / "half.h5")
+        wall, parent_cpu, n = _timed_scan(subdirs, workers, work / "all.h5")
+        rates[workers] = (n - n_half) / (wall - wall_half)
+        print(f"   {workers} worker(s): steady {rates[workers]:,.0f} images/s; {n:,} files in {wall:.2f} s "
+              f"({n / wall:,.0f} images/s end to end); parent CPU {parent_cpu / n * 1e6:,.0f} us per image")
+    if len(rates) > 1:
+        low, high = min(rates), max(rates)
+        print(f"   {high} workers / {low}: {rates[high] / rates[low]:.2f}x")
+
+
+def _tree_memory(pid: int) -> tuple[int, int]:
+    """(sum of PSS, sum of RSS) in bytes over a process and all its descendants."""
+    pss = rss = 0
+    stack = [pid]
+    while stack:
+        p = stack.pop()
+        try:
+            for line in open(f"/proc/{p}/smaps_rollup"):
+                if line.startswith("Pss:"):
+                    pss += int(line.split()[1]) * 1024
+                elif line.startswith("Rss:"):
+                    rss += int(line.split()[1]) * 1024
+            for task in os.listdir(f"/proc/{p}/task"):
+                stack += [int(c) for c in open(f"/proc/{p}/task/{task}/children").read().split()]
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+    return pss, rss
+
+
+def memory(directory: Path, sizes: list[int], work: Path) -> None:
+    print("3. memory: `python -m scanner scan` over small JPEGs (32x32), peak of the whole process tree")
+    rng = np.random.default_rng(1)
+    blobs = [cv2.imencode(".jpg", rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))[1].tobytes() for _ in range(64)]
+    have = 0
+    for size in sizes:
+        t = time.perf_counter()
+        grow_small_tree(directory, have, size, blobs)
+        have = size
+        built = time.perf_counter() - t
+        out = work / "memory.h5"
+        process = subprocess.Popen([sys.executable, "-m", "scanner", "scan", str(directory), "--out", str(out),
+                                    "--overwrite", "--quiet"], stdout=subprocess.DEVNULL)
+        peak = [0, 0]
+
+        def sample() -> None:
+            while process.poll() is None:
+                pss, rss = _tree_memory(process.pid)
+                peak[0], peak[1] = max(peak[0], pss), max(peak[1], rss)
+                time.sleep(0.05)
+
+        sampler = threading.Thread(target=sample)
+        t = time.perf_counter()
+        sampler.start()
+        process.wait()
+        sampler.join()
+        wall = time.perf_counter() - t
+        print(f"   {size:>9,} files: peak PSS {peak[0] / 2**20:,.0f} MiB, peak RSS sum {peak[1] / 2**20:,.0f} MiB, "
+              f"scan {wall:.1f} s ({size / wall:,.0f} files/s with start-up), tree built in {built:.0f} s")
+        out.unlink()
+
+
+def walk_rate(directory: Path) -> None:
+    def bare() -> int:
+        n = 0
+        stack = [str(directory)]
+        while stack:
+            with os.scandir(stack.pop()) as it:
+                for entry in it:
+                    if entry.is_dir():
+                        stack.append(entry.path)
+                    else:
+                        entry.stat()
+                        n += 1
+        return n
+
+    def ours() -> int:
+        return sum(1 for _ in Walk([directory]))
+
+    print("4. walk, warm cache (best of 3)")
+    for name, fn in (("os.scandir + stat", bare), ("scanner.walk.Walk", ours)):
+        best, n = float("inf"), 0
+        for _ in range(3):
+            t = time.perf_counter()
+            n = fn()
+            best = min(best, time.perf_counter() - t)
+        print(f"   {name:<18} {n:,} files in {best:.3f} s: {n / best:,.0f} files/s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=3000, help="256x256 JPEGs for stages and scaling")
+    parser.add_argument("--sizes", default="10000,200000", help="small-file tree sizes for memory and walk")
+    parser.add_argument("--workers", default="1,2", help="worker counts to compare")
+    args = parser.parse_args()
+    sizes = sorted(int(s) for s in args.sizes.split(","))
+    with tempfile.TemporaryDirectory(prefix="scan-bench-") as tmp:
+        work = Path(tmp)
+        jpegs = work / "jpeg256"
+        distinct_jpegs(jpegs, args.images, 256)
+        stages(jpegs)
+        scaling(jpegs, [int(w) for w in args.workers.split(",")], work)
+        shutil.rmtree(jpegs)
+        small = work / "small"
+        memory(small, sizes, work)
+        walk_rate(small)
+
+
+if __name__ == "__main__":
+    main()
