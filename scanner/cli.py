@@ -288,18 +288,19 @@ class EvaluationProtocol(str, Enum):
 
 
 StoresArgument = Annotated[list[Path], typer.Argument(help="Feature stores (.h5) written by scanner scan.",
-                                                      show_default=False)]
-ModelOutOption = Annotated[Path, typer.Option("--out", "-o", help="Model file to write (.h5).", show_default=False)]
+                                                      metavar="FEATURES.h5", show_default=False)]
+ModelOutOption = Annotated[Path, typer.Option("--out", "-o", help="Model file to write (.h5).", metavar="MODEL.h5",
+                                              show_default=False)]
 LabelsOption = Annotated[Optional[Path], typer.Option(
     "--labels", help="CSV with columns path,label (real/fake or 0/1), used instead of labels from the paths "
-    "(a directory named real, 0_real, fake or 1_fake).", show_default=False)]
+    "(a directory named real, 0_real, fake or 1_fake).", metavar="CSV", show_default=False)]
 SeedOption = Annotated[int, typer.Option("--seed", help="Seed of every random step (mixture start, subsampling, splits).")]
 COption = Annotated[float, typer.Option("--C", help="SVM regularisation (the paper: scikit-learn's 1).")]
 GammaOption = Annotated[str, typer.Option("--gamma", help="RBF gamma: scale (1 / (6 var X), the paper's), auto (1/6) or a number.")]
 ClassWeightOption = Annotated[ClassWeight, typer.Option("--class-weight", help="balanced: weigh classes inversely to their counts.")]
 RealAnchorOption = Annotated[Optional[list[Path]], typer.Option(
     "--real-anchor", help="A known-real image or a directory of them (repeatable): the mixture component holding "
-    "most of them is called real, instead of the paper's rule.", show_default=False)]
+    "most of them is called real, instead of the paper's rule.", metavar="PATH", show_default=False)]
 # classify lists every file when the batch is this small, and only the counts above it.
 _LIST_FILES_UP_TO = 50
 
@@ -390,11 +391,13 @@ def train(
 
 @app.command()
 def classify(
-    store: Annotated[Path, typer.Argument(help="Feature store (.h5) written by scanner scan.", show_default=False)],
+    store: Annotated[Path, typer.Argument(help="Feature store (.h5) written by scanner scan.", metavar="FEATURES.h5",
+                                          show_default=False)],
     out: Annotated[Path, typer.Option("--out", "-o", help="Verdicts CSV to write: path, status, verdict, score.",
-                                      show_default=False)],
+                                      metavar="VERDICTS.csv", show_default=False)],
     model: Annotated[Optional[Path], typer.Option(
-        "--model", help="Model file (default: the bundled model; see the README).", show_default=False)] = None,
+        "--model", help="Model file (default: the bundled model; see the README).", metavar="MODEL.h5",
+        show_default=False)] = None,
     unsupervised: Annotated[bool, typer.Option(
         "--unsupervised", help="Fit a 2-component mixture on this batch itself: nothing labelled needed.")] = False,
     real_anchor: RealAnchorOption = None,
@@ -490,7 +493,8 @@ def adapt(
 @app.command()
 def evaluate(
     stores: Annotated[list[Path], typer.Argument(
-        help="Labelled feature stores, one per set; each is named after its file.", show_default=False)],
+        help="Labelled feature stores, one per set; each is named after its file.", metavar="SET.h5",
+        show_default=False)],
     protocol: Annotated[EvaluationProtocol, typer.Option(
         "--protocol", help="binary: GMM and SVM (Table 2); few-fakes: SVM with 50/25/5/1 % fakes (Table 3); "
         "adaptation: every source -> target pair (Table 4).")] = EvaluationProtocol.all,
