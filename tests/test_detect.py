@@ -14,8 +14,6 @@ from scanner.detect import (
     GMMDecision,
     Model,
     ModelError,
-    Samples,
-    Scaling,
     adapt,
     anchor_features,
     component_means,
@@ -319,10 +317,3 @@ def test_verdicts_and_csv(tmp_path):
     assert [r["score"] for r in rows] == ["0.5", "-0.25", "", "0.0"]
     assert float(rows[0]["score"]) == 0.5
 
-
-def test_samples_type_exposes_labelled_rows():
-    x, is_fake = clusters(4, 4)
-    s = sample(x, is_fake)
-    assert isinstance(s, Samples) and s.spectrum == "log"
-    np.testing.assert_array_equal(s.is_fake, is_fake)
-    assert isinstance(Scaling(np.zeros(6), np.ones(6)).apply(x), np.ndarray)
