@@ -48,6 +48,7 @@ from scanner.walk import Found, Walk
 
 _IN_FLIGHT = 2          # chunks outstanding per worker: one working, one queued
 _LOOK_AHEAD = 4096      # walk entries examined per step while skipping done files
+RETRY_STATUSES = ("permission", "vanished")  # tried again on resume: fixed permissions, a file back
 _MAX_CRASHES = 8        # worker deaths in a row, with no chunk finished between, before giving up
 
 
@@ -157,9 +158,14 @@ class _Worker:
         child.close()
         self.chunks: dict[int, list[Found]] = {}
 
-    def send(self, chunk_id: int, chunk: list[Found], roots: list[bytes]) -> None:
+    def send(self, chunk_id: int, chunk: list[Found], roots: list[bytes]) -> bool:
+        """Hand over a chunk; False if the worker is gone (the chunk is retried when it is replaced)."""
         self.chunks[chunk_id] = chunk
-        self.conn.send((chunk_id, [os.path.join(roots[f.root], f.relpath) for f in chunk]))
+        try:
+            self.conn.send((chunk_id, [os.path.join(roots[f.root], f.relpath) for f in chunk]))
+        except OSError:
+            return False
+        return True
 
     def stop(self) -> None:
         try:
@@ -320,17 +326,24 @@ def _recover(out: str, attrs: dict | None, spectrum: str) -> None:
     journal.retire()
 
 
-def _done_keys(out: str) -> np.ndarray:
-    """Sorted identities of the files already in the store."""
+def _done_keys(out: str) -> tuple[np.ndarray, int]:
+    """Sorted identities of the files the store has done, and its row count.
+
+    Rows with a status that may clear up by itself (RETRY_STATUSES) are not
+    done: their files are tried again.
+    """
     if not os.path.exists(out):
-        return np.zeros(0, np.uint64)
+        return np.zeros(0, np.uint64), 0
     encoded = [os.fsencode(r) for r in read_attrs(out)["roots"]]
-    keys = np.fromiter(
-        (file_key(p, s, m) for rows in iter_rows(out)
-         for p, s, m in zip(_full_paths(rows, encoded), rows.size.tolist(), rows.mtime.tolist())),
-        np.uint64)
-    keys.sort()
-    return keys
+    chunks, rows_seen = [np.zeros(0, np.uint64)], 0
+    for rows in iter_rows(out):
+        rows_seen += len(rows)
+        chunks.append(np.array([file_key(p, size, mtime) for p, size, mtime, status in
+                                zip(_full_paths(rows, encoded), rows.size.tolist(), rows.mtime.tolist(), rows.status)
+                                if status not in RETRY_STATUSES], np.uint64))
+    done = np.concatenate(chunks)
+    done.sort()
+    return done, rows_seen
 
 
 # --- the scan ------------------------------------------------------------------------
@@ -367,8 +380,7 @@ class _Run:
         self.on_progress = on_progress
         self.started = started
         self.roots = [os.fsencode(r) for r in walk.roots]
-        self.done = _done_keys(out)
-        self.store_rows = len(self.done)
+        self.done, self.store_rows = _done_keys(out)
         self.header = {"spectrum": options.spectrum, "schema_version": SCHEMA_VERSION, "command": " ".join(command),
                        "created": now_utc(), "roots": list(walk.roots)}
         self.progress = Progress(0, 0, total, 0.0)
@@ -413,7 +425,8 @@ class _Run:
                     if not chunk:
                         break
                     self.chunk_ids += 1
-                    worker.send(self.chunk_ids, chunk, self.roots)
+                    if not worker.send(self.chunk_ids, chunk, self.roots):
+                        break
             busy = [i for i, w in enumerate(workers) if w.chunks]
             if not busy and self.walk_done and not self.retry:
                 return

@@ -385,9 +385,42 @@ def test_cli_from_list_and_extension_filter(tmp_path):
     table = read_features(out)
     assert dict(zip(table.path, table.status)) == {str(odd): "ok", str(tmp_path / "gone.jpg"): "vanished"}
     assert table.format[table.path.index(str(odd))] == "PNG"
+    # A vanished file is tried again on resume (and a file done is not).
+    cv2.imwrite(str(tmp_path / "gone.jpg"), natural_image(24, 24, seed=2)[..., ::-1])
+    result = runner.invoke(app, ["scan", "--from-list", str(listed), "--out", str(out), "--planner", "estimate"])
+    assert result.exit_code == 0 and "1 already in the store" in result.output, result.output
+    table = read_features(out)
+    assert dict(zip(table.path, table.status)) == {str(odd): "ok", str(tmp_path / "gone.jpg"): "ok"}
     # From a directory, photo.data is found only when the filter takes it.
     out = tmp_path / "t.h5"
     runner.invoke(app, ["scan", str(images), "--out", str(out), "--planner", "estimate"])
     assert len(read_features(out)) == 2
     runner.invoke(app, ["scan", str(images), "--out", str(out), "--planner", "estimate", "--ext", "*"])
     assert len(read_features(out)) == 3
+
+
+def test_a_worker_killed_mid_scan_is_replaced(crash_images, tmp_path):
+    """A worker dying (as on a decoder crash) costs nothing: its files are retried."""
+    images, clean = crash_images
+    out = tmp_path / "s.h5"
+    process = subprocess.Popen(scan_command(images, out), start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def children(pid):
+        try:
+            return [int(c) for task in os.listdir(f"/proc/{pid}/task")
+                    for c in open(f"/proc/{pid}/task/{task}/children").read().split()]
+        except FileNotFoundError:
+            return []
+
+    deadline = time.monotonic() + 60
+    while Journal.committed_rows(journal_path(str(out))) < 1 and process.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.002)
+    server = [c for c in children(process.pid) if b"forkserver" in open(f"/proc/{c}/cmdline", "rb").read()]
+    workers = children(server[0])
+    assert process.poll() is None and len(workers) == 2
+    os.kill(workers[0], signal.SIGKILL)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 1, err.decode()
+    assert rows_by_path(out) == clean
