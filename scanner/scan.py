@@ -505,7 +505,9 @@ class _Run:
         self.pending_rows += len(rows)
 
     def _maybe_commit(self) -> None:
-        if self.pending_rows >= self.options.commit_rows or (
+        # Batches stay well under a checkpoint, so that checkpoints come when asked for.
+        batch = min(self.options.commit_rows, max(1, self.options.checkpoint_rows // 8))
+        if self.pending_rows >= batch or (
                 self.pending and time.monotonic() - self.last_commit >= self.options.commit_seconds):
             self._commit()
             if self.journal.rows >= max(self.options.checkpoint_rows, self.store_rows):
@@ -516,6 +518,7 @@ class _Run:
             return
         rows = Rows.concat(self.pending)
         self.journal.append(rows)
+        _kill_point("journal-appended")
         self.progress.counts.update(rows.status)
         self.progress.written += len(rows)
         self.pending, self.pending_rows = [], 0

@@ -26,6 +26,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from stat import S_ISDIR, S_ISREG
 from typing import Iterable, Iterator, NamedTuple
 
 DEFAULT_EXTENSIONS = frozenset({
@@ -111,28 +112,51 @@ class Walk:
             info = os.stat(path)
         except OSError as exc:
             status, error = _problem(exc, os.path.islink(path))
-            yield Found(0, path, 0, 0.0, status, error)
-            return
+            return iter((Found(0, path, 0, 0.0, status, error),))
         if not stat.S_ISDIR(info.st_mode):
-            yield _file_row(0, path, info)
-            return
+            return iter((_file_row(0, path, info),))
         root = self.roots.index(os.fsdecode(path)) if directory_root else 0
-        prefix = b"" if directory_root else path + b"/"
-        yield from self._tree(path, root, prefix, info)
+        return self._tree(path, root, b"" if directory_root else path + b"/", info)
 
     def _tree(self, top: bytes, root: int, prefix: bytes, info: os.stat_result) -> Iterator[Found]:
-        """Depth-first over one tree, each directory in its own (stable) listing order."""
+        """Depth-first over one tree, each directory in its own (stable) listing order.
+
+        The extension is checked first: most entries are files, and for a wanted
+        one the stat that gives its size and mtime also says whether it is a
+        directory, so each entry costs at most one system call. (This loop is
+        the walk's hot path, hence one function and a plain tuple constructor.)
+        """
         top_id = (info.st_dev, info.st_ino)
         if top_id in self._visited:
             return
         self._visited.add(top_id)
+        wanted, recursive, new = self.extensions, self.recursive, tuple.__new__
         stack = [(top, prefix, (top_id,))]
         while stack:
             directory, rel_prefix, ancestors = stack.pop()
             subdirs: list[os.DirEntry] = []
             try:
                 with os.scandir(directory) as it:
-                    yield from self._files(it, root, rel_prefix, subdirs)
+                    for entry in it:
+                        name = entry.name
+                        if wanted is not None and name.rpartition(b".")[2].lower() not in wanted:
+                            if recursive and _is_dir(entry):
+                                subdirs.append(entry)
+                            continue
+                        try:
+                            st = entry.stat()
+                        except OSError as exc:
+                            if not (recursive and _is_dir(entry)):
+                                status, error = _problem(exc, entry.is_symlink())
+                                yield Found(root, rel_prefix + name, 0, 0.0, status, error)
+                            continue
+                        if S_ISREG(st.st_mode):
+                            yield new(Found, (root, rel_prefix + name, st.st_size, st.st_mtime, "", ""))
+                        elif S_ISDIR(st.st_mode):
+                            if recursive:
+                                subdirs.append(entry)
+                        else:
+                            yield _file_row(root, rel_prefix + name, st)
             except OSError as exc:
                 status, error = _problem(exc, False)
                 yield Found(root, rel_prefix.rstrip(b"/") or b".", 0, 0.0, status, f"directory: {error}")
@@ -152,37 +176,6 @@ class Walk:
                 elif sub_id not in self._visited:
                     self._visited.add(sub_id)
                     stack.append((entry.path, rel + b"/", ancestors + (sub_id,)))
-
-    def _files(self, entries: Iterator[os.DirEntry], root: int, rel_prefix: bytes,
-               subdirs: list[os.DirEntry]) -> Iterator[Found]:
-        """The wanted files of one directory listing; its subdirectories go to `subdirs`.
-
-        The extension is checked first: most entries are files, and for a wanted
-        one the stat that gives its size and mtime also says whether it is a
-        directory, so each entry costs at most one system call.
-        """
-        wanted = self.extensions
-        recursive = self.recursive
-        for entry in entries:
-            name = entry.name
-            if wanted is not None and name.rpartition(b".")[2].lower() not in wanted:
-                if recursive and _is_dir(entry):
-                    subdirs.append(entry)
-                continue
-            try:
-                info = entry.stat()
-            except OSError as exc:
-                if not (recursive and _is_dir(entry)):
-                    status, error = _problem(exc, entry.is_symlink())
-                    yield Found(root, rel_prefix + name, 0, 0.0, status, error)
-                continue
-            if stat.S_ISREG(info.st_mode):
-                yield Found(root, rel_prefix + name, info.st_size, info.st_mtime)
-            elif stat.S_ISDIR(info.st_mode):
-                if recursive:
-                    subdirs.append(entry)
-            else:
-                yield _file_row(root, rel_prefix + name, info)
 
 
 def _is_dir(entry: os.DirEntry) -> bool:

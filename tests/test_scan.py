@@ -285,27 +285,31 @@ def crash_images(tmp_path_factory):
     return images, clean
 
 
-def test_kill_after_rows_are_written_then_resume(crash_images, tmp_path):
+def test_kill_right_after_rows_are_reported_written(crash_images, tmp_path):
     images, clean = crash_images
     out = tmp_path / "s.h5"
-    kill_when(images, out, lambda: Journal.committed_rows(journal_path(str(out))) >= 1)
+    result = run_scan(images, out, env={"SCANNER_TEST_KILL_AT": "journal-appended"})
+    assert result.returncode == -signal.SIGKILL
     written = Journal.committed_rows(journal_path(str(out)))
-    assert 0 < written < len(clean)
+    assert 0 < written < len(clean) and not out.exists()
     result = run_scan(images, out)
     assert result.returncode == 1, result.stderr.decode()
     assert rows_by_path(out) == clean
     assert not os.path.exists(journal_path(str(out)))
 
 
-def test_kill_at_a_checkpoint_then_twice_more(crash_images, tmp_path):
-    """Killed after a checkpoint merge, then killed again mid-run, then finished."""
+def test_killed_after_a_checkpoint_then_with_rows_in_the_journal(crash_images, tmp_path):
+    """SIGKILLed from outside just after a checkpoint (the partial store holds exactly
+    clean rows), then again while rows wait in the journal, then finished."""
     images, clean = crash_images
     out = tmp_path / "s.h5"
-    kill_when(images, out, lambda: out.exists(), "--checkpoint-rows", "100")
-    partial = read_features(out)
-    assert 100 <= len(partial) < len(clean)
-    kill_when(images, out, lambda: Journal.committed_rows(journal_path(str(out))) >= 1, "--checkpoint-rows", "100")
-    result = run_scan(images, out, "--checkpoint-rows", "100")
+    journal = journal_path(str(out))
+    every = ("--checkpoint-rows", "200")
+    kill_when(images, out, lambda: out.exists(), *every)
+    first = rows_by_path(out)
+    assert 200 <= len(first) < len(clean) and all(clean[p] == row for p, row in first.items())
+    kill_when(images, out, lambda: Journal.committed_rows(journal) >= 1, *every)
+    result = run_scan(images, out, *every)
     assert result.returncode == 1, result.stderr.decode()
     assert rows_by_path(out) == clean
 
@@ -403,7 +407,7 @@ def test_a_worker_killed_mid_scan_is_replaced(crash_images, tmp_path):
     """A worker dying (as on a decoder crash) costs nothing: its files are retried."""
     images, clean = crash_images
     out = tmp_path / "s.h5"
-    process = subprocess.Popen(scan_command(images, out), start_new_session=True,
+    process = subprocess.Popen(scan_command(images, out, "--checkpoint-rows", "200"), start_new_session=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
     def children(pid):
@@ -414,7 +418,7 @@ def test_a_worker_killed_mid_scan_is_replaced(crash_images, tmp_path):
             return []
 
     deadline = time.monotonic() + 60
-    while Journal.committed_rows(journal_path(str(out))) < 1 and process.poll() is None:
+    while not out.exists() and process.poll() is None:
         assert time.monotonic() < deadline
         time.sleep(0.002)
     server = [c for c in children(process.pid) if b"forkserver" in open(f"/proc/{c}/cmdline", "rb").read()]
