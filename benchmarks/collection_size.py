@@ -9,7 +9,8 @@ It builds one synthetic tree of small JPEGs (1,000 per directory; 64 distinct ge
 written over and over, so building is disk-bound, not encoder-bound) and grows it to each size in
 turn. For each size it prints:
 
-- the listing rate of a plain os.scandir walk from a warm cache (files/s), the floor of any walker;
+- the listing rate from a warm cache (files/s) of a plain os.scandir walk, the floor of any
+  walker, and of scanner.walk.Walk, the walker `scanner scan` streams from;
 - `scanner scan` over the tree with --workers N (default: usable cores): wall time, steady
   images/s (from the difference with a scan of half the files, so start-up cancels) and the
   peak RSS of its whole process tree (sampled from /proc), which should stay flat as the tree
@@ -33,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 PER_DIRECTORY = 1000
@@ -58,10 +60,10 @@ def grow_tree(root: Path, have: int, want: int, blobs: list[bytes]) -> None:
         (directory / f"img{i:07d}.jpg").write_bytes(blobs[i % len(blobs)])
 
 
-def listing_rate(root: Path) -> tuple[int, float]:
-    sum(1 for _ in walk(str(root)))  # warm the dentry and inode caches
+def listing_rate(files: Callable[[], Iterable]) -> tuple[int, float]:
+    sum(1 for _ in files())  # warm the dentry and inode caches
     start = time.perf_counter()
-    count = sum(1 for _ in walk(str(root)))
+    count = sum(1 for _ in files())
     return count, count / (time.perf_counter() - start)
 
 
@@ -92,6 +94,7 @@ def main() -> None:
     import numpy as np
 
     from scanner.bench import encode, natural_image, time_scan, usable_cores
+    from scanner.walk import Walk
 
     workers = args.workers or usable_cores()
     rng = np.random.default_rng(0)
@@ -101,7 +104,7 @@ def main() -> None:
     root.mkdir()
     print(f"collection size study: {args.image_size}x{args.image_size} JPEG, scan with {workers} workers, "
           f"tree under {root}")
-    print(f"{'files':>9} {'build s':>8} {'list files/s':>13} {'scan s':>8} {'steady img/s':>13} "
+    print(f"{'files':>9} {'build s':>8} {'scandir/s':>10} {'Walk/s':>10} {'scan s':>8} {'steady img/s':>13} "
           f"{'tree peak MB':>13}  note")
     have = 0
     try:
@@ -110,17 +113,18 @@ def main() -> None:
             grow_tree(root, have, size, blobs)
             have = size
             build = time.perf_counter() - start
-            count, rate = listing_rate(root)
+            count, rate = listing_rate(lambda: walk(str(root)))
+            _, walk_rate = listing_rate(lambda: Walk([root]))
             scan = time_scan([Path(p) for p in walk(str(root))], root, [workers], "log", base)[0]
             if scan.error:
                 loop = subprocess.run([sys.executable, __file__, "--loop", str(root)], capture_output=True,
                                       text=True, check=True)
                 r = json.loads(loop.stdout)
-                print(f"{count:>9} {build:>8.1f} {rate:>13.0f} {r['seconds']:>8.1f} "
+                print(f"{count:>9} {build:>8.1f} {rate:>10.0f} {walk_rate:>10.0f} {r['seconds']:>8.1f} "
                       f"{r['images'] / r['seconds']:>13.0f} {r['peak_rss_mb']:>13.0f}  "
                       f"features loop in 1 process ({scan.error})", flush=True)
             else:
-                print(f"{count:>9} {build:>8.1f} {rate:>13.0f} {scan.seconds:>8.1f} "
+                print(f"{count:>9} {build:>8.1f} {rate:>10.0f} {walk_rate:>10.0f} {scan.seconds:>8.1f} "
                       f"{scan.steady_images_per_s or float('nan'):>13.0f} {scan.peak_tree_mb:>13.0f}  "
                       f"scanner scan, start-up and shut-down {scan.overhead_seconds or float('nan'):.2f} s",
                       flush=True)

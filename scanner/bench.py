@@ -1,8 +1,8 @@
 """Throughput of the scanner against its own decode floor and the authors' numpy pipeline.
 
 A shared or busy machine makes timings from separate runs incomparable, so every
-figure of one report is measured in the same run, on the same files, one stage
-after another: decode alone; decode plus the three-channel FFTW rfft2 the engine
+figure of one report is measured in the same run, on the same files, with the
+stages' passes interleaved in rounds: decode alone; decode plus the three-channel FFTW rfft2 the engine
 runs (the floor the feature step is held to); the full features; the whole
 ``scanner scan`` pipeline into HDF5 (as a subprocess, with 1..N workers); and the
 authors' plain numpy pipeline on a sample. Each stage gets a warm-up pass (numba
@@ -45,10 +45,10 @@ from scanner.decode import read_image
 from scanner.features import FeatureExtractor, features_of_file
 from scanner.percentile import PercentileSelector
 from scanner.spectrum import ChannelTransform, PlanCache
+from scanner.walk import DEFAULT_EXTENSIONS
 
 FORMATS = ("jpeg", "png")
 JPEG_QUALITY = 90
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 BREAKDOWN_PIECES = ("to_planar", "fft", "magnitude", "percentiles", "pair_sums", "finish")
 
 # Targets of issues 2, 3 and 5 (log mode, on the project's 2-core machine).
@@ -123,12 +123,13 @@ def write_image_set(directory: Path, count: int, size: int, fmt: str, seed: int 
 
 
 def image_files(directory: Path, limit: int | None = None) -> list[Path]:
-    """Image files under `directory` (by extension, sorted, recursive), at most `limit`."""
+    """Image files under `directory` (sorted, recursive), at most `limit`: those with an
+    extension `scanner scan` takes from directories by default."""
     found = []
     for root, dirs, files in os.walk(directory):
         dirs.sort()
         for name in sorted(files):
-            if name.lower().endswith(IMAGE_SUFFIXES):
+            if name.rpartition(".")[2].lower() in DEFAULT_EXTENSIONS:
                 found.append(Path(root) / name)
                 if limit is not None and len(found) >= limit:
                     return found
@@ -347,10 +348,8 @@ def _pool_init(spectrum: str, planner: str) -> None:
     _POOL_EXTRACTOR = FeatureExtractor(spectrum, planner=planner)
 
 
-def _pool_features(paths: Sequence[Path]) -> int:
-    for path in paths:
-        features_of_file(path, _POOL_EXTRACTOR)
-    return len(paths)
+def _pool_features(paths: Sequence[Path]) -> None:
+    features_files(paths, _POOL_EXTRACTOR)
 
 
 def time_parallel_features(paths: Sequence[Path], workers: int, spectrum: str, repeats: int,
@@ -742,7 +741,7 @@ def run_bench(directory: Path | None = None, size: int = 256, fmt: str = "jpeg",
             root = directory
             paths = image_files(directory, images or default_image_count(size))
             if not paths:
-                raise ValueError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) under {directory}")
+                raise ValueError(f"no image files under {directory}")
         config = {"directory": None if directory is None else str(directory), "size": size if directory is None else None,
                   "format": fmt if directory is None else None, "images": len(paths), "workers": workers,
                   "spectrum": spectrum, "repeats": repeats, "planner": planner}
