@@ -31,7 +31,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from scanner.decode import DEFAULT_MAX_PIXELS
+from scanner.decode import DEFAULT_MAX_PIXELS, ImageInfo
 from scanner.features import FEATURE_NAMES, FeatureExtractor, features_of_file
 from scanner.journal import Journal
 from scanner.store import (
@@ -145,8 +145,16 @@ def _worker_main(conn: Connection, spectrum: str, planner: str, max_pixels: int)
         if task is None:
             return
         chunk_id, paths = task
-        results = [features_of_file(os.fsdecode(p), extractor, max_pixels) for p in paths]
-        conn.send((chunk_id, [(r.status, r.error, r.features, r.info) for r in results]))
+        conn.send((chunk_id, [_measure(os.fsdecode(p), extractor, max_pixels) for p in paths]))
+
+
+def _measure(path: str, extractor: FeatureExtractor, max_pixels: int) -> tuple:
+    """(status, error, features, info) of one file; an unexpected error is that file's row, not the end of the sweep."""
+    try:
+        r = features_of_file(path, extractor, max_pixels)
+    except Exception as exc:  # features_of_file turns bad files into statuses; this is a bug or MemoryError
+        return "unreadable", f"internal error: {exc!r}", None, ImageInfo()
+    return r.status, r.error, r.features, r.info
 
 
 class _Worker:
@@ -209,14 +217,9 @@ def _result_rows(chunk: list[Found], results: list) -> Rows:
 
 def _problem_rows(found: list[Found]) -> Rows:
     """Rows for what the walk itself could not read (no worker involved)."""
-    return _result_rows(found, [(f.status, f.error, None, _NO_INFO) for f in found])
+    return _result_rows(found, [(f.status, f.error, None, ImageInfo()) for f in found])
 
 
-class _NoInfo:
-    height = width = format = jpeg_subsampling = jpeg_quality = None
-
-
-_NO_INFO = _NoInfo()
 
 
 # --- the store, its journal and their lock ---------------------------------------

@@ -325,7 +325,7 @@ def store_length(path: str | os.PathLike) -> int:
         return f["path"].shape[0]
 
 
-def iter_rows(path: str | os.PathLike, chunk_rows: int = 65536) -> Iterator[Rows]:
+def iter_rows(path: str | os.PathLike, chunk_rows: int = _CHUNK_ROWS) -> Iterator[Rows]:
     """The store's rows, chunk by chunk (constant memory)."""
     try:
         with _open(path) as f:
@@ -374,8 +374,8 @@ def column_counts(path: str | os.PathLike, name: str = "status") -> dict[str, in
     counts: dict[str, int] = {}
     with _open(path) as f:
         dataset = f[name]
-        for start in range(0, dataset.shape[0], 65536):
-            values, n = np.unique(dataset[start:start + 65536], return_counts=True)
+        for start in range(0, dataset.shape[0], _CHUNK_ROWS):
+            values, n = np.unique(dataset[start:start + _CHUNK_ROWS], return_counts=True)
             for value, count in zip(values.tolist(), n.tolist()):
                 key = value.decode("utf-8", "surrogateescape")
                 counts[key] = counts.get(key, 0) + count

@@ -428,3 +428,15 @@ def test_a_worker_killed_mid_scan_is_replaced(crash_images, tmp_path):
     _, err = process.communicate(timeout=120)
     assert process.returncode == 1, err.decode()
     assert rows_by_path(out) == clean
+
+
+def test_an_unexpected_error_is_that_files_row(monkeypatch):
+    import scanner.scan as scan_module
+
+    def broken(*args):
+        raise MemoryError("out of memory")
+
+    monkeypatch.setattr(scan_module, "features_of_file", broken)
+    status, error, values, info = scan_module._measure("x.jpg", None, 100)
+    assert (status, values, info.format) == ("unreadable", None, None)
+    assert error == "internal error: MemoryError('out of memory')"
