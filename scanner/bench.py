@@ -59,6 +59,8 @@ TARGET_SCAN_RATE = 2500.0
 TARGET_SCAN_RATE_SIZE = 256
 TARGET_TWO_WORKER_SPEEDUP = 1.8
 
+SCAN_WORK_SECONDS = 4.0
+
 
 # --- a realistic image set ------------------------------------------------------
 
@@ -110,12 +112,13 @@ def encode(rgb: np.ndarray, fmt: str) -> bytes:
     return data.tobytes()
 
 
-def write_image_set(directory: Path, count: int, size: int, fmt: str, seed: int = 0) -> list[Path]:
-    """Write `count` distinct size x size images into `directory`; returns their paths."""
-    rng = np.random.default_rng(seed)
+def write_image_set(directory: Path, count: int, size: int, fmt: str, seed: int = 0, first: int = 0) -> list[Path]:
+    """Write `count` distinct size x size images into `directory`, numbered from `first`;
+    returns their paths."""
+    rng = np.random.default_rng((seed, first))
     suffix = ".jpg" if fmt == "jpeg" else ".png"
     paths = []
-    for i in range(count):
+    for i in range(first, first + count):
         path = directory / f"img{i:07d}{suffix}"
         path.write_bytes(encode(natural_image(size, size, rng), fmt))
         paths.append(path)
@@ -625,6 +628,13 @@ def worker_counts(workers: int) -> list[int]:
     return sorted({1, 2, workers // 2, workers})
 
 
+def scan_image_count(count: int, seconds_per_image: float, work_seconds: float = SCAN_WORK_SECONDS) -> int:
+    """Images for the scan runs: about `work_seconds` of one core's work (at least
+    `count`, at most 8 times it or 8192), since each run also pays a start-up of a
+    few seconds that varies from run to run."""
+    return int(min(8 * count, 8192, max(count, work_seconds / max(seconds_per_image, 1e-6))))
+
+
 def default_image_count(size: int) -> int:
     """Enough images for stable passes (about 32 megapixels), at least 16."""
     return max(16, min(2048, (32 << 20) // (size * size)))
@@ -727,9 +737,13 @@ def judge_targets(report: BenchReport) -> list[dict]:
 
 def run_bench(directory: Path | None = None, size: int = 256, fmt: str = "jpeg", images: int | None = None,
               workers: int | None = None, spectrum: str = "log", repeats: int = 3, planner: str = "measure",
-              include_scan: bool = True, seed: int = 0,
+              include_scan: bool = True, scan_work_seconds: float = SCAN_WORK_SECONDS, seed: int = 0,
               progress: Callable[[str], None] = lambda message: None) -> BenchReport:
-    """Measure every stage on one set of files; the generated set is removed afterwards."""
+    """Measure every stage on one set of files; the generated set is removed afterwards.
+
+    A generated set is topped up for the scan runs to about `scan_work_seconds` of
+    one core's work; a user's directory is scanned as far as `images` goes.
+    """
     workers = workers or usable_cores()
     work_dir = Path(tempfile.mkdtemp(prefix="scanner-bench-"))
     try:
@@ -768,9 +782,14 @@ def run_bench(directory: Path | None = None, size: int = 256, fmt: str = "jpeg",
             scaling.append(time_parallel_features(paths, n, spectrum, repeats, planner))
         scan: list[ScanRun] = []
         if include_scan:
-            progress("scan")
-            whole_root = root if len(image_files(root)) == len(paths) else None
-            scan = time_scan(paths, whole_root, worker_counts(workers), spectrum, work_dir)
+            scan_paths = list(paths)
+            if directory is None:  # enough work that the scan's start-up noise does not swamp it
+                wanted = scan_image_count(len(paths), stages["features"].seconds / len(paths), scan_work_seconds)
+                progress(f"writing {wanted - len(paths)} more images for the scan")
+                scan_paths += write_image_set(root, wanted - len(paths), size, fmt, seed, first=len(paths))
+            progress(f"scan of {len(scan_paths)} images")
+            whole_root = root if len(image_files(root)) == len(scan_paths) else None
+            scan = time_scan(scan_paths, whole_root, worker_counts(workers), spectrum, work_dir)
         memory: dict[str, float | None] = peak_rss_mb()
         memory["scan_tree_peak_mb"] = max((r.peak_tree_mb for r in scan if r.peak_tree_mb), default=None)
         report = BenchReport(config, machine_description(), stages, breakdown_ms, extract_ms, authors_step_ms,

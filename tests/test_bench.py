@@ -30,7 +30,8 @@ MODES = ("log", "modulus")
 
 @pytest.fixture(scope="module")
 def tiny_report():
-    return run_bench(size=32, fmt="jpeg", images=6, workers=2, spectrum="log", repeats=1, planner="estimate")
+    return run_bench(size=32, fmt="jpeg", images=6, workers=2, spectrum="log", repeats=1, planner="estimate",
+                     scan_work_seconds=0.0)
 
 
 def test_natural_image_has_the_claimed_properties():
@@ -51,11 +52,15 @@ def test_natural_image_has_the_claimed_properties():
 def test_image_set_is_written_in_the_asked_format(tmp_path, fmt, expected):
     paths = write_image_set(tmp_path, 3, 40, fmt, seed=3)
     assert sorted(tmp_path.iterdir()) == paths
+    assert [p.name for p in paths] == [f"img000000{i}{paths[0].suffix}" for i in range(3)]
     decoded = [read_image(p) for p in paths]
     assert all(d.info.format == expected and d.pixels.shape == (40, 40, 3) for d in decoded)
-    assert len({d.pixels.tobytes() for d in decoded}) == 3  # distinct images
+    more = write_image_set(tmp_path, 2, 40, fmt, seed=3, first=3)
+    assert [p.name for p in more] == [f"img000000{i}{paths[0].suffix}" for i in (3, 4)]
+    decoded += [read_image(p) for p in more]
+    assert len({d.pixels.tobytes() for d in decoded}) == 5  # distinct images
     if fmt == "png":  # lossless: the file holds exactly the generated pixels
-        again = natural_image(40, 40, np.random.default_rng(3))
+        again = natural_image(40, 40, np.random.default_rng((3, 0)))
         np.testing.assert_array_equal(decoded[0].pixels[..., ::-1], again)
     else:
         assert decoded[0].info.jpeg_quality == bench.JPEG_QUALITY
