@@ -13,12 +13,12 @@ turn. For each size it prints:
   walker, and of scanner.walk.Walk, the walker `scanner scan` streams from;
 - `scanner scan` over the tree with --workers N (default: usable cores): wall time, steady
   images/s (from the difference with a scan of half the files, so start-up cancels) and the
-  peak RSS of its whole process tree (sampled from /proc), which should stay flat as the tree
-  grows;
+  peak PSS of its whole process tree (sampled from /proc; pages shared by forked workers
+  counted once), which should stay flat as the tree grows;
 - when `scanner scan` is not available, the same walk feeding features_of_file in one process
   instead (its rate and peak RSS), so the engine's own memory is still measured.
 
-Writing files costs time and inodes here (about 1,000 to 3,000 small files per second on this machine's
+Writing files costs time and inodes (here about 2,000 to 5,000 small files per second on this machine's
 disk), so the default stops at 200k; pass 1000000 when the disk and the time allow. The tree is
 removed afterwards unless --keep.
 """
@@ -105,7 +105,7 @@ def main() -> None:
     print(f"collection size study: {args.image_size}x{args.image_size} JPEG, scan with {workers} workers, "
           f"tree under {root}")
     print(f"{'files':>9} {'build s':>8} {'scandir/s':>10} {'Walk/s':>10} {'scan s':>8} {'steady img/s':>13} "
-          f"{'tree peak MB':>13}  note")
+          f"{'tree PSS MB':>13}  note")
     have = 0
     try:
         for size in sorted(int(s) for s in args.sizes.split(",")):
@@ -122,10 +122,10 @@ def main() -> None:
                 r = json.loads(loop.stdout)
                 print(f"{count:>9} {build:>8.1f} {rate:>10.0f} {walk_rate:>10.0f} {r['seconds']:>8.1f} "
                       f"{r['images'] / r['seconds']:>13.0f} {r['peak_rss_mb']:>13.0f}  "
-                      f"features loop in 1 process ({scan.error})", flush=True)
+                      f"features loop in 1 process, its peak RSS ({scan.error})", flush=True)
             else:
                 print(f"{count:>9} {build:>8.1f} {rate:>10.0f} {walk_rate:>10.0f} {scan.seconds:>8.1f} "
-                      f"{scan.steady_images_per_s or float('nan'):>13.0f} {scan.peak_tree_mb:>13.0f}  "
+                      f"{scan.steady_images_per_s or float('nan'):>13.0f} {scan.peak_tree_pss_mb:>13.0f}  "
                       f"scanner scan, start-up and shut-down {scan.overhead_seconds or float('nan'):.2f} s",
                       flush=True)
     finally:

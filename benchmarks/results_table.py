@@ -34,7 +34,7 @@ def page(reports: list[dict], command: str) -> str:
     lines += ["", "## Throughput (images/s) and ratios", "",
               "| images | n | decode | decode + FFT | decode + features | authors | feat / (dec+FFT) "
               "| step / FFT | authors / ours | features 1 proc | features "
-              f"{workers} procs | scan 1 worker (steady) | scan {workers} workers (steady) | scan tree peak MB |",
+              f"{workers} procs | scan 1 worker (steady) | scan {workers} workers (steady) | scan tree peak PSS MB |",
               "|---|" + "---:|" * 13]
     for r in reports:
         s, ratios = r["stages"], r["ratios"]
@@ -51,7 +51,7 @@ def page(reports: list[dict], command: str) -> str:
             f"| {cell(s['authors']['images_per_s'], '.1f')} | {cell(ratios['features_over_decode_fft'], '.2f')} "
             f"| {cell(ratios['feature_step_over_fft'], '.2f')} | {cell(ratios['authors_over_features'], '.1f')} "
             f"| {cell(pool.get('features_x1'))} | {cell(pool.get(f'features_x{workers}'))} "
-            f"| {scan_cell(1)} | {scan_cell(workers)} | {cell(r['memory']['scan_tree_peak_mb'])} |")
+            f"| {scan_cell(1)} | {scan_cell(workers)} | {cell(r['memory']['scan_tree_peak_pss_mb'])} |")
     pieces = list(reports[0]["breakdown_ms"])
     lines += ["", "## The feature step after decode, ms/image", "",
               "| images | " + " | ".join(pieces) + " | whole (from_bgr) | authors' numpy step |",

@@ -378,40 +378,54 @@ def _children(pid: int) -> list[int]:
     return kids
 
 
-def _rss_bytes(pid: int) -> int:
+def _memory_bytes(pid: int) -> tuple[int, int]:
+    """(RSS, PSS) of one process; PSS counts a page shared by n processes as 1/n of it,
+    so forked workers sharing their parent's pages are not counted twice."""
+    rss = pss = 0
     try:
-        with open(f"/proc/{pid}/statm") as handle:
-            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        with open(f"/proc/{pid}/smaps_rollup") as handle:
+            for line in handle:
+                if line.startswith("Rss:"):
+                    rss = int(line.split()[1]) * 1024
+                elif line.startswith("Pss:"):
+                    pss = int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
-        return 0
+        pass
+    return rss, pss
 
 
-def tree_rss_bytes(pid: int) -> int:
-    """Resident memory of a process and all its descendants now (Linux /proc; 0 elsewhere)."""
-    total = 0
+def tree_memory_bytes(pid: int) -> tuple[int, int]:
+    """(RSS, PSS) summed over a process and all its descendants now (Linux /proc; 0 elsewhere)."""
+    rss = pss = 0
     stack = [pid]
     while stack:
         current = stack.pop()
-        total += _rss_bytes(current)
+        one_rss, one_pss = _memory_bytes(current)
+        rss += one_rss
+        pss += one_pss
         stack += _children(current)
-    return total
+    return rss, pss
 
 
 class TreeMemorySampler:
-    """Samples the RSS of a process tree in a background thread; `peak_bytes` is the
-    largest total seen. Sampling is coarse (every `interval` s), so short spikes can
-    be missed; getrusage's ru_maxrss gives the exact peak of single processes."""
+    """Samples the memory of a process tree in a background thread and keeps the largest
+    totals seen (`peak_rss`, `peak_pss`, bytes). Sampling is coarse (every `interval` s),
+    so short spikes can be missed; getrusage's ru_maxrss gives the exact peak of single
+    processes."""
 
     def __init__(self, pid: int, interval: float = 0.05) -> None:
         self.pid = pid
         self.interval = interval
-        self.peak_bytes = 0
+        self.peak_rss = 0
+        self.peak_pss = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak_bytes = max(self.peak_bytes, tree_rss_bytes(self.pid))
+            rss, pss = tree_memory_bytes(self.pid)
+            self.peak_rss = max(self.peak_rss, rss)
+            self.peak_pss = max(self.peak_pss, pss)
             self._stop.wait(self.interval)
 
     def __enter__(self) -> TreeMemorySampler:
@@ -430,7 +444,8 @@ class ScanRun:
     half_seconds: float | None  # the same over the first half of them
     images: int
     half_images: int
-    peak_tree_mb: float | None
+    peak_tree_rss_mb: float | None
+    peak_tree_pss_mb: float | None
     error: str = ""
 
     @property
@@ -473,18 +488,13 @@ def _last_message(result: subprocess.CompletedProcess) -> str:
     return "no message"
 
 
-def _run_timed(command: list[str], sample_memory: bool) -> tuple[float, float | None, subprocess.CompletedProcess]:
+def _run_timed(command: list[str]) -> tuple[float, TreeMemorySampler, subprocess.CompletedProcess]:
     start = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    if sample_memory:
-        with TreeMemorySampler(process.pid) as sampler:
-            stdout, stderr = process.communicate()
-        peak = sampler.peak_bytes / 2**20
-    else:
+    with TreeMemorySampler(process.pid) as memory:
         stdout, stderr = process.communicate()
-        peak = None
     seconds = time.perf_counter() - start
-    return seconds, peak, subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+    return seconds, memory, subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
 def time_scan(paths: Sequence[Path], root: Path | None, worker_counts: Sequence[int], spectrum: str,
@@ -502,18 +512,19 @@ def time_scan(paths: Sequence[Path], root: Path | None, worker_counts: Sequence[
     runs = []
     for workers in worker_counts:
         half_out, out = work_dir / f"half-{workers}.h5", work_dir / f"scan-{workers}.h5"
-        half_seconds, _, first = _run_timed(scan_command(None, half_out, workers, spectrum, half_list), False)
+        half_seconds, _, first = _run_timed(scan_command(None, half_out, workers, spectrum, half_list))
         if first.returncode not in (0, 1):
             message = _last_message(first)
             if "no such command" in message.lower():
                 message = "`scanner scan` does not exist in this version; row skipped"
             else:
                 message = f"`scanner scan` failed (exit {first.returncode}): {message}"
-            return [ScanRun(workers, None, None, len(paths), half, None, error=message)]
+            return [ScanRun(workers, None, None, len(paths), half, None, None, error=message)]
         command = scan_command(root, out, workers, spectrum, None if root else full_list)
-        seconds, peak, result = _run_timed(command, True)
+        seconds, memory, result = _run_timed(command)
         error = "" if result.returncode in (0, 1) else f"`scanner scan` failed (exit {result.returncode}): {_last_message(result)}"
-        runs.append(ScanRun(workers, None if error else seconds, half_seconds, len(paths), half, peak, error))
+        runs.append(ScanRun(workers, None if error else seconds, half_seconds, len(paths), half,
+                            memory.peak_rss / 2**20, memory.peak_pss / 2**20, error))
         for store in (half_out, out):
             store.unlink(missing_ok=True)
     return runs
@@ -791,7 +802,8 @@ def run_bench(directory: Path | None = None, size: int = 256, fmt: str = "jpeg",
             whole_root = root if len(image_files(root)) == len(scan_paths) else None
             scan = time_scan(scan_paths, whole_root, worker_counts(workers), spectrum, work_dir)
         memory: dict[str, float | None] = peak_rss_mb()
-        memory["scan_tree_peak_mb"] = max((r.peak_tree_mb for r in scan if r.peak_tree_mb), default=None)
+        memory["scan_tree_peak_rss_mb"] = max((r.peak_tree_rss_mb or 0 for r in scan), default=None) or None
+        memory["scan_tree_peak_pss_mb"] = max((r.peak_tree_pss_mb or 0 for r in scan), default=None) or None
         report = BenchReport(config, machine_description(), stages, breakdown_ms, extract_ms, authors_step_ms,
                              scaling, scan, memory)
         report.ratios = compute_ratios(report)
@@ -868,7 +880,8 @@ def format_report(report: BenchReport) -> str:
         lines.append(f"  {label:<48} {_fmt(report.ratios[key], '6.2f')}")
     m = report.memory
     lines += ["", f"peak memory: bench process {m['self_mb']:.0f} MB; largest child {m['largest_child_mb']:.0f} MB; "
-                  f"scan process tree {_fmt(m['scan_tree_peak_mb'], '.0f')} MB"]
+                  f"scan process tree {_fmt(m['scan_tree_peak_rss_mb'], '.0f')} MB RSS, "
+                  f"{_fmt(m['scan_tree_peak_pss_mb'], '.0f')} MB PSS (shared pages counted once)"]
     if report.targets:
         lines += ["", "targets:"]
         for t in report.targets:

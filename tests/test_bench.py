@@ -17,7 +17,7 @@ from scanner.bench import (
     format_report,
     natural_image,
     run_bench,
-    tree_rss_bytes,
+    tree_memory_bytes,
     write_image_set,
 )
 from scanner.cli import app
@@ -132,11 +132,12 @@ def test_report_text_and_json(tiny_report):
 
 
 def test_tree_memory_sees_children():
-    assert tree_rss_bytes(os.getpid()) > 0
+    rss, pss = tree_memory_bytes(os.getpid())
+    assert rss >= pss > 0
     child = subprocess.Popen([sys.executable, "-c", "import time; b = bytearray(60 << 20); time.sleep(0.6)"])
     with TreeMemorySampler(child.pid, interval=0.02) as sampler:
         child.wait()
-    assert sampler.peak_bytes > 60 << 20
+    assert sampler.peak_rss >= sampler.peak_pss > 60 << 20
 
 
 def test_cli_bench_json_and_bad_directory(tmp_path):
