@@ -635,11 +635,11 @@ def bench(
     size: Annotated[int, typer.Option("--size", min=8, help="Side of the generated images, px.")] = 256,
     image_format: Annotated[ImageFormat, typer.Option("--format", help="Format of the generated images.")] = ImageFormat.jpeg,
     images: Annotated[
-        Optional[int], typer.Option("--images", min=2, help="How many images [default: about 64 megapixels' worth].",
+        Optional[int], typer.Option("--images", min=2, help="How many images (default: about 32 megapixels' worth).",
                                     show_default=False)
     ] = None,
     workers: Annotated[
-        Optional[int], typer.Option("--workers", min=1, help="Most processes for the scaling runs [default: usable cores].",
+        Optional[int], typer.Option("--workers", min=1, help="Most processes for the scaling runs (default: the usable cores).",
                                     show_default=False)
     ] = None,
     spectrum: SpectrumOption = Spectrum.log,
