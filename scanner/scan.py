@@ -43,12 +43,14 @@ from scanner.store import (
     now_utc,
     read_attrs,
     store_attrs,
+    store_length,
 )
 from scanner.walk import Found, Walk
 
 _IN_FLIGHT = 2          # chunks outstanding per worker: one working, one queued
 _LOOK_AHEAD = 4096      # walk entries examined per step while skipping done files
 RETRY_STATUSES = ("permission", "vanished")  # tried again on resume: fixed permissions, a file back
+_READY = "ready"        # a worker's first message: it started and holds its extractor
 _MAX_CRASHES = 8        # worker deaths in a row, with no chunk finished between, before giving up
 
 
@@ -137,6 +139,7 @@ def _worker_main(conn: Connection, spectrum: str, planner: str, max_pixels: int)
     """Measure chunks of files until told to stop (None) or the parent goes away."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what Ctrl-C does
     extractor = FeatureExtractor(spectrum, planner=planner)
+    conn.send(_READY)
     while True:
         try:
             task = conn.recv()
@@ -165,6 +168,7 @@ class _Worker:
         self.process.start()
         child.close()
         self.chunks: dict[int, list[Found]] = {}
+        self.ready = False  # started up: from then on, a death is blamed on the files it was given
 
     def send(self, chunk_id: int, chunk: list[Found], roots: list[bytes]) -> bool:
         """Hand over a chunk; False if the worker is gone (the chunk is retried when it is replaced)."""
@@ -289,10 +293,9 @@ def merge(out: str, journal: Journal) -> int:
             rows.root = remap[rows.root]
             yield rows
 
-    keys = np.fromiter((_key(p) for rows in batches() for p in _full_paths(rows, encoded)), np.uint64)
-    _, last_in_reversed = np.unique(keys[::-1], return_index=True)
-    keep = np.zeros(len(keys), bool)
-    keep[len(keys) - 1 - last_in_reversed] = True
+    total = (store_length(out) if old else 0) + journal.rows
+    keep = _last_occurrences(
+        np.fromiter((_key(p) for rows in batches() for p in _full_paths(rows, encoded)), np.uint64, total))
     header = journal.header
     attrs = store_attrs(header["spectrum"], [], roots, journal.id, created=old["created"] if old else header["created"])
     attrs["command"] = header["command"]
@@ -309,6 +312,14 @@ def merge(out: str, journal: Journal) -> int:
     writer.commit()
     _kill_point("merge-replaced")
     return int(keep.sum())
+
+
+def _last_occurrences(keys: np.ndarray) -> np.ndarray:
+    """Mask of the last occurrence of each key (the temporaries go when this returns)."""
+    _, last_in_reversed = np.unique(keys[::-1], return_index=True)
+    keep = np.zeros(len(keys), bool)
+    keep[len(keys) - 1 - last_in_reversed] = True
+    return keep
 
 
 def _recover(out: str, attrs: dict | None, spectrum: str) -> None:
@@ -354,7 +365,13 @@ def _done_keys(out: str) -> tuple[np.ndarray, int]:
 
 def scan(walk: Walk, out: str | os.PathLike, options: ScanOptions, command: Iterable[str] = (),
          on_progress: Callable[[Progress], None] | None = None, total: int | None = None) -> ScanSummary:
-    """Scan every file the walk yields into the store `out`, resuming what is there."""
+    """Scan every file the walk yields into the store `out`, resuming what is there.
+
+    Workers come from a fork server, so, as with multiprocessing's spawn, a
+    script that calls this must do so under ``if __name__ == "__main__":``.
+    Raises StoreMismatch when `out` cannot be resumed with these options, and
+    ScanError when the scan cannot start or go on.
+    """
     out = os.path.abspath(os.fspath(out))
     directory = os.path.dirname(out)
     if not os.path.isdir(directory):
@@ -478,23 +495,35 @@ class _Run:
     def _receive(self, worker: _Worker) -> bool:
         """Take one finished chunk from a worker; False if the worker is gone."""
         try:
-            chunk_id, results = worker.conn.recv()
+            message = worker.conn.recv()
         except (EOFError, OSError):
             return False
+        if message == _READY:
+            worker.ready = True
+            return True
+        chunk_id, results = message
         self.crashes = 0
         self._add(_result_rows(worker.chunks.pop(chunk_id), results))
         return True
 
     def _replace(self, ctx, dead: _Worker) -> _Worker:
-        """A worker died: retry its files one by one; a lone file that kills it gets a row."""
+        """A worker died: retry its files one by one; a lone file that kills it gets a row.
+
+        A worker that died before it was ready blames no file: its chunks are
+        retried as they are, and repeated start-up failures stop the scan.
+        """
         dead.stop()
         code = dead.process.exitcode
         self.crashes += 1
         if self.crashes > _MAX_CRASHES:
-            raise ScanError(f"worker processes keep dying (last exit code {code}); {self.progress.written} rows "
-                            f"are saved: rerun the same command to resume")
+            hint = "" if dead.ready else " (at start-up: when calling scan() from a script, guard it with " \
+                                         "if __name__ == '__main__')"
+            raise ScanError(f"worker processes keep dying (last exit code {code}){hint}; {self.progress.written} "
+                            f"rows are saved: rerun the same command to resume")
         for chunk in dead.chunks.values():
-            if len(chunk) == 1:
+            if not dead.ready:
+                self.retry.appendleft(chunk)
+            elif len(chunk) == 1:
                 f = chunk[0]
                 self._add(_problem_rows([f._replace(
                     status="unreadable", error=f"the decoder crashed on this file (worker exit code {code})")]))

@@ -19,7 +19,7 @@ from conftest import natural_image
 from scanner.cli import app
 from scanner.features import FeatureExtractor, features_of_file
 from scanner.journal import Journal
-from scanner.scan import ScanOptions, StoreMismatch, journal_path, merge, scan
+from scanner.scan import ScanError, ScanOptions, StoreMismatch, journal_path, merge, scan
 from scanner.store import read_features
 from scanner.walk import Found, Walk
 
@@ -440,3 +440,12 @@ def test_an_unexpected_error_is_that_files_row(monkeypatch):
     status, error, values, info = scan_module._measure("x.jpg", None, 100)
     assert (status, values, info.format) == ("unreadable", None, None)
     assert error == "internal error: MemoryError('out of memory')"
+
+
+def test_workers_failing_at_start_up_blame_no_file(tmp_path):
+    images = tmp_path / "images"
+    write_jpegs(images, 3)
+    with pytest.raises(ScanError, match="keep dying .*at start-up"):
+        scan(Walk([images]), tmp_path / "s.h5", ScanOptions(planner="no-such-effort", workers=1))
+    assert not (tmp_path / "s.h5").exists()
+    assert Journal.committed_rows(journal_path(str(tmp_path / "s.h5"))) == 0
