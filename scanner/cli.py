@@ -163,18 +163,18 @@ def _list_lines(path: Path):
 
 @app.command()
 def scan(
-    paths: Annotated[Optional[list[Path]], typer.Argument(help="Directories and files to scan.", show_default=False)] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="The HDF5 feature store to write (resumed if it exists).")] = ...,
-    workers: Annotated[Optional[int], typer.Option("--workers", "-j", min=1, help="Worker processes [default: usable cores].")] = None,
+    paths: Annotated[Optional[list[Path]], typer.Argument(help="Directories and files to scan.", metavar="PATH", show_default=False)] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="The HDF5 feature store to write (resumed if it exists).", metavar="FEATURES.h5")] = ...,
+    workers: Annotated[Optional[int], typer.Option("--workers", "-j", min=1, metavar="N", help="Worker processes (default: the cores this process may use).")] = None,
     spectrum: SpectrumOption = Spectrum.log,
     recursive: Annotated[bool, typer.Option("--recursive/--no-recursive", help="Descend into subdirectories.")] = True,
-    ext: Annotated[Optional[str], typer.Option("--ext", help="Extensions to take from directories, e.g. jpg,png ('*': every file) [default: common image extensions].")] = None,
-    from_list: Annotated[Optional[Path], typer.Option("--from-list", help="Also scan the paths in this file, one per line ('-': stdin).")] = None,
+    ext: Annotated[Optional[str], typer.Option("--ext", metavar="EXT,...", help="Extensions to take from directories, e.g. jpg,png ('*': every file; default: the common image extensions).")] = None,
+    from_list: Annotated[Optional[Path], typer.Option("--from-list", metavar="FILE", help="Also scan the paths in this file, one per line ('-': stdin).")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Start over instead of resuming.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no summary.")] = False,
     planner: PlannerOption = Planner.measure,
     max_pixels: MaxPixelsOption = DEFAULT_MAX_PIXELS,
-    checkpoint_rows: Annotated[int, typer.Option("--checkpoint-rows", min=1, help="Bring the store up to date after this many new rows (or as many as it holds, if more).")] = 50_000,
+    checkpoint_rows: Annotated[int, typer.Option("--checkpoint-rows", min=1, metavar="N", help="Bring the store up to date after this many new rows (or as many as it holds, if more).")] = 50_000,
 ) -> None:
     """Scan directories into a crash-safe, resumable HDF5 feature store."""
     paths = paths or []
@@ -215,8 +215,8 @@ def scan(
 
 @app.command()
 def export(
-    store: Annotated[Path, typer.Argument(help="A feature store written by `scanner scan`.", show_default=False)],
-    out: Annotated[Path, typer.Option("--out", "-o", help="The CSV file to write ('-': stdout).")] = ...,
+    store: Annotated[Path, typer.Argument(help="A feature store written by `scanner scan`.", metavar="FEATURES.h5", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The CSV file to write ('-': stdout).", metavar="FILE.csv")] = ...,
 ) -> None:
     """Write a feature store as CSV: path, status, error, height, width, format and the six features."""
     try:
@@ -240,7 +240,7 @@ def export(
 
 @app.command()
 def info(
-    store: Annotated[Path, typer.Argument(help="A feature store written by `scanner scan`.", show_default=False)],
+    store: Annotated[Path, typer.Argument(help="A feature store written by `scanner scan`.", metavar="FEATURES.h5", show_default=False)],
 ) -> None:
     """Describe a feature store: rows, counts per status, spectrum mode, versions, roots, command."""
     try:
