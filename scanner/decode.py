@@ -48,15 +48,6 @@ STATUSES = (
 _READ_FLAGS = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
 
 
-class UnusableImage(Exception):
-    """A file the method cannot judge, with the status to record and why."""
-
-    def __init__(self, status: str, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-
-
 @dataclass(frozen=True)
 class ImageInfo:
     """What the header says about a file (None where the format does not say)."""
@@ -66,6 +57,17 @@ class ImageInfo:
     height: int | None = None
     jpeg_subsampling: str | None = None
     jpeg_quality: int | None = None
+
+
+class UnusableImage(Exception):
+    """A file the method cannot judge: the status to record, why, and what its
+    header said (so a refused file still has its format and size on record)."""
+
+    def __init__(self, status: str, reason: str, info: ImageInfo | None = None) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+        self.info = info or ImageInfo()
 
 
 @dataclass(frozen=True)
@@ -255,32 +257,32 @@ def decode_bytes(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedIm
         raise UnusableImage("unreadable", "empty file (0 bytes)")
     info = probe(data)
     if info.format is not None and info.width is not None and info.height is not None:
-        _check_size(info.width, info.height, max_pixels)
+        _check_size(info, max_pixels)
     cut = truncation(data, info.format)
     if cut:
-        raise UnusableImage("truncated", cut)
+        raise UnusableImage("truncated", cut, info)
     pixels = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), _READ_FLAGS)
     if pixels is None:
         if info.format is None:
             raise UnusableImage("not_image", "not an image format OpenCV can decode")
-        raise UnusableImage("unreadable", f"corrupt {info.format} data: OpenCV could not decode it")
+        raise UnusableImage("unreadable", f"corrupt {info.format} data: OpenCV could not decode it", info)
     if pixels.ndim == 2:
         pixels = cv2.cvtColor(pixels, cv2.COLOR_GRAY2BGR)
-    if pixels.dtype != np.uint8:
-        raise UnusableImage("unreadable", f"decoded to {pixels.dtype}, expected 8-bit")
     height, width = pixels.shape[:2]
-    _check_size(width, height, max_pixels)
-    if info.width is None:
-        info = ImageInfo(info.format, width, height, info.jpeg_subsampling, info.jpeg_quality)
+    info = ImageInfo(info.format, width, height, info.jpeg_subsampling, info.jpeg_quality)
+    if pixels.dtype != np.uint8:
+        raise UnusableImage("unreadable", f"decoded to {pixels.dtype}, expected 8-bit", info)
+    _check_size(info, max_pixels)
     return DecodedImage(pixels, info)
 
 
-def _check_size(width: int, height: int, max_pixels: int) -> None:
+def _check_size(info: ImageInfo, max_pixels: int) -> None:
+    width, height = info.width, info.height
     if min(width, height) < MIN_SIDE:
-        raise UnusableImage("too_small", f"{width}x{height} px: needs at least {MIN_SIDE} px a side")
+        raise UnusableImage("too_small", f"{width}x{height} px: needs at least {MIN_SIDE} px a side", info)
     if width * height > max_pixels:
         raise UnusableImage(
-            "too_large", f"{width}x{height} px is over the {max_pixels:,}-pixel cap (--max-pixels)")
+            "too_large", f"{width}x{height} px is over the {max_pixels:,}-pixel cap (--max-pixels)", info)
 
 
 def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:

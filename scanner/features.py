@@ -167,7 +167,7 @@ def features_of_file(path: str | os.PathLike, extractor: FeatureExtractor,
     try:
         image = read_image(path, max_pixels)
     except UnusableImage as exc:
-        return FileFeatures(name, exc.status, exc.reason, ImageInfo(), None)
+        return FileFeatures(name, exc.status, exc.reason, exc.info, None)
     try:
         values = extractor.from_bgr(image.pixels)
     except GreyImage as exc:

@@ -208,3 +208,19 @@ def test_features_of_file_reports_grey_and_ok(tmp_path, bgr):
     assert (g.status, g.features) == ("grayscale", None)
     assert c.status == "ok" and c.features.shape == (6,) and c.info.width == 64
     np.testing.assert_array_equal(c.features, ex.from_bgr(bgr))
+
+
+
+def test_refused_files_keep_their_header_facts(bgr, tmp_path):
+    with pytest.raises(UnusableImage) as info:
+        decode_bytes(png_header_only(100_000, 90_000))
+    assert (info.value.info.format, info.value.info.width, info.value.info.height) == ("PNG", 100_000, 90_000)
+    data = encode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 80])
+    with pytest.raises(UnusableImage) as info:
+        decode_bytes(data[: len(data) // 2])
+    assert info.value.status == "truncated"
+    assert (info.value.info.format, info.value.info.width, info.value.info.jpeg_quality) == ("JPEG", 64, 80)
+    thin = tmp_path / "thin.img"
+    thin.write_bytes(encode(".png", bgr[:4]))
+    result = features_of_file(thin, FeatureExtractor(planner="estimate"))
+    assert (result.status, result.info.format, result.info.height, result.info.width) == ("too_small", "PNG", 4, 64)

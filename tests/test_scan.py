@@ -85,11 +85,11 @@ def odd_tree(tmp_path_factory):
 
     put("good.png", cv2.imencode(".png", bgr)[1].tobytes(), "ok", "PNG")
     put("empty.jpg", b"", "unreadable")
-    put("truncated.jpg", jpeg[: len(jpeg) // 2], "truncated")
+    put("truncated.jpg", jpeg[: len(jpeg) // 2], "truncated", "JPEG")
     put("notes.jpg", b"these are not pixels", "not_image")
     put("grey.png", cv2.imencode(".png", np.full((20, 20, 3), 128, np.uint8))[1].tobytes(), "grayscale", "PNG")
-    put("dot.png", cv2.imencode(".png", np.zeros((1, 1, 3), np.uint8))[1].tobytes(), "too_small")
-    put("bomb.png", png_with_size(100_000, 100_000), "too_large")
+    put("dot.png", cv2.imencode(".png", np.zeros((1, 1, 3), np.uint8))[1].tobytes(), "too_small", "PNG")
+    put("bomb.png", png_with_size(100_000, 100_000), "too_large", "PNG")
     put("actually-jpeg.png", jpeg, "ok", "JPEG")
     put("deep16.png", cv2.imencode(".png", (bgr.astype(np.uint16) * 257))[1].tobytes(), "ok", "PNG")
     put("alpha.png", cv2.imencode(".png", np.dstack([bgr, np.full(bgr.shape[:2], 200, np.uint8)]))[1].tobytes(),
