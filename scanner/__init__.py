@@ -2,33 +2,41 @@
 
 Implements the features and classifiers of Le and Woo, "Exploring the
 Asynchronous of the Frequency Spectra of GAN-generated Facial Images" (2021).
+
+The public names below are loaded on first use, so `import scanner` (and the
+command line's start) does not pay for numba, FFTW and OpenCV until needed.
 """
 
-from scanner.decode import STATUSES, DecodedImage, ImageInfo, UnusableImage, read_image
-from scanner.features import (
-    FEATURE_NAMES,
-    SPECTRUM_MODES,
-    FeatureExtractor,
-    FileFeatures,
-    GreyImage,
-    features_of_file,
-    spectral_features,
-)
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "FEATURE_NAMES",
-    "SPECTRUM_MODES",
-    "STATUSES",
-    "DecodedImage",
-    "FeatureExtractor",
-    "FileFeatures",
-    "GreyImage",
-    "ImageInfo",
-    "UnusableImage",
-    "__version__",
-    "features_of_file",
-    "read_image",
-    "spectral_features",
-]
+_EXPORTS = {
+    "STATUSES": "scanner.decode",
+    "DecodedImage": "scanner.decode",
+    "ImageInfo": "scanner.decode",
+    "UnusableImage": "scanner.decode",
+    "read_image": "scanner.decode",
+    "FEATURE_NAMES": "scanner.features",
+    "SPECTRUM_MODES": "scanner.features",
+    "FeatureExtractor": "scanner.features",
+    "FileFeatures": "scanner.features",
+    "GreyImage": "scanner.features",
+    "features_of_file": "scanner.features",
+    "spectral_features": "scanner.features",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'scanner' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,5 +1,19 @@
-"""`python -m scanner` runs the command-line interface."""
+"""`python -m scanner` and the `scanner` console script.
 
-from scanner.cli import main
+The command-line module is imported here, inside the Ctrl-C handling, so that an
+interrupt during start-up ends quietly too.
+"""
 
-main()
+import sys
+
+
+def main() -> None:
+    try:
+        from scanner.cli import main as run
+    except KeyboardInterrupt:
+        sys.exit(130)
+    run()
+
+
+if __name__ == "__main__":
+    main()
