@@ -462,9 +462,11 @@ class ScanRun:
 
     @property
     def overhead_seconds(self) -> float | None:
-        """Start-up and shut-down: the wall time the steady rate does not account for."""
+        """Start-up and shut-down: the wall time the steady rate does not account for
+        (None when run-to-run noise makes it come out negative)."""
         steady = self.steady_images_per_s
-        return None if not steady else self.seconds - self.images / steady
+        overhead = None if not steady else self.seconds - self.images / steady
+        return overhead if overhead is not None and overhead >= 0 else None
 
     def to_dict(self) -> dict:
         return {**asdict(self), "images_per_s": self.images_per_s,
