@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -21,7 +22,12 @@ import typer
 from scanner import __version__
 from scanner.decode import DEFAULT_MAX_PIXELS
 from scanner.features import FEATURE_NAMES, FeatureExtractor, FileFeatures, features_of_file
+from scanner.progress import ScanDisplay
+from scanner.scan import ScanError, ScanOptions, ScanSummary, StoreMismatch, journal_path
+from scanner.scan import scan as run_scan
 from scanner.spectrum import PLANNER_EFFORTS
+from scanner.store import StoreError, column_counts, export_csv, read_attrs, store_length
+from scanner.walk import Walk, parse_extensions
 
 EXIT_OK = 0
 EXIT_SOME_UNUSABLE = 1
@@ -98,6 +104,22 @@ def _feature_row(result: FileFeatures, width: int) -> str:
     return head + "".join(f"  {v:>9.6f}" for v in result.features)
 
 
+def _fail(command: str, message: str, code: int = EXIT_USAGE):
+    """Say what went wrong, as `scanner COMMAND: message` on stderr, and exit with code."""
+    typer.echo(f"scanner {command}: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _load_model_or_exit(command: str, path: Optional[Path]):
+    """A model for verdicts (None: the bundled default); a bad file is a usage error."""
+    from scanner.detect import ModelError, load_model
+
+    try:
+        return load_model(path)
+    except ModelError as exc:
+        _fail(command, str(exc))
+
+
 # --- features ---------------------------------------------------------------
 
 
@@ -126,21 +148,6 @@ def features(
 
 
 # --- scan, export, info -----------------------------------------------------
-
-import os  # noqa: E402
-
-from scanner.progress import ScanDisplay  # noqa: E402
-from scanner.scan import ScanError, ScanOptions, ScanSummary, StoreMismatch, journal_path  # noqa: E402
-from scanner.scan import scan as run_scan  # noqa: E402
-from scanner.store import StoreError, column_counts, export_csv, read_attrs, store_length  # noqa: E402
-from scanner.walk import Walk, parse_extensions  # noqa: E402
-
-
-def _stop(message: str, code: int) -> None:
-    """Print an error for scan/export/info and exit with this code."""
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
 
 def _counts_lines(counts: dict[str, int]) -> list[str]:
     return [f"  {status:<11} {n:>12,}" for status, n in sorted(counts.items(), key=lambda kv: (kv[0] != "ok", kv[0]))]
@@ -179,16 +186,16 @@ def scan(
     """Scan directories into a crash-safe, resumable HDF5 feature store."""
     paths = paths or []
     if not paths and from_list is None:
-        _stop("nothing to scan: give directories or files, or --from-list FILE", EXIT_USAGE)
+        _fail("scan", "nothing to scan: give directories or files, or --from-list FILE", EXIT_USAGE)
     missing = [str(p) for p in paths if not os.path.lexists(p)]
     if from_list is not None and str(from_list) != "-" and not from_list.is_file():
         missing.append(str(from_list))
     if missing:
-        _stop(f"no such file or directory: {', '.join(missing)}", EXIT_USAGE)
+        _fail("scan", f"no such file or directory: {', '.join(missing)}", EXIT_USAGE)
     try:
         extensions = parse_extensions(ext)
     except ValueError as exc:
-        _stop(str(exc), EXIT_USAGE)
+        _fail("scan", str(exc), EXIT_USAGE)
     total = None
     if not paths and str(from_list) != "-":
         with open(from_list, "rb") as handle:
@@ -202,9 +209,9 @@ def scan(
             summary = run_scan(walk, out, options, ["scanner", *sys.argv[1:]], display.update, total)
         counts = column_counts(summary.out)
     except StoreMismatch as exc:
-        _stop(str(exc), EXIT_USAGE)
+        _fail("scan", str(exc), EXIT_USAGE)
     except (ScanError, StoreError, OSError) as exc:
-        _stop(str(exc), EXIT_FATAL)
+        _fail("scan", str(exc), EXIT_FATAL)
     if not quiet:
         typer.echo(_summary(summary, counts))
     if summary.interrupted:
@@ -233,9 +240,9 @@ def export(
             export_csv(store, handle)
         os.replace(tmp, out)
     except StoreError as exc:
-        _stop(str(exc), EXIT_USAGE)
+        _fail("export", str(exc), EXIT_USAGE)
     except OSError as exc:
-        _stop(f"cannot write {out}: {exc.strerror or exc}", EXIT_FATAL)
+        _fail("export", f"cannot write {out}: {exc.strerror or exc}", EXIT_FATAL)
 
 
 @app.command()
@@ -249,7 +256,7 @@ def info(
         counts = column_counts(store)
         formats = column_counts(store, "format")
     except StoreError as exc:
-        _stop(str(exc), EXIT_USAGE)
+        _fail("info", str(exc), EXIT_USAGE)
     lines = [f"store:          {store}",
              f"rows:           {rows:,}",
              f"spectrum:       {attrs.get('spectrum')}",
@@ -303,11 +310,6 @@ RealAnchorOption = Annotated[Optional[list[Path]], typer.Option(
     "most of them is called real, instead of the paper's rule.", metavar="PATH", show_default=False)]
 # classify lists every file when the batch is this small, and only the counts above it.
 _LIST_FILES_UP_TO = 50
-
-
-def _fail(command: str, message: str, code: int = EXIT_USAGE):
-    typer.echo(f"scanner {command}: {message}", err=True)
-    raise typer.Exit(code)
 
 
 def _samples_or_exit(command: str, stores: list[Path], labels: Optional[Path] = None):
@@ -406,7 +408,7 @@ def classify(
     """Give every file of a feature store a verdict (real, fake, or none when unusable) and a score (higher: more likely fake)."""
     import numpy as np
 
-    from scanner.detect import FAKE, REAL, DetectorError, Model, fit_gmm_on, load_model, verdicts_of, write_verdicts
+    from scanner.detect import FAKE, REAL, DetectorError, Model, fit_gmm_on, verdicts_of, write_verdicts
 
     if unsupervised and model is not None:
         _fail("classify", "give either --model or --unsupervised, not both")
@@ -414,7 +416,6 @@ def classify(
         _fail("classify", "--real-anchor chooses a mixture's side; it applies to --unsupervised")
     samples = _samples_or_exit("classify", [store])
     usable = samples.usable
-    judge = None
     if unsupervised:
         try:
             fit, notes = fit_gmm_on(samples, seed=seed, anchors=[str(p) for p in real_anchor or []])
@@ -426,11 +427,11 @@ def classify(
         typer.echo(f"model: a 2-component mixture fitted on this batch ({int(usable.sum())} rows, fake side by "
                    f"{'the paper' + chr(39) + 's rule' if fit.rule == 'paper' else 'the real anchors'})")
     else:
+        judge = _load_model_or_exit("classify", model)
         try:
-            judge = load_model(model)
             judge.check_spectrum(samples.spectrum)
         except DetectorError as exc:
-            _fail("classify", str(exc) if judge is None else f"{store}: {exc}")
+            _fail("classify", f"{store}: {exc}")
         typer.echo(f"model: {model or 'bundled default'} ({judge.describe()})")
     scores = np.where(usable, judge.score(samples.features), np.nan)
     verdicts = verdicts_of(scores)
@@ -521,17 +522,6 @@ def evaluate(
 
 
 # --- spectrum, report --------------------------------------------------------
-
-
-def _load_model_or_exit(command: str, path: Optional[Path]):
-    """A model for a verdict (None: the bundled default); a bad file is a usage error."""
-    from scanner.detect import ModelError, load_model
-
-    try:
-        return load_model(path)
-    except ModelError as exc:
-        typer.echo(f"scanner {command}: {exc}", err=True)
-        raise typer.Exit(EXIT_USAGE) from None
 
 
 @app.command("spectrum")

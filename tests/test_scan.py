@@ -21,7 +21,7 @@ from scanner.features import FeatureExtractor, features_of_file
 from scanner.journal import Journal
 from scanner.scan import ScanError, ScanOptions, StoreMismatch, journal_path, merge, scan
 from scanner.store import read_features
-from scanner.walk import Found, Walk
+from scanner.walk import Walk
 
 runner = CliRunner()
 OPTIONS = dict(planner="estimate", workers=2)
