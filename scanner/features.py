@@ -78,18 +78,17 @@ class FeatureExtractor:
         plan.execute()
         values = plan.values
         if self.spectrum == "log":
-            offsets, scales, degenerate = self._log_values(plan.spectrum, values, width)
+            kernels.log_magnitude(plan.interleaved, values.reshape(-1))
+            offsets, scales, degenerate = self._normalisation(values, width)
         else:
-            for c in range(3):
-                kernels.magnitude(plan.spectrum[c], values[c])
+            kernels.magnitude(plan.interleaved, values.reshape(-1))
             offsets, scales, degenerate = np.zeros(3), np.ones(3), ()
         sums = kernels.pair_sums(values[0], values[1], values[2], width, offsets, scales,
                                  self.spectrum == "log")
         return features_from_sums(sums, height * width, degenerate)
 
-    def _log_values(self, spectrum: np.ndarray, values: np.ndarray, width: int):
-        for c in range(3):
-            kernels.log_magnitude(spectrum[c], values[c])
+    def _normalisation(self, values: np.ndarray, width: int):
+        """Per channel: offset p1, scale 1 / (p99 - p1), and which channels have p1 == p99."""
         percentiles = self._percentiles(values, width)
         offsets = percentiles[:, 0].copy()
         spread = percentiles[:, 1] - percentiles[:, 0]

@@ -101,30 +101,58 @@ def to_planar(image, out, scale, red_index):
     return differ == 0
 
 
-@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
-def log_magnitude(spectrum, out):
-    """out = ln(|F| + 1e-3) for one channel's half spectrum, stored as float32.
+_BLOCK = 8192  # bins per block: both passes of a block stay in L1/L2
 
-    |F|**2 is formed in float64 and rounded once to float32; the square root,
-    the offset and the logarithm then add under 2e-7 relative error per bin, far
-    below what the features resolve (the tests hold them to a float64 reference).
+
+@nb.njit(inline="always", fastmath=True, error_model="numpy")
+def _power(re_im, out):
+    """out[k] = |F_k|**2, formed in float64 and rounded once to float32."""
+    for k in range(out.shape[0]):
+        a = re_im[2 * k]
+        b = re_im[2 * k + 1]
+        out[k] = np.float32(a * a + b * b)
+
+
+@nb.njit(inline="always", fastmath=True, error_model="numpy")
+def _log_of_modulus(out):
+    for k in range(out.shape[0]):
+        out[k] = _log_positive(np.sqrt(out[k]) + np.float32(1e-3))
+
+
+@nb.njit(inline="always", fastmath=True, error_model="numpy")
+def _modulus(out):
+    for k in range(out.shape[0]):
+        out[k] = np.sqrt(out[k])
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+def log_magnitude(re_im, out):
+    """out = ln(|F| + 1e-3) for spectra given as interleaved float64 (real,
+    imaginary) pairs, stored as float32, one value per bin.
+
+    Two passes per block, each of one width (float64 in, then float32 only),
+    vectorise about twice as well as one mixed pass. |F|**2 is rounded once to
+    float32; the square root, the offset and the logarithm then add under 2e-7
+    relative error per bin, far below what the features resolve (the tests
+    hold them to a float64 reference).
     """
-    h, wh = spectrum.shape
-    for i in range(h):
-        for j in range(wh):
-            z = spectrum[i, j]
-            p = z.real * z.real + z.imag * z.imag
-            out[i, j] = _log_positive(np.sqrt(np.float32(p)) + np.float32(1e-3))
+    n = out.shape[0]
+    for k0 in range(0, n, _BLOCK):
+        k1 = min(k0 + _BLOCK, n)
+        block = out[k0:k1]
+        _power(re_im[2 * k0:2 * k1], block)
+        _log_of_modulus(block)
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
-def magnitude(spectrum, out):
-    """out = |F| for one channel's half spectrum, in float32."""
-    h, wh = spectrum.shape
-    for i in range(h):
-        for j in range(wh):
-            z = spectrum[i, j]
-            out[i, j] = np.float32(np.sqrt(z.real * z.real + z.imag * z.imag))
+def magnitude(re_im, out):
+    """out = |F| for spectra given as interleaved float64 pairs, stored as float32."""
+    n = out.shape[0]
+    for k0 in range(0, n, _BLOCK):
+        k1 = min(k0 + _BLOCK, n)
+        block = out[k0:k1]
+        _power(re_im[2 * k0:2 * k1], block)
+        _modulus(block)
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy")

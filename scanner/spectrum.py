@@ -70,7 +70,8 @@ class ChannelTransform:
     """Aligned buffers and an in-place FFTW r2c plan for three float64 planes.
 
     Write the (3, H, W) input into `pixels`; after `execute()` the half spectra
-    (3, H, W//2 + 1), complex128, are in `spectrum`, which shares its memory.
+    (3, H, W//2 + 1), complex128, are in `spectrum`, which shares its memory
+    (`interleaved` is the same memory as one flat run of real, imaginary pairs).
     In place halves the working set (at 1024 x 1024: 25 MB instead of 49 MB),
     which makes both the transform and the passes after it faster. `values`
     is a separate float32 (3, H, W//2 + 1) buffer for per-bin values.
@@ -89,6 +90,7 @@ class ChannelTransform:
         buffer = pyfftw.empty_aligned((3, height, 2 * half), dtype=np.float64)
         self.pixels = buffer[:, :, :width]
         self.spectrum = buffer.view(np.complex128)
+        self.interleaved = buffer.reshape(-1)
         self.values = pyfftw.empty_aligned((3, height, half), dtype=np.float32)
         self._plan = pyfftw.FFTW(
             self.pixels,
