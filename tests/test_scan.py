@@ -20,7 +20,7 @@ from scanner.cli import app
 from scanner.features import FeatureExtractor, features_of_file
 from scanner.journal import Journal
 from scanner.scan import ScanError, ScanOptions, StoreMismatch, journal_path, merge, scan
-from scanner.store import read_features
+from scanner.store import read_features, table_rows
 from scanner.walk import Walk
 
 runner = CliRunner()
@@ -199,6 +199,12 @@ def test_refuses_another_spectrum_then_overwrite_starts_over(tmp_path):
     assert summary.written == 2 and read_features(out).spectrum == "modulus"
 
 
+def open_journal_beside(out: str, table) -> Journal:
+    """A fresh journal next to the store, as a scan of that store would start one."""
+    return Journal.create(journal_path(out), {"spectrum": "log", "schema_version": 1, "command": "scanner scan",
+                                              "created": "now", "roots": table.attrs["roots"]})
+
+
 def test_merge_keeps_last_row_per_path_and_never_merges_a_journal_twice(tmp_path):
     images = tmp_path / "images"
     write_jpegs(images, 2)
@@ -206,10 +212,8 @@ def test_merge_keeps_last_row_per_path_and_never_merges_a_journal_twice(tmp_path
     scan(Walk([images]), out, ScanOptions(**OPTIONS))
     before = rows_by_path(out)
     # A journal holding a newer row for a file already in the store.
-    from scanner.store import table_rows
     table = read_features(out)
-    journal = Journal.create(journal_path(out), {"spectrum": "log", "schema_version": 1, "command": "scanner scan",
-                                                 "created": "now", "roots": table.attrs["roots"]})
+    journal = open_journal_beside(out, table)
     rows = table_rows(table, table.attrs["roots"]).take(np.array([0]))
     rows.status, rows.error = ["unreadable"], ["changed"]
     journal.append(rows)
@@ -232,9 +236,7 @@ def test_torn_journal_record_is_cut_off(tmp_path):
     scan(Walk([images]), out, ScanOptions(**OPTIONS))
     clean = rows_by_path(out)
     table = read_features(out)
-    from scanner.store import table_rows
-    journal = Journal.create(journal_path(out), {"spectrum": "log", "schema_version": 1, "command": "scanner scan",
-                                                 "created": "now", "roots": table.attrs["roots"]})
+    journal = open_journal_beside(out, table)
     journal.append(table_rows(table, table.attrs["roots"]).take(np.array([0, 1])))
     journal.close()
     os.unlink(out)
