@@ -125,34 +125,38 @@ def _modulus(out):
         out[k] = np.sqrt(out[k])
 
 
+@nb.njit(inline="always", fastmath=True, error_model="numpy")
+def _channel_values(re_im, out, log):
+    """|F| or ln(|F| + 1e-3) per bin, in blocks: two passes per block, each of
+    one width (float64 in, then float32 only), vectorise about twice as well as
+    one mixed pass, and the block stays in cache between them."""
+    n = out.shape[0]
+    for k0 in range(0, n, _BLOCK):
+        k1 = min(k0 + _BLOCK, n)
+        block = out[k0:k1]
+        _power(re_im[2 * k0:2 * k1], block)
+        if log:
+            _log_of_modulus(block)
+        else:
+            _modulus(block)
+
+
 @nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def log_magnitude(re_im, out):
     """out = ln(|F| + 1e-3) for spectra given as interleaved float64 (real,
     imaginary) pairs, stored as float32, one value per bin.
 
-    Two passes per block, each of one width (float64 in, then float32 only),
-    vectorise about twice as well as one mixed pass. |F|**2 is rounded once to
-    float32; the square root, the offset and the logarithm then add under 2e-7
-    relative error per bin, far below what the features resolve (the tests
-    hold them to a float64 reference).
+    |F|**2 is rounded once to float32; the square root, the offset and the
+    logarithm then add under 2e-7 relative error per bin, far below what the
+    features resolve (the tests hold them to a float64 reference).
     """
-    n = out.shape[0]
-    for k0 in range(0, n, _BLOCK):
-        k1 = min(k0 + _BLOCK, n)
-        block = out[k0:k1]
-        _power(re_im[2 * k0:2 * k1], block)
-        _log_of_modulus(block)
+    _channel_values(re_im, out, True)
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def magnitude(re_im, out):
     """out = |F| for spectra given as interleaved float64 pairs, stored as float32."""
-    n = out.shape[0]
-    for k0 in range(0, n, _BLOCK):
-        k1 = min(k0 + _BLOCK, n)
-        block = out[k0:k1]
-        _power(re_im[2 * k0:2 * k1], block)
-        _modulus(block)
+    _channel_values(re_im, out, False)
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy")
