@@ -74,8 +74,11 @@ def feature_loop(root: str) -> dict:
     extractor = FeatureExtractor("log")
     start = time.perf_counter()
     count = sum(features_of_file(path, extractor).status == "ok" for path in walk(root))
-    return {"images": count, "seconds": time.perf_counter() - start,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {
+        "images": count,
+        "seconds": time.perf_counter() - start,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
 
 
 def main() -> None:
@@ -102,10 +105,14 @@ def main() -> None:
     base = Path(tempfile.mkdtemp(prefix="scanner-collection-", dir=args.dir))
     root = base / "tree"
     root.mkdir()
-    print(f"collection size study: {args.image_size}x{args.image_size} JPEG, scan with {workers} workers, "
-          f"tree under {root}")
-    print(f"{'files':>9} {'build s':>8} {'scandir/s':>10} {'Walk/s':>10} {'scan s':>8} {'steady img/s':>13} "
-          f"{'tree PSS MB':>13}  note")
+    print(
+        f"collection size study: {args.image_size}x{args.image_size} JPEG, scan with {workers} workers, "
+        f"tree under {root}"
+    )
+    print(
+        f"{'files':>9} {'build s':>8} {'scandir/s':>10} {'Walk/s':>10} {'scan s':>8} {'steady img/s':>13} "
+        f"{'tree PSS MB':>13}  note"
+    )
     have = 0
     try:
         for size in sorted(int(s) for s in args.sizes.split(",")):
@@ -117,17 +124,23 @@ def main() -> None:
             _, walk_rate = listing_rate(lambda: Walk([root]))
             scan = time_scan([Path(p) for p in walk(str(root))], root, [workers], "log", base)[0]
             if scan.error:
-                loop = subprocess.run([sys.executable, __file__, "--loop", str(root)], capture_output=True,
-                                      text=True, check=True)
+                loop = subprocess.run(
+                    [sys.executable, __file__, "--loop", str(root)], capture_output=True, text=True, check=True
+                )
                 r = json.loads(loop.stdout)
-                print(f"{count:>9} {build:>8.1f} {rate:>10.0f} {walk_rate:>10.0f} {r['seconds']:>8.1f} "
-                      f"{r['images'] / r['seconds']:>13.0f} {r['peak_rss_mb']:>13.0f}  "
-                      f"features loop in 1 process, its peak RSS ({scan.error})", flush=True)
+                print(
+                    f"{count:>9} {build:>8.1f} {rate:>10.0f} {walk_rate:>10.0f} {r['seconds']:>8.1f} "
+                    f"{r['images'] / r['seconds']:>13.0f} {r['peak_rss_mb']:>13.0f}  "
+                    f"features loop in 1 process, its peak RSS ({scan.error})",
+                    flush=True,
+                )
             else:
-                print(f"{count:>9} {build:>8.1f} {rate:>10.0f} {walk_rate:>10.0f} {scan.seconds:>8.1f} "
-                      f"{scan.steady_images_per_s or float('nan'):>13.0f} {scan.peak_tree_pss_mb:>13.0f}  "
-                      f"scanner scan, start-up and shut-down {scan.overhead_seconds or float('nan'):.2f} s",
-                      flush=True)
+                print(
+                    f"{count:>9} {build:>8.1f} {rate:>10.0f} {walk_rate:>10.0f} {scan.seconds:>8.1f} "
+                    f"{scan.steady_images_per_s or float('nan'):>13.0f} {scan.peak_tree_pss_mb:>13.0f}  "
+                    f"scanner scan, start-up and shut-down {scan.overhead_seconds or float('nan'):.2f} s",
+                    flush=True,
+                )
     finally:
         if args.keep:
             print(f"tree kept under {root}")

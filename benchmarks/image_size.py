@@ -43,30 +43,53 @@ def main() -> None:
     args = parser.parse_args()
 
     print(f"image size study: {args.format}, spectrum {args.spectrum}, ms/image, median of {args.repeats}")
-    header = ("size", "images", "decode", "dec+FFT", "dec+feat", "ratio", "FFT", "step", "step/FFT",
-              "authors", "auth/ours")
+    header = (
+        "size",
+        "images",
+        "decode",
+        "dec+FFT",
+        "dec+feat",
+        "ratio",
+        "FFT",
+        "step",
+        "step/FFT",
+        "authors",
+        "auth/ours",
+    )
     print(("{:>6} {:>6} " + "{:>9} " * 9).format(*header))
     extractor = FeatureExtractor(args.spectrum)
     for size in (int(s) for s in args.sizes.split(",")):
         count = max(2, min(64, (32 << 20) // (size * size)))
         with tempfile.TemporaryDirectory(prefix="scanner-size-") as tmp:
             paths = write_image_set(Path(tmp), count, size, args.format)
-            stages = {"decode": (decode_files, paths),
-                      "decode_fft": (lambda p: decode_fft_files(p, extractor.plans), paths),
-                      "features": (lambda p: features_files(p, extractor), paths)}
+            stages = {
+                "decode": (decode_files, paths),
+                "decode_fft": (lambda p: decode_fft_files(p, extractor.plans), paths),
+                "features": (lambda p: features_files(p, extractor), paths),
+            }
             if size <= args.authors_max:
                 stages["authors"] = (lambda p: authors_files(p, args.spectrum), paths[:2])
             timed = time_stages(stages, args.repeats, warm_up=2)
             decode, decode_fft, features = timed["decode"], timed["decode_fft"], timed["features"]
             authors = timed["authors"].ms_per_image if "authors" in timed else None
-            decoded = [read_image(p).pixels for p in paths[:max(2, min(count, (64 << 20) // (3 * size * size)))]]
+            decoded = [read_image(p).pixels for p in paths[: max(2, min(count, (64 << 20) // (3 * size * size)))]]
             pieces, step = feature_breakdown(decoded, args.spectrum, args.repeats)
             del decoded
-        cells = [decode.ms_per_image, decode_fft.ms_per_image, features.ms_per_image,
-                 features.ms_per_image / decode_fft.ms_per_image, pieces["fft"], step, step / pieces["fft"],
-                 authors, authors / features.ms_per_image if authors else None]
-        print(f"{size:>6} {count:>6} " + " ".join("{:>9}".format("skipped" if v is None else f"{v:.3f}")
-                                                   for v in cells), flush=True)
+        cells = [
+            decode.ms_per_image,
+            decode_fft.ms_per_image,
+            features.ms_per_image,
+            features.ms_per_image / decode_fft.ms_per_image,
+            pieces["fft"],
+            step,
+            step / pieces["fft"],
+            authors,
+            authors / features.ms_per_image if authors else None,
+        ]
+        print(
+            f"{size:>6} {count:>6} " + " ".join("{:>9}".format("skipped" if v is None else f"{v:.3f}") for v in cells),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

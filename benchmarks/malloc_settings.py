@@ -28,8 +28,10 @@ SETTINGS = {
     "MALLOC_ARENA_MAX=1": {"MALLOC_ARENA_MAX": "1"},
     "MALLOC_MMAP_THRESHOLD_=32M": {"MALLOC_MMAP_THRESHOLD_": str(32 << 20)},
     "MALLOC_TRIM_THRESHOLD_=1G": {"MALLOC_TRIM_THRESHOLD_": str(1 << 30)},
-    "MMAP_THRESHOLD_=32M + TRIM_THRESHOLD_=1G": {"MALLOC_MMAP_THRESHOLD_": str(32 << 20),
-                                                 "MALLOC_TRIM_THRESHOLD_": str(1 << 30)},
+    "MMAP_THRESHOLD_=32M + TRIM_THRESHOLD_=1G": {
+        "MALLOC_MMAP_THRESHOLD_": str(32 << 20),
+        "MALLOC_TRIM_THRESHOLD_": str(1 << 30),
+    },
     "MALLOC_MMAP_THRESHOLD_=128K (no dynamic rise)": {"MALLOC_MMAP_THRESHOLD_": str(128 << 10)},
 }
 
@@ -55,8 +57,11 @@ def child(size: int, images: int, passes: int) -> dict:
     seconds = time.perf_counter() - start
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
     n = passes * images
-    return {"ms_per_image": 1e3 * seconds / n, "minflt_per_image": faults / n,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {
+        "ms_per_image": 1e3 * seconds / n,
+        "minflt_per_image": faults / n,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
 
 
 def main() -> None:
@@ -73,16 +78,27 @@ def main() -> None:
     print(f"{'size':>6}  {'setting':<46} {'ms/image':>9} {'faults/image':>13} {'peak MB':>8}")
     for size in (int(s) for s in args.sizes.split(",")):
         for label, env in SETTINGS.items():
-            command = [sys.executable, __file__, "--child", str(size), "--images", str(args.images),
-                       "--passes", str(args.passes)]
+            command = [
+                sys.executable,
+                __file__,
+                "--child",
+                str(size),
+                "--images",
+                str(args.images),
+                "--passes",
+                str(args.passes),
+            ]
             clean = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
             done = subprocess.run(command, capture_output=True, text=True, env={**clean, **env})
             if done.returncode:
                 print(f"{size:>6}  {label:<46} failed: {done.stderr.strip().splitlines()[-1:]}", flush=True)
                 continue
             r = json.loads(done.stdout)
-            print(f"{size:>6}  {label:<46} {r['ms_per_image']:>9.3f} {r['minflt_per_image']:>13.1f} "
-                  f"{r['peak_rss_mb']:>8.0f}", flush=True)
+            print(
+                f"{size:>6}  {label:<46} {r['ms_per_image']:>9.3f} {r['minflt_per_image']:>13.1f} "
+                f"{r['peak_rss_mb']:>8.0f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

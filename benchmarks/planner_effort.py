@@ -77,8 +77,10 @@ def main() -> None:
                 print(f"{size:>6} {effort:>9}   failed: {exc.stderr.strip().splitlines()[-1:]}", flush=True)
                 continue
             r = json.loads(done.stdout)
-            print(f"{size:>6} {effort:>9} {r['plan_s']:>10.3f} {r['plan_with_wisdom_s']:>16.4f} "
-                  f"{r['execute_ms']:>11.3f}", flush=True)
+            print(
+                f"{size:>6} {effort:>9} {r['plan_s']:>10.3f} {r['plan_with_wisdom_s']:>16.4f} {r['execute_ms']:>11.3f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

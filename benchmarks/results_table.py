@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def cell(value: float | None, spec: str = ".0f") -> str:
@@ -25,17 +25,26 @@ def label(config: dict) -> str:
 
 def page(reports: list[dict], command: str) -> str:
     machine = reports[0]["machine"]
-    lines = [f"# scanner bench: {machine['host']}, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC", "",
-             f"Reproduce with `{command}`. Every figure in a row comes from the same run "
-             "(median of the timed passes after a warm-up).", "",
-             "| machine | |", "|---|---|"]
+    lines = [
+        f"# scanner bench: {machine['host']}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        "",
+        f"Reproduce with `{command}`. Every figure in a row comes from the same run "
+        "(median of the timed passes after a warm-up).",
+        "",
+        "| machine | |",
+        "|---|---|",
+    ]
     lines += [f"| {key} | {value} |" for key, value in machine.items()]
     workers = max(r["config"]["workers"] for r in reports)
-    lines += ["", "## Throughput (images/s) and ratios", "",
-              "| images | n | decode | decode + FFT | decode + features | authors | feat / (dec+FFT) "
-              "| step / FFT | authors / ours | features 1 proc | features "
-              f"{workers} procs | scan 1 worker (steady) | scan {workers} workers (steady) | scan tree peak PSS MB |",
-              "|---|" + "---:|" * 13]
+    lines += [
+        "",
+        "## Throughput (images/s) and ratios",
+        "",
+        "| images | n | decode | decode + FFT | decode + features | authors | feat / (dec+FFT) "
+        "| step / FFT | authors / ours | features 1 proc | features "
+        f"{workers} procs | scan 1 worker (steady) | scan {workers} workers (steady) | scan tree peak PSS MB |",
+        "|---|" + "---:|" * 13,
+    ]
     for r in reports:
         s, ratios = r["stages"], r["ratios"]
         pool = {p["name"]: p["images_per_s"] for p in r["scaling"]}
@@ -51,21 +60,36 @@ def page(reports: list[dict], command: str) -> str:
             f"| {cell(s['authors']['images_per_s'], '.1f')} | {cell(ratios['features_over_decode_fft'], '.2f')} "
             f"| {cell(ratios['feature_step_over_fft'], '.2f')} | {cell(ratios['authors_over_features'], '.1f')} "
             f"| {cell(pool.get('features_x1'))} | {cell(pool.get(f'features_x{workers}'))} "
-            f"| {scan_cell(1)} | {scan_cell(workers)} | {cell(r['memory']['scan_tree_peak_pss_mb'])} |")
+            f"| {scan_cell(1)} | {scan_cell(workers)} | {cell(r['memory']['scan_tree_peak_pss_mb'])} |"
+        )
     pieces = list(reports[0]["breakdown_ms"])
-    lines += ["", "## The feature step after decode, ms/image", "",
-              "| images | " + " | ".join(pieces) + " | whole (from_bgr) | authors' numpy step |",
-              "|---|" + "---:|" * (len(pieces) + 2)]
+    lines += [
+        "",
+        "## The feature step after decode, ms/image",
+        "",
+        "| images | " + " | ".join(pieces) + " | whole (from_bgr) | authors' numpy step |",
+        "|---|" + "---:|" * (len(pieces) + 2),
+    ]
     for r in reports:
-        lines.append(f"| {label(r['config'])} | " + " | ".join(cell(r["breakdown_ms"][p], ".3f") for p in pieces)
-                     + f" | {cell(r['extract_ms'], '.3f')} | {cell(r['authors_step_ms'], '.2f')} |")
-    lines += ["", "## Targets (log mode)", "", "| images | target | value | goal | verdict | held back by |",
-              "|---|---|---:|---:|---|---|"]
+        lines.append(
+            f"| {label(r['config'])} | "
+            + " | ".join(cell(r["breakdown_ms"][p], ".3f") for p in pieces)
+            + f" | {cell(r['extract_ms'], '.3f')} | {cell(r['authors_step_ms'], '.2f')} |"
+        )
+    lines += [
+        "",
+        "## Targets (log mode)",
+        "",
+        "| images | target | value | goal | verdict | held back by |",
+        "|---|---|---:|---:|---|---|",
+    ]
     for r in reports:
         for t in r["targets"]:
             verdict = {True: "met", False: "**missed**", None: "not measured"}[t["met"]]
-            lines.append(f"| {label(r['config'])} | {t['target']} | {cell(t['value'], '.2f')} | {t['goal']:g} "
-                         f"| {verdict} | {t['held_back_by']} |")
+            lines.append(
+                f"| {label(r['config'])} | {t['target']} | {cell(t['value'], '.2f')} | {t['goal']:g} "
+                f"| {verdict} | {t['held_back_by']} |"
+            )
     notes = sorted({run["error"] for r in reports for run in r["scan"] if run["error"]})
     if notes:
         lines += ["", "Notes: " + "; ".join(notes)]

@@ -85,10 +85,11 @@ def stages(directory: Path) -> None:
     feats = per_image(extractor.from_bgr, pixels)
     whole = per_image(lambda f: features_of_file(f, extractor), files)
     print("1. stages, ms per 256x256 JPEG in one process (best of 3 over 500 files)")
-    print(f"   read bytes {read:.3f}   decode {decode:.3f}   features {feats:.3f}   "
-          f"features_of_file {whole:.3f}")
-    print(f"   ceiling: {1e3 / whole:,.0f} images/s per core; 2,500 images/s on 2 cores needs "
-          f"{2e3 / 2500:.2f} ms per image per core")
+    print(f"   read bytes {read:.3f}   decode {decode:.3f}   features {feats:.3f}   features_of_file {whole:.3f}")
+    print(
+        f"   ceiling: {1e3 / whole:,.0f} images/s per core; 2,500 images/s on 2 cores needs "
+        f"{2e3 / 2500:.2f} ms per image per core"
+    )
 
 
 def _tree(pid: int) -> list[int]:
@@ -135,8 +136,12 @@ def _timed_scan(directory: Path, workers: int, out: Path) -> tuple[float, float,
     sampler.start()
     cpu = resource.getrusage(resource.RUSAGE_SELF)
     t = time.perf_counter()
-    summary = scan(Walk([directory]), out, ScanOptions(workers=workers, overwrite=True, commit_rows=100),
-                   on_progress=lambda p: samples.append((time.perf_counter(), p.written)))
+    summary = scan(
+        Walk([directory]),
+        out,
+        ScanOptions(workers=workers, overwrite=True, commit_rows=100),
+        on_progress=lambda p: samples.append((time.perf_counter(), p.written)),
+    )
     wall = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_SELF)
     done.set()
@@ -150,9 +155,11 @@ def _timed_scan(directory: Path, workers: int, out: Path) -> tuple[float, float,
 
 
 def scaling(directory: Path, worker_counts: list[int], work: Path, repeats: int = 3) -> None:
-    print(f"2. scaling: scan() over 256x256 JPEGs (planner measure, wisdom warm); steady rate between 10% and "
-          f"90% of the rows written; best of {repeats}, worker counts interleaved; CPU per image from rusage "
-          f"and /proc (parent, fork server + workers)")
+    print(
+        f"2. scaling: scan() over 256x256 JPEGs (planner measure, wisdom warm); steady rate between 10% and "
+        f"90% of the rows written; best of {repeats}, worker counts interleaved; CPU per image from rusage "
+        f"and /proc (parent, fork server + workers)"
+    )
     best: dict[int, tuple[float, float, float, float, int]] = {}
     for _ in range(repeats):
         for workers in worker_counts:
@@ -160,13 +167,17 @@ def scaling(directory: Path, worker_counts: list[int], work: Path, repeats: int 
             if workers not in best or result[0] > best[workers][0]:
                 best[workers] = result
     for workers, (steady, wall, parent, others, n) in best.items():
-        print(f"   {workers} worker(s): steady {steady:,.0f} images/s; {n:,} files in {wall:.2f} s "
-              f"({n / wall:,.0f} images/s end to end); CPU per image: parent {parent / n * 1e3:.3f} ms, "
-              f"fork server + workers {others / n * 1e3:.3f} ms")
+        print(
+            f"   {workers} worker(s): steady {steady:,.0f} images/s; {n:,} files in {wall:.2f} s "
+            f"({n / wall:,.0f} images/s end to end); CPU per image: parent {parent / n * 1e3:.3f} ms, "
+            f"fork server + workers {others / n * 1e3:.3f} ms"
+        )
     if len(best) > 1:
         low, high = min(best), max(best)
-        print(f"   {high} workers / {low}: steady {best[high][0] / best[low][0]:.2f}x, "
-              f"end to end {best[low][1] / best[high][1]:.2f}x (load average now {os.getloadavg()[0]:.1f})")
+        print(
+            f"   {high} workers / {low}: steady {best[high][0] / best[low][0]:.2f}x, "
+            f"end to end {best[low][1] / best[high][1]:.2f}x (load average now {os.getloadavg()[0]:.1f})"
+        )
 
 
 def _tree_memory(pid: int) -> tuple[int, int]:
@@ -195,8 +206,10 @@ def memory(directory: Path, sizes: list[int], work: Path) -> None:
         have = size
         built = time.perf_counter() - t
         out = work / "memory.h5"
-        process = subprocess.Popen([sys.executable, "-m", "scanner", "scan", str(directory), "--out", str(out),
-                                    "--overwrite", "--quiet"], stdout=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "scanner", "scan", str(directory), "--out", str(out), "--overwrite", "--quiet"],
+            stdout=subprocess.DEVNULL,
+        )
         peak = [0, 0]
 
         def sample() -> None:
@@ -211,8 +224,10 @@ def memory(directory: Path, sizes: list[int], work: Path) -> None:
         process.wait()
         sampler.join()
         wall = time.perf_counter() - t
-        print(f"   {size:>9,} files: peak PSS {peak[0] / 2**20:,.0f} MiB, peak RSS sum {peak[1] / 2**20:,.0f} MiB, "
-              f"scan {wall:.1f} s ({size / wall:,.0f} files/s with start-up), tree built in {built:.0f} s")
+        print(
+            f"   {size:>9,} files: peak PSS {peak[0] / 2**20:,.0f} MiB, peak RSS sum {peak[1] / 2**20:,.0f} MiB, "
+            f"scan {wall:.1f} s ({size / wall:,.0f} files/s with start-up), tree built in {built:.0f} s"
+        )
         out.unlink()
 
 

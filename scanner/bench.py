@@ -230,8 +230,9 @@ def authors_files(paths: Sequence[Path], spectrum: str) -> None:
         authors_features_of_file(path, spectrum)
 
 
-def time_stages(stages: dict[str, tuple[Callable[[Sequence[Path]], None], Sequence[Path]]], repeats: int,
-                warm_up: int | None = 8) -> dict[str, StageResult]:
+def time_stages(
+    stages: dict[str, tuple[Callable[[Sequence[Path]], None], Sequence[Path]]], repeats: int, warm_up: int | None = 8
+) -> dict[str, StageResult]:
     """Median seconds per pass of each stage over its files.
 
     Each stage is warmed up on its first `warm_up` files (None: all of them, so
@@ -247,8 +248,7 @@ def time_stages(stages: dict[str, tuple[Callable[[Sequence[Path]], None], Sequen
             start = time.perf_counter()
             run(paths)
             times[name].append(time.perf_counter() - start)
-    return {name: StageResult(name, len(paths), statistics.median(times[name]))
-            for name, (_, paths) in stages.items()}
+    return {name: StageResult(name, len(paths), statistics.median(times[name])) for name, (_, paths) in stages.items()}
 
 
 def time_authors_step(images: Sequence[np.ndarray], spectrum: str, repeats: int) -> float:
@@ -296,10 +296,15 @@ class PieceClock:
         return timed
 
     def __enter__(self) -> PieceClock:
-        targets = ((kernels, "to_planar", "to_planar"), (ChannelTransform, "execute", "fft"),
-                   (kernels, "log_magnitude", "magnitude"), (kernels, "magnitude", "magnitude"),
-                   (PercentileSelector, "__call__", "percentiles"), (kernels, "pair_sums", "pair_sums"),
-                   (features_module, "features_from_sums", "finish"))
+        targets = (
+            (kernels, "to_planar", "to_planar"),
+            (ChannelTransform, "execute", "fft"),
+            (kernels, "log_magnitude", "magnitude"),
+            (kernels, "magnitude", "magnitude"),
+            (PercentileSelector, "__call__", "percentiles"),
+            (kernels, "pair_sums", "pair_sums"),
+            (features_module, "features_from_sums", "finish"),
+        )
         for owner, name, piece in targets:
             original = vars(owner).get(name)
             if original is not None:
@@ -313,8 +318,9 @@ class PieceClock:
         self._saved.clear()
 
 
-def feature_breakdown(images: Sequence[np.ndarray], spectrum: str, repeats: int,
-                      planner: str = "measure") -> tuple[dict[str, float], float]:
+def feature_breakdown(
+    images: Sequence[np.ndarray], spectrum: str, repeats: int, planner: str = "measure"
+) -> tuple[dict[str, float], float]:
     """ms/image of each piece of the feature step on decoded BGR images ("other" is
     the Python between them), and of FeatureExtractor.from_bgr left alone (medians)."""
     extractor = FeatureExtractor(spectrum, planner=planner)
@@ -336,8 +342,7 @@ def feature_breakdown(images: Sequence[np.ndarray], spectrum: str, repeats: int,
             extractor.from_bgr(image)
         whole.append(time.perf_counter() - start)
     scale = 1e3 / len(images)
-    return ({p: statistics.median(v) * scale for p, v in per_piece.items()},
-            statistics.median(whole) * scale)
+    return ({p: statistics.median(v) * scale for p, v in per_piece.items()}, statistics.median(whole) * scale)
 
 
 # --- processes: parallel features, the scan command, memory ----------------------
@@ -355,8 +360,9 @@ def _pool_features(paths: Sequence[Path]) -> None:
     features_files(paths, _POOL_EXTRACTOR)
 
 
-def time_parallel_features(paths: Sequence[Path], workers: int, spectrum: str, repeats: int,
-                           planner: str = "measure") -> StageResult:
+def time_parallel_features(
+    paths: Sequence[Path], workers: int, spectrum: str, repeats: int, planner: str = "measure"
+) -> StageResult:
     """features_of_file in `workers` processes, each taking an equal share of the files:
     what the cores can do with no pipeline around them (no walk, queue or HDF5)."""
     shares = [list(paths[w::workers]) for w in range(workers)]
@@ -364,7 +370,9 @@ def time_parallel_features(paths: Sequence[Path], workers: int, spectrum: str, r
     with context.Pool(workers, initializer=_pool_init, initargs=(spectrum, planner)) as pool:
         pool.map(_pool_features, [share[:4] for share in shares], chunksize=1)  # warm-up in every worker
         seconds = median_pass_seconds(lambda: pool.map(_pool_features, shares, chunksize=1), repeats)
-    return StageResult(f"features_x{workers}", len(paths), seconds, note=f"{workers} process{'es' if workers > 1 else ''}")
+    return StageResult(
+        f"features_x{workers}", len(paths), seconds, note=f"{workers} process{'es' if workers > 1 else ''}"
+    )
 
 
 def _children(pid: int) -> list[int]:
@@ -469,16 +477,33 @@ class ScanRun:
         return overhead if overhead is not None and overhead >= 0 else None
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "images_per_s": self.images_per_s,
-                "steady_images_per_s": self.steady_images_per_s, "overhead_seconds": self.overhead_seconds}
+        return {
+            **asdict(self),
+            "images_per_s": self.images_per_s,
+            "steady_images_per_s": self.steady_images_per_s,
+            "overhead_seconds": self.overhead_seconds,
+        }
 
 
-def scan_command(target: Path | None, out: Path, workers: int, spectrum: str,
-                 from_list: Path | None = None) -> list[str]:
+def scan_command(
+    target: Path | None, out: Path, workers: int, spectrum: str, from_list: Path | None = None
+) -> list[str]:
     """`python -m scanner scan` as a user runs it (fresh store, no progress output)."""
     source = ["--from-list", str(from_list)] if from_list else [str(target)]
-    return [sys.executable, "-m", "scanner", "scan", *source, "--out", str(out), "--workers", str(workers),
-            "--spectrum", spectrum, "--quiet"]
+    return [
+        sys.executable,
+        "-m",
+        "scanner",
+        "scan",
+        *source,
+        "--out",
+        str(out),
+        "--workers",
+        str(workers),
+        "--spectrum",
+        spectrum,
+        "--quiet",
+    ]
 
 
 def _last_message(result: subprocess.CompletedProcess) -> str:
@@ -499,8 +524,9 @@ def _run_timed(command: list[str]) -> tuple[float, TreeMemorySampler, subprocess
     return seconds, memory, subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
-def time_scan(paths: Sequence[Path], root: Path | None, worker_counts: Sequence[int], spectrum: str,
-              work_dir: Path) -> list[ScanRun]:
+def time_scan(
+    paths: Sequence[Path], root: Path | None, worker_counts: Sequence[int], spectrum: str, work_dir: Path
+) -> list[ScanRun]:
     """Wall time of `scanner scan` over the files, and over their first half, for each
     worker count. With `root`, the full run scans that directory (which must hold
     exactly `paths`), as a user would; otherwise the paths go in by --from-list.
@@ -524,9 +550,23 @@ def time_scan(paths: Sequence[Path], root: Path | None, worker_counts: Sequence[
             return [ScanRun(workers, None, None, len(paths), half, None, None, error=message)]
         command = scan_command(root, out, workers, spectrum, None if root else full_list)
         seconds, memory, result = _run_timed(command)
-        error = "" if result.returncode in (0, 1) else f"`scanner scan` failed (exit {result.returncode}): {_last_message(result)}"
-        runs.append(ScanRun(workers, None if error else seconds, half_seconds, len(paths), half,
-                            memory.peak_rss / 2**20, memory.peak_pss / 2**20, error))
+        error = (
+            ""
+            if result.returncode in (0, 1)
+            else f"`scanner scan` failed (exit {result.returncode}): {_last_message(result)}"
+        )
+        runs.append(
+            ScanRun(
+                workers,
+                None if error else seconds,
+                half_seconds,
+                len(paths),
+                half,
+                memory.peak_rss / 2**20,
+                memory.peak_pss / 2**20,
+                error,
+            )
+        )
         for store in (half_out, out):
             store.unlink(missing_ok=True)
     return runs
@@ -691,7 +731,8 @@ def compute_ratios(report: BenchReport) -> dict[str, float | None]:
         "parallel_speedup_2_over_1": _ratio(pool.get("features_x2"), pool.get("features_x1")),
         "scan_speedup_2_over_1": _ratio(
             scan_by_workers[2].steady_images_per_s if 2 in scan_by_workers else None,
-            scan_by_workers[1].steady_images_per_s if 1 in scan_by_workers else None),
+            scan_by_workers[1].steady_images_per_s if 1 in scan_by_workers else None,
+        ),
     }
 
 
@@ -710,50 +751,95 @@ def judge_targets(report: BenchReport) -> list[dict]:
 
     def add(name: str, value: float | None, goal: float, higher_is_better: bool, held_back_by: str) -> None:
         met = None if value is None else (value >= goal if higher_is_better else value <= goal)
-        targets.append({"target": name, "value": value, "goal": goal, "met": met,
-                        "held_back_by": "" if met else held_back_by})
+        targets.append(
+            {"target": name, "value": value, "goal": goal, "met": met, "held_back_by": "" if met else held_back_by}
+        )
 
-    add("features <= 1.3x (decode + FFT)", ratios["features_over_decode_fft"], TARGET_FEATURE_OVER_DECODE_FFT,
-        False, _biggest_extra_piece(report.breakdown_ms))
-    add("feature step after decode <= 1.3x FFT (issue 2's wording)", ratios["feature_step_over_fft"],
-        TARGET_FEATURE_OVER_DECODE_FFT, False, _biggest_extra_piece(report.breakdown_ms))
+    add(
+        "features <= 1.3x (decode + FFT)",
+        ratios["features_over_decode_fft"],
+        TARGET_FEATURE_OVER_DECODE_FFT,
+        False,
+        _biggest_extra_piece(report.breakdown_ms),
+    )
+    add(
+        "feature step after decode <= 1.3x FFT (issue 2's wording)",
+        ratios["feature_step_over_fft"],
+        TARGET_FEATURE_OVER_DECODE_FFT,
+        False,
+        _biggest_extra_piece(report.breakdown_ms),
+    )
     if config["size"] == TARGET_AUTHORS_SIZE:
         floor = report.stages["decode_fft"].ms_per_image
         authors = report.stages["authors"].ms_per_image
-        held_back = (f"the floor: decode + FFT alone take {floor:.1f} ms/image, only {authors / floor:.1f}x less than the "
-                     f"authors' {authors:.0f} ms; beyond it, {_biggest_extra_piece(report.breakdown_ms)}")
-        add("decode + features >= 8x faster than the authors' pipeline at 1024x1024 (both decode)",
-            ratios["authors_over_features"], TARGET_AUTHORS_OVER_OURS, True, held_back)
-        add("decode + features >= 8x faster than the authors' numpy step (issue 2's ~130 ms, no decode)",
-            ratios["authors_step_over_features"], TARGET_AUTHORS_OVER_OURS, True, held_back)
+        held_back = (
+            f"the floor: decode + FFT alone take {floor:.1f} ms/image, only {authors / floor:.1f}x less than the "
+            f"authors' {authors:.0f} ms; beyond it, {_biggest_extra_piece(report.breakdown_ms)}"
+        )
+        add(
+            "decode + features >= 8x faster than the authors' pipeline at 1024x1024 (both decode)",
+            ratios["authors_over_features"],
+            TARGET_AUTHORS_OVER_OURS,
+            True,
+            held_back,
+        )
+        add(
+            "decode + features >= 8x faster than the authors' numpy step (issue 2's ~130 ms, no decode)",
+            ratios["authors_step_over_features"],
+            TARGET_AUTHORS_OVER_OURS,
+            True,
+            held_back,
+        )
     runs = {run.workers: run for run in report.scan if run.seconds}
     pools = {s.name: s for s in report.scaling}
     if config["size"] == TARGET_SCAN_RATE_SIZE and config["format"] == "jpeg" and 2 in runs:
         pool = pools.get("features_x2")
         ceiling = pool.images_per_s if pool else None
-        cost = (f"decode {report.stages['decode'].ms_per_image:.2f} + feature step {report.extract_ms:.2f} "
-                "ms per image on one core")
-        where = (f"the per-image cost ({cost}): features alone in 2 processes reach "
-                 f"{ceiling:.0f} images/s") if ceiling and ceiling < TARGET_SCAN_RATE else (
-            f"the scan pipeline (walk, queue, HDF5 writes): features alone in 2 processes reach "
-            f"{ceiling or float('nan'):.0f} images/s")
-        add("scan of 256x256 JPEG >= 2,500 images/s with 2 workers (steady)",
-            runs[2].steady_images_per_s, TARGET_SCAN_RATE, True, where)
+        cost = (
+            f"decode {report.stages['decode'].ms_per_image:.2f} + feature step {report.extract_ms:.2f} "
+            "ms per image on one core"
+        )
+        where = (
+            (f"the per-image cost ({cost}): features alone in 2 processes reach {ceiling:.0f} images/s")
+            if ceiling and ceiling < TARGET_SCAN_RATE
+            else (
+                f"the scan pipeline (walk, queue, HDF5 writes): features alone in 2 processes reach "
+                f"{ceiling or float('nan'):.0f} images/s"
+            )
+        )
+        add(
+            "scan of 256x256 JPEG >= 2,500 images/s with 2 workers (steady)",
+            runs[2].steady_images_per_s,
+            TARGET_SCAN_RATE,
+            True,
+            where,
+        )
     if 1 in runs and 2 in runs:
         pool_speedup = ratios["parallel_speedup_2_over_1"]
-        where = (f"the scan pipeline: features alone scale {pool_speedup:.2f}x" if pool_speedup
-                 and pool_speedup >= TARGET_TWO_WORKER_SPEEDUP else
-                 f"the cores: features alone in 2 processes scale only {pool_speedup or float('nan'):.2f}x "
-                 "(shared or busy cores, memory bandwidth)")
-        add("scan with 2 workers >= 1.8x one", ratios["scan_speedup_2_over_1"], TARGET_TWO_WORKER_SPEEDUP,
-            True, where)
+        where = (
+            f"the scan pipeline: features alone scale {pool_speedup:.2f}x"
+            if pool_speedup and pool_speedup >= TARGET_TWO_WORKER_SPEEDUP
+            else f"the cores: features alone in 2 processes scale only {pool_speedup or float('nan'):.2f}x "
+            "(shared or busy cores, memory bandwidth)"
+        )
+        add("scan with 2 workers >= 1.8x one", ratios["scan_speedup_2_over_1"], TARGET_TWO_WORKER_SPEEDUP, True, where)
     return targets
 
 
-def run_bench(directory: Path | None = None, size: int = 256, fmt: str = "jpeg", images: int | None = None,
-              workers: int | None = None, spectrum: str = "log", repeats: int = 3, planner: str = "measure",
-              include_scan: bool = True, scan_work_seconds: float = SCAN_WORK_SECONDS, seed: int = 0,
-              progress: Callable[[str], None] = lambda message: None) -> BenchReport:
+def run_bench(
+    directory: Path | None = None,
+    size: int = 256,
+    fmt: str = "jpeg",
+    images: int | None = None,
+    workers: int | None = None,
+    spectrum: str = "log",
+    repeats: int = 3,
+    planner: str = "measure",
+    include_scan: bool = True,
+    scan_work_seconds: float = SCAN_WORK_SECONDS,
+    seed: int = 0,
+    progress: Callable[[str], None] = lambda message: None,
+) -> BenchReport:
     """Measure every stage on one set of files; the generated set is removed afterwards.
 
     A generated set is topped up for the scan runs to about `scan_work_seconds` of
@@ -773,23 +859,34 @@ def run_bench(directory: Path | None = None, size: int = 256, fmt: str = "jpeg",
             paths = image_files(directory, images or default_image_count(size))
             if not paths:
                 raise ValueError(f"no image files under {directory}")
-        config = {"directory": None if directory is None else str(directory), "size": size if directory is None else None,
-                  "format": fmt if directory is None else None, "images": len(paths), "workers": workers,
-                  "spectrum": spectrum, "repeats": repeats, "planner": planner}
+        config = {
+            "directory": None if directory is None else str(directory),
+            "size": size if directory is None else None,
+            "format": fmt if directory is None else None,
+            "images": len(paths),
+            "workers": workers,
+            "spectrum": spectrum,
+            "repeats": repeats,
+            "planner": planner,
+        }
         extractor = FeatureExtractor(spectrum, planner=planner)
-        sample = paths[:authors_sample_size(paths, len(paths))]
+        sample = paths[: authors_sample_size(paths, len(paths))]
         progress(f"decode, decode + FFT, features, and the authors' pipeline on {len(sample)} of the images")
-        stages = time_stages({
-            "decode": (decode_files, paths),
-            "decode_fft": (lambda p: decode_fft_files(p, extractor.plans), paths),
-            "features": (lambda p: features_files(p, extractor), paths),
-            "authors": (lambda p: authors_files(p, spectrum), sample),
-        }, repeats, warm_up=None if directory is not None else 8)
+        stages = time_stages(
+            {
+                "decode": (decode_files, paths),
+                "decode_fft": (lambda p: decode_fft_files(p, extractor.plans), paths),
+                "features": (lambda p: features_files(p, extractor), paths),
+                "authors": (lambda p: authors_files(p, spectrum), sample),
+            },
+            repeats,
+            warm_up=None if directory is not None else 8,
+        )
         stages["authors"].note = f"sample of {len(sample)}"
-        decoded = [read_image(p).pixels for p in paths[:breakdown_sample_size(paths, len(paths))]]
+        decoded = [read_image(p).pixels for p in paths[: breakdown_sample_size(paths, len(paths))]]
         progress("per-piece breakdown")
         breakdown_ms, extract_ms = feature_breakdown(decoded, spectrum, repeats, planner)
-        authors_step_ms = time_authors_step(decoded[:len(sample)], spectrum, repeats)
+        authors_step_ms = time_authors_step(decoded[: len(sample)], spectrum, repeats)
         del decoded
         scaling = []
         for n in worker_counts(workers):
@@ -808,8 +905,9 @@ def run_bench(directory: Path | None = None, size: int = 256, fmt: str = "jpeg",
         memory: dict[str, float | None] = peak_rss_mb()
         memory["scan_tree_peak_rss_mb"] = max((r.peak_tree_rss_mb or 0 for r in scan), default=None) or None
         memory["scan_tree_peak_pss_mb"] = max((r.peak_tree_pss_mb or 0 for r in scan), default=None) or None
-        report = BenchReport(config, machine_description(), stages, breakdown_ms, extract_ms, authors_step_ms,
-                             scaling, scan, memory)
+        report = BenchReport(
+            config, machine_description(), stages, breakdown_ms, extract_ms, authors_step_ms, scaling, scan, memory
+        )
         report.ratios = compute_ratios(report)
         report.targets = judge_targets(report)
         return report
@@ -851,11 +949,15 @@ def format_report(report: BenchReport) -> str:
     """The report as the terminal shows it."""
     c = report.config
     source = c["directory"] or f"generated {c['size']}x{c['size']} {c['format'].upper()}" + (
-        f" (quality {JPEG_QUALITY})" if c["format"] == "jpeg" else "")
-    lines = [f"scanner bench: {c['images']} images, {source}; spectrum {c['spectrum']}; "
-             f"median of {c['repeats']} passes after a warm-up",
-             f"machine: {report.machine['cpu']}, {report.machine['cores']} cores, {report.machine['fftw']}",
-             "", f"{'stage':<42} {'images/s':>10} {'ms/image':>10}"]
+        f" (quality {JPEG_QUALITY})" if c["format"] == "jpeg" else ""
+    )
+    lines = [
+        f"scanner bench: {c['images']} images, {source}; spectrum {c['spectrum']}; "
+        f"median of {c['repeats']} passes after a warm-up",
+        f"machine: {report.machine['cpu']}, {report.machine['cores']} cores, {report.machine['fftw']}",
+        "",
+        f"{'stage':<42} {'images/s':>10} {'ms/image':>10}",
+    ]
     for name, label in STAGE_LABELS.items():
         stage = report.stages[name]
         extra = f"   ({stage.note})" if stage.note else ""
@@ -865,31 +967,42 @@ def format_report(report: BenchReport) -> str:
             lines.append(f"{'scan -> HDF5':<42} {'skipped':>10}   {run.error}")
             continue
         label = f"scan -> HDF5, {run.workers} worker{'s' if run.workers > 1 else ''}"
-        lines.append(f"{label:<42} {_fmt(run.images_per_s, '10.1f')} {_fmt(1e3 / run.images_per_s, '10.3f')}"
-                     f"   (steady {_fmt(run.steady_images_per_s, '.1f')} images/s; start-up and "
-                     f"shut-down {_fmt(run.overhead_seconds, '.2f')} s)")
+        lines.append(
+            f"{label:<42} {_fmt(run.images_per_s, '10.1f')} {_fmt(1e3 / run.images_per_s, '10.3f')}"
+            f"   (steady {_fmt(run.steady_images_per_s, '.1f')} images/s; start-up and "
+            f"shut-down {_fmt(run.overhead_seconds, '.2f')} s)"
+        )
     lines += ["", "feature step after decode, ms/image:"]
     total = sum(report.breakdown_ms.values())
     for piece, value in report.breakdown_ms.items():
         lines.append(f"  {piece:<14} {value:8.3f}  {100 * value / total:5.1f}%")
-    lines.append(f"  {'sum':<14} {total:8.3f}   (FeatureExtractor.from_bgr alone: {report.extract_ms:.3f}; "
-                 f"the authors' numpy step: {report.authors_step_ms:.3f})")
+    lines.append(
+        f"  {'sum':<14} {total:8.3f}   (FeatureExtractor.from_bgr alone: {report.extract_ms:.3f}; "
+        f"the authors' numpy step: {report.authors_step_ms:.3f})"
+    )
     lines += ["", "worker scaling (features in N processes, no pipeline):"]
     base = report.scaling[0].images_per_s if report.scaling else None
     for stage in report.scaling:
-        lines.append(f"  {stage.note:<14} {_fmt(stage.images_per_s, '10.1f')} images/s  "
-                     f"{_fmt(_ratio(stage.images_per_s, base), '.2f')}x")
+        lines.append(
+            f"  {stage.note:<14} {_fmt(stage.images_per_s, '10.1f')} images/s  "
+            f"{_fmt(_ratio(stage.images_per_s, base), '.2f')}x"
+        )
     lines += ["", "ratios (this run):"]
     for key, label in RATIO_LABELS.items():
         lines.append(f"  {label:<48} {_fmt(report.ratios[key], '6.2f')}")
     m = report.memory
-    lines += ["", f"peak memory: bench process {m['self_mb']:.0f} MB; largest child {m['largest_child_mb']:.0f} MB; "
-                  f"scan process tree {_fmt(m['scan_tree_peak_rss_mb'], '.0f')} MB RSS, "
-                  f"{_fmt(m['scan_tree_peak_pss_mb'], '.0f')} MB PSS (shared pages counted once)"]
+    lines += [
+        "",
+        f"peak memory: bench process {m['self_mb']:.0f} MB; largest child {m['largest_child_mb']:.0f} MB; "
+        f"scan process tree {_fmt(m['scan_tree_peak_rss_mb'], '.0f')} MB RSS, "
+        f"{_fmt(m['scan_tree_peak_pss_mb'], '.0f')} MB PSS (shared pages counted once)",
+    ]
     if report.targets:
         lines += ["", "targets:"]
         for t in report.targets:
             verdict = {True: "met", False: "MISSED", None: "not measured"}[t["met"]]
-            lines.append(f"  {verdict:<7} {t['target']}: {_fmt(t['value'], '.2f')} (goal {t['goal']:g})"
-                         + (f"; held back by {t['held_back_by']}" if t["held_back_by"] else ""))
+            lines.append(
+                f"  {verdict:<7} {t['target']}: {_fmt(t['value'], '.2f')} (goal {t['goal']:g})"
+                + (f"; held back by {t['held_back_by']}" if t["held_back_by"] else "")
+            )
     return "\n".join(lines)

@@ -15,7 +15,7 @@ import os
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -72,7 +72,7 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     version: Annotated[
-        Optional[bool],
+        bool | None,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
     ] = None,
 ) -> None:
@@ -110,7 +110,7 @@ def _fail(command: str, message: str, code: int = EXIT_USAGE):
     raise typer.Exit(code)
 
 
-def _load_model_or_exit(command: str, path: Optional[Path]):
+def _load_model_or_exit(command: str, path: Path | None):
     """A model for verdicts (None: the bundled default); a bad file is a usage error."""
     from scanner.detect import ModelError, load_model
 
@@ -149,15 +149,18 @@ def features(
 
 # --- scan, export, info -----------------------------------------------------
 
+
 def _counts_lines(counts: dict[str, int]) -> list[str]:
     return [f"  {status:<11} {n:>12,}" for status, n in sorted(counts.items(), key=lambda kv: (kv[0] != "ok", kv[0]))]
 
 
 def _summary(summary: ScanSummary, counts: dict[str, int]) -> str:
     skipped = f"; {summary.skipped:,} already in the store" if summary.skipped else ""
-    lines = [f"scanned {summary.written:,} files in {summary.elapsed:,.1f} s "
-             f"({summary.images_per_second:,.0f} images/s, {summary.workers} workers){skipped}",
-             f"{summary.out}: {summary.store_rows:,} rows"]
+    lines = [
+        f"scanned {summary.written:,} files in {summary.elapsed:,.1f} s "
+        f"({summary.images_per_second:,.0f} images/s, {summary.workers} workers){skipped}",
+        f"{summary.out}: {summary.store_rows:,} rows",
+    ]
     return "\n".join(lines + _counts_lines(counts))
 
 
@@ -170,18 +173,50 @@ def _list_lines(path: Path):
 
 @app.command()
 def scan(
-    paths: Annotated[Optional[list[Path]], typer.Argument(help="Directories and files to scan.", metavar="PATH", show_default=False)] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="The HDF5 feature store to write (resumed if it exists).", metavar="FEATURES.h5")] = ...,
-    workers: Annotated[Optional[int], typer.Option("--workers", "-j", min=1, metavar="N", help="Worker processes (default: the cores this process may use).")] = None,
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Directories and files to scan.", metavar="PATH", show_default=False)
+    ] = None,
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", "-o", help="The HDF5 feature store to write (resumed if it exists).", metavar="FEATURES.h5"
+        ),
+    ] = ...,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers", "-j", min=1, metavar="N", help="Worker processes (default: the cores this process may use)."
+        ),
+    ] = None,
     spectrum: SpectrumOption = Spectrum.log,
     recursive: Annotated[bool, typer.Option("--recursive/--no-recursive", help="Descend into subdirectories.")] = True,
-    ext: Annotated[Optional[str], typer.Option("--ext", metavar="EXT,...", help="Extensions to take from directories, e.g. jpg,png ('*': every file; default: the common image extensions).")] = None,
-    from_list: Annotated[Optional[Path], typer.Option("--from-list", metavar="FILE", help="Also scan the paths in this file, one per line ('-': stdin).")] = None,
+    ext: Annotated[
+        str | None,
+        typer.Option(
+            "--ext",
+            metavar="EXT,...",
+            help="Extensions to take from directories, e.g. jpg,png ('*': every file; default: the common image extensions).",
+        ),
+    ] = None,
+    from_list: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-list", metavar="FILE", help="Also scan the paths in this file, one per line ('-': stdin)."
+        ),
+    ] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Start over instead of resuming.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no summary.")] = False,
     planner: PlannerOption = Planner.measure,
     max_pixels: MaxPixelsOption = DEFAULT_MAX_PIXELS,
-    checkpoint_rows: Annotated[int, typer.Option("--checkpoint-rows", min=1, metavar="N", help="Bring the store up to date after this many new rows (or as many as it holds, if more).")] = 50_000,
+    checkpoint_rows: Annotated[
+        int,
+        typer.Option(
+            "--checkpoint-rows",
+            min=1,
+            metavar="N",
+            help="Bring the store up to date after this many new rows (or as many as it holds, if more).",
+        ),
+    ] = 50_000,
 ) -> None:
     """Scan directories into a crash-safe, resumable HDF5 feature store."""
     paths = paths or []
@@ -200,10 +235,20 @@ def scan(
     if not paths and str(from_list) != "-":
         with open(from_list, "rb") as handle:
             total = sum(1 for line in handle if line.strip())
-    walk = Walk(paths, recursive=recursive, extensions=extensions,
-                from_list=_list_lines(from_list) if from_list is not None else None)
-    options = ScanOptions(spectrum=spectrum.value, planner=planner.value, max_pixels=max_pixels, workers=workers,
-                          overwrite=overwrite, checkpoint_rows=checkpoint_rows)
+    walk = Walk(
+        paths,
+        recursive=recursive,
+        extensions=extensions,
+        from_list=_list_lines(from_list) if from_list is not None else None,
+    )
+    options = ScanOptions(
+        spectrum=spectrum.value,
+        planner=planner.value,
+        max_pixels=max_pixels,
+        workers=workers,
+        overwrite=overwrite,
+        checkpoint_rows=checkpoint_rows,
+    )
     try:
         with ScanDisplay(quiet=quiet, total=total) as display:
             summary = run_scan(walk, out, options, ["scanner", *sys.argv[1:]], display.update, total)
@@ -222,8 +267,13 @@ def scan(
 
 @app.command()
 def export(
-    store: Annotated[Path, typer.Argument(help="A feature store written by `scanner scan`.", metavar="FEATURES.h5", show_default=False)],
-    out: Annotated[Path, typer.Option("--out", "-o", help="The CSV file to write ('-': stdout).", metavar="FILE.csv")] = ...,
+    store: Annotated[
+        Path,
+        typer.Argument(help="A feature store written by `scanner scan`.", metavar="FEATURES.h5", show_default=False),
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="The CSV file to write ('-': stdout).", metavar="FILE.csv")
+    ] = ...,
 ) -> None:
     """Write a feature store as CSV: path, status, error, height, width, format and the six features."""
     try:
@@ -247,7 +297,10 @@ def export(
 
 @app.command()
 def info(
-    store: Annotated[Path, typer.Argument(help="A feature store written by `scanner scan`.", metavar="FEATURES.h5", show_default=False)],
+    store: Annotated[
+        Path,
+        typer.Argument(help="A feature store written by `scanner scan`.", metavar="FEATURES.h5", show_default=False),
+    ],
 ) -> None:
     """Describe a feature store: rows, counts per status, spectrum mode, versions, roots, command."""
     try:
@@ -257,18 +310,21 @@ def info(
         formats = column_counts(store, "format")
     except StoreError as exc:
         _fail("info", str(exc), EXIT_USAGE)
-    lines = [f"store:          {store}",
-             f"rows:           {rows:,}",
-             f"spectrum:       {attrs.get('spectrum')}",
-             f"schema version: {attrs.get('schema_version')}",
-             f"tool version:   {attrs.get('tool_version')}",
-             f"created:        {attrs.get('created')}",
-             f"updated:        {attrs.get('updated')}",
-             f"command:        {attrs.get('command')}",
-             "roots:          " + ", ".join(repr(r) if r else "'' (files named directly: absolute paths)"
-                                            for r in attrs["roots"]),
-             "formats:        " + ", ".join(f"{name or 'unknown'} {n:,}" for name, n in sorted(formats.items())),
-             "status:", *_counts_lines(counts)]
+    lines = [
+        f"store:          {store}",
+        f"rows:           {rows:,}",
+        f"spectrum:       {attrs.get('spectrum')}",
+        f"schema version: {attrs.get('schema_version')}",
+        f"tool version:   {attrs.get('tool_version')}",
+        f"created:        {attrs.get('created')}",
+        f"updated:        {attrs.get('updated')}",
+        f"command:        {attrs.get('command')}",
+        "roots:          "
+        + ", ".join(repr(r) if r else "'' (files named directly: absolute paths)" for r in attrs["roots"]),
+        "formats:        " + ", ".join(f"{name or 'unknown'} {n:,}" for name, n in sorted(formats.items())),
+        "status:",
+        *_counts_lines(counts),
+    ]
     if os.path.exists(journal_path(os.path.abspath(store))):
         lines.append("note: an unfinished scan's journal is next to it; rerun that scan to finish and merge it")
     typer.echo("\n".join(lines))
@@ -294,25 +350,48 @@ class EvaluationProtocol(str, Enum):
     adaptation = "adaptation"
 
 
-StoresArgument = Annotated[list[Path], typer.Argument(help="Feature stores (.h5) written by scanner scan.",
-                                                      metavar="FEATURES.h5", show_default=False)]
-ModelOutOption = Annotated[Path, typer.Option("--out", "-o", help="Model file to write (.h5).", metavar="MODEL.h5",
-                                              show_default=False)]
-LabelsOption = Annotated[Optional[Path], typer.Option(
-    "--labels", help="CSV with columns path,label (real/fake or 0/1), used instead of labels from the paths "
-    "(a directory named real, 0_real, fake or 1_fake).", metavar="CSV", show_default=False)]
-SeedOption = Annotated[int, typer.Option("--seed", help="Seed of every random step (mixture start, subsampling, splits).")]
+StoresArgument = Annotated[
+    list[Path],
+    typer.Argument(help="Feature stores (.h5) written by scanner scan.", metavar="FEATURES.h5", show_default=False),
+]
+ModelOutOption = Annotated[
+    Path, typer.Option("--out", "-o", help="Model file to write (.h5).", metavar="MODEL.h5", show_default=False)
+]
+LabelsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--labels",
+        help="CSV with columns path,label (real/fake or 0/1), used instead of labels from the paths "
+        "(a directory named real, 0_real, fake or 1_fake).",
+        metavar="CSV",
+        show_default=False,
+    ),
+]
+SeedOption = Annotated[
+    int, typer.Option("--seed", help="Seed of every random step (mixture start, subsampling, splits).")
+]
 COption = Annotated[float, typer.Option("--C", help="SVM regularisation (the paper: scikit-learn's 1).")]
-GammaOption = Annotated[str, typer.Option("--gamma", help="RBF gamma: scale (1 / (6 var X), the paper's), auto (1/6) or a number.")]
-ClassWeightOption = Annotated[ClassWeight, typer.Option("--class-weight", help="balanced: weigh classes inversely to their counts.")]
-RealAnchorOption = Annotated[Optional[list[Path]], typer.Option(
-    "--real-anchor", help="A known-real image or a directory of them (repeatable): the mixture component holding "
-    "most of them is called real, instead of the paper's rule.", metavar="PATH", show_default=False)]
+GammaOption = Annotated[
+    str, typer.Option("--gamma", help="RBF gamma: scale (1 / (6 var X), the paper's), auto (1/6) or a number.")
+]
+ClassWeightOption = Annotated[
+    ClassWeight, typer.Option("--class-weight", help="balanced: weigh classes inversely to their counts.")
+]
+RealAnchorOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--real-anchor",
+        help="A known-real image or a directory of them (repeatable): the mixture component holding "
+        "most of them is called real, instead of the paper's rule.",
+        metavar="PATH",
+        show_default=False,
+    ),
+]
 # classify lists every file when the batch is this small, and only the counts above it.
 _LIST_FILES_UP_TO = 50
 
 
-def _samples_or_exit(command: str, stores: list[Path], labels: Optional[Path] = None):
+def _samples_or_exit(command: str, stores: list[Path], labels: Path | None = None):
     from scanner.detect import DetectorError, read_labels_csv, samples_of
     from scanner.store import StoreError, read_features
 
@@ -341,10 +420,20 @@ def _left_out(counts: dict, *, unlabelled: bool = True) -> str:
 def train(
     stores: StoresArgument,
     out: ModelOutOption,
-    method: Annotated[Method, typer.Option("--method", help="svm: supervised RBF SVM; gmm: 2-component mixture, no labels.")] = Method.svm,
-    fake_fraction: Annotated[Optional[float], typer.Option(
-        "--fake-fraction", min=0.0, max=1.0, help="Train on all reals and fakes subsampled to this share of the "
-        "training set (the paper's 0.25, 0.05, 0.01).", show_default=False)] = None,
+    method: Annotated[
+        Method, typer.Option("--method", help="svm: supervised RBF SVM; gmm: 2-component mixture, no labels.")
+    ] = Method.svm,
+    fake_fraction: Annotated[
+        float | None,
+        typer.Option(
+            "--fake-fraction",
+            min=0.0,
+            max=1.0,
+            help="Train on all reals and fakes subsampled to this share of the "
+            "training set (the paper's 0.25, 0.05, 0.01).",
+            show_default=False,
+        ),
+    ] = None,
     seed: SeedOption = 0,
     labels: LabelsOption = None,
     c: COption = 1.0,
@@ -370,10 +459,17 @@ def train(
             weight = None if class_weight is ClassWeight.none else class_weight.value
             decision = fit_svm(samples.features[rows], samples.is_fake[rows], C=c, gamma=gamma, class_weight=weight)
             n_fake = int(samples.is_fake[rows].sum())
-            provenance.update(real=len(rows) - n_fake, fake=n_fake, fake_fraction=fake_fraction, C=c,
-                              gamma=decision.gamma, class_weight=weight)
-            typer.echo(f"trained SVM on {len(rows)} rows ({len(rows) - n_fake} real, {n_fake} fake); "
-                       + _left_out(counts))
+            provenance.update(
+                real=len(rows) - n_fake,
+                fake=n_fake,
+                fake_fraction=fake_fraction,
+                C=c,
+                gamma=decision.gamma,
+                class_weight=weight,
+            )
+            typer.echo(
+                f"trained SVM on {len(rows)} rows ({len(rows) - n_fake} real, {n_fake} fake); " + _left_out(counts)
+            )
         else:
             if fake_fraction is not None:
                 _fail("train", "--fake-fraction subsamples labelled fakes; it applies to --method svm")
@@ -382,9 +478,11 @@ def train(
             provenance.update(rows=int(samples.usable.sum()), side_rule=fit.rule)
             for note in notes:
                 typer.echo(note, err=True)
-            typer.echo(f"fitted a 2-component mixture on {int(samples.usable.sum())} rows (fake side by "
-                       f"{'the paper' + chr(39) + 's rule' if fit.rule == 'paper' else 'the real anchors'}); "
-                       + _left_out(counts, unlabelled=False))
+            typer.echo(
+                f"fitted a 2-component mixture on {int(samples.usable.sum())} rows (fake side by "
+                f"{'the paper' + chr(39) + 's rule' if fit.rule == 'paper' else 'the real anchors'}); "
+                + _left_out(counts, unlabelled=False)
+            )
     except DetectorError as exc:
         _fail("train", str(exc))
     _save_model_or_exit("train", Model(samples.spectrum, decision, provenance=provenance), out)
@@ -393,15 +491,33 @@ def train(
 
 @app.command()
 def classify(
-    store: Annotated[Path, typer.Argument(help="Feature store (.h5) written by scanner scan.", metavar="FEATURES.h5",
-                                          show_default=False)],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Verdicts CSV to write: path, status, verdict, score.",
-                                      metavar="VERDICTS.csv", show_default=False)],
-    model: Annotated[Optional[Path], typer.Option(
-        "--model", help="Model file (default: the bundled model; see the README).", metavar="MODEL.h5",
-        show_default=False)] = None,
-    unsupervised: Annotated[bool, typer.Option(
-        "--unsupervised", help="Fit a 2-component mixture on this batch itself: nothing labelled needed.")] = False,
+    store: Annotated[
+        Path,
+        typer.Argument(help="Feature store (.h5) written by scanner scan.", metavar="FEATURES.h5", show_default=False),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Verdicts CSV to write: path, status, verdict, score.",
+            metavar="VERDICTS.csv",
+            show_default=False,
+        ),
+    ],
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            "--model",
+            help="Model file (default: the bundled model; see the README).",
+            metavar="MODEL.h5",
+            show_default=False,
+        ),
+    ] = None,
+    unsupervised: Annotated[
+        bool,
+        typer.Option("--unsupervised", help="Fit a 2-component mixture on this batch itself: nothing labelled needed."),
+    ] = False,
     real_anchor: RealAnchorOption = None,
     seed: SeedOption = 0,
 ) -> None:
@@ -424,8 +540,10 @@ def classify(
         for note in notes:
             typer.echo(note, err=True)
         judge = Model(samples.spectrum, fit.decision)
-        typer.echo(f"model: a 2-component mixture fitted on this batch ({int(usable.sum())} rows, fake side by "
-                   f"{'the paper' + chr(39) + 's rule' if fit.rule == 'paper' else 'the real anchors'})")
+        typer.echo(
+            f"model: a 2-component mixture fitted on this batch ({int(usable.sum())} rows, fake side by "
+            f"{'the paper' + chr(39) + 's rule' if fit.rule == 'paper' else 'the real anchors'})"
+        )
     else:
         judge = _load_model_or_exit("classify", model)
         try:
@@ -446,17 +564,20 @@ def classify(
             shown = "-" if np.isnan(score) else f"{score:9.4f}"
             typer.echo(f"{verdict or '-':<8}  {shown:>9}  {path:<{width}}  {status}")
     counts = {name: int(np.sum(verdicts == value)) for name, value in (("fake", FAKE), ("real", REAL), ("none", ""))}
-    typer.echo(f"{counts['fake']} fake, {counts['real']} real, {counts['none']} without a verdict (unusable); "
-               f"verdicts: {out}")
+    typer.echo(
+        f"{counts['fake']} fake, {counts['real']} real, {counts['none']} without a verdict (unusable); verdicts: {out}"
+    )
     raise typer.Exit(EXIT_SOME_UNUSABLE if counts["none"] else EXIT_OK)
 
 
 @app.command()
 def adapt(
-    source: Annotated[Path, typer.Option("--source", help="Labelled feature store of the source domain.",
-                                         show_default=False)],
-    target: Annotated[Path, typer.Option("--target", help="Feature store of the target domain (labels unused).",
-                                         show_default=False)],
+    source: Annotated[
+        Path, typer.Option("--source", help="Labelled feature store of the source domain.", show_default=False)
+    ],
+    target: Annotated[
+        Path, typer.Option("--target", help="Feature store of the target domain (labels unused).", show_default=False)
+    ],
     out: ModelOutOption,
     seed: SeedOption = 0,
     labels: LabelsOption = None,
@@ -471,16 +592,34 @@ def adapt(
     source_samples = _samples_or_exit("adapt", [source], labels)
     target_samples = _samples_or_exit("adapt", [target])
     if source_samples.spectrum != target_samples.spectrum:
-        _fail("adapt", f"the source holds {source_samples.spectrum!r}-spectrum features and the target "
-                       f"{target_samples.spectrum!r}; use one mode")
+        _fail(
+            "adapt",
+            f"the source holds {source_samples.spectrum!r}-spectrum features and the target "
+            f"{target_samples.spectrum!r}; use one mode",
+        )
     rows = source_samples.labelled
     weight = None if class_weight is ClassWeight.none else class_weight.value
-    provenance = {"command": "adapt", "method": "svm", "source": str(source), "target": str(target), "seed": seed,
-                  "C": c, "class_weight": weight}
+    provenance = {
+        "command": "adapt",
+        "method": "svm",
+        "source": str(source),
+        "target": str(target),
+        "seed": seed,
+        "C": c,
+        "class_weight": weight,
+    }
     try:
-        adapted = adapt_domains(source_samples.features[rows], source_samples.is_fake[rows],
-                                target_samples.features[target_samples.usable], spectrum=source_samples.spectrum,
-                                seed=seed, C=c, gamma=gamma, class_weight=weight, provenance=provenance)
+        adapted = adapt_domains(
+            source_samples.features[rows],
+            source_samples.is_fake[rows],
+            target_samples.features[target_samples.usable],
+            spectrum=source_samples.spectrum,
+            seed=seed,
+            C=c,
+            gamma=gamma,
+            class_weight=weight,
+            provenance=provenance,
+        )
     except DetectorError as exc:
         _fail("adapt", str(exc))
     source_counts, target_counts = source_samples.counts(), target_samples.counts()
@@ -493,14 +632,26 @@ def adapt(
 
 @app.command()
 def evaluate(
-    stores: Annotated[list[Path], typer.Argument(
-        help="Labelled feature stores, one per set; each is named after its file.", metavar="SET.h5",
-        show_default=False)],
-    protocol: Annotated[EvaluationProtocol, typer.Option(
-        "--protocol", help="binary: GMM and SVM (Table 2); few-fakes: SVM with 50/25/5/1 % fakes (Table 3); "
-        "adaptation: every source -> target pair (Table 4).")] = EvaluationProtocol.all,
-    test_size: Annotated[float, typer.Option("--test-size", min=0.0, max=1.0,
-                                             help="Share of each set held out for testing (stratified).")] = 0.5,
+    stores: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Labelled feature stores, one per set; each is named after its file.",
+            metavar="SET.h5",
+            show_default=False,
+        ),
+    ],
+    protocol: Annotated[
+        EvaluationProtocol,
+        typer.Option(
+            "--protocol",
+            help="binary: GMM and SVM (Table 2); few-fakes: SVM with 50/25/5/1 % fakes (Table 3); "
+            "adaptation: every source -> target pair (Table 4).",
+        ),
+    ] = EvaluationProtocol.all,
+    test_size: Annotated[
+        float,
+        typer.Option("--test-size", min=0.0, max=1.0, help="Share of each set held out for testing (stratified)."),
+    ] = 0.5,
     seed: SeedOption = 0,
     labels: LabelsOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON instead of Markdown.")] = False,
@@ -526,16 +677,26 @@ def evaluate(
 
 @app.command("spectrum")
 def spectrum_command(
-    images: Annotated[list[Path], typer.Argument(help="Image files to draw, one row each.", metavar="IMAGE",
-                                                 show_default=False)],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Figure to write: .png, .svg or .pdf.", metavar="FIG.png",
-                                      show_default=False)],
+    images: Annotated[
+        list[Path], typer.Argument(help="Image files to draw, one row each.", metavar="IMAGE", show_default=False)
+    ],
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="Figure to write: .png, .svg or .pdf.", metavar="FIG.png", show_default=False),
+    ],
     spectrum: SpectrumOption = Spectrum.log,
-    model: Annotated[Optional[Path], typer.Option(
-        "--model", help="Show this model's verdict and score for each image.", metavar="MODEL.h5",
-        show_default=False)] = None,
-    verdict: Annotated[bool, typer.Option(
-        "--verdict", help="Show the verdict of the bundled default model (implied by --model).")] = False,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            "--model",
+            help="Show this model's verdict and score for each image.",
+            metavar="MODEL.h5",
+            show_default=False,
+        ),
+    ] = None,
+    verdict: Annotated[
+        bool, typer.Option("--verdict", help="Show the verdict of the bundled default model (implied by --model).")
+    ] = False,
     planner: PlannerOption = Planner.measure,
     max_pixels: MaxPixelsOption = DEFAULT_MAX_PIXELS,
 ) -> None:
@@ -571,19 +732,32 @@ FeatureName = Enum("FeatureName", {name: name for name in FEATURE_NAMES}, type=s
 
 @app.command("report")
 def report_command(
-    store: Annotated[Path, typer.Argument(help="Feature store written by scanner scan.", metavar="FEATURES.h5",
-                                          show_default=False)],
-    out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.", metavar="REPORT.html",
-                                      show_default=False)],
-    verdicts: Annotated[Optional[Path], typer.Option(
-        "--verdicts", help="Verdicts CSV from scanner classify: counts, and the most suspicious files.",
-        metavar="VERDICTS.csv", show_default=False)] = None,
-    thumbnails: Annotated[bool, typer.Option(
-        "--thumbnails", help="Embed small downscaled thumbnails of the top files (never the originals).")] = False,
-    top: Annotated[int, typer.Option("--top", min=0, metavar="N", help="How many of the most suspicious files to show.")] = 20,
-    scatter: Annotated[tuple[FeatureName, FeatureName], typer.Option(
-        "--scatter", help="The two features of the scatter plot.", metavar="FEATURE_X FEATURE_Y")] = (
-        FeatureName.mean, FeatureName.icorr_rg),
+    store: Annotated[
+        Path, typer.Argument(help="Feature store written by scanner scan.", metavar="FEATURES.h5", show_default=False)
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="HTML file to write.", metavar="REPORT.html", show_default=False)
+    ],
+    verdicts: Annotated[
+        Path | None,
+        typer.Option(
+            "--verdicts",
+            help="Verdicts CSV from scanner classify: counts, and the most suspicious files.",
+            metavar="VERDICTS.csv",
+            show_default=False,
+        ),
+    ] = None,
+    thumbnails: Annotated[
+        bool,
+        typer.Option("--thumbnails", help="Embed small downscaled thumbnails of the top files (never the originals)."),
+    ] = False,
+    top: Annotated[
+        int, typer.Option("--top", min=0, metavar="N", help="How many of the most suspicious files to show.")
+    ] = 20,
+    scatter: Annotated[
+        tuple[FeatureName, FeatureName],
+        typer.Option("--scatter", help="The two features of the scatter plot.", metavar="FEATURE_X FEATURE_Y"),
+    ] = (FeatureName.mean, FeatureName.icorr_rg),
     max_pixels: MaxPixelsOption = DEFAULT_MAX_PIXELS,
 ) -> None:
     """Write one self-contained HTML report of a sweep: counts, histograms, encodings, the most suspicious files."""
@@ -593,8 +767,13 @@ def report_command(
     try:
         table = read_features(store)
         inputs = ReportInputs(
-            store_name=str(store), verdicts=read_verdicts(verdicts, table) if verdicts is not None else None,
-            top=top, thumbnails=thumbnails, scatter=(scatter[0].value, scatter[1].value), max_pixels=max_pixels)
+            store_name=str(store),
+            verdicts=read_verdicts(verdicts, table) if verdicts is not None else None,
+            top=top,
+            thumbnails=thumbnails,
+            scatter=(scatter[0].value, scatter[1].value),
+            max_pixels=max_pixels,
+        )
         text = build_report(table, inputs)
     except (StoreError, ReportError) as exc:
         typer.echo(f"scanner report: {exc}", err=True)
@@ -618,22 +797,37 @@ class ImageFormat(str, Enum):
 @app.command()
 def bench(
     directory: Annotated[
-        Optional[Path],
-        typer.Argument(help="Images to time (default: a generated set, removed afterwards).",
-                       exists=True, file_okay=False, show_default=False),
+        Path | None,
+        typer.Argument(
+            help="Images to time (default: a generated set, removed afterwards).",
+            exists=True,
+            file_okay=False,
+            show_default=False,
+        ),
     ] = None,
     size: Annotated[int, typer.Option("--size", min=8, help="Side of the generated images, px.")] = 256,
-    image_format: Annotated[ImageFormat, typer.Option("--format", help="Format of the generated images.")] = ImageFormat.jpeg,
+    image_format: Annotated[
+        ImageFormat, typer.Option("--format", help="Format of the generated images.")
+    ] = ImageFormat.jpeg,
     images: Annotated[
-        Optional[int], typer.Option("--images", min=2, help="How many images (default: about 32 megapixels' worth).",
-                                    show_default=False)
+        int | None,
+        typer.Option(
+            "--images", min=2, help="How many images (default: about 32 megapixels' worth).", show_default=False
+        ),
     ] = None,
     workers: Annotated[
-        Optional[int], typer.Option("--workers", min=1, help="Most processes for the scaling runs (default: the usable cores).",
-                                    show_default=False)
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Most processes for the scaling runs (default: the usable cores).",
+            show_default=False,
+        ),
     ] = None,
     spectrum: SpectrumOption = Spectrum.log,
-    repeats: Annotated[int, typer.Option("--repeats", min=1, help="Timed passes per stage (the median is reported).")] = 3,
+    repeats: Annotated[
+        int, typer.Option("--repeats", min=1, help="Timed passes per stage (the median is reported).")
+    ] = 3,
     planner: PlannerOption = Planner.measure,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object with every figure instead of text.")] = False,
 ) -> None:
@@ -645,8 +839,17 @@ def bench(
             typer.echo(f"bench: {message}...", err=True)
 
     try:
-        report = run_bench(directory, size, image_format.value, images, workers, spectrum.value, repeats,
-                           planner.value, progress=progress)
+        report = run_bench(
+            directory,
+            size,
+            image_format.value,
+            images,
+            workers,
+            spectrum.value,
+            repeats,
+            planner.value,
+            progress=progress,
+        )
     except ValueError as exc:
         typer.echo(f"scanner bench: {exc}", err=True)
         raise typer.Exit(EXIT_USAGE) from None

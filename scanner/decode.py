@@ -25,9 +25,11 @@ import numpy as np
 # OpenCV reads its own pixel limit once, when loaded; ours is checked from the
 # header before decoding, so OpenCV's only has to be above it.
 os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(1 << 34))
-import cv2  # noqa: E402
+import cv2
 
-cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # corrupt files are reported as statuses, not as stderr noise
+cv2.utils.logging.setLogLevel(
+    cv2.utils.logging.LOG_LEVEL_SILENT
+)  # corrupt files are reported as statuses, not as stderr noise
 
 DEFAULT_MAX_PIXELS = 100_000_000
 MIN_SIDE = 8
@@ -103,12 +105,75 @@ def sniff_format(data: bytes) -> str | None:
 
 # libjpeg's standard luminance quantisation table (quality 50), in zigzag order
 # as stored in DQT segments.
-_STD_LUMA = np.array([
-    16, 11, 12, 14, 12, 10, 16, 14, 13, 14, 18, 17, 16, 19, 24, 40,
-    26, 24, 22, 22, 24, 49, 35, 37, 29, 40, 58, 51, 61, 60, 57, 51,
-    56, 55, 64, 72, 92, 78, 64, 68, 87, 69, 55, 56, 80, 109, 81, 87,
-    95, 98, 103, 104, 103, 62, 77, 113, 121, 112, 100, 120, 92, 101, 103, 99,
-], dtype=np.int64)
+_STD_LUMA = np.array(
+    [
+        16,
+        11,
+        12,
+        14,
+        12,
+        10,
+        16,
+        14,
+        13,
+        14,
+        18,
+        17,
+        16,
+        19,
+        24,
+        40,
+        26,
+        24,
+        22,
+        22,
+        24,
+        49,
+        35,
+        37,
+        29,
+        40,
+        58,
+        51,
+        61,
+        60,
+        57,
+        51,
+        56,
+        55,
+        64,
+        72,
+        92,
+        78,
+        64,
+        68,
+        87,
+        69,
+        55,
+        56,
+        80,
+        109,
+        81,
+        87,
+        95,
+        98,
+        103,
+        104,
+        103,
+        62,
+        77,
+        113,
+        121,
+        112,
+        100,
+        120,
+        92,
+        101,
+        103,
+        99,
+    ],
+    dtype=np.int64,
+)
 
 
 def _libjpeg_tables() -> np.ndarray:
@@ -152,14 +217,14 @@ def _jpeg_header(data: bytes) -> ImageInfo:
         if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
             pos += 2
             continue
-        length = struct.unpack(">H", data[pos + 2:pos + 4])[0]
-        segment = data[pos + 4:pos + 2 + length]
+        length = struct.unpack(">H", data[pos + 2 : pos + 4])[0]
+        segment = data[pos + 4 : pos + 2 + length]
         if marker == 0xDB:  # quantisation tables
             off = 0
             while off < len(segment):
                 precision, table_id = segment[off] >> 4, segment[off] & 15
                 size = 128 if precision else 64
-                values = segment[off + 1:off + 1 + size]
+                values = segment[off + 1 : off + 1 + size]
                 if table_id == 0 and len(values) == size:
                     dtype = ">u2" if precision else "u1"
                     luma = np.frombuffer(values, dtype=dtype).astype(np.int64)
@@ -167,8 +232,11 @@ def _jpeg_header(data: bytes) -> ImageInfo:
         elif 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC) and len(segment) >= 6:
             height, width = struct.unpack(">HH", segment[1:5])
             components = segment[5]
-            factors = [(segment[6 + 3 * c + 1] >> 4, segment[6 + 3 * c + 1] & 15)
-                       for c in range(components) if 6 + 3 * c + 2 < len(segment)]
+            factors = [
+                (segment[6 + 3 * c + 1] >> 4, segment[6 + 3 * c + 1] & 15)
+                for c in range(components)
+                if 6 + 3 * c + 2 < len(segment)
+            ]
             if components == 1:
                 subsampling = "gray"
             elif components == 3 and len(factors) == 3:
@@ -221,8 +289,8 @@ def _png_complete(data: bytes) -> bool:
     pos = 8
     n = len(data)
     while pos + 8 <= n:
-        length = struct.unpack(">I", data[pos:pos + 4])[0]
-        kind = data[pos + 4:pos + 8]
+        length = struct.unpack(">I", data[pos : pos + 4])[0]
+        kind = data[pos + 4 : pos + 8]
         end = pos + 12 + length
         if end > n:
             return False
@@ -282,7 +350,8 @@ def _check_size(info: ImageInfo, max_pixels: int) -> None:
         raise UnusableImage("too_small", f"{width}x{height} px: needs at least {MIN_SIDE} px a side", info)
     if width * height > max_pixels:
         raise UnusableImage(
-            "too_large", f"{width}x{height} px is over the {max_pixels:,}-pixel cap (--max-pixels)", info)
+            "too_large", f"{width}x{height} px is over the {max_pixels:,}-pixel cap (--max-pixels)", info
+        )
 
 
 def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:

@@ -162,8 +162,7 @@ def samples_of(tables, labels_csv: dict[str, str] | None = None) -> Samples:
     return Samples(
         paths=paths,
         status=np.array([s for t in tables for s in t.status], dtype=object),
-        features=np.concatenate([np.asarray(t.features, dtype=np.float64).reshape(-1, _N_FEATURES)
-                                 for t in tables]),
+        features=np.concatenate([np.asarray(t.features, dtype=np.float64).reshape(-1, _N_FEATURES) for t in tables]),
         labels=labels_of(paths, labels_csv),
         spectrum=spectra[0],
     )
@@ -267,7 +266,7 @@ class SVMDecision:
         group.attrs["gamma"] = self.gamma
 
     @classmethod
-    def load(cls, group: h5py.Group) -> "SVMDecision":
+    def load(cls, group: h5py.Group) -> SVMDecision:
         sv = _array(group, "support_vectors", (None, _N_FEATURES))
         coef = _array(group, "dual_coef", (len(sv),))
         return cls(sv, coef, _scalar(group, "intercept"), _scalar(group, "gamma"))
@@ -312,12 +311,16 @@ class GMMDecision:
         group.attrs["fake_component"] = self.fake_component
 
     @classmethod
-    def load(cls, group: h5py.Group) -> "GMMDecision":
+    def load(cls, group: h5py.Group) -> GMMDecision:
         fake = int(_scalar(group, "fake_component"))
         if fake not in (0, 1):
             raise ModelError("gmm/fake_component must be 0 or 1")
-        return cls(_array(group, "weights", (2,)), _array(group, "means", (2, _N_FEATURES)),
-                   _array(group, "covariances", (2, _N_FEATURES, _N_FEATURES)), fake)
+        return cls(
+            _array(group, "weights", (2,)),
+            _array(group, "means", (2, _N_FEATURES)),
+            _array(group, "covariances", (2, _N_FEATURES, _N_FEATURES)),
+            fake,
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -335,7 +338,7 @@ class Scaling:
         _dataset(group, "high", self.high)
 
     @classmethod
-    def load(cls, group: h5py.Group) -> "Scaling":
+    def load(cls, group: h5py.Group) -> Scaling:
         return cls(_array(group, "low", (_N_FEATURES,)), _array(group, "high", (_N_FEATURES,)))
 
 
@@ -516,8 +519,9 @@ def resolve_gamma(gamma: str | float, x: np.ndarray) -> float:
     return value
 
 
-def fit_svm(x: np.ndarray, is_fake: np.ndarray, *, C: float = 1.0, gamma: str | float = "scale",
-            class_weight: str | None = None) -> SVMDecision:
+def fit_svm(
+    x: np.ndarray, is_fake: np.ndarray, *, C: float = 1.0, gamma: str | float = "scale", class_weight: str | None = None
+) -> SVMDecision:
     """The paper's RBF SVM (scikit-learn's defaults: C=1, gamma='scale', no feature scaling)."""
     from sklearn.svm import SVC  # imported here: loading and applying a model needs no scikit-learn
 
@@ -531,8 +535,12 @@ def fit_svm(x: np.ndarray, is_fake: np.ndarray, *, C: float = 1.0, gamma: str | 
     numeric_gamma = resolve_gamma(gamma, x)
     svc = SVC(kernel="rbf", C=C, gamma=numeric_gamma, class_weight=class_weight).fit(x, y)
     # Binary SVC: decision = K @ dual_coef_[0] + intercept_[0], positive for classes_[1] (fake).
-    return SVMDecision(np.array(svc.support_vectors_, dtype=np.float64), np.array(svc.dual_coef_[0], dtype=np.float64),
-                       float(svc.intercept_[0]), numeric_gamma)
+    return SVMDecision(
+        np.array(svc.support_vectors_, dtype=np.float64),
+        np.array(svc.dual_coef_[0], dtype=np.float64),
+        float(svc.intercept_[0]),
+        numeric_gamma,
+    )
 
 
 @dataclass(frozen=True)
@@ -635,14 +643,28 @@ class Adapted:
     source_scaling: Scaling
 
 
-def adapt(source_x: np.ndarray, source_is_fake: np.ndarray, target_x: np.ndarray, *, spectrum: str,
-          seed: int = 0, C: float = 1.0, gamma: str | float = "scale", class_weight: str | None = None,
-          provenance: dict | None = None) -> Adapted:
+def adapt(
+    source_x: np.ndarray,
+    source_is_fake: np.ndarray,
+    target_x: np.ndarray,
+    *,
+    spectrum: str,
+    seed: int = 0,
+    C: float = 1.0,
+    gamma: str | float = "scale",
+    class_weight: str | None = None,
+    provenance: dict | None = None,
+) -> Adapted:
     """The paper's Algorithm 1: rescale each domain by its own component means, fit the SVM on the source."""
     source_scaling = component_means(source_x, seed)
     target_scaling = component_means(target_x, seed)
-    decision = fit_svm(source_scaling.apply(np.asarray(source_x, dtype=np.float64)), source_is_fake,
-                       C=C, gamma=gamma, class_weight=class_weight)
+    decision = fit_svm(
+        source_scaling.apply(np.asarray(source_x, dtype=np.float64)),
+        source_is_fake,
+        C=C,
+        gamma=gamma,
+        class_weight=class_weight,
+    )
     info = dict(provenance or {})
     info["source_scaling"] = {"low": source_scaling.low.tolist(), "high": source_scaling.high.tolist()}
     return Adapted(Model(spectrum, decision, target_scaling, info), source_scaling)

@@ -44,8 +44,10 @@ class LabelledSet:
         return {
             "name": self.name,
             **self.counts,
-            "train_real": int(np.sum(~self.train_fake)), "train_fake": int(np.sum(self.train_fake)),
-            "test_real": int(np.sum(~self.test_fake)), "test_fake": int(np.sum(self.test_fake)),
+            "train_real": int(np.sum(~self.train_fake)),
+            "train_fake": int(np.sum(self.train_fake)),
+            "test_real": int(np.sum(~self.test_fake)),
+            "test_fake": int(np.sum(self.test_fake)),
         }
 
 
@@ -55,14 +57,23 @@ def split_set(name: str, samples: Samples, test_size: float = 0.5, seed: int = 0
     is_fake = samples.is_fake[rows]
     n_fake = int(is_fake.sum())
     if min(n_fake, len(rows) - n_fake) < 2:
-        raise DetectorError(f"set {name}: needs at least 2 labelled real and 2 labelled fake usable rows, "
-                            f"has {len(rows) - n_fake} real and {n_fake} fake")
+        raise DetectorError(
+            f"set {name}: needs at least 2 labelled real and 2 labelled fake usable rows, "
+            f"has {len(rows) - n_fake} real and {n_fake} fake"
+        )
     if not 0.0 < test_size < 1.0:
         raise DetectorError(f"the test size must be a fraction between 0 and 1, not {test_size}")
     train, test = train_test_split(rows, test_size=test_size, stratify=is_fake, random_state=seed)
     train, test = np.sort(train), np.sort(test)
-    return LabelledSet(name, samples.spectrum, samples.counts(), samples.features[train], samples.is_fake[train],
-                       samples.features[test], samples.is_fake[test])
+    return LabelledSet(
+        name,
+        samples.spectrum,
+        samples.counts(),
+        samples.features[train],
+        samples.is_fake[train],
+        samples.features[test],
+        samples.is_fake[test],
+    )
 
 
 def metrics(is_fake: np.ndarray, score: np.ndarray) -> dict:
@@ -83,8 +94,14 @@ def binary(sets: list[LabelledSet], seed: int = 0) -> list[dict]:
     rows = []
     for s in sets:
         gmm = fit_gmm(s.train_x, seed=seed).decision
-        rows.append({"set": s.name, "method": "gmm", **metrics(s.test_fake, gmm.score(s.test_x)),
-                     "gmm_side_wrong": wrong_side_share(gmm, s.train_x, s.train_fake) > 0.5})
+        rows.append(
+            {
+                "set": s.name,
+                "method": "gmm",
+                **metrics(s.test_fake, gmm.score(s.test_x)),
+                "gmm_side_wrong": wrong_side_share(gmm, s.train_x, s.train_fake) > 0.5,
+            }
+        )
         svm = fit_svm(s.train_x, s.train_fake)
         rows.append({"set": s.name, "method": "svm", **metrics(s.test_fake, svm.score(s.test_x))})
     return rows
@@ -99,9 +116,16 @@ def few_fakes(sets: list[LabelledSet], seed: int = 0) -> list[dict]:
             x, y = s.train_x[chosen], s.train_fake[chosen]
             for weight in CLASS_WEIGHTS:
                 svm = fit_svm(x, y, class_weight=weight)
-                rows.append({"set": s.name, "fake_share": share, "class_weight": weight or "none",
-                             "train_real": int(np.sum(~y)), "train_fake": int(np.sum(y)),
-                             **metrics(s.test_fake, svm.score(s.test_x))})
+                rows.append(
+                    {
+                        "set": s.name,
+                        "fake_share": share,
+                        "class_weight": weight or "none",
+                        "train_real": int(np.sum(~y)),
+                        "train_fake": int(np.sum(y)),
+                        **metrics(s.test_fake, svm.score(s.test_x)),
+                    }
+                )
     return rows
 
 
@@ -114,14 +138,20 @@ def adaptation(sets: list[LabelledSet], seed: int = 0) -> list[dict]:
             if target is source:
                 continue
             adapted = adapt(source.train_x, source.train_fake, target.test_x, spectrum=source.spectrum, seed=seed).model
-            rows.append({"source": source.name, "target": target.name,
-                         **metrics(target.test_fake, adapted.score(target.test_x)),
-                         "unadapted_accuracy": metrics(target.test_fake, plain.score(target.test_x))["accuracy"]})
+            rows.append(
+                {
+                    "source": source.name,
+                    "target": target.name,
+                    **metrics(target.test_fake, adapted.score(target.test_x)),
+                    "unadapted_accuracy": metrics(target.test_fake, plain.score(target.test_x))["accuracy"],
+                }
+            )
     return rows
 
 
-def evaluate(named_samples: list[tuple[str, Samples]], protocols=PROTOCOLS, test_size: float = 0.5,
-             seed: int = 0) -> dict:
+def evaluate(
+    named_samples: list[tuple[str, Samples]], protocols=PROTOCOLS, test_size: float = 0.5, seed: int = 0
+) -> dict:
     """Run the chosen protocols; the result is plain JSON-ready data."""
     names = [name for name, _ in named_samples]
     if len(set(names)) != len(names):
@@ -133,8 +163,7 @@ def evaluate(named_samples: list[tuple[str, Samples]], protocols=PROTOCOLS, test
     if unknown:
         raise DetectorError(f"unknown protocol {', '.join(sorted(unknown))}; choose from {', '.join(PROTOCOLS)}")
     sets = [split_set(name, samples, test_size, seed) for name, samples in named_samples]
-    result = {"seed": seed, "test_size": test_size, "spectrum": spectra[0],
-              "sets": [s.summary() for s in sets]}
+    result = {"seed": seed, "test_size": test_size, "spectrum": spectra[0], "sets": [s.summary() for s in sets]}
     if "binary" in protocols:
         result["binary"] = binary(sets, seed)
     if "few-fakes" in protocols:
@@ -148,6 +177,7 @@ def evaluate(named_samples: list[tuple[str, Samples]], protocols=PROTOCOLS, test
 
 def markdown_table(header: list[str], rows: list[list]) -> list[str]:
     """Markdown table lines; floats with three decimals."""
+
     def cell(value) -> str:
         if isinstance(value, float):
             return f"{value:.3f}"
@@ -160,26 +190,60 @@ def markdown_table(header: list[str], rows: list[list]) -> list[str]:
 
 def markdown(result: dict) -> str:
     """The evaluation as Markdown tables (fake is the positive class)."""
-    lines = [f"Spectrum `{result['spectrum']}`, test share {result['test_size']:g}, seed {result['seed']}; "
-             "fake is the positive class.", ""]
-    lines += markdown_table(["set", "real", "fake", "left out", "train real/fake", "test real/fake"],
-                    [[s["name"], s["real"], s["fake"], s["unusable"] + s["unlabelled"],
-                      f"{s['train_real']}/{s['train_fake']}", f"{s['test_real']}/{s['test_fake']}"]
-                     for s in result["sets"]])
+    lines = [
+        f"Spectrum `{result['spectrum']}`, test share {result['test_size']:g}, seed {result['seed']}; "
+        "fake is the positive class.",
+        "",
+    ]
+    lines += markdown_table(
+        ["set", "real", "fake", "left out", "train real/fake", "test real/fake"],
+        [
+            [
+                s["name"],
+                s["real"],
+                s["fake"],
+                s["unusable"] + s["unlabelled"],
+                f"{s['train_real']}/{s['train_fake']}",
+                f"{s['test_real']}/{s['test_fake']}",
+            ]
+            for s in result["sets"]
+        ],
+    )
     if "binary" in result:
         lines += ["", "Binary classification (Table 2):", ""]
-        lines += markdown_table(["set", "method", *METRICS],
-                        [[r["set"], r["method"].upper() + (" (wrong side)" if r.get("gmm_side_wrong") else ""),
-                          *(r[m] for m in METRICS)] for r in result["binary"]])
+        lines += markdown_table(
+            ["set", "method", *METRICS],
+            [
+                [
+                    r["set"],
+                    r["method"].upper() + (" (wrong side)" if r.get("gmm_side_wrong") else ""),
+                    *(r[m] for m in METRICS),
+                ]
+                for r in result["binary"]
+            ],
+        )
     if "few_fakes" in result:
         lines += ["", "SVM with few fakes in training (Table 3):", ""]
-        lines += markdown_table(["set", "fake share", "class weight", "train real/fake", *METRICS],
-                        [[r["set"], f"{r['fake_share']:.0%}", r["class_weight"],
-                          f"{r['train_real']}/{r['train_fake']}", *(r[m] for m in METRICS)]
-                         for r in result["few_fakes"]])
+        lines += markdown_table(
+            ["set", "fake share", "class weight", "train real/fake", *METRICS],
+            [
+                [
+                    r["set"],
+                    f"{r['fake_share']:.0%}",
+                    r["class_weight"],
+                    f"{r['train_real']}/{r['train_fake']}",
+                    *(r[m] for m in METRICS),
+                ]
+                for r in result["few_fakes"]
+            ],
+        )
     if "adaptation" in result:
         lines += ["", "Domain adaptation, SVM with Algorithm 1 (Table 4):", ""]
-        lines += markdown_table(["source", "target", *METRICS, "accuracy without adaptation"],
-                        [[r["source"], r["target"], *(r[m] for m in METRICS), r["unadapted_accuracy"]]
-                         for r in result["adaptation"]])
+        lines += markdown_table(
+            ["source", "target", *METRICS, "accuracy without adaptation"],
+            [
+                [r["source"], r["target"], *(r[m] for m in METRICS), r["unadapted_accuracy"]]
+                for r in result["adaptation"]
+            ],
+        )
     return "\n".join(lines) + "\n"

@@ -83,8 +83,7 @@ class FeatureExtractor:
         else:
             kernels.magnitude(plan.interleaved, values.reshape(-1))
             offsets, scales, degenerate = np.zeros(3), np.ones(3), ()
-        sums = kernels.pair_sums(values[0], values[1], values[2], width, offsets, scales,
-                                 self.spectrum == "log")
+        sums = kernels.pair_sums(values[0], values[1], values[2], width, offsets, scales, self.spectrum == "log")
         return features_from_sums(sums, height * width, degenerate)
 
     def _normalisation(self, values: np.ndarray, width: int):
@@ -159,8 +158,9 @@ class FileFeatures:
     features: np.ndarray | None  # (6,) float64 when status is "ok"
 
 
-def features_of_file(path: str | os.PathLike, extractor: FeatureExtractor,
-                     max_pixels: int = DEFAULT_MAX_PIXELS) -> FileFeatures:
+def features_of_file(
+    path: str | os.PathLike, extractor: FeatureExtractor, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> FileFeatures:
     """Read, decode and measure one file; failures become statuses, never exceptions."""
     name = os.fsdecode(path)
     try:

@@ -127,8 +127,14 @@ class SpectraView:
     model_spectrum: str = ""
 
 
-def spectra_view(path: str | os.PathLike, extractor: FeatureExtractor, *, model: Model | None = None,
-                 max_side: int = 512, max_pixels: int = DEFAULT_MAX_PIXELS) -> SpectraView:
+def spectra_view(
+    path: str | os.PathLike,
+    extractor: FeatureExtractor,
+    *,
+    model: Model | None = None,
+    max_side: int = 512,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> SpectraView:
     """Read one file and compute its display spectra, features and (given a model) verdict.
 
     The model judges features of its own spectrum mode, recomputed when the
@@ -147,13 +153,16 @@ def spectra_view(path: str | os.PathLike, extractor: FeatureExtractor, *, model:
     if model is not None:
         model_features = features if model.spectrum == extractor.spectrum else spectral_features(rgb, model.spectrum)
         score = float(model.score(model_features)[0])
-        judged = {"verdict": str(model.predict(model_features)[0]), "score": score,
-                  "model_spectrum": model.spectrum}
+        judged = {"verdict": str(model.predict(model_features)[0]), "score": score, "model_spectrum": model.spectrum}
     return SpectraView(
-        path=os.fsdecode(path), info=decoded.info, spectrum=extractor.spectrum, thumbnail=thumbnail,
+        path=os.fsdecode(path),
+        info=decoded.info,
+        spectrum=extractor.spectrum,
+        thumbnail=thumbnail,
         spectra=np.stack([block_mean(s, max_side) for s in spectra]),
         differences=difference_maps(spectra, max_side),
-        features=features, **judged,
+        features=features,
+        **judged,
     )
 
 
@@ -231,12 +240,18 @@ def _describe(view: SpectraView) -> str:
 
 
 def _short(path: str, limit: int = 60) -> str:
-    return path if len(path) <= limit else "..." + path[-(limit - 3):]
+    return path if len(path) <= limit else "..." + path[-(limit - 3) :]
 
 
-def spectrum_figure(views: list[SpectraView], *, show_image: bool = True, show_text: bool = True,
-                    show_path: bool = True, panel_inches: float = 2.2,
-                    difference_range: tuple[float, float] | None = None) -> Figure:
+def spectrum_figure(
+    views: list[SpectraView],
+    *,
+    show_image: bool = True,
+    show_text: bool = True,
+    show_path: bool = True,
+    panel_inches: float = 2.2,
+    difference_range: tuple[float, float] | None = None,
+) -> Figure:
     """One row per image: image, R/G/B spectra, stacked view, difference maps, features.
 
     Panels are titled as in PANEL_TITLES (the image and text panels only when
@@ -248,8 +263,7 @@ def spectrum_figure(views: list[SpectraView], *, show_image: bool = True, show_t
         raise ValueError("no image to draw")
     pictures = [t for t in PANEL_TITLES[:-1] if show_image or t != "image"]
     ratios = [1.0] * len(pictures) + [0.06] + ([1.3] if show_text else [])
-    fig = Figure(figsize=(panel_inches * (sum(ratios) + 0.3), panel_inches * 1.18 * len(views)),
-                 layout="constrained")
+    fig = Figure(figsize=(panel_inches * (sum(ratios) + 0.3), panel_inches * 1.18 * len(views)), layout="constrained")
     FigureCanvasAgg(fig)
     grid = fig.add_gridspec(len(views), len(ratios), width_ratios=ratios)
     scale = difference_range or difference_scale(views)
@@ -272,8 +286,16 @@ def spectrum_figure(views: list[SpectraView], *, show_image: bool = True, show_t
             ax = fig.add_subplot(grid[row, len(pictures) + 1])
             ax.set_axis_off()
             ax.set_title("features", fontsize=9, loc="left")
-            ax.text(0.05, 1.0, _describe(view), family="monospace", fontsize=7.5, va="top", ha="left",
-                    transform=ax.transAxes)
+            ax.text(
+                0.05,
+                1.0,
+                _describe(view),
+                family="monospace",
+                fontsize=7.5,
+                va="top",
+                ha="left",
+                transform=ax.transAxes,
+            )
     return fig
 
 
@@ -289,7 +311,9 @@ def _panels(view: SpectraView, scale: tuple[float, float]) -> dict[str, tuple[np
         panels[f"spectrum {name}"] = (shown[c], {"cmap": "gray", "vmin": 0.0, "vmax": 1.0})
     for p, (a, b) in enumerate(PAIRS):
         panels[f"|S_{CHANNELS[a]} - S_{CHANNELS[b]}|"] = (
-            differences[p], {"cmap": "magma", "vmin": scale[0], "vmax": scale[1]})
+            differences[p],
+            {"cmap": "magma", "vmin": scale[0], "vmax": scale[1]},
+        )
     return panels
 
 

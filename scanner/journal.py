@@ -19,7 +19,8 @@ import os
 import struct
 import uuid
 import zlib
-from typing import BinaryIO, Iterator
+from collections.abc import Iterator
+from typing import BinaryIO
 
 import numpy as np
 
@@ -29,8 +30,14 @@ from scanner.store import Rows, fsync_directory
 _MAGIC = b"SCJ1"
 _HEAD = struct.Struct("<4scII")  # magic, kind, payload length, CRC-32 of the payload
 _HEADER, _ROWS = b"H", b"R"
-_NUMBERS = (("root", np.int32), ("height", np.int64), ("width", np.int64), ("jpeg_quality", np.int64),
-            ("size", np.int64), ("mtime", np.float64))
+_NUMBERS = (
+    ("root", np.int32),
+    ("height", np.int64),
+    ("width", np.int64),
+    ("jpeg_quality", np.int64),
+    ("size", np.int64),
+    ("mtime", np.float64),
+)
 _TEXTS = ("status", "error", "format", "jpeg_subsampling")
 
 
@@ -59,7 +66,7 @@ def decode_rows(payload: bytes) -> Rows:
     texts = []
     for _ in range(1 + len(_TEXTS)):
         (length,) = struct.unpack_from("<I", payload, pos)
-        blob = payload[pos + 4:pos + 4 + length]
+        blob = payload[pos + 4 : pos + 4 + length]
         pos += 4 + length
         texts.append(blob.split(b"\0") if n else [])
     relpath, *columns = texts
@@ -148,8 +155,9 @@ class Journal:
         """Rows durably in a journal on disk (read only; 0 when there is none)."""
         try:
             with open(path, "rb") as handle:
-                return sum(struct.unpack_from("<I", payload)[0] for kind, payload, _ in _records(handle)
-                           if kind == _ROWS)
+                return sum(
+                    struct.unpack_from("<I", payload)[0] for kind, payload, _ in _records(handle) if kind == _ROWS
+                )
         except FileNotFoundError:
             return 0
 
@@ -166,7 +174,7 @@ class Journal:
             return
         record = memoryview(_record(_ROWS, encode_rows(rows)))
         while record:
-            record = record[os.write(self._fd, record):]
+            record = record[os.write(self._fd, record) :]
         os.fsync(self._fd)
         self.rows += len(rows)
 

@@ -73,8 +73,7 @@ def _log_positive(q):
     t = (m - np.float32(1.0)) / (m + np.float32(1.0))
     t2 = t * t
     poly = np.float32(1.0) + t2 * (
-        np.float32(1.0 / 3.0)
-        + t2 * (np.float32(1.0 / 5.0) + t2 * (np.float32(1.0 / 7.0) + t2 * np.float32(1.0 / 9.0)))
+        np.float32(1.0 / 3.0) + t2 * (np.float32(1.0 / 5.0) + t2 * (np.float32(1.0 / 7.0) + t2 * np.float32(1.0 / 9.0)))
     )
     return _exponent(q) * _LN2 + np.float32(2.0) * t * poly
 
@@ -134,7 +133,7 @@ def _channel_values(re_im, out, log):
     for k0 in range(0, n, _BLOCK):
         k1 = min(k0 + _BLOCK, n)
         block = out[k0:k1]
-        _power(re_im[2 * k0:2 * k1], block)
+        _power(re_im[2 * k0 : 2 * k1], block)
         if log:
             _log_of_modulus(block)
         else:
@@ -252,7 +251,7 @@ def _bracket(sample, n_full, k, widen, sigmas):
 def _pick(candidates, count, r):
     """Ranks r and r + 1 (0-based) of candidates[:count], in O(count)."""
     part = np.partition(candidates[:count], r)
-    return np.float64(part[r]), np.float64(part[r + 1:count].min())
+    return np.float64(part[r]), np.float64(part[r + 1 : count].min())
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy")

@@ -13,7 +13,8 @@ import time
 from typing import TextIO
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress as Bar, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import Progress as Bar
 
 from scanner.scan import Progress
 
@@ -25,8 +26,9 @@ def _rate(p: Progress) -> float:
 class ScanDisplay:
     """Context manager; pass `update` to scanner.scan.scan as on_progress."""
 
-    def __init__(self, quiet: bool = False, total: int | None = None, stream: TextIO | None = None,
-                 every: float = 10.0) -> None:
+    def __init__(
+        self, quiet: bool = False, total: int | None = None, stream: TextIO | None = None, every: float = 10.0
+    ) -> None:
         self.stream = stream or sys.stderr
         self.mode = "quiet" if quiet else "bar" if self.stream.isatty() else "lines"
         self.total = total
@@ -36,9 +38,13 @@ class ScanDisplay:
 
     def __enter__(self) -> ScanDisplay:
         if self.mode == "bar":
-            columns = [TextColumn("[bold]scan"), BarColumn() if self.total else TextColumn(""),
-                       TextColumn("{task.completed:,} files"), TextColumn("{task.fields[rate]:,.0f} images/s"),
-                       TimeElapsedColumn()]
+            columns = [
+                TextColumn("[bold]scan"),
+                BarColumn() if self.total else TextColumn(""),
+                TextColumn("{task.completed:,} files"),
+                TextColumn("{task.fields[rate]:,.0f} images/s"),
+                TimeElapsedColumn(),
+            ]
             if self.total:
                 columns.append(TimeRemainingColumn())
             self._bar = Bar(*columns, console=Console(file=self.stream), transient=True)
@@ -58,5 +64,8 @@ class ScanDisplay:
             self._last_line = time.monotonic()
             of = f" of {self.total:,}" if self.total else ""
             skipped = f" ({p.skipped:,} already in the store)" if p.skipped else ""
-            print(f"scan: {done:,}{of} files{skipped}, {_rate(p):,.0f} images/s, {p.elapsed:,.0f} s",
-                  file=self.stream, flush=True)
+            print(
+                f"scan: {done:,}{of} files{skipped}, {_rate(p):,.0f} images/s, {p.elapsed:,.0f} s",
+                file=self.stream,
+                flush=True,
+            )

@@ -26,7 +26,7 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -70,8 +70,8 @@ class Verdicts:
 
     source: str
     verdict: np.ndarray  # (N,) object: 'real', 'fake', NO_VERDICT or NOT_CLASSIFIED
-    score: np.ndarray    # (N,) float64, NaN where there is none
-    unmatched: int       # rows of the CSV whose path is not in the store
+    score: np.ndarray  # (N,) float64, NaN where there is none
+    unmatched: int  # rows of the CSV whose path is not in the store
 
 
 def _path_key(path: str) -> str:
@@ -90,8 +90,9 @@ def read_verdicts(path: str | os.PathLike, table: FeatureTable) -> Verdicts:
         with open(name, newline="", encoding="utf-8", errors="surrogateescape") as handle:
             reader = csv.DictReader(handle)
             if not reader.fieldnames or not {"path", "verdict", "score"} <= set(reader.fieldnames):
-                raise ReportError(f"{name}: a verdicts file needs the columns path,verdict,score "
-                                  "(as written by scanner classify)")
+                raise ReportError(
+                    f"{name}: a verdicts file needs the columns path,verdict,score (as written by scanner classify)"
+                )
             for line, row in enumerate(reader, start=2):
                 i = index.get(row["path"])
                 if i is None:
@@ -134,9 +135,9 @@ def labels_from_paths(paths: Sequence[str]) -> np.ndarray:
 class Classes:
     """What the histograms, scatter and encoding mix compare: labels or verdicts."""
 
-    kind: str             # "label", "verdict" or "all"
+    kind: str  # "label", "verdict" or "all"
     names: tuple[str, ...]
-    of_row: np.ndarray    # (N,) object: each row's class name
+    of_row: np.ndarray  # (N,) object: each row's class name
 
 
 def classes_of(table: FeatureTable, labels: np.ndarray, verdicts: Verdicts | None) -> Classes:
@@ -146,8 +147,9 @@ def classes_of(table: FeatureTable, labels: np.ndarray, verdicts: Verdicts | Non
         of_row = np.where(labels == "", UNLABELLED, labels).astype(object)
         return Classes("label", _present((REAL, FAKE, UNLABELLED), of_row[ok]), of_row)
     if verdicts is not None:
-        return Classes("verdict", _present((REAL, FAKE, NO_VERDICT, NOT_CLASSIFIED), verdicts.verdict[ok]),
-                       verdicts.verdict)
+        return Classes(
+            "verdict", _present((REAL, FAKE, NO_VERDICT, NOT_CLASSIFIED), verdicts.verdict[ok]), verdicts.verdict
+        )
     return Classes("all", ("all files",), np.full(len(table), "all files", dtype=object))
 
 
@@ -178,9 +180,11 @@ def encoding_of(table: FeatureTable) -> np.ndarray:
     bands = np.where(quality >= 90, 9, quality // 10)
     band_names = [f"q{10 * b}-{10 * b + 9}" if b < 9 else "q90-100" for b in range(10)]
     keys, inverse = np.unique(
-        np.char.add(np.char.add(np.asarray(table.format, dtype=str), "|"),
-                    np.asarray(table.jpeg_subsampling, dtype=str)),
-        return_inverse=True)
+        np.char.add(
+            np.char.add(np.asarray(table.format, dtype=str), "|"), np.asarray(table.jpeg_subsampling, dtype=str)
+        ),
+        return_inverse=True,
+    )
     labels = np.empty(len(table), dtype=object)
     for k, key in enumerate(keys.tolist()):
         fmt, sampling = key.split("|", 1)
@@ -251,8 +255,9 @@ def histogram_figure(features: np.ndarray, classes: Classes, usable: np.ndarray)
     return figure_png(fig, dpi=90)
 
 
-def scatter_figure(features: np.ndarray, classes: Classes, usable: np.ndarray,
-                   axes_names: tuple[str, str]) -> tuple[bytes, str]:
+def scatter_figure(
+    features: np.ndarray, classes: Classes, usable: np.ndarray, axes_names: tuple[str, str]
+) -> tuple[bytes, str]:
     """Two features against each other, per class, and a caption saying what is drawn (PNG)."""
     fx, fy = (FEATURE_NAMES.index(n) for n in axes_names)
     fig = Figure(figsize=(7.5, 5.6), layout="constrained")
@@ -265,11 +270,22 @@ def scatter_figure(features: np.ndarray, classes: Classes, usable: np.ndarray,
         rows = np.flatnonzero(finite & (classes.of_row == cls))
         if not len(rows):
             continue
-        shown = rows if len(rows) <= SCATTER_POINTS_PER_CLASS else np.sort(
-            rng.choice(rows, SCATTER_POINTS_PER_CLASS, replace=False))
+        shown = (
+            rows
+            if len(rows) <= SCATTER_POINTS_PER_CLASS
+            else np.sort(rng.choice(rows, SCATTER_POINTS_PER_CLASS, replace=False))
+        )
         parts.append(f"{cls}: {len(shown):,} of {len(rows):,}")
-        ax.scatter(features[shown, fx], features[shown, fy], s=16 if len(shown) < 2000 else 2, alpha=0.6,
-                   color=_colour(cls, position), label=cls, rasterized=True, linewidths=0)
+        ax.scatter(
+            features[shown, fx],
+            features[shown, fy],
+            s=16 if len(shown) < 2000 else 2,
+            alpha=0.6,
+            color=_colour(cls, position),
+            label=cls,
+            rasterized=True,
+            linewidths=0,
+        )
     ax.set_xlabel(axes_names[0])
     ax.set_ylabel(axes_names[1])
     ax.grid(alpha=0.25)
@@ -277,8 +293,11 @@ def scatter_figure(features: np.ndarray, classes: Classes, usable: np.ndarray,
         ax.legend(markerscale=3, fontsize=9)
     if not parts:
         return figure_png(fig, dpi=90), "No finite values to draw."
-    caption = (f"Points drawn (a random sample where a class has more than {SCATTER_POINTS_PER_CLASS:,}): "
-               + "; ".join(parts) + ".")
+    caption = (
+        f"Points drawn (a random sample where a class has more than {SCATTER_POINTS_PER_CLASS:,}): "
+        + "; ".join(parts)
+        + "."
+    )
     return figure_png(fig, dpi=90), caption
 
 
@@ -319,21 +338,34 @@ def _e(text: object) -> str:
 
 def _count_table(table_id: str, title: str, values: dict[str, int], total: int) -> str:
     rows = "".join(
-        f'<tr><td>{_e(k)}</td><td class="n" data-key="{_e(k)}">{v:,}</td>'
-        f'<td class="n">{100 * v / total:.1f}%</td></tr>' for k, v in values.items())
-    return (f'<table id="{table_id}"><thead><tr><th>{_e(title)}</th><th>files</th><th>share</th></tr></thead>'
-            f'<tbody>{rows}</tbody><tfoot><tr><th>total</th><td class="n" data-key="total">{total:,}</td>'
-            f'<td class="n">100%</td></tr></tfoot></table>')
+        f'<tr><td>{_e(k)}</td><td class="n" data-key="{_e(k)}">{v:,}</td><td class="n">{100 * v / total:.1f}%</td></tr>'
+        for k, v in values.items()
+    )
+    return (
+        f'<table id="{table_id}"><thead><tr><th>{_e(title)}</th><th>files</th><th>share</th></tr></thead>'
+        f'<tbody>{rows}</tbody><tfoot><tr><th>total</th><td class="n" data-key="total">{total:,}</td>'
+        f'<td class="n">100%</td></tr></tfoot></table>'
+    )
 
 
-def _cross_table(table_id: str, rows_title: str, row_names: Sequence[str], col_names: Sequence[str],
-                 cells: dict[tuple[str, str], int]) -> str:
+def _cross_table(
+    table_id: str,
+    rows_title: str,
+    row_names: Sequence[str],
+    col_names: Sequence[str],
+    cells: dict[tuple[str, str], int],
+) -> str:
     head = "".join(f"<th>{_e(c)}</th>" for c in col_names)
     body = ""
     for r in row_names:
-        body += f"<tr><th>{_e(r)}</th>" + "".join(
-            f'<td class="n" data-key="{_e(r)}|{_e(c)}">{cells.get((r, c), 0):,}</td>' for c in col_names) + "</tr>"
-    return f'<table id="{table_id}"><thead><tr><th>{_e(rows_title)}</th>{head}</tr></thead><tbody>{body}</tbody></table>'
+        body += (
+            f"<tr><th>{_e(r)}</th>"
+            + "".join(f'<td class="n" data-key="{_e(r)}|{_e(c)}">{cells.get((r, c), 0):,}</td>' for c in col_names)
+            + "</tr>"
+        )
+    return (
+        f'<table id="{table_id}"><thead><tr><th>{_e(rows_title)}</th>{head}</tr></thead><tbody>{body}</tbody></table>'
+    )
 
 
 def _format_feature(value: float) -> str:
@@ -365,15 +397,19 @@ def build_report(table: FeatureTable, inputs: ReportInputs) -> str:
     verdicts = inputs.verdicts
     n = len(table)
     status_counts = counts(status, STATUSES)
-    cards = [(f"{n:,}", "files in the store"), (f"{int(ok.sum()):,}", "measured (status ok)"),
-             (f"{n - int(ok.sum()):,}", "could not be judged")]
+    cards = [
+        (f"{n:,}", "files in the store"),
+        (f"{int(ok.sum()):,}", "measured (status ok)"),
+        (f"{n - int(ok.sum()):,}", "could not be judged"),
+    ]
     if verdicts is not None:
         cards.append((f"{int((verdicts.verdict == FAKE).sum()):,}", "judged fake"))
     sections = [
-        f"<h1>scanner sweep report</h1><p class=\"sub\">{_e(inputs.store_name)} &middot; "
+        f'<h1>scanner sweep report</h1><p class="sub">{_e(inputs.store_name)} &middot; '
         f"{_e(table.spectrum)} spectrum &middot; made {_e(_now())} by scanner {_e(__version__)}</p>",
-        '<div class="cards">' + "".join(f"<div class=\"card\"><b>{v}</b><span>{_e(k)}</span></div>"
-                                        for v, k in cards) + "</div>",
+        '<div class="cards">'
+        + "".join(f'<div class="card"><b>{v}</b><span>{_e(k)}</span></div>' for v, k in cards)
+        + "</div>",
         _status_section(table, status, status_counts, n),
         _verdict_section(verdicts, labels, ok, n),
         _encoding_section(table, classes, ok),
@@ -382,15 +418,17 @@ def build_report(table: FeatureTable, inputs: ReportInputs) -> str:
         _suspicious_section(table, inputs, labels),
         _metadata_section(table, inputs),
     ]
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'
-            '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>scanner report: {_e(os.path.basename(inputs.store_name))}</title>"
-            f"<style>{_STYLE}</style></head><body><main>\n" + "\n".join(sections) + "\n</main></body></html>\n")
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>scanner report: {_e(os.path.basename(inputs.store_name))}</title>"
+        f"<style>{_STYLE}</style></head><body><main>\n" + "\n".join(sections) + "\n</main></body></html>\n"
+    )
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _status_section(table: FeatureTable, status: np.ndarray, status_counts: dict[str, int], n: int) -> str:
@@ -398,48 +436,60 @@ def _status_section(table: FeatureTable, status: np.ndarray, status_counts: dict
     bad = status != "ok"
     if bad.any():
         errors = np.asarray(table.error, dtype=str)[bad]
-        reasons = counts(np.char.add(np.char.add(status[bad], ": "),
-                                     np.where(errors == "", "(no reason recorded)", errors)))
+        reasons = counts(
+            np.char.add(np.char.add(status[bad], ": "), np.where(errors == "", "(no reason recorded)", errors))
+        )
         common = sorted(reasons.items(), key=lambda kv: -kv[1])[:10]
-        out += ("<p class=\"note\">Most common reasons a file could not be judged:</p><table id=\"reasons\">"
-                "<thead><tr><th>status: reason</th><th>files</th></tr></thead><tbody>"
-                + "".join(f'<tr><td>{_e(k)}</td><td class="n">{v:,}</td></tr>' for k, v in common)
-                + "</tbody></table>")
+        out += (
+            '<p class="note">Most common reasons a file could not be judged:</p><table id="reasons">'
+            "<thead><tr><th>status: reason</th><th>files</th></tr></thead><tbody>"
+            + "".join(f'<tr><td>{_e(k)}</td><td class="n">{v:,}</td></tr>' for k, v in common)
+            + "</tbody></table>"
+        )
     return out
 
 
 def _verdict_section(verdicts: Verdicts | None, labels: np.ndarray, ok: np.ndarray, n: int) -> str:
     out = "<h2>Verdicts</h2>"
     if verdicts is None:
-        return out + ("<p class=\"note\">No verdicts given. Run <code>scanner classify</code> and pass its CSV "
-                      "with <code>--verdicts</code> to count verdicts and list the most suspicious files.</p>")
+        return out + (
+            '<p class="note">No verdicts given. Run <code>scanner classify</code> and pass its CSV '
+            "with <code>--verdicts</code> to count verdicts and list the most suspicious files.</p>"
+        )
     order = (FAKE, REAL, NO_VERDICT, NOT_CLASSIFIED)
-    out += f"<p class=\"note\">From {_e(verdicts.source)}.</p>"
+    out += f'<p class="note">From {_e(verdicts.source)}.</p>'
     out += _count_table("verdict-counts", "verdict", counts(verdicts.verdict, order), n)
     if verdicts.unmatched:
-        out += (f"<p class=\"warn\">{verdicts.unmatched:,} rows of the verdicts file name files that are not in "
-                "this store (a verdicts file from another sweep?); they are left out.</p>")
+        out += (
+            f'<p class="warn">{verdicts.unmatched:,} rows of the verdicts file name files that are not in '
+            "this store (a verdicts file from another sweep?); they are left out.</p>"
+        )
     labelled = ok & (labels != "")
     if labelled.any():
-        cells = counts(np.char.add(np.char.add(labels[labelled].astype(str), "|"),
-                                   verdicts.verdict[labelled].astype(str)))
+        cells = counts(
+            np.char.add(np.char.add(labels[labelled].astype(str), "|"), verdicts.verdict[labelled].astype(str))
+        )
         table_cells = {tuple(k.split("|", 1)): v for k, v in cells.items()}
         columns = [v for v in order if any(c == v for _, c in table_cells)]
-        out += ("<p class=\"note\">Labels (from the directories real/0_real and fake/1_fake) against verdicts, "
-                "for the measured files that have a label:</p>"
-                + _cross_table("label-verdict", "label \\ verdict", [REAL, FAKE], columns, table_cells))
+        out += (
+            '<p class="note">Labels (from the directories real/0_real and fake/1_fake) against verdicts, '
+            "for the measured files that have a label:</p>"
+            + _cross_table("label-verdict", "label \\ verdict", [REAL, FAKE], columns, table_cells)
+        )
         judged = labelled & np.isin(verdicts.verdict, (REAL, FAKE))
         if judged.any():
             right = int((labels[judged] == verdicts.verdict[judged]).sum())
-            out += (f"<p>Agreement with the labels: <b>{right:,} of {int(judged.sum()):,}</b> "
-                    f"({100 * right / judged.sum():.1f}%). Check the encoding mix below before trusting it.</p>")
+            out += (
+                f"<p>Agreement with the labels: <b>{right:,} of {int(judged.sum()):,}</b> "
+                f"({100 * right / judged.sum():.1f}%). Check the encoding mix below before trusting it.</p>"
+            )
     return out
 
 
 def _encoding_section(table: FeatureTable, classes: Classes, ok: np.ndarray) -> str:
     out = f"<h2>Encoding per {_e(classes.kind if classes.kind != 'all' else 'class')}</h2>"
     if not ok.any():
-        return out + "<p class=\"note\">No measured file.</p>"
+        return out + '<p class="note">No measured file.</p>'
     encodings = encoding_of(table)
     mixes = {cls: counts(encodings[ok & (classes.of_row == cls)]) for cls in classes.names}
     everything = counts(encodings[ok])
@@ -453,8 +503,10 @@ def _encoding_section(table: FeatureTable, classes: Classes, ok: np.ndarray) -> 
             v = mixes[cls].get(key, 0)
             cells += f'<td class="n" data-key="{_e(key)}|{_e(cls)}">{v:,} <span class="note">({100 * v / total:.1f}%)</span></td>'
         body += f"<tr><td>{_e(key)}</td>{cells}</tr>"
-    out += (f'<table id="encoding"><thead><tr><th>format, subsampling, JPEG quality</th>{head}</tr></thead>'
-            f"<tbody>{body}</tbody></table>")
+    out += (
+        f'<table id="encoding"><thead><tr><th>format, subsampling, JPEG quality</th>{head}</tr></thead>'
+        f"<tbody>{body}</tbody></table>"
+    )
     out += _confound_note(classes, mixes)
     return out
 
@@ -465,34 +517,42 @@ def _confound_note(classes: Classes, mixes: dict[str, dict[str, int]]) -> str:
     gap = encoding_gap(mixes[REAL], mixes[FAKE])
     what = "labelled real and fake files" if classes.kind == "label" else "files judged real and fake"
     if gap >= ENCODING_GAP_WARNING:
-        return (f'<div class="warn" id="confound"><b>The {what} differ in encoding</b>: {100 * gap:.0f}% of them '
-                "would have to change encoding for the two mixes to match. JPEG's chroma subsampling and "
-                "quantisation make the three colour spectra more alike, so a detector can separate these classes "
-                "by recognising the encoder rather than the generator. Compare real and fake files that share one "
-                "encoding (for example re-encode both to JPEG at one quality) before trusting any accuracy.</div>")
-    return (f'<div class="fine" id="confound">The {what} share their encoding mix '
-            f"(they differ for {100 * gap:.1f}% of files), so compression is not what separates them.</div>")
+        return (
+            f'<div class="warn" id="confound"><b>The {what} differ in encoding</b>: {100 * gap:.0f}% of them '
+            "would have to change encoding for the two mixes to match. JPEG's chroma subsampling and "
+            "quantisation make the three colour spectra more alike, so a detector can separate these classes "
+            "by recognising the encoder rather than the generator. Compare real and fake files that share one "
+            "encoding (for example re-encode both to JPEG at one quality) before trusting any accuracy.</div>"
+        )
+    return (
+        f'<div class="fine" id="confound">The {what} share their encoding mix '
+        f"(they differ for {100 * gap:.1f}% of files), so compression is not what separates them.</div>"
+    )
 
 
 def _histogram_section(table: FeatureTable, classes: Classes, usable: np.ndarray) -> str:
     out = f"<h2>Features per {_e(classes.kind if classes.kind != 'all' else 'class')}</h2>"
     if not usable.any():
-        return out + "<p class=\"note\">No measured file with finite features.</p>"
+        return out + '<p class="note">No measured file with finite features.</p>'
     png = histogram_figure(table.features, classes, usable)
     low, high = HISTOGRAM_RANGE_PERCENTILES
-    return out + (f'<figure><img id="histograms" alt="Histograms of the six features per {_e(classes.kind)}" '
-                  f'src="{_data_uri(png)}"><figcaption>Each curve is a share of its class ({HISTOGRAM_BINS} bins; '
-                  f"values beyond the {low}th and {high}th percentiles are counted in the end bins). Real images "
-                  "have concurrent channel spectra: low mean/max/min and low iCorr.</figcaption></figure>")
+    return out + (
+        f'<figure><img id="histograms" alt="Histograms of the six features per {_e(classes.kind)}" '
+        f'src="{_data_uri(png)}"><figcaption>Each curve is a share of its class ({HISTOGRAM_BINS} bins; '
+        f"values beyond the {low}th and {high}th percentiles are counted in the end bins). Real images "
+        "have concurrent channel spectra: low mean/max/min and low iCorr.</figcaption></figure>"
+    )
 
 
 def _scatter_section(table: FeatureTable, classes: Classes, usable: np.ndarray, axes_names: tuple[str, str]) -> str:
     out = f"<h2>{_e(axes_names[0])} against {_e(axes_names[1])}</h2>"
     if not usable.any():
-        return out + "<p class=\"note\">No measured file with finite features.</p>"
+        return out + '<p class="note">No measured file with finite features.</p>'
     png, caption = scatter_figure(table.features, classes, usable, axes_names)
-    return out + (f'<figure><img id="scatter" alt="Scatter of {_e(axes_names[0])} against {_e(axes_names[1])}" '
-                  f'src="{_data_uri(png)}"><figcaption>{_e(caption)}</figcaption></figure>')
+    return out + (
+        f'<figure><img id="scatter" alt="Scatter of {_e(axes_names[0])} against {_e(axes_names[1])}" '
+        f'src="{_data_uri(png)}"><figcaption>{_e(caption)}</figcaption></figure>'
+    )
 
 
 def most_suspicious(score: np.ndarray, usable: np.ndarray, top: int) -> np.ndarray:
@@ -509,11 +569,11 @@ def _suspicious_section(table: FeatureTable, inputs: ReportInputs, labels: np.nd
     out = f"<h2>The {inputs.top} most suspicious files</h2>"
     verdicts = inputs.verdicts
     if verdicts is None:
-        return out + "<p class=\"note\">Give <code>--verdicts</code> to rank files by their score.</p>"
+        return out + '<p class="note">Give <code>--verdicts</code> to rank files by their score.</p>'
     ok = np.asarray(table.status, dtype=str) == "ok"
     rows = most_suspicious(verdicts.score, ok, inputs.top)
     if not len(rows):
-        return out + "<p class=\"note\">No scored file.</p>"
+        return out + '<p class="note">No scored file.</p>'
     extractor = FeatureExtractor(table.spectrum, planner="estimate", use_wisdom=False)
     views, problems = {}, {}
     for i in rows.tolist():
@@ -527,10 +587,15 @@ def _suspicious_section(table: FeatureTable, inputs: ReportInputs, labels: np.nd
         if _changed_since_scan(path, float(table.mtime[i])):
             problems[i] = "the file changed after the scan: the spectra are of the file as it is now"
     scale = difference_scale(list(views.values())) if views else None
-    note = ("Thumbnails of the images are shown because --thumbnails was given." if inputs.thumbnails else
-            "Image thumbnails are not embedded (give --thumbnails to include small downscaled ones).")
-    out += (f"<p class=\"note\">Ranked by the score in the verdicts file (higher is more likely generated). Spectra "
-            f"are computed from the original files now; every difference map shares one colour scale. {note}</p>")
+    note = (
+        "Thumbnails of the images are shown because --thumbnails was given."
+        if inputs.thumbnails
+        else "Image thumbnails are not embedded (give --thumbnails to include small downscaled ones)."
+    )
+    out += (
+        f'<p class="note">Ranked by the score in the verdicts file (higher is more likely generated). Spectra '
+        f"are computed from the original files now; every difference map shares one colour scale. {note}</p>"
+    )
     head = "".join(f"<th>{_e(n)}</th>" for n in FEATURE_NAMES)
     for rank, i in enumerate(rows.tolist(), start=1):
         size = f"{table.width[i]}x{table.height[i]}" if table.width[i] else "size unknown"
@@ -540,15 +605,23 @@ def _suspicious_section(table: FeatureTable, inputs: ReportInputs, labels: np.nd
         if table.jpeg_quality[i]:
             info += f" q~{table.jpeg_quality[i]}"
         values = "".join(f'<td class="n">{_format_feature(v)}</td>' for v in table.features[i])
-        out += (f'<div class="suspect" data-rank="{rank}"><h3>{rank}. {_e(table.path[i])}</h3>'
-                f"<table><thead><tr><th>score</th><th>verdict</th><th>label</th><th>image</th>{head}</tr></thead>"
-                f'<tbody><tr><td class="n">{verdicts.score[i]:+.4f}</td><td>{_e(verdicts.verdict[i])}</td>'
-                f"<td>{_e(labels[i] or '-')}</td><td>{_e(info)}</td>{values}</tr></tbody></table>")
+        out += (
+            f'<div class="suspect" data-rank="{rank}"><h3>{rank}. {_e(table.path[i])}</h3>'
+            f"<table><thead><tr><th>score</th><th>verdict</th><th>label</th><th>image</th>{head}</tr></thead>"
+            f'<tbody><tr><td class="n">{verdicts.score[i]:+.4f}</td><td>{_e(verdicts.verdict[i])}</td>'
+            f"<td>{_e(labels[i] or '-')}</td><td>{_e(info)}</td>{values}</tr></tbody></table>"
+        )
         if i in problems:
             out += f'<p class="warn">{_e(problems[i])}</p>'
         if i in views:
-            fig = spectrum_figure([views[i]], show_image=inputs.thumbnails, show_text=False, show_path=False,
-                                  panel_inches=1.3, difference_range=scale)
+            fig = spectrum_figure(
+                [views[i]],
+                show_image=inputs.thumbnails,
+                show_text=False,
+                show_path=False,
+                panel_inches=1.3,
+                difference_range=scale,
+            )
             out += f'<img alt="spectra of {_e(table.path[i])}" src="{_data_uri(figure_png(fig, dpi=100))}">'
         out += "</div>"
     return out

@@ -24,10 +24,10 @@ import signal
 import struct
 import time
 from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
-from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -47,11 +47,11 @@ from scanner.store import (
 )
 from scanner.walk import Found, Walk
 
-_IN_FLIGHT = 2          # chunks outstanding per worker: one working, one queued
-_LOOK_AHEAD = 4096      # walk entries examined per step while skipping done files
+_IN_FLIGHT = 2  # chunks outstanding per worker: one working, one queued
+_LOOK_AHEAD = 4096  # walk entries examined per step while skipping done files
 RETRY_STATUSES = ("permission", "vanished")  # tried again on resume: fixed permissions, a file back
-_READY = "ready"        # a worker's first message: it started and holds its extractor
-_MAX_CRASHES = 8        # worker deaths in a row, with no chunk finished between, before giving up
+_READY = "ready"  # a worker's first message: it started and holds its extractor
+_MAX_CRASHES = 8  # worker deaths in a row, with no chunk finished between, before giving up
 
 
 class ScanError(Exception):
@@ -67,21 +67,21 @@ class ScanOptions:
     spectrum: str = "log"
     planner: str = "measure"
     max_pixels: int = DEFAULT_MAX_PIXELS
-    workers: int | None = None          # None: every core this process may use
+    workers: int | None = None  # None: every core this process may use
     overwrite: bool = False
-    chunk_files: int = 16               # files per task sent to a worker
-    commit_rows: int = 1024             # journal batch size ...
-    commit_seconds: float = 1.0         # ... or age, whichever comes first
-    checkpoint_rows: int = 50_000       # merge into the store after this many new rows (or the store's size)
+    chunk_files: int = 16  # files per task sent to a worker
+    commit_rows: int = 1024  # journal batch size ...
+    commit_seconds: float = 1.0  # ... or age, whichever comes first
+    checkpoint_rows: int = 50_000  # merge into the store after this many new rows (or the store's size)
 
 
 @dataclass
 class Progress:
     """A snapshot for progress displays."""
 
-    written: int                # rows durably written this run
-    skipped: int                # files already in the store
-    total: int | None           # files expected, when known
+    written: int  # rows durably written this run
+    skipped: int  # files already in the store
+    total: int | None  # files expected, when known
     elapsed: float
     counts: Counter = field(default_factory=Counter)
 
@@ -89,12 +89,12 @@ class Progress:
 @dataclass
 class ScanSummary:
     out: str
-    counts: Counter             # rows written this run, per status
+    counts: Counter  # rows written this run, per status
     skipped: int
     elapsed: float
     store_rows: int
     workers: int
-    interrupted: bool = False   # stopped by Ctrl-C; what finished is in the store
+    interrupted: bool = False  # stopped by Ctrl-C; what finished is in the store
 
     @property
     def written(self) -> int:
@@ -163,8 +163,9 @@ def _measure(path: str, extractor: FeatureExtractor, max_pixels: int) -> tuple:
 class _Worker:
     def __init__(self, ctx, options: ScanOptions) -> None:
         self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_worker_main, daemon=True,
-                                   args=(child, options.spectrum, options.planner, options.max_pixels))
+        self.process = ctx.Process(
+            target=_worker_main, daemon=True, args=(child, options.spectrum, options.planner, options.max_pixels)
+        )
         self.process.start()
         child.close()
         self.chunks: dict[int, list[Found]] = {}
@@ -209,21 +210,24 @@ def _result_rows(chunk: list[Found], results: list) -> Rows:
             features[i] = values
     infos = [r[3] for r in results]
     return Rows(
-        root=np.array([f.root for f in chunk], np.int32), relpath=[f.relpath for f in chunk],
-        status=[r[0] for r in results], error=[r[1] for r in results], features=features,
+        root=np.array([f.root for f in chunk], np.int32),
+        relpath=[f.relpath for f in chunk],
+        status=[r[0] for r in results],
+        error=[r[1] for r in results],
+        features=features,
         height=np.array([i.height or 0 for i in infos], np.int64),
         width=np.array([i.width or 0 for i in infos], np.int64),
-        format=[i.format or "" for i in infos], jpeg_subsampling=[i.jpeg_subsampling or "" for i in infos],
+        format=[i.format or "" for i in infos],
+        jpeg_subsampling=[i.jpeg_subsampling or "" for i in infos],
         jpeg_quality=np.array([i.jpeg_quality or 0 for i in infos], np.int64),
-        size=np.array([f.size for f in chunk], np.int64), mtime=np.array([f.mtime for f in chunk], np.float64),
+        size=np.array([f.size for f in chunk], np.int64),
+        mtime=np.array([f.mtime for f in chunk], np.float64),
     )
 
 
 def _problem_rows(found: list[Found]) -> Rows:
     """Rows for what the walk itself could not read (no worker involved)."""
     return _result_rows(found, [(f.status, f.error, None, ImageInfo()) for f in found])
-
-
 
 
 # --- the store, its journal and their lock ---------------------------------------
@@ -265,12 +269,16 @@ def _check_store(out: str, spectrum: str) -> dict | None:
 
 def _check_compatible(what: str, attrs: dict, spectrum: str) -> None:
     if int(attrs.get("schema_version", -1)) != SCHEMA_VERSION:
-        raise StoreMismatch(f"{what} was written with store schema {attrs.get('schema_version')}, this scanner writes "
-                        f"{SCHEMA_VERSION}: pass --overwrite to rescan into a new store, or use another --out")
+        raise StoreMismatch(
+            f"{what} was written with store schema {attrs.get('schema_version')}, this scanner writes "
+            f"{SCHEMA_VERSION}: pass --overwrite to rescan into a new store, or use another --out"
+        )
     if attrs.get("spectrum") != spectrum:
-        raise StoreMismatch(f"{what} holds --spectrum {attrs.get('spectrum')} features, not {spectrum}: rerun with "
-                        f"--spectrum {attrs.get('spectrum')} to resume it, or pass --overwrite (or another --out) "
-                        f"to scan with {spectrum}")
+        raise StoreMismatch(
+            f"{what} holds --spectrum {attrs.get('spectrum')} features, not {spectrum}: rerun with "
+            f"--spectrum {attrs.get('spectrum')} to resume it, or pass --overwrite (or another --out) "
+            f"to scan with {spectrum}"
+        )
 
 
 def merge(out: str, journal: Journal) -> int:
@@ -295,7 +303,8 @@ def merge(out: str, journal: Journal) -> int:
 
     total = (store_length(out) if old else 0) + journal.rows
     keep = _last_occurrences(
-        np.fromiter((_key(p) for rows in batches() for p in _full_paths(rows, encoded)), np.uint64, total))
+        np.fromiter((_key(p) for rows in batches() for p in _full_paths(rows, encoded)), np.uint64, total)
+    )
     header = journal.header
     attrs = store_attrs(header["spectrum"], [], roots, journal.id, created=old["created"] if old else header["created"])
     attrs["command"] = header["command"]
@@ -303,7 +312,7 @@ def merge(out: str, journal: Journal) -> int:
     try:
         start = 0
         for rows in batches():
-            writer.append(rows.take(keep[start:start + len(rows)]))
+            writer.append(rows.take(keep[start : start + len(rows)]))
             start += len(rows)
             _kill_point("merge-writing")
     except BaseException:
@@ -352,9 +361,18 @@ def _done_keys(out: str) -> tuple[np.ndarray, int]:
     chunks, rows_seen = [np.zeros(0, np.uint64)], 0
     for rows in iter_rows(out):
         rows_seen += len(rows)
-        chunks.append(np.array([file_key(p, size, mtime) for p, size, mtime, status in
-                                zip(_full_paths(rows, encoded), rows.size.tolist(), rows.mtime.tolist(), rows.status)
-                                if status not in RETRY_STATUSES], np.uint64))
+        chunks.append(
+            np.array(
+                [
+                    file_key(p, size, mtime)
+                    for p, size, mtime, status in zip(
+                        _full_paths(rows, encoded), rows.size.tolist(), rows.mtime.tolist(), rows.status
+                    )
+                    if status not in RETRY_STATUSES
+                ],
+                np.uint64,
+            )
+        )
     done = np.concatenate(chunks)
     done.sort()
     return done, rows_seen
@@ -363,8 +381,14 @@ def _done_keys(out: str) -> tuple[np.ndarray, int]:
 # --- the scan ------------------------------------------------------------------------
 
 
-def scan(walk: Walk, out: str | os.PathLike, options: ScanOptions, command: Iterable[str] = (),
-         on_progress: Callable[[Progress], None] | None = None, total: int | None = None) -> ScanSummary:
+def scan(
+    walk: Walk,
+    out: str | os.PathLike,
+    options: ScanOptions,
+    command: Iterable[str] = (),
+    on_progress: Callable[[Progress], None] | None = None,
+    total: int | None = None,
+) -> ScanSummary:
     """Scan every file the walk yields into the store `out`, resuming what is there.
 
     Workers come from a fork server, so, as with multiprocessing's spawn, a
@@ -394,15 +418,28 @@ def scan(walk: Walk, out: str | os.PathLike, options: ScanOptions, command: Iter
 class _Run:
     """One scan's state: the walk, the workers, the journal and the counters."""
 
-    def __init__(self, walk: Walk, out: str, options: ScanOptions, command: list[str],
-                 on_progress: Callable[[Progress], None] | None, total: int | None, started: float) -> None:
+    def __init__(
+        self,
+        walk: Walk,
+        out: str,
+        options: ScanOptions,
+        command: list[str],
+        on_progress: Callable[[Progress], None] | None,
+        total: int | None,
+        started: float,
+    ) -> None:
         self.walk, self.out, self.options = walk, out, options
         self.on_progress = on_progress
         self.started = started
         self.roots = [os.fsencode(r) for r in walk.roots]
         self.done, self.store_rows = _done_keys(out)
-        self.header = {"spectrum": options.spectrum, "schema_version": SCHEMA_VERSION, "command": " ".join(command),
-                       "created": now_utc(), "roots": list(walk.roots)}
+        self.header = {
+            "spectrum": options.spectrum,
+            "schema_version": SCHEMA_VERSION,
+            "command": " ".join(command),
+            "created": now_utc(),
+            "roots": list(walk.roots),
+        }
         self.progress = Progress(0, 0, total, 0.0)
         self.pending: list[Rows] = []
         self.pending_rows = 0
@@ -430,12 +467,20 @@ class _Run:
                 worker.stop()
             self._commit()
             self.journal.close()
-        store_rows = merge(self.out, self.journal) if self.journal.rows or not os.path.exists(self.out) \
-            else self.store_rows
+        store_rows = (
+            merge(self.out, self.journal) if self.journal.rows or not os.path.exists(self.out) else self.store_rows
+        )
         self.journal.retire()
         self._report(force=True)
-        return ScanSummary(self.out, self.progress.counts, self.progress.skipped,
-                           time.monotonic() - self.started, store_rows, n_workers, interrupted)
+        return ScanSummary(
+            self.out,
+            self.progress.counts,
+            self.progress.skipped,
+            time.monotonic() - self.started,
+            store_rows,
+            n_workers,
+            interrupted,
+        )
 
     def _loop(self, ctx, workers: list[_Worker]) -> None:
         while True:
@@ -516,17 +561,29 @@ class _Run:
         code = dead.process.exitcode
         self.crashes += 1
         if self.crashes > _MAX_CRASHES:
-            hint = "" if dead.ready else " (at start-up: when calling scan() from a script, guard it with " \
-                                         "if __name__ == '__main__')"
-            raise ScanError(f"worker processes keep dying (last exit code {code}){hint}; {self.progress.written} "
-                            f"rows are saved: rerun the same command to resume")
+            hint = (
+                ""
+                if dead.ready
+                else " (at start-up: when calling scan() from a script, guard it with if __name__ == '__main__')"
+            )
+            raise ScanError(
+                f"worker processes keep dying (last exit code {code}){hint}; {self.progress.written} "
+                f"rows are saved: rerun the same command to resume"
+            )
         for chunk in dead.chunks.values():
             if not dead.ready:
                 self.retry.appendleft(chunk)
             elif len(chunk) == 1:
                 f = chunk[0]
-                self._add(_problem_rows([f._replace(
-                    status="unreadable", error=f"the decoder crashed on this file (worker exit code {code})")]))
+                self._add(
+                    _problem_rows(
+                        [
+                            f._replace(
+                                status="unreadable", error=f"the decoder crashed on this file (worker exit code {code})"
+                            )
+                        ]
+                    )
+                )
             else:
                 self.retry.extend([f] for f in chunk)
         dead.chunks.clear()
@@ -540,7 +597,8 @@ class _Run:
         # Batches stay well under a checkpoint, so that checkpoints come when asked for.
         batch = min(self.options.commit_rows, max(1, self.options.checkpoint_rows // 8))
         if self.pending_rows >= batch or (
-                self.pending and time.monotonic() - self.last_commit >= self.options.commit_seconds):
+            self.pending and time.monotonic() - self.last_commit >= self.options.commit_seconds
+        ):
             self._commit()
             if self.journal.rows >= max(self.options.checkpoint_rows, self.store_rows):
                 self._checkpoint()

@@ -29,9 +29,9 @@ from __future__ import annotations
 import csv
 import json
 import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timezone
-from typing import Iterator, Sequence
+from datetime import UTC, datetime
 
 import h5py
 import numpy as np
@@ -46,8 +46,13 @@ _STR = h5py.string_dtype("utf-8")
 _CHUNK_ROWS = 16384
 # Columns of per-row strings and numbers, in the order they are written.
 _TEXT_COLUMNS = ("status", "error", "format", "jpeg_subsampling")
-_NUMBER_COLUMNS = {"height": np.int64, "width": np.int64, "jpeg_quality": np.int64,
-                   "size": np.int64, "mtime": np.float64}
+_NUMBER_COLUMNS = {
+    "height": np.int64,
+    "width": np.int64,
+    "jpeg_quality": np.int64,
+    "size": np.int64,
+    "mtime": np.float64,
+}
 
 
 class StoreError(Exception):
@@ -55,18 +60,18 @@ class StoreError(Exception):
 
 
 def now_utc() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 @dataclass
 class Rows:
     """A batch of rows in storage form: relative path bytes plus a root index."""
 
-    root: np.ndarray              # (N,) int32 index into the roots list
+    root: np.ndarray  # (N,) int32 index into the roots list
     relpath: list[bytes]
     status: list[str]
     error: list[str]
-    features: np.ndarray          # (N, 6) float64
+    features: np.ndarray  # (N, 6) float64
     height: np.ndarray
     width: np.ndarray
     format: list[str]
@@ -103,19 +108,27 @@ class Rows:
     @staticmethod
     def empty() -> Rows:
         ints = {name: np.zeros(0, np.int64) for name in ("height", "width", "jpeg_quality", "size")}
-        return Rows(root=np.zeros(0, np.int32), relpath=[], status=[], error=[],
-                    features=np.zeros((0, len(FEATURE_NAMES))), format=[], jpeg_subsampling=[],
-                    mtime=np.zeros(0), **ints)
+        return Rows(
+            root=np.zeros(0, np.int32),
+            relpath=[],
+            status=[],
+            error=[],
+            features=np.zeros((0, len(FEATURE_NAMES))),
+            format=[],
+            jpeg_subsampling=[],
+            mtime=np.zeros(0),
+            **ints,
+        )
 
 
 @dataclass
 class FeatureTable:
     """A whole store in memory: one entry per row in every column."""
 
-    path: list[str]              # usable path: root joined with the stored relative path
+    path: list[str]  # usable path: root joined with the stored relative path
     status: list[str]
     error: list[str]
-    features: np.ndarray         # (N, 6) float64, columns FEATURE_NAMES
+    features: np.ndarray  # (N, 6) float64, columns FEATURE_NAMES
     height: np.ndarray
     width: np.ndarray
     format: list[str]
@@ -130,8 +143,14 @@ class FeatureTable:
         return len(self.path)
 
 
-def make_table(paths: Sequence[str], features: np.ndarray | None, *, spectrum: str = "log",
-               status: Sequence[str] | None = None, **columns) -> FeatureTable:
+def make_table(
+    paths: Sequence[str],
+    features: np.ndarray | None,
+    *,
+    spectrum: str = "log",
+    status: Sequence[str] | None = None,
+    **columns,
+) -> FeatureTable:
     """A FeatureTable with every column not given filled with its default.
 
     Defaults: status 'ok'; error, format, jpeg_subsampling ''; numbers 0;
@@ -144,8 +163,10 @@ def make_table(paths: Sequence[str], features: np.ndarray | None, *, spectrum: s
         raise ValueError(f"{n} paths need {n} statuses and an ({n}, {len(FEATURE_NAMES)}) feature array")
     values[np.array([s != "ok" for s in status], dtype=bool)] = np.nan
     table = FeatureTable(
-        path=[os.fsdecode(p) for p in paths], status=status,
-        error=list(columns.pop("error", [""] * n)), features=values,
+        path=[os.fsdecode(p) for p in paths],
+        status=status,
+        error=list(columns.pop("error", [""] * n)),
+        features=values,
         height=np.asarray(columns.pop("height", np.zeros(n)), np.int64),
         width=np.asarray(columns.pop("width", np.zeros(n)), np.int64),
         format=list(columns.pop("format", [""] * n)),
@@ -153,22 +174,31 @@ def make_table(paths: Sequence[str], features: np.ndarray | None, *, spectrum: s
         jpeg_quality=np.asarray(columns.pop("jpeg_quality", np.zeros(n)), np.int64),
         size=np.asarray(columns.pop("size", np.zeros(n)), np.int64),
         mtime=np.asarray(columns.pop("mtime", np.zeros(n)), np.float64),
-        spectrum=spectrum, attrs=dict(columns.pop("attrs", {})),
+        spectrum=spectrum,
+        attrs=dict(columns.pop("attrs", {})),
     )
     if columns:
         raise TypeError(f"unknown columns: {', '.join(sorted(columns))}")
     return table
 
 
-def store_attrs(spectrum: str, command: Sequence[str], roots: Sequence[str], journal_id: str = "",
-                created: str | None = None) -> dict:
+def store_attrs(
+    spectrum: str, command: Sequence[str], roots: Sequence[str], journal_id: str = "", created: str | None = None
+) -> dict:
     """The file attributes of a store written now."""
     if spectrum not in SPECTRUM_MODES:
         raise ValueError(f"spectrum must be one of {', '.join(SPECTRUM_MODES)}, not {spectrum!r}")
     stamp = now_utc()
-    return {"tool_version": __version__, "schema_version": SCHEMA_VERSION, "spectrum": spectrum,
-            "created": created or stamp, "updated": stamp, "command": " ".join(command),
-            "roots": list(roots), "journal_id": journal_id}
+    return {
+        "tool_version": __version__,
+        "schema_version": SCHEMA_VERSION,
+        "spectrum": spectrum,
+        "created": created or stamp,
+        "updated": stamp,
+        "command": " ".join(command),
+        "roots": list(roots),
+        "journal_id": journal_id,
+    }
 
 
 def split_path(path: str, roots: Sequence[str]) -> tuple[int, bytes]:
@@ -177,7 +207,7 @@ def split_path(path: str, roots: Sequence[str]) -> tuple[int, bytes]:
     best_len = -1
     for i, root in enumerate(roots):
         if root and len(root) > best_len and path.startswith(root.rstrip("/") + "/"):
-            best, rel, best_len = i, path[len(root.rstrip("/")) + 1:], len(root)
+            best, rel, best_len = i, path[len(root.rstrip("/")) + 1 :], len(root)
     if best < 0:
         raise ValueError(f"{path!r} lies under none of the roots and there is no '' root")
     return best, os.fsencode(rel)
@@ -186,11 +216,20 @@ def split_path(path: str, roots: Sequence[str]) -> tuple[int, bytes]:
 def table_rows(table: FeatureTable, roots: Sequence[str]) -> Rows:
     """A FeatureTable in storage form, paths made relative to these roots."""
     split = [split_path(p, roots) for p in table.path]
-    return Rows(root=np.array([r for r, _ in split], np.int32), relpath=[rel for _, rel in split],
-                status=list(table.status), error=list(table.error), features=table.features,
-                height=table.height, width=table.width, format=list(table.format),
-                jpeg_subsampling=list(table.jpeg_subsampling), jpeg_quality=table.jpeg_quality,
-                size=table.size, mtime=table.mtime)
+    return Rows(
+        root=np.array([r for r, _ in split], np.int32),
+        relpath=[rel for _, rel in split],
+        status=list(table.status),
+        error=list(table.error),
+        features=table.features,
+        height=table.height,
+        width=table.width,
+        format=list(table.format),
+        jpeg_subsampling=list(table.jpeg_subsampling),
+        jpeg_quality=table.jpeg_quality,
+        size=table.size,
+        mtime=table.mtime,
+    )
 
 
 def joined_paths(rows: Rows, roots: Sequence[str]) -> list[str]:
@@ -214,8 +253,13 @@ class StoreWriter:
         f.create_dataset("root", (0,), np.int32, maxshape=(None,), chunks=(_CHUNK_ROWS,))
         for name in _TEXT_COLUMNS:
             f.create_dataset(name, (0,), _STR, maxshape=(None,), chunks=(_CHUNK_ROWS,))
-        f.create_dataset("features", (0, len(FEATURE_NAMES)), np.float64, maxshape=(None, len(FEATURE_NAMES)),
-                         chunks=(_CHUNK_ROWS, len(FEATURE_NAMES)))
+        f.create_dataset(
+            "features",
+            (0, len(FEATURE_NAMES)),
+            np.float64,
+            maxshape=(None, len(FEATURE_NAMES)),
+            chunks=(_CHUNK_ROWS, len(FEATURE_NAMES)),
+        )
         f["features"].attrs["columns"] = list(FEATURE_NAMES)
         for name, dtype in _NUMBER_COLUMNS.items():
             f.create_dataset(name, (0,), dtype, maxshape=(None,), chunks=(_CHUNK_ROWS,))
@@ -288,8 +332,10 @@ def _open(path: str | os.PathLike) -> h5py.File:
         if version is None:
             raise StoreError(f"{name}: an HDF5 file, but not a scanner feature store (no schema_version)")
         if int(version) > SCHEMA_VERSION:
-            raise StoreError(f"{name}: written by a newer scanner (store schema {int(version)}, this scanner reads "
-                             f"up to {SCHEMA_VERSION}); upgrade scanner to read it")
+            raise StoreError(
+                f"{name}: written by a newer scanner (store schema {int(version)}, this scanner reads "
+                f"up to {SCHEMA_VERSION}); upgrade scanner to read it"
+            )
         missing = [c for c in ("path", "root", *_TEXT_COLUMNS, "features", *_NUMBER_COLUMNS) if c not in f]
         if missing:
             raise StoreError(f"{name}: damaged feature store, missing {', '.join(missing)}")
@@ -341,11 +387,18 @@ def _read_rows(f: h5py.File, where: slice) -> Rows:
         return f[name].asstr(errors="surrogateescape")[where].tolist()
 
     return Rows(
-        root=f["root"][where].astype(np.int32), relpath=f["path"][where].tolist(),
-        status=text("status"), error=text("error"), features=f["features"][where].astype(np.float64),
-        height=f["height"][where], width=f["width"][where], format=text("format"),
-        jpeg_subsampling=text("jpeg_subsampling"), jpeg_quality=f["jpeg_quality"][where],
-        size=f["size"][where], mtime=f["mtime"][where],
+        root=f["root"][where].astype(np.int32),
+        relpath=f["path"][where].tolist(),
+        status=text("status"),
+        error=text("error"),
+        features=f["features"][where].astype(np.float64),
+        height=f["height"][where],
+        width=f["width"][where],
+        format=text("format"),
+        jpeg_subsampling=text("jpeg_subsampling"),
+        jpeg_quality=f["jpeg_quality"][where],
+        size=f["size"][where],
+        mtime=f["mtime"][where],
     )
 
 
@@ -362,10 +415,19 @@ def read_features(path: str | os.PathLike) -> FeatureTable:
     if unknown:
         raise StoreError(f"{os.fspath(path)}: damaged feature store, unknown statuses {sorted(unknown)}")
     return FeatureTable(
-        path=paths, status=rows.status, error=rows.error, features=rows.features,
-        height=rows.height, width=rows.width, format=rows.format, jpeg_subsampling=rows.jpeg_subsampling,
-        jpeg_quality=rows.jpeg_quality, size=rows.size, mtime=rows.mtime,
-        spectrum=attrs.get("spectrum", "log"), attrs=attrs,
+        path=paths,
+        status=rows.status,
+        error=rows.error,
+        features=rows.features,
+        height=rows.height,
+        width=rows.width,
+        format=rows.format,
+        jpeg_subsampling=rows.jpeg_subsampling,
+        jpeg_quality=rows.jpeg_quality,
+        size=rows.size,
+        mtime=rows.mtime,
+        spectrum=attrs.get("spectrum", "log"),
+        attrs=attrs,
     )
 
 
@@ -375,7 +437,7 @@ def column_counts(path: str | os.PathLike, name: str = "status") -> dict[str, in
     with _open(path) as f:
         dataset = f[name]
         for start in range(0, dataset.shape[0], _CHUNK_ROWS):
-            values, n = np.unique(dataset[start:start + _CHUNK_ROWS], return_counts=True)
+            values, n = np.unique(dataset[start : start + _CHUNK_ROWS], return_counts=True)
             for value, count in zip(values.tolist(), n.tolist()):
                 key = value.decode("utf-8", "surrogateescape")
                 counts[key] = counts.get(key, 0) + count
@@ -399,7 +461,8 @@ def export_csv(path: str | os.PathLike, handle) -> int:
     for rows in iter_rows(path):
         for i, full in enumerate(joined_paths(rows, roots)):
             values = ["" if np.isnan(v) else repr(v) for v in rows.features[i].tolist()]
-            writer.writerow([full, rows.status[i], rows.error[i], rows.height[i], rows.width[i], rows.format[i],
-                             *values])
+            writer.writerow(
+                [full, rows.status[i], rows.error[i], rows.height[i], rows.width[i], rows.format[i], *values]
+            )
         n += len(rows)
     return n

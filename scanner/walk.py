@@ -26,20 +26,40 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Iterable, Iterator
 from stat import S_ISDIR, S_ISREG
-from typing import Iterable, Iterator, NamedTuple
+from typing import NamedTuple
 
-DEFAULT_EXTENSIONS = frozenset({
-    "jpg", "jpeg", "jpe", "jfif", "png", "bmp", "dib", "webp", "tif", "tiff",
-    "jp2", "j2k", "ppm", "pgm", "pbm", "pnm", "exr", "hdr", "pic",
-})
+DEFAULT_EXTENSIONS = frozenset(
+    {
+        "jpg",
+        "jpeg",
+        "jpe",
+        "jfif",
+        "png",
+        "bmp",
+        "dib",
+        "webp",
+        "tif",
+        "tiff",
+        "jp2",
+        "j2k",
+        "ppm",
+        "pgm",
+        "pbm",
+        "pnm",
+        "exr",
+        "hdr",
+        "pic",
+    }
+)
 
 
 class Found(NamedTuple):
     """One file to scan, or one problem to record (status set, error says why)."""
 
-    root: int        # index into Walk.roots
-    relpath: bytes   # path relative to that root ("" root: the path as given, made absolute)
+    root: int  # index into Walk.roots
+    relpath: bytes  # path relative to that root ("" root: the path as given, made absolute)
     size: int
     mtime: float
     status: str = ""  # "" when the file is to be read; otherwise the row's status
@@ -83,9 +103,14 @@ class Walk:
     by each directory argument, absolute.
     """
 
-    def __init__(self, paths: Iterable[str | os.PathLike] = (), *, recursive: bool = True,
-                 extensions: frozenset[str] | None = DEFAULT_EXTENSIONS,
-                 from_list: Iterable[str | bytes] | None = None) -> None:
+    def __init__(
+        self,
+        paths: Iterable[str | os.PathLike] = (),
+        *,
+        recursive: bool = True,
+        extensions: frozenset[str] | None = DEFAULT_EXTENSIONS,
+        from_list: Iterable[str | bytes] | None = None,
+    ) -> None:
         self.paths = [os.fsencode(os.path.abspath(p)) for p in paths]
         self.recursive = recursive
         self.extensions = None if extensions is None else frozenset(e.encode() for e in extensions)
@@ -171,8 +196,14 @@ class Walk:
                     continue
                 sub_id = (sub.st_dev, sub.st_ino)
                 if sub_id in ancestors:
-                    yield Found(root, rel, 0, sub.st_mtime, "unreadable",
-                                "symbolic link loop (links to a directory that contains it)")
+                    yield Found(
+                        root,
+                        rel,
+                        0,
+                        sub.st_mtime,
+                        "unreadable",
+                        "symbolic link loop (links to a directory that contains it)",
+                    )
                 elif sub_id not in self._visited:
                     self._visited.add(sub_id)
                     stack.append((entry.path, rel + b"/", ancestors + (sub_id,)))

@@ -22,12 +22,12 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-
 from face_sets import FACES, REENCODE_QUALITY, SETS, build_stores
+from train_default_model import TRAINING_SETS, TRAINING_VARIANT, default_model
+
 from scanner.detect import fit_svm, load_model, samples_of
 from scanner.evaluate import METRICS, evaluate, markdown, markdown_table, metrics, split_set
 from scanner.store import read_features
-from train_default_model import TRAINING_SETS, TRAINING_VARIANT, default_model
 
 SEED = 0
 TEST_SIZE = 0.5
@@ -97,15 +97,37 @@ def _comparison(results: dict[str, dict]) -> list[str]:
         for variant, label in VARIANTS.items():
             by_method = {r["method"]: r for r in results[variant]["binary"] if r["set"] == name}
             gmm, svm = by_method["gmm"], by_method["svm"]
-            rows.append([name, label.split(",")[0], *(gmm[m] for m in ("accuracy", "recall", "precision", "f1")),
-                         "yes" if gmm["gmm_side_wrong"] else "no",
-                         *(svm[m] for m in ("accuracy", "recall", "precision", "f1", "roc_auc"))])
-    return markdown_table(["set", "version", "GMM accuracy", "GMM recall", "GMM precision", "GMM F1", "GMM wrong side",
-                   "SVM accuracy", "SVM recall", "SVM precision", "SVM F1", "SVM ROC AUC"], rows)
+            rows.append(
+                [
+                    name,
+                    label.split(",")[0],
+                    *(gmm[m] for m in ("accuracy", "recall", "precision", "f1")),
+                    "yes" if gmm["gmm_side_wrong"] else "no",
+                    *(svm[m] for m in ("accuracy", "recall", "precision", "f1", "roc_auc")),
+                ]
+            )
+    return markdown_table(
+        [
+            "set",
+            "version",
+            "GMM accuracy",
+            "GMM recall",
+            "GMM precision",
+            "GMM F1",
+            "GMM wrong side",
+            "SVM accuracy",
+            "SVM recall",
+            "SVM precision",
+            "SVM F1",
+            "SVM ROC AUC",
+        ],
+        rows,
+    )
 
 
 def _findings(results: dict[str, dict]) -> list[str]:
     """What the figures say, with the numbers they rest on."""
+
     def svm(variant: str, name: str) -> dict:
         return next(r for r in results[variant]["binary"] if r["set"] == name and r["method"] == "svm")
 
@@ -141,21 +163,27 @@ def _findings(results: dict[str, dict]) -> list[str]:
 
 def _default_model_section(stores: dict[str, dict[str, Path]]) -> list[str]:
     """The default model's recipe on held-out halves, and the shipped model on every store."""
-    halves = [split_set(name, samples_of([read_features(stores[TRAINING_VARIANT][name])]), TEST_SIZE, SEED)
-              for name in TRAINING_SETS]
+    halves = [
+        split_set(name, samples_of([read_features(stores[TRAINING_VARIANT][name])]), TEST_SIZE, SEED)
+        for name in TRAINING_SETS
+    ]
     train = samples_of([read_features(stores[TRAINING_VARIANT][name]) for name in TRAINING_SETS])
-    recipe_on_halves = fit_svm(np.concatenate([h.train_x for h in halves]),
-                               np.concatenate([h.train_fake for h in halves]))
+    recipe_on_halves = fit_svm(
+        np.concatenate([h.train_x for h in halves]), np.concatenate([h.train_fake for h in halves])
+    )
     held_out = []
     for half in halves:
         result = metrics(half.test_fake, recipe_on_halves.score(half.test_x))
-        held_out.append([half.name, f"{int(np.sum(~half.test_fake))}/{int(np.sum(half.test_fake))}",
-                         *(result[m] for m in METRICS)])
+        held_out.append(
+            [half.name, f"{int(np.sum(~half.test_fake))}/{int(np.sum(half.test_fake))}", *(result[m] for m in METRICS)]
+        )
     shipped = load_model(None)
     rebuilt = default_model(train)
-    same = np.array_equal(shipped.decision.support_vectors, rebuilt.decision.support_vectors) and \
-        np.array_equal(shipped.decision.dual_coef, rebuilt.decision.dual_coef) and \
-        shipped.decision.intercept == rebuilt.decision.intercept
+    same = (
+        np.array_equal(shipped.decision.support_vectors, rebuilt.decision.support_vectors)
+        and np.array_equal(shipped.decision.dual_coef, rebuilt.decision.dual_coef)
+        and shipped.decision.intercept == rebuilt.decision.intercept
+    )
     applied = []
     for variant, label in VARIANTS.items():
         for name in SETS:
@@ -164,10 +192,20 @@ def _default_model_section(stores: dict[str, dict[str, Path]]) -> list[str]:
             score = shipped.score(samples.features[rows])
             result = metrics(samples.is_fake[rows], score)
             is_fake = samples.is_fake[rows]
-            fakes_called_fake, reals_called_fake = int(np.sum((score > 0) & is_fake)), int(np.sum((score > 0) & ~is_fake))
+            fakes_called_fake, reals_called_fake = (
+                int(np.sum((score > 0) & is_fake)),
+                int(np.sum((score > 0) & ~is_fake)),
+            )
             trained = " (training data)" if variant == TRAINING_VARIANT and name in TRAINING_SETS else ""
-            applied.append([name + trained, label.split(",")[0], f"{reals_called_fake}/{int(np.sum(~is_fake))}",
-                            f"{fakes_called_fake}/{int(np.sum(is_fake))}", *(result[m] for m in METRICS)])
+            applied.append(
+                [
+                    name + trained,
+                    label.split(",")[0],
+                    f"{reals_called_fake}/{int(np.sum(~is_fake))}",
+                    f"{fakes_called_fake}/{int(np.sum(is_fake))}",
+                    *(result[m] for m in METRICS),
+                ]
+            )
     lines = [
         "## The bundled default model",
         "",
@@ -194,8 +232,17 @@ def _default_model_section(stores: dict[str, dict[str, Path]]) -> list[str]:
 
 def report(stores: dict[str, dict[str, Path]]) -> str:
     results = _variant_results(stores)
-    lines = [INTRO, "## Table 2 of the paper (its own data)", "", PAPER_TABLE_2,
-             "## Table 2 on the shared sets", "", *_comparison(results), "", *_findings(results)]
+    lines = [
+        INTRO,
+        "## Table 2 of the paper (its own data)",
+        "",
+        PAPER_TABLE_2,
+        "## Table 2 on the shared sets",
+        "",
+        *_comparison(results),
+        "",
+        *_findings(results),
+    ]
     lines += _default_model_section(stores)
     for variant, label in VARIANTS.items():
         lines += ["", f"## `scanner evaluate {variant}/*.h5` ({label})", "", markdown(results[variant])]

@@ -30,8 +30,7 @@ def set_files(set_dir: Path) -> list[Path]:
 
 def reencode_set(set_dir: Path, out_dir: Path, quality: int = REENCODE_QUALITY) -> Path:
     """Write every image of the set as OpenCV JPEG at `quality`, 4:2:0, into out_dir/SET/LABEL/NAME.jpg."""
-    params = [cv2.IMWRITE_JPEG_QUALITY, quality,
-              cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420]
+    params = [cv2.IMWRITE_JPEG_QUALITY, quality, cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420]
     target = out_dir / set_dir.name
     for source in set_files(set_dir):
         image = cv2.imread(str(source), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
@@ -49,9 +48,13 @@ def feature_store(set_dir: Path, out_path: Path, extractor: FeatureExtractor) ->
     results = [features_of_file(p, extractor) for p in set_files(set_dir)]
     features = np.array([r.features if r.features is not None else np.full(6, np.nan) for r in results])
     table = make_table(
-        [r.path for r in results], features, spectrum=extractor.spectrum,
-        status=[r.status for r in results], error=[r.error for r in results],
-        height=[r.info.height or 0 for r in results], width=[r.info.width or 0 for r in results],
+        [r.path for r in results],
+        features,
+        spectrum=extractor.spectrum,
+        status=[r.status for r in results],
+        error=[r.error for r in results],
+        height=[r.info.height or 0 for r in results],
+        width=[r.info.width or 0 for r in results],
         format=[r.info.format or "" for r in results],
         jpeg_subsampling=[r.info.jpeg_subsampling or "" for r in results],
         jpeg_quality=[r.info.jpeg_quality or 0 for r in results],

@@ -24,8 +24,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-
 from face_sets import FACES, REENCODE_QUALITY, build_stores
+
 from scanner.detect import Model, Samples, default_model_path, fit_svm, samples_of
 from scanner.store import read_features
 
@@ -46,15 +46,17 @@ def default_model(samples: Samples) -> Model:
     provenance = {
         "command": "scripts/train_default_model.py",
         "method": "svm",
-        "trained_on": [f"{name} (../shared/data/faces), both classes re-encoded: OpenCV JPEG quality "
-                       f"{REENCODE_QUALITY}, 4:2:0" for name in TRAINING_SETS],
+        "trained_on": [
+            f"{name} (../shared/data/faces), both classes re-encoded: OpenCV JPEG quality {REENCODE_QUALITY}, 4:2:0"
+            for name in TRAINING_SETS
+        ],
         "real": int(rows.sum()) - n_fake,
         "fake": n_fake,
         "C": 1.0,
         "gamma": decision.gamma,
         "class_weight": None,
         "limits": "trained on JPEG q90 4:2:0 faces at 128x128; other encodings, sizes and generators shift the "
-                  "features (see EVALUATION.md)",
+        "features (see EVALUATION.md)",
     }
     return Model(samples.spectrum, decision, provenance=provenance)
 
@@ -74,8 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     model.save(args.out)
     sv = len(model.decision.support_vectors)
-    print(f"{args.out}: {model.describe()}, {model.provenance['real']} real + {model.provenance['fake']} fake rows, "
-          f"{sv} support vectors, gamma {model.decision.gamma!r}")
+    print(
+        f"{args.out}: {model.describe()}, {model.provenance['real']} real + {model.provenance['fake']} fake rows, "
+        f"{sv} support vectors, gamma {model.decision.gamma!r}"
+    )
     print(f"sha256 {sha256(args.out)}")
     return 0
 

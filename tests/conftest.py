@@ -20,7 +20,8 @@ def natural_image(height: int, width: int, seed: int = 0) -> np.ndarray:
     y, x = np.mgrid[0:height, 0:width] / max(height, width)
     base = 0.5 + 0.25 * np.sin(6 * x + 3 * y) * np.cos(4 * y - 2 * x)
     blobs = sum(
-        rng.uniform(0.1, 0.3) * np.exp(-((x - rng.uniform()) ** 2 + (y - rng.uniform()) ** 2) / rng.uniform(0.005, 0.05))
+        rng.uniform(0.1, 0.3)
+        * np.exp(-((x - rng.uniform()) ** 2 + (y - rng.uniform()) ** 2) / rng.uniform(0.005, 0.05))
         for _ in range(5)
     )
     tint = rng.uniform(0.7, 1.2, size=3)

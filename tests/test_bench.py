@@ -30,8 +30,9 @@ MODES = ("log", "modulus")
 
 @pytest.fixture(scope="module")
 def tiny_report():
-    return run_bench(size=32, fmt="jpeg", images=6, workers=2, spectrum="log", repeats=1, planner="estimate",
-                     scan_work_seconds=0.0)
+    return run_bench(
+        size=32, fmt="jpeg", images=6, workers=2, spectrum="log", repeats=1, planner="estimate", scan_work_seconds=0.0
+    )
 
 
 def test_natural_image_has_the_claimed_properties():
@@ -110,7 +111,8 @@ def test_report_has_every_stage_and_consistent_ratios(tiny_report):
     assert [s.name for s in report.scaling] == ["features_x1", "features_x2"]
     assert all(s.images_per_s > 0 for s in report.scaling)
     assert ratios["parallel_speedup_2_over_1"] == pytest.approx(
-        report.scaling[1].images_per_s / report.scaling[0].images_per_s)
+        report.scaling[1].images_per_s / report.scaling[0].images_per_s
+    )
     for run in report.scan:  # the scan rows are measured, or skipped with a reason
         assert (run.seconds > 0 and run.half_seconds > 0) if not run.error else run.seconds is None
         assert run.images == 6 and run.half_images == 3
@@ -142,8 +144,25 @@ def test_tree_memory_sees_children():
 
 def test_cli_bench_json_and_bad_directory(tmp_path):
     runner = CliRunner()
-    result = runner.invoke(app, ["bench", "--size", "24", "--images", "3", "--workers", "1", "--repeats", "1",
-                                 "--planner", "estimate", "--spectrum", "modulus", "--json"])
+    result = runner.invoke(
+        app,
+        [
+            "bench",
+            "--size",
+            "24",
+            "--images",
+            "3",
+            "--workers",
+            "1",
+            "--repeats",
+            "1",
+            "--planner",
+            "estimate",
+            "--spectrum",
+            "modulus",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["config"]["spectrum"] == "modulus" and data["config"]["images"] == 3

@@ -2,10 +2,10 @@ import json
 
 import cv2
 import numpy as np
-from typer.testing import CliRunner
-
 from conftest import natural_image
 from reference import reference_features
+from typer.testing import CliRunner
+
 from scanner import __version__
 from scanner.cli import app
 from scanner.features import FEATURE_NAMES
@@ -25,7 +25,9 @@ def write_images(tmp_path):
 def test_features_json_matches_reference(tmp_path):
     rgb, good, bad = write_images(tmp_path)
     for mode in ("log", "modulus"):
-        result = runner.invoke(app, ["features", "--json", "--spectrum", mode, "--planner", "estimate", str(good), str(bad)])
+        result = runner.invoke(
+            app, ["features", "--json", "--spectrum", mode, "--planner", "estimate", str(good), str(bad)]
+        )
         assert result.exit_code == 1, result.output
         rows = [json.loads(line) for line in result.output.splitlines()]
         assert [r["status"] for r in rows] == ["ok", "not_image"]

@@ -4,18 +4,28 @@ import csv
 import json
 
 import numpy as np
+from test_detect import FAKE_CENTRE, REAL_CENTRE, clusters
 from typer.testing import CliRunner
 
 from scanner.cli import app
 from scanner.detect import load_model
 from scanner.store import make_table, write_table
-from test_detect import FAKE_CENTRE, REAL_CENTRE, clusters
 
 runner = CliRunner()
 
 
-def store(tmp_path, name, n_real=40, n_fake=40, seed=0, real=REAL_CENTRE, fake=FAKE_CENTRE, spread=0.003,
-          spectrum="log", status=None):
+def store(
+    tmp_path,
+    name,
+    n_real=40,
+    n_fake=40,
+    seed=0,
+    real=REAL_CENTRE,
+    fake=FAKE_CENTRE,
+    spread=0.003,
+    spectrum="log",
+    status=None,
+):
     x, is_fake = clusters(n_real, n_fake, seed=seed, real=real, fake=fake, spread=spread)
     paths = [str(tmp_path / name / ("fake" if f else "real") / f"{i}.png") for i, f in enumerate(is_fake)]
     path = tmp_path / f"{name}.h5"
@@ -53,20 +63,45 @@ def test_train_svm_then_classify(tmp_path):
     assert all(float(r["score"]) == s for r, s in zip(rows, scores) if r["score"])
     assert rows[19]["score"] == ""
     n_fake = int(np.sum(expected == "fake"))
-    assert f"{n_fake} fake, {39 - n_fake} real, 1 without a verdict (unusable); verdicts: {tmp_path / 'v.csv'}" in result.output
+    assert (
+        f"{n_fake} fake, {39 - n_fake} real, 1 without a verdict (unusable); verdicts: {tmp_path / 'v.csv'}"
+        in result.output
+    )
     assert "truncated" in result.output  # small batches are listed file by file
 
 
 def test_train_fake_fraction_class_weight_and_options(tmp_path):
     train_store, _, _ = store(tmp_path, "train", 100, 100)
-    result = invoke("train", train_store, "--fake-fraction", "0.05", "--seed", "2", "--class-weight", "balanced",
-                    "--C", "2", "--gamma", "auto", "--out", tmp_path / "m.h5")
+    result = invoke(
+        "train",
+        train_store,
+        "--fake-fraction",
+        "0.05",
+        "--seed",
+        "2",
+        "--class-weight",
+        "balanced",
+        "--C",
+        "2",
+        "--gamma",
+        "auto",
+        "--out",
+        tmp_path / "m.h5",
+    )
     assert result.exit_code == 0, result.output
     assert "trained SVM on 105 rows (100 real, 5 fake)" in result.output
     provenance = load_model(tmp_path / "m.h5").provenance
-    assert (provenance["fake"], provenance["class_weight"], provenance["C"], provenance["gamma"]) == (5, "balanced", 2.0, 1 / 6)
+    assert (provenance["fake"], provenance["class_weight"], provenance["C"], provenance["gamma"]) == (
+        5,
+        "balanced",
+        2.0,
+        1 / 6,
+    )
     assert invoke("train", train_store, "--gamma", "wide", "--out", tmp_path / "x.h5").exit_code == 2
-    assert invoke("train", train_store, "--method", "gmm", "--fake-fraction", "0.2", "--out", tmp_path / "x.h5").exit_code == 2
+    assert (
+        invoke("train", train_store, "--method", "gmm", "--fake-fraction", "0.2", "--out", tmp_path / "x.h5").exit_code
+        == 2
+    )
     assert invoke("train", train_store, "--real-anchor", "a.png", "--out", tmp_path / "x.h5").exit_code == 2
 
 
@@ -134,8 +169,9 @@ def test_classify_usage_and_fatal_errors(tmp_path):
 
 def test_adapt_then_classify_the_target(tmp_path):
     source, _, _ = store(tmp_path, "source", 60, 60, seed=1)
-    target, _, target_x = store(tmp_path, "target", 60, 60, seed=2, real=REAL_CENTRE * 2, fake=FAKE_CENTRE * 2,
-                                spread=0.006)
+    target, _, target_x = store(
+        tmp_path, "target", 60, 60, seed=2, real=REAL_CENTRE * 2, fake=FAKE_CENTRE * 2, spread=0.006
+    )
     result = invoke("adapt", "--source", source, "--target", target, "--out", tmp_path / "a.h5")
     assert result.exit_code == 0, result.output
     assert "source: 60 real, 60 fake rows" in result.output and "target: 120 rows" in result.output

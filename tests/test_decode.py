@@ -6,9 +6,9 @@ import zlib
 import cv2
 import numpy as np
 import pytest
+from conftest import natural_image
 from PIL import Image
 
-from conftest import natural_image
 from scanner.decode import (
     DEFAULT_MAX_PIXELS,
     UnusableImage,
@@ -39,11 +39,14 @@ def bgr():
 
 
 @pytest.mark.parametrize("quality", [30, 75, 90, 100])
-@pytest.mark.parametrize("sampling,name", [
-    (cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420, "4:2:0"),
-    (cv2.IMWRITE_JPEG_SAMPLING_FACTOR_422, "4:2:2"),
-    (cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444, "4:4:4"),
-])
+@pytest.mark.parametrize(
+    "sampling,name",
+    [
+        (cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420, "4:2:0"),
+        (cv2.IMWRITE_JPEG_SAMPLING_FACTOR_422, "4:2:2"),
+        (cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444, "4:4:4"),
+    ],
+)
 def test_jpeg_header_gives_quality_and_subsampling(bgr, quality, sampling, name):
     data = encode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality, cv2.IMWRITE_JPEG_SAMPLING_FACTOR, sampling])
     image = decode_bytes(data)
@@ -145,10 +148,14 @@ def test_too_small(bgr):
 
 def png_header_only(width: int, height: int) -> bytes:
     """A PNG whose IHDR claims a size, with a tiny IDAT: a decompression bomb's header."""
+
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b"")
+    )
 
 
 def test_huge_dimensions_are_refused_before_decoding():
@@ -208,7 +215,6 @@ def test_features_of_file_reports_grey_and_ok(tmp_path, bgr):
     assert (g.status, g.features) == ("grayscale", None)
     assert c.status == "ok" and c.features.shape == (6,) and c.info.width == 64
     np.testing.assert_array_equal(c.features, ex.from_bgr(bgr))
-
 
 
 def test_refused_files_keep_their_header_facts(bgr, tmp_path):

@@ -4,10 +4,10 @@ import cv2
 import h5py
 import numpy as np
 import pytest
+from conftest import natural_image
 from sklearn.mixture import GaussianMixture
 from sklearn.svm import SVC
 
-from conftest import natural_image
 from scanner.detect import (
     SCHEMA_VERSION,
     DetectorError,
@@ -52,11 +52,20 @@ def sample(x, is_fake, spectrum="log"):
 # --- labels --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path, label", [
-    ("/d/real/a.png", "real"), ("/d/0_real/a.png", "real"), ("/d/REAL/x/a.png", "real"),
-    ("/d/fake/a.png", "fake"), ("d/1_Fake/a.png", "fake"), ("/fake/sets/real/a.png", "real"),
-    ("/d/real.png", ""), ("/d/unreal/a.png", ""), ("/d/fakes/a.png", ""),
-])
+@pytest.mark.parametrize(
+    "path, label",
+    [
+        ("/d/real/a.png", "real"),
+        ("/d/0_real/a.png", "real"),
+        ("/d/REAL/x/a.png", "real"),
+        ("/d/fake/a.png", "fake"),
+        ("d/1_Fake/a.png", "fake"),
+        ("/fake/sets/real/a.png", "real"),
+        ("/d/real.png", ""),
+        ("/d/unreal/a.png", ""),
+        ("/d/fakes/a.png", ""),
+    ],
+)
 def test_label_from_path(path, label):
     assert label_from_path(path) == label
 
@@ -94,7 +103,9 @@ def test_samples_leave_out_unusable_and_count():
 def test_subsample_fakes_counts(fraction, n_fake):
     is_fake = np.r_[np.zeros(200, bool), np.ones(300, bool)]
     chosen = subsample_fakes(is_fake, fraction, seed=3)
-    assert np.sum(~is_fake[chosen]) == 200 and np.sum(is_fake[chosen]) == n_fake  # all reals, round(f n_real / (1 - f)) fakes
+    assert (
+        np.sum(~is_fake[chosen]) == 200 and np.sum(is_fake[chosen]) == n_fake
+    )  # all reals, round(f n_real / (1 - f)) fakes
     assert len(np.unique(chosen)) == len(chosen)
     np.testing.assert_array_equal(chosen, subsample_fakes(is_fake, fraction, seed=3))
     if n_fake < 300:
@@ -218,8 +229,9 @@ def test_adapt_fits_on_rescaled_source_and_carries_target_scaling():
     np.testing.assert_array_equal(adapted.source_scaling.low, source_scaling.low)
     np.testing.assert_array_equal(adapted.model.scaling.high, target_scaling.high)
     reference = SVC(gamma="scale").fit(source_scaling.apply(source_x), source_fake.astype(int))
-    np.testing.assert_allclose(adapted.model.score(target_x), reference.decision_function(target_scaling.apply(target_x)),
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        adapted.model.score(target_x), reference.decision_function(target_scaling.apply(target_x)), atol=1e-12
+    )
     assert np.mean(adapted.model.predict(target_x) == np.where(target_fake, "fake", "real")) > 0.95
     # Without the rescaling, the source SVM calls every target row fake.
     assert np.all(fit_svm(source_x, source_fake).score(target_x[:100]) > 0)
@@ -316,4 +328,3 @@ def test_verdicts_and_csv(tmp_path):
     assert [r["verdict"] for r in rows] == ["fake", "real", "", "real"]
     assert [r["score"] for r in rows] == ["0.5", "-0.25", "", "0.0"]
     assert float(rows[0]["score"]) == 0.5
-

@@ -2,11 +2,11 @@ import json
 
 import numpy as np
 import pytest
+from test_detect import FAKE_CENTRE, REAL_CENTRE, clusters
 
 from scanner.detect import DetectorError, fit_svm, samples_of
 from scanner.evaluate import FAKE_SHARES, evaluate, markdown, metrics, split_set
 from scanner.store import make_table
-from test_detect import FAKE_CENTRE, REAL_CENTRE, clusters
 
 
 def labelled(name, n_real, n_fake, seed=0, scale=1.0, spectrum="log", spread=0.004):
@@ -19,8 +19,17 @@ def test_split_is_stratified_seeded_and_leaves_out_unusable():
     name, s = labelled("a", 40, 60)
     s.features[0] = np.nan
     split = split_set(name, s, test_size=0.5, seed=1)
-    assert split.summary() == {"name": "a", "real": 39, "fake": 60, "unlabelled": 0, "unusable": 1,
-                               "train_real": 19, "train_fake": 30, "test_real": 20, "test_fake": 30}
+    assert split.summary() == {
+        "name": "a",
+        "real": 39,
+        "fake": 60,
+        "unlabelled": 0,
+        "unusable": 1,
+        "train_real": 19,
+        "train_fake": 30,
+        "test_real": 20,
+        "test_fake": 30,
+    }
     again = split_set(name, s, test_size=0.5, seed=1)
     np.testing.assert_array_equal(split.test_x, again.test_x)
     assert not np.array_equal(split.test_x, split_set(name, s, test_size=0.5, seed=2).test_x)
@@ -55,7 +64,9 @@ def test_all_protocols_on_two_sets_repeat_exactly():
     svm = fit_svm(split.train_x, split.train_fake)
     assert binary[("a", "svm")] == {"set": "a", "method": "svm", **metrics(split.test_fake, svm.score(split.test_x))}
     few = [r for r in result["few_fakes"] if r["set"] == "a"]
-    assert [(r["fake_share"], r["class_weight"]) for r in few] == [(f, w) for f in FAKE_SHARES for w in ("none", "balanced")]
+    assert [(r["fake_share"], r["class_weight"]) for r in few] == [
+        (f, w) for f in FAKE_SHARES for w in ("none", "balanced")
+    ]
     assert [r["train_fake"] for r in few[::2]] == [30, 10, 2, 1] and all(r["train_real"] == 30 for r in few)
     pairs = [(r["source"], r["target"]) for r in result["adaptation"]]
     assert pairs == [("a", "b"), ("b", "a")]

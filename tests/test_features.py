@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
+from conftest import face_files, natural_image
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from conftest import face_files, natural_image
 from reference import reference_features
+
 from scanner.decode import read_image
 from scanner.features import FEATURE_NAMES, FeatureExtractor, GreyImage, features_from_sums, spectral_features
 
@@ -145,11 +145,18 @@ def test_unknown_spectrum_is_refused():
 def test_features_from_sums_of_a_known_case():
     # Two channels: u0 = (0, 1, 2, 3), u1 = (0, 2, 4, 7), u2 = u0; |v0-v1| sums etc.
     u = np.array([[0, 1, 2, 3], [0, 2, 4, 7], [0, 1, 2, 3]], float)
-    sums = np.array([
-        np.abs(u[0] - u[1]).sum(), np.abs(u[0] - u[2]).sum(), np.abs(u[1] - u[2]).sum(),
-        *u.sum(axis=1), *(u ** 2).sum(axis=1),
-        (u[0] * u[1]).sum(), (u[0] * u[2]).sum(), (u[1] * u[2]).sum(),
-    ])
+    sums = np.array(
+        [
+            np.abs(u[0] - u[1]).sum(),
+            np.abs(u[0] - u[2]).sum(),
+            np.abs(u[1] - u[2]).sum(),
+            *u.sum(axis=1),
+            *(u**2).sum(axis=1),
+            (u[0] * u[1]).sum(),
+            (u[0] * u[2]).sum(),
+            (u[1] * u[2]).sum(),
+        ]
+    )
     values = features_from_sums(sums, 4)
     d = np.array([np.abs(u[a] - u[b]).mean() for a, b in [(0, 1), (0, 2), (1, 2)]])
     assert values[:3] == pytest.approx([d.mean(), d.max(), d.min()])

@@ -1,12 +1,12 @@
 import cv2
 import numpy as np
 import pytest
+from conftest import natural_image
 from matplotlib import colormaps
 from matplotlib.image import imread
+from reference import reference_features, reference_spectra
 from typer.testing import CliRunner
 
-from conftest import natural_image
-from reference import reference_features, reference_spectra
 from scanner.cli import app
 from scanner.detect import default_model_path
 from scanner.features import FEATURE_NAMES, FeatureExtractor
@@ -77,7 +77,7 @@ def test_figure_panels_hold_the_numpy_spectra(tmp_path, extractor):
     per_row = len(PANEL_TITLES) + 1  # the pictures, a colour bar, the text panel
     assert len(fig.axes) == per_row * len(views)
     for row, (rgb, view) in enumerate(zip(images, views)):
-        axes = fig.axes[row * per_row:(row + 1) * per_row]
+        axes = fig.axes[row * per_row : (row + 1) * per_row]
         pictures, text = axes[:8], axes[-1]
         assert [ax.get_title() for ax in pictures] == list(PANEL_TITLES[:8])
         data = [np.asarray(ax.images[0].get_array()) for ax in pictures]
@@ -91,7 +91,11 @@ def test_figure_panels_hold_the_numpy_spectra(tmp_path, extractor):
         assert text.get_title(loc="left") == "features"
         lines = text.texts[0].get_text().splitlines()
         assert lines[0].startswith(f"{rgb.shape[1]}x{rgb.shape[0]}  PNG")
-        shown = {line.split()[0]: float(line.split()[1]) for line in lines if line.split()[:1] and line.split()[0] in FEATURE_NAMES}
+        shown = {
+            line.split()[0]: float(line.split()[1])
+            for line in lines
+            if line.split()[:1] and line.split()[0] in FEATURE_NAMES
+        }
         np.testing.assert_allclose([shown[n] for n in FEATURE_NAMES], view.features, atol=1e-6)
         assert fig.axes[row * per_row + 5].images[0].get_clim() == fig.axes[5].images[0].get_clim()  # one scale
 
@@ -122,7 +126,7 @@ def test_rendered_figure_shows_where_channels_differ(tmp_path, extractor):
     assert len(np.unique(rg.reshape(-1, 3), axis=0)) > 20
     stacked = _panel_pixels(fig, png, axes["R, G, B stacked"])
     assert np.abs(stacked[..., 1] - stacked[..., 2]).max() < 2 / 255  # G and B spectra coincide
-    assert np.abs(stacked[..., 0] - stacked[..., 1]).max() > 0.1     # R's does not
+    assert np.abs(stacked[..., 0] - stacked[..., 1]).max() > 0.1  # R's does not
     np.testing.assert_allclose(stacked_view(view.spectra, "log")[..., 1], view.spectra[2])
 
 
@@ -158,8 +162,9 @@ def test_cli_draws_the_good_files_and_names_the_bad(tmp_path):
     bad.write_text("not an image")
     grey = write_png(tmp_path / "grey.png", np.repeat(natural_image(32, 32)[..., :1], 3, axis=2))
     out = tmp_path / "spectra.png"
-    result = runner.invoke(app, ["spectrum", str(good), str(bad), str(grey), "--out", str(out),
-                                 "--planner", "estimate"])
+    result = runner.invoke(
+        app, ["spectrum", str(good), str(bad), str(grey), "--out", str(out), "--planner", "estimate"]
+    )
     assert result.exit_code == 1, result.output
     assert f"{bad}: not_image" in result.stderr and f"{grey}: grayscale" in result.stderr
     assert "1 of 3 images drawn" in result.stdout
@@ -175,7 +180,9 @@ def test_cli_usage_and_fatal_errors(tmp_path):
     assert runner.invoke(app, ["spectrum", str(good), "--out", str(tmp_path / "x.gif")]).exit_code == 2
     result = runner.invoke(app, ["spectrum", str(bad), "--out", str(tmp_path / "none.png")])
     assert result.exit_code == 1 and not (tmp_path / "none.png").exists()
-    result = runner.invoke(app, ["spectrum", str(good), "--out", str(tmp_path / "no" / "dir.png"), "--planner", "estimate"])
+    result = runner.invoke(
+        app, ["spectrum", str(good), "--out", str(tmp_path / "no" / "dir.png"), "--planner", "estimate"]
+    )
     assert result.exit_code == 3 and "cannot write" in result.stderr
     result = runner.invoke(app, ["spectrum", str(good), "--out", str(tmp_path / "a.png"), "--model", str(bad)])
     assert result.exit_code == 2

@@ -8,9 +8,9 @@ from html.parser import HTMLParser
 import cv2
 import numpy as np
 import pytest
+from conftest import natural_image
 from typer.testing import CliRunner
 
-from conftest import natural_image
 from scanner.cli import app
 from scanner.detect import label_from_path
 from scanner.features import FeatureExtractor, features_of_file
@@ -26,7 +26,7 @@ from scanner.report import (
 from scanner.store import make_table, read_features, write_table
 
 runner = CliRunner()
-NASTY = 'a <b>&"q\'.png'
+NASTY = "a <b>&\"q'.png"
 
 
 def build_store(tmp_path, fake_format="jpg"):
@@ -36,8 +36,11 @@ def build_store(tmp_path, fake_format="jpg"):
         (tmp_path / label).mkdir()
         for i in range(count):
             path = tmp_path / label / f"{label}{i}.{fmt}"
-            cv2.imwrite(str(path), natural_image(48, 64, seed=seed + i)[..., ::-1],
-                        [cv2.IMWRITE_JPEG_QUALITY, 75] if fmt == "jpg" else [])
+            cv2.imwrite(
+                str(path),
+                natural_image(48, 64, seed=seed + i)[..., ::-1],
+                [cv2.IMWRITE_JPEG_QUALITY, 75] if fmt == "jpg" else [],
+            )
             paths.append(path)
     nasty = tmp_path / "real" / NASTY
     cv2.imwrite(str(nasty), natural_image(40, 40, seed=30)[..., ::-1])
@@ -49,12 +52,16 @@ def build_store(tmp_path, fake_format="jpg"):
     table = make_table(
         [r.path for r in results],
         np.array([r.features if r.features is not None else np.full(6, np.nan) for r in results]),
-        status=[r.status for r in results], error=[r.error for r in results],
+        status=[r.status for r in results],
+        error=[r.error for r in results],
         format=[r.info.format or "" for r in results],
         jpeg_subsampling=[r.info.jpeg_subsampling or "" for r in results],
         jpeg_quality=[r.info.jpeg_quality or 0 for r in results],
-        height=[r.info.height or 0 for r in results], width=[r.info.width or 0 for r in results],
-        mtime=[os.stat(p).st_mtime for p in paths], attrs={"command": "scanner scan test"})
+        height=[r.info.height or 0 for r in results],
+        width=[r.info.width or 0 for r in results],
+        mtime=[os.stat(p).st_mtime for p in paths],
+        attrs={"command": "scanner scan test"},
+    )
     store = tmp_path / "sweep.h5"
     write_table(store, table)
     return store, read_features(store)
@@ -128,10 +135,25 @@ def chromium_dom(html_path, tmp_path):
     if browser is None:
         pytest.skip("chromium is not installed (.ci/run installs it)")
     result = subprocess.run(
-        [browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
-         "--enable-logging=stderr", "--v=0", "--dump-dom", html_path.as_uri()],
-        capture_output=True, text=True, timeout=120)
+        [
+            browser,
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--dump-dom",
+            html_path.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     console = [line for line in result.stderr.splitlines() if ":CONSOLE" in line]
     return result.stdout, console
@@ -141,8 +163,23 @@ def test_report_renders_in_chromium_and_agrees_with_the_store(tmp_path):
     store, table = build_store(tmp_path)
     scores = write_verdicts(tmp_path / "verdicts.csv", table)
     out = tmp_path / "report.html"
-    result = runner.invoke(app, ["report", str(store), "--verdicts", str(tmp_path / "verdicts.csv"),
-                                 "--out", str(out), "--top", "3", "--thumbnails", "--scatter", "max", "icorr_gb"])
+    result = runner.invoke(
+        app,
+        [
+            "report",
+            str(store),
+            "--verdicts",
+            str(tmp_path / "verdicts.csv"),
+            "--out",
+            str(out),
+            "--top",
+            "3",
+            "--thumbnails",
+            "--scatter",
+            "max",
+            "icorr_gb",
+        ],
+    )
     assert result.exit_code == 0, result.output
     text = out.read_text(encoding="utf-8")
     dom, console = chromium_dom(out, tmp_path)
@@ -151,16 +188,16 @@ def test_report_renders_in_chromium_and_agrees_with_the_store(tmp_path):
     cells = parse(dom)
 
     assert cells.tables["status-counts"] == {**expected_counts(table.status), "total": len(table)}
-    verdict_of = {row["path"]: row["verdict"] or "no verdict"
-                  for row in csv.DictReader(open(tmp_path / "verdicts.csv"))}
+    verdict_of = {
+        row["path"]: row["verdict"] or "no verdict" for row in csv.DictReader(open(tmp_path / "verdicts.csv"))
+    }
     assert cells.tables["verdict-counts"] == {**expected_counts(verdict_of[p] for p in table.path), "total": len(table)}
     ok = [i for i, s in enumerate(table.status) if s == "ok"]
     labels = [label_from_path(table.path[i]) for i in ok]
     pairs = expected_counts(f"{label}|{verdict_of[table.path[i]]}" for label, i in zip(labels, ok))
     assert {k: v for k, v in cells.tables["label-verdict"].items() if v} == pairs
 
-    encodings = [
-        ("JPEG 4:2:0 q70-79" if table.format[i] == "JPEG" else "PNG", label) for label, i in zip(labels, ok)]
+    encodings = [("JPEG 4:2:0 q70-79" if table.format[i] == "JPEG" else "PNG", label) for label, i in zip(labels, ok)]
     assert {k: v for k, v in cells.tables["encoding"].items() if v} == expected_counts(f"{e}|{c}" for e, c in encodings)
     assert "differ in encoding" in dom and 'id="confound"' in text
 
@@ -176,7 +213,9 @@ def test_report_renders_in_chromium_and_agrees_with_the_store(tmp_path):
 def test_every_path_is_escaped(tmp_path):
     store, table = build_store(tmp_path)
     with open(tmp_path / "verdicts.csv", "w", newline="") as handle:
-        csv.writer(handle).writerows([["path", "status", "verdict", "score"], [tmp_path / "real" / NASTY, "ok", "fake", 99]])
+        csv.writer(handle).writerows(
+            [["path", "status", "verdict", "score"], [tmp_path / "real" / NASTY, "ok", "fake", 99]]
+        )
     out = tmp_path / "report.html"
     result = runner.invoke(app, ["report", str(store), "--verdicts", str(tmp_path / "verdicts.csv"), "--out", str(out)])
     assert result.exit_code == 0, result.output
@@ -193,8 +232,9 @@ def test_top_files_that_vanished_or_changed_since_the_scan(tmp_path):
     os.unlink(first)
     os.utime(second, (1e9, 1e9))
     out = tmp_path / "report.html"
-    result = runner.invoke(app, ["report", str(store), "--verdicts", str(tmp_path / "verdicts.csv"),
-                                 "--out", str(out), "--top", "2"])
+    result = runner.invoke(
+        app, ["report", str(store), "--verdicts", str(tmp_path / "verdicts.csv"), "--out", str(out), "--top", "2"]
+    )
     assert result.exit_code == 0, result.output
     text = out.read_text(encoding="utf-8")
     assert "spectra not drawn: the file is now vanished" in text
@@ -214,8 +254,9 @@ def test_matched_encodings_give_no_warning_and_labels_without_verdicts(tmp_path)
 
 
 def test_a_store_without_usable_rows(tmp_path):
-    table = make_table(["/x/a.png", "/x/b.jpg"], None, status=["unreadable", "truncated"],
-                       error=["corrupt", "ends early"])
+    table = make_table(
+        ["/x/a.png", "/x/b.jpg"], None, status=["unreadable", "truncated"], error=["corrupt", "ends early"]
+    )
     write_table(tmp_path / "bad.h5", table)
     out = tmp_path / "report.html"
     result = runner.invoke(app, ["report", str(tmp_path / "bad.h5"), "--out", str(out)])
@@ -241,7 +282,8 @@ def test_bad_inputs_are_usage_errors(tmp_path):
 def test_read_verdicts_aligns_by_path_and_counts_strangers(tmp_path):
     table = make_table(["/d/real/a.png", "/d/fake/b.png", "/d/fake/c.png"], np.zeros((3, 6)))
     (tmp_path / "v.csv").write_text(
-        "path,status,verdict,score\n/d/fake/b.png,ok,fake,1.5\n/d/./real/a.png,ok,real,-2\n/elsewhere.png,ok,fake,3\n")
+        "path,status,verdict,score\n/d/fake/b.png,ok,fake,1.5\n/d/./real/a.png,ok,real,-2\n/elsewhere.png,ok,fake,3\n"
+    )
     verdicts = read_verdicts(tmp_path / "v.csv", table)
     assert verdicts.verdict.tolist() == ["real", "fake", "not in verdicts"]
     np.testing.assert_array_equal(verdicts.score, [-2.0, 1.5, np.nan])
@@ -268,10 +310,20 @@ def test_thumbnails_are_small_and_always_downscaled():
 
 
 def test_encoding_of_and_gap():
-    table = make_table([f"/x/{i}" for i in range(5)], None, format=["JPEG", "JPEG", "PNG", "JPEG", ""],
-                       jpeg_subsampling=["4:2:0", "4:4:4", "", "4:2:0", ""], jpeg_quality=[75, 100, 0, 0, 0])
+    table = make_table(
+        [f"/x/{i}" for i in range(5)],
+        None,
+        format=["JPEG", "JPEG", "PNG", "JPEG", ""],
+        jpeg_subsampling=["4:2:0", "4:4:4", "", "4:2:0", ""],
+        jpeg_quality=[75, 100, 0, 0, 0],
+    )
     assert encoding_of(table).tolist() == [
-        "JPEG 4:2:0 q70-79", "JPEG 4:4:4 q90-100", "PNG", "JPEG 4:2:0 quality unknown", "unknown format"]
+        "JPEG 4:2:0 q70-79",
+        "JPEG 4:4:4 q90-100",
+        "PNG",
+        "JPEG 4:2:0 quality unknown",
+        "unknown format",
+    ]
     assert encoding_gap({"PNG": 10}, {"JPEG": 5}) == 1.0
     assert encoding_gap({"PNG": 10, "JPEG": 10}, {"PNG": 1, "JPEG": 1}) == 0.0
     assert encoding_gap({"PNG": 3, "JPEG": 1}, {"PNG": 1, "JPEG": 1}) == pytest.approx(0.25)

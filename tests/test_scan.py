@@ -12,10 +12,10 @@ import zlib
 import cv2
 import numpy as np
 import pytest
+from conftest import natural_image
 from PIL import Image
 from typer.testing import CliRunner
 
-from conftest import natural_image
 from scanner.cli import app
 from scanner.features import FeatureExtractor, features_of_file
 from scanner.journal import Journal
@@ -41,10 +41,21 @@ def write_jpegs(directory, n, size=96, seed=0):
 def rows_by_path(store):
     table = read_features(store)
     assert len(set(table.path)) == len(table.path), "duplicate rows"
-    return {p: (table.status[i], table.error[i], table.features[i].tobytes(), int(table.height[i]),
-                int(table.width[i]), table.format[i], table.jpeg_subsampling[i], int(table.jpeg_quality[i]),
-                int(table.size[i]), float(table.mtime[i]))
-            for i, p in enumerate(table.path)}
+    return {
+        p: (
+            table.status[i],
+            table.error[i],
+            table.features[i].tobytes(),
+            int(table.height[i]),
+            int(table.width[i]),
+            table.format[i],
+            table.jpeg_subsampling[i],
+            int(table.jpeg_quality[i]),
+            int(table.size[i]),
+            float(table.mtime[i]),
+        )
+        for i, p in enumerate(table.path)
+    }
 
 
 # --- one scan, checked file by file ------------------------------------------------
@@ -92,8 +103,12 @@ def odd_tree(tmp_path_factory):
     put("bomb.png", png_with_size(100_000, 100_000), "too_large", "PNG")
     put("actually-jpeg.png", jpeg, "ok", "JPEG")
     put("deep16.png", cv2.imencode(".png", (bgr.astype(np.uint16) * 257))[1].tobytes(), "ok", "PNG")
-    put("alpha.png", cv2.imencode(".png", np.dstack([bgr, np.full(bgr.shape[:2], 200, np.uint8)]))[1].tobytes(),
-        "ok", "PNG")
+    put(
+        "alpha.png",
+        cv2.imencode(".png", np.dstack([bgr, np.full(bgr.shape[:2], 200, np.uint8)]))[1].tobytes(),
+        "ok",
+        "PNG",
+    )
     put("cmyk.jpg", pil_bytes(Image.fromarray(rgb).convert("CMYK"), "JPEG"), "ok", "JPEG")
     put("palette.png", pil_bytes(Image.fromarray(rgb).convert("P", palette=Image.ADAPTIVE), "PNG"), "ok", "PNG")
     put("visage-é.png", cv2.imencode(".png", bgr)[1].tobytes(), "ok", "PNG")
@@ -201,8 +216,16 @@ def test_refuses_another_spectrum_then_overwrite_starts_over(tmp_path):
 
 def open_journal_beside(out: str, table) -> Journal:
     """A fresh journal next to the store, as a scan of that store would start one."""
-    return Journal.create(journal_path(out), {"spectrum": "log", "schema_version": 1, "command": "scanner scan",
-                                              "created": "now", "roots": table.attrs["roots"]})
+    return Journal.create(
+        journal_path(out),
+        {
+            "spectrum": "log",
+            "schema_version": 1,
+            "command": "scanner scan",
+            "created": "now",
+            "roots": table.attrs["roots"],
+        },
+    )
 
 
 def test_merge_keeps_last_row_per_path_and_never_merges_a_journal_twice(tmp_path):
@@ -251,19 +274,38 @@ def test_torn_journal_record_is_cut_off(tmp_path):
 
 
 def scan_command(images, out, *extra):
-    return [sys.executable, "-m", "scanner", "scan", str(images), "--out", str(out), "--planner", "estimate",
-            "--workers", "2", "--quiet", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "scanner",
+        "scan",
+        str(images),
+        "--out",
+        str(out),
+        "--planner",
+        "estimate",
+        "--workers",
+        "2",
+        "--quiet",
+        *extra,
+    ]
 
 
 def run_scan(images, out, *extra, env=None):
-    return subprocess.run(scan_command(images, out, *extra), env={**os.environ, **(env or {})},
-                          start_new_session=True, capture_output=True, timeout=120)
+    return subprocess.run(
+        scan_command(images, out, *extra),
+        env={**os.environ, **(env or {})},
+        start_new_session=True,
+        capture_output=True,
+        timeout=120,
+    )
 
 
 def kill_when(images, out, ready, *extra):
     """Start a scan in its own process group and SIGKILL the group once ready() is true."""
-    process = subprocess.Popen(scan_command(images, out, *extra), start_new_session=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        scan_command(images, out, *extra), start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     deadline = time.monotonic() + 60
     while not ready() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.002)
@@ -409,13 +451,20 @@ def test_a_worker_killed_mid_scan_is_replaced(crash_images, tmp_path):
     """A worker dying (as on a decoder crash) costs nothing: its files are retried."""
     images, clean = crash_images
     out = tmp_path / "s.h5"
-    process = subprocess.Popen(scan_command(images, out, "--checkpoint-rows", "200"), start_new_session=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        scan_command(images, out, "--checkpoint-rows", "200"),
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
     def children(pid):
         try:
-            return [int(c) for task in os.listdir(f"/proc/{pid}/task")
-                    for c in open(f"/proc/{pid}/task/{task}/children").read().split()]
+            return [
+                int(c)
+                for task in os.listdir(f"/proc/{pid}/task")
+                for c in open(f"/proc/{pid}/task/{task}/children").read().split()
+            ]
         except FileNotFoundError:
             return []
 

@@ -23,10 +23,19 @@ def sample_table():
     rng = np.random.default_rng(0)
     paths = ["/data/a.jpg", "/data/sub/b\udcff.png", "/elsewhere/c.png", "relative/d.png"]
     return make_table(
-        paths, rng.random((4, 6)), spectrum="modulus", status=["ok", "ok", "truncated", "ok"],
-        error=["", "", "JPEG data ends early", ""], height=[10, 20, 0, 40], width=[11, 21, 0, 41],
-        format=["JPEG", "PNG", "", "PNG"], jpeg_subsampling=["4:2:0", "", "", ""], jpeg_quality=[75, 0, 0, 0],
-        size=[100, 200, 300, 400], mtime=[1.5, 2.5, 3.5, 4.5], attrs={"roots": ["/data"], "command": "scan /data"},
+        paths,
+        rng.random((4, 6)),
+        spectrum="modulus",
+        status=["ok", "ok", "truncated", "ok"],
+        error=["", "", "JPEG data ends early", ""],
+        height=[10, 20, 0, 40],
+        width=[11, 21, 0, 41],
+        format=["JPEG", "PNG", "", "PNG"],
+        jpeg_subsampling=["4:2:0", "", "", ""],
+        jpeg_quality=[75, 0, 0, 0],
+        size=[100, 200, 300, 400],
+        mtime=[1.5, 2.5, 3.5, 4.5],
+        attrs={"roots": ["/data"], "command": "scan /data"},
     )
 
 

@@ -28,8 +28,10 @@ def test_recursive_walk_with_extension_filter(tree):
     walk = Walk([tree])
     assert walk.roots == ["", str(tree)]
     assert listing(walk) == {
-        str(tree / "top.jpg"): ("", 1), str(tree / "UPPER.PNG"): ("", 2),
-        str(tree / "a" / "mid.jpeg"): ("", 4), str(tree / "a" / "b" / "deep.webp"): ("", 5),
+        str(tree / "top.jpg"): ("", 1),
+        str(tree / "UPPER.PNG"): ("", 2),
+        str(tree / "a" / "mid.jpeg"): ("", 4),
+        str(tree / "a" / "b" / "deep.webp"): ("", 5),
     }
     found = {f.relpath: f for f in walk}
     assert found[b"a/b/deep.webp"].root == 1
@@ -39,7 +41,9 @@ def test_recursive_walk_with_extension_filter(tree):
 def test_no_recursion_and_other_filters(tree):
     assert set(listing(Walk([tree], recursive=False))) == {str(tree / "top.jpg"), str(tree / "UPPER.PNG")}
     assert set(listing(Walk([tree], extensions=parse_extensions("txt,.JPEG")))) == {
-        str(tree / "notes.txt"), str(tree / "a" / "mid.jpeg")}
+        str(tree / "notes.txt"),
+        str(tree / "a" / "mid.jpeg"),
+    }
     assert len(listing(Walk([tree], extensions=parse_extensions("*")))) == 5
 
 
@@ -63,11 +67,20 @@ def test_from_list_streams_lines_losslessly(tree, tmp_path):
     odd = os.fsencode(str(tree)) + b"/caf\xe9.jpg"
     with open(odd, "wb") as handle:
         handle.write(b"x")
-    lines = [bytes(tree / "top.jpg") + b"\n", odd + b"\r\n", b"\n", bytes(tree / "a" / "b") + b"\n",
-             bytes(tree / "gone.png") + b"\n"]
+    lines = [
+        bytes(tree / "top.jpg") + b"\n",
+        odd + b"\r\n",
+        b"\n",
+        bytes(tree / "a" / "b") + b"\n",
+        bytes(tree / "gone.png") + b"\n",
+    ]
     got = listing(Walk(from_list=iter(lines)))
-    assert got == {str(tree / "top.jpg"): ("", 1), os.fsdecode(odd): ("", 1),
-                   str(tree / "a" / "b" / "deep.webp"): ("", 5), str(tree / "gone.png"): ("vanished", 0)}
+    assert got == {
+        str(tree / "top.jpg"): ("", 1),
+        os.fsdecode(odd): ("", 1),
+        str(tree / "a" / "b" / "deep.webp"): ("", 5),
+        str(tree / "gone.png"): ("vanished", 0),
+    }
 
 
 def test_symlink_loop_is_a_row(tree):
@@ -79,10 +92,10 @@ def test_symlink_loop_is_a_row(tree):
 
 
 def test_links_duplicates_and_broken_links(tree):
-    (tree / "again").symlink_to(tree / "a" / "b")                # the same directory a second time
+    (tree / "again").symlink_to(tree / "a" / "b")  # the same directory a second time
     (tree / "dangling.jpg").symlink_to(tree / "nowhere.jpg")
     (tree / "self.png").symlink_to(tree / "self.png")
-    (tree / "alias.jpg").symlink_to(tree / "top.jpg")             # a link to a file is a file
+    (tree / "alias.jpg").symlink_to(tree / "top.jpg")  # a link to a file is a file
     got = listing(Walk([tree]))
     assert sum(p.endswith("/deep.webp") for p in got) == 1  # reached twice, walked once
     assert got[str(tree / "dangling.jpg")] == ("unreadable", 0)
