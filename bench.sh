@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The standard benchmark matrix: 256x256 and 1024x1024, JPEG and PNG, log and modulus,
-# each timed with 1 and all usable cores (scanner bench's worker scaling), written as a
+# each timed with 1 and all usable cores (benchmarks/harness.py), written as a
 # Markdown page under benchmarks/results/ named by date and host, with the machine described.
 #
 #   ./bench.sh                  # the whole matrix (under ~10 minutes on 2 cores)
@@ -27,7 +27,7 @@ for size in 256 1024; do
     for format in jpeg png; do
         for spectrum in log modulus; do
             echo "bench.sh: ${size}x${size} ${format} ${spectrum}, 1..${WORKERS} workers" >&2
-            "$PYTHON" -m scanner bench --size "$size" --format "$format" --spectrum "$spectrum" \
+            "$PYTHON" benchmarks/harness.py --size "$size" --format "$format" --spectrum "$spectrum" \
                 --workers "$WORKERS" --repeats "$REPEATS" --json >>"$reports"
         done
     done

@@ -69,9 +69,10 @@ def listing_rate(files: Callable[[], Iterable]) -> tuple[int, float]:
 
 def feature_loop(root: str) -> dict:
     """The fallback: walk + features_of_file in this process, streaming."""
-    from scanner.features import FeatureExtractor, features_of_file
+    from scanner.extract import make_extractor
+    from scanner.measure import features_of_file
 
-    extractor = FeatureExtractor("log")
+    extractor = make_extractor(spectrum="log")
     start = time.perf_counter()
     count = sum(features_of_file(path, extractor).status == "ok" for path in walk(root))
     return {

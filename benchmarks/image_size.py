@@ -20,17 +20,12 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from scanner.bench import (
-    authors_files,
-    decode_fft_files,
-    decode_files,
-    feature_breakdown,
-    features_files,
-    time_stages,
-    write_image_set,
-)
+from harness import authors_files, decode_fft_files, feature_breakdown
+
+from scanner.backends import make_backend
+from scanner.bench import decode_files, features_files, time_stages, write_image_set
 from scanner.decode import read_image
-from scanner.features import FeatureExtractor
+from scanner.extract import make_extractor
 
 
 def main() -> None:
@@ -57,14 +52,15 @@ def main() -> None:
         "auth/ours",
     )
     print(("{:>6} {:>6} " + "{:>9} " * 9).format(*header))
-    extractor = FeatureExtractor(args.spectrum)
+    extractor = make_extractor(spectrum=args.spectrum)
+    backend = make_backend("fftw")
     for size in (int(s) for s in args.sizes.split(",")):
         count = max(2, min(64, (32 << 20) // (size * size)))
         with tempfile.TemporaryDirectory(prefix="scanner-size-") as tmp:
             paths = write_image_set(Path(tmp), count, size, args.format)
             stages = {
                 "decode": (decode_files, paths),
-                "decode_fft": (lambda p: decode_fft_files(p, extractor.plans), paths),
+                "decode_fft": (lambda p: decode_fft_files(p, backend), paths),
                 "features": (lambda p: features_files(p, extractor), paths),
             }
             if size <= args.authors_max:

@@ -7,7 +7,7 @@ Run (from the repository root, with the project's virtual environment):
 Every decoded image is a fresh array (OpenCV allocates it), a few hundred kB to several MB. By
 default glibc serves blocks over its mmap threshold with mmap and gives them back with munmap, so
 each image can pay fresh zero-filled pages (minor page faults) unless the dynamic threshold rises.
-For each size this runs the same loop (scanner.decode.decode_bytes + FeatureExtractor.from_bgr on
+For each size this runs the same loop (scanner.decode.decode_bytes + an extractor's from_bgr on
 in-memory JPEGs, so no disk I/O) in a subprocess under several environment settings, and prints
 ms/image, minor page faults per image (resource.getrusage ru_minflt, over the timed passes only)
 and the subprocess's peak RSS.
@@ -42,11 +42,11 @@ def child(size: int, images: int, passes: int) -> dict:
 
     from scanner.bench import encode, natural_image
     from scanner.decode import decode_bytes
-    from scanner.features import FeatureExtractor
+    from scanner.extract import make_extractor
 
     rng = np.random.default_rng(0)
     files = [encode(natural_image(size, size, rng), "jpeg") for _ in range(images)]
-    extractor = FeatureExtractor("log")
+    extractor = make_extractor(spectrum="log")
     for data in files[:2]:
         extractor.from_bgr(decode_bytes(data).pixels)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt

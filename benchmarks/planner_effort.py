@@ -6,7 +6,7 @@ Run (from the repository root, with the project's virtual environment):
                                                   [--timeout 120] [--repeats 20]
 
 Each (size, effort) cell runs in a fresh subprocess, so no wisdom leaks between cells. It prints:
-the time to plan the engine's three-channel r2c transform (scanner.spectrum.ChannelTransform)
+the time to plan the engine's three-channel r2c transform (scanner.backends.fftw.FFTWTransform)
 from no wisdom; the time to plan it again from the wisdom just saved (what every later run pays,
 since scanner keeps wisdom in its cache directory); and the median execute time of the plan.
 A cell whose planning runs past --timeout seconds is killed and reported as skipped (PATIENT at
@@ -30,11 +30,11 @@ def cell(size: int, effort: str, repeats: int) -> dict:
     import numpy as np
     import pyfftw
 
-    from scanner.spectrum import ChannelTransform, load_wisdom, save_wisdom
+    from scanner.backends.fftw import FFTWTransform, load_wisdom, save_wisdom
 
     pyfftw.forget_wisdom()
     start = time.perf_counter()
-    plan = ChannelTransform(size, size, effort)
+    plan = FFTWTransform(size, size, np.dtype(np.float64), effort)
     cold = time.perf_counter() - start
     plan.pixels[...] = np.random.default_rng(0).random(plan.pixels.shape)
     times = []
@@ -47,7 +47,7 @@ def cell(size: int, effort: str, repeats: int) -> dict:
         pyfftw.forget_wisdom()
         load_wisdom(Path(tmp))
         start = time.perf_counter()
-        ChannelTransform(size, size, effort)
+        FFTWTransform(size, size, np.dtype(np.float64), effort)
         warm = time.perf_counter() - start
     return {"plan_s": cold, "plan_with_wisdom_s": warm, "execute_ms": 1e3 * statistics.median(times)}
 

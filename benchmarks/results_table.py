@@ -50,7 +50,7 @@ def page(reports: list[dict], command: str) -> str:
         pool = {p["name"]: p["images_per_s"] for p in r["scaling"]}
         scan = {run["workers"]: run for run in r["scan"] if run["seconds"]}
 
-        def scan_cell(n: int) -> str:
+        def scan_cell(n: int, scan: dict = scan) -> str:
             run = scan.get(n)
             return f"{cell(run['images_per_s'])} ({cell(run['steady_images_per_s'])})" if run else "-"
 

@@ -35,8 +35,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from scanner.bench import TreeMemorySampler
 from scanner.decode import decode_bytes
-from scanner.features import FeatureExtractor, features_of_file
+from scanner.extract import make_extractor
+from scanner.measure import features_of_file
 from scanner.scan import ScanOptions, scan
 from scanner.walk import Walk
 
@@ -66,7 +68,7 @@ def grow_small_tree(directory: Path, start: int, stop: int, blobs: list[bytes]) 
 
 def stages(directory: Path) -> None:
     files = sorted(directory.rglob("*.jpg"))[:500]
-    extractor = FeatureExtractor(planner="measure")
+    extractor = make_extractor(planner="measure")
     data = [f.read_bytes() for f in files]
     pixels = [decode_bytes(d).pixels for d in data]
     extractor.from_bgr(pixels[0])  # plan once
@@ -100,7 +102,7 @@ def _tree(pid: int) -> list[int]:
         found.append(p)
         try:
             for task in os.listdir(f"/proc/{p}/task"):
-                stack += [int(c) for c in open(f"/proc/{p}/task/{task}/children").read().split()]
+                stack += [int(c) for c in Path(f"/proc/{p}/task/{task}/children").read_text().split()]
         except (FileNotFoundError, ProcessLookupError):
             continue
     return found
@@ -109,7 +111,7 @@ def _tree(pid: int) -> list[int]:
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU time of one process so far (0 once it is gone)."""
     try:
-        fields = open(f"/proc/{pid}/stat").read().rpartition(")")[2].split()
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     except (FileNotFoundError, ProcessLookupError):
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -180,21 +182,6 @@ def scaling(directory: Path, worker_counts: list[int], work: Path, repeats: int 
         )
 
 
-def _tree_memory(pid: int) -> tuple[int, int]:
-    """(sum of PSS, sum of RSS) in bytes over a process and all its descendants."""
-    pss = rss = 0
-    for p in _tree(pid):
-        try:
-            for line in open(f"/proc/{p}/smaps_rollup"):
-                if line.startswith("Pss:"):
-                    pss += int(line.split()[1]) * 1024
-                elif line.startswith("Rss:"):
-                    rss += int(line.split()[1]) * 1024
-        except (FileNotFoundError, ProcessLookupError, PermissionError):
-            continue
-    return pss, rss
-
-
 def memory(directory: Path, sizes: list[int], work: Path) -> None:
     print("3. memory: `python -m scanner scan` over small JPEGs (32x32), peak of the whole process tree")
     rng = np.random.default_rng(1)
@@ -210,19 +197,10 @@ def memory(directory: Path, sizes: list[int], work: Path) -> None:
             [sys.executable, "-m", "scanner", "scan", str(directory), "--out", str(out), "--overwrite", "--quiet"],
             stdout=subprocess.DEVNULL,
         )
-        peak = [0, 0]
-
-        def sample() -> None:
-            while process.poll() is None:
-                pss, rss = _tree_memory(process.pid)
-                peak[0], peak[1] = max(peak[0], pss), max(peak[1], rss)
-                time.sleep(0.05)
-
-        sampler = threading.Thread(target=sample)
         t = time.perf_counter()
-        sampler.start()
-        process.wait()
-        sampler.join()
+        with TreeMemorySampler(process.pid) as sampler:
+            process.wait()
+        peak = [sampler.peak_pss, sampler.peak_rss]
         wall = time.perf_counter() - t
         print(
             f"   {size:>9,} files: peak PSS {peak[0] / 2**20:,.0f} MiB, peak RSS sum {peak[1] / 2**20:,.0f} MiB, "

@@ -1,25 +1,29 @@
-"""Throughput of the scanner against its own decode floor and the authors' numpy pipeline.
+"""`scanner bench`: how fast this machine measures images, stage by stage, in one run.
 
-A shared or busy machine makes timings from separate runs incomparable, so every
-figure of one report is measured in the same run, on the same files, with the
-stages' passes interleaved in rounds: decode alone; decode plus the three-channel FFTW rfft2 the engine
-runs (the floor the feature step is held to); the full features; the whole
-``scanner scan`` pipeline into HDF5 (as a subprocess, with 1..N workers); and the
-authors' plain numpy pipeline on a sample. Each stage gets a warm-up pass (numba
-cache loading, FFTW planning, the page cache) and then the median of several
-timed passes.
+What a user wants to know before a sweep: how many images per second this
+machine decodes, measures, and scans into a store, with one worker and with
+all of them, and how much memory the scan takes. Every figure of one report is
+measured in the same run, on the same files, with the stages' passes
+interleaved in rounds, so a shared or busy machine moves them all alike. Each
+stage gets a warm-up pass (compiled kernels, FFT plans, the page cache) and
+then the median of several timed passes.
 
 Without a directory of images, a realistic set is generated in a temporary
-directory: smooth multi-scale luminance, softer chroma fields, per-channel tints
-and per-channel sensor noise, so the three channels are correlated but not
-identical, as in photographs (constants or pure noise would time different code
-paths: constant planes and flat spectra).
+directory and removed afterwards: smooth multi-scale luminance, softer chroma
+fields, per-channel tints and per-channel sensor noise, so the three channels
+are correlated but not identical, as in photographs (constants or pure noise
+would time different code paths).
+
+The developer's harness (benchmarks/harness.py) builds on these pieces: the
+FFT floor, the per-piece breakdown of the feature step, the authors' pipeline
+and the project's targets.
 """
 
 from __future__ import annotations
 
 import ctypes
 import glob
+import itertools
 import math
 import multiprocessing
 import os
@@ -35,30 +39,20 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
-from scanner import __version__, kernels
-from scanner import features as features_module
+from scanner import __version__
+from scanner.backends import DEFAULT_PLANNER
 from scanner.decode import read_image
-from scanner.features import FeatureExtractor, features_of_file
-from scanner.percentile import PercentileSelector
-from scanner.spectrum import ChannelTransform, PlanCache
+from scanner.extract import Extractor, make_extractor
+from scanner.measure import measure_file
 from scanner.walk import DEFAULT_EXTENSIONS
 
 FORMATS = ("jpeg", "png")
 JPEG_QUALITY = 90
-BREAKDOWN_PIECES = ("to_planar", "fft", "magnitude", "percentiles", "pair_sums", "finish")
-
-# Targets of issues 2, 3 and 5 (log mode, on the project's 2-core machine).
-TARGET_FEATURE_OVER_DECODE_FFT = 1.3
-TARGET_AUTHORS_OVER_OURS = 8.0
-TARGET_AUTHORS_SIZE = 1024
-TARGET_SCAN_RATE = 2500.0
-TARGET_SCAN_RATE_SIZE = 256
-TARGET_TWO_WORKER_SPEEDUP = 1.8
-
 SCAN_WORK_SECONDS = 3.0
 
 
@@ -139,35 +133,6 @@ def image_files(directory: Path, limit: int | None = None) -> list[Path]:
     return found
 
 
-# --- the authors' pipeline --------------------------------------------------------
-
-
-def authors_features(rgb: np.ndarray, spectrum: str = "log") -> np.ndarray:
-    """The six features as the authors compute them: full complex fft2 per channel,
-    np.percentile, np.corrcoef, all in float64 numpy (the baseline, not the engine)."""
-    x = rgb.astype(np.float64)
-    if spectrum == "log":
-        x /= 255.0
-    spectra = []
-    for c in range(3):
-        s = np.abs(np.fft.fft2(x[..., c]))
-        if spectrum == "log":
-            s = np.log(s + 1e-3)
-            p1, p99 = np.percentile(s, [1, 99])
-            with np.errstate(divide="ignore", invalid="ignore"):
-                s = np.clip((s - p1) / (p99 - p1), 0.0, 1.0)
-        spectra.append(s.ravel())
-    pairs = ((0, 1), (0, 2), (1, 2))
-    d = np.array([np.mean(np.abs(spectra[a] - spectra[b])) for a, b in pairs])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        icorr = [1.0 - np.corrcoef(spectra[a], spectra[b])[0, 1] for a, b in pairs]
-    return np.array([d.mean(), d.max(), d.min(), *icorr])
-
-
-def authors_features_of_file(path: Path, spectrum: str = "log") -> np.ndarray:
-    return authors_features(cv2.imread(str(path), cv2.IMREAD_COLOR)[..., ::-1], spectrum)
-
-
 # --- timing -------------------------------------------------------------------------
 
 
@@ -208,26 +173,10 @@ def decode_files(paths: Sequence[Path]) -> None:
         read_image(path)
 
 
-def decode_fft_files(paths: Sequence[Path], plans: PlanCache) -> None:
-    """Decode, then the engine's own three-channel rfft2: its to_planar copy into the
-    plan's aligned buffer and the cached FFTW plan. The floor the features are held to."""
+def features_files(paths: Sequence[Path], extractor: Extractor) -> None:
+    """measure_file: decode plus the features, as the sweep runs it."""
     for path in paths:
-        pixels = read_image(path).pixels
-        plan = plans.get(*pixels.shape[:2])
-        kernels.to_planar(pixels, plan.pixels, 1.0 / 255.0, 2)
-        plan.execute()
-
-
-def features_files(paths: Sequence[Path], extractor: FeatureExtractor) -> None:
-    """features_of_file: decode plus the six features, as the sweep runs it."""
-    for path in paths:
-        features_of_file(path, extractor)
-
-
-def authors_files(paths: Sequence[Path], spectrum: str) -> None:
-    """cv2.imread plus the authors' numpy pipeline, per file."""
-    for path in paths:
-        authors_features_of_file(path, spectrum)
+        measure_file(path, extractor)
 
 
 def time_stages(
@@ -251,125 +200,30 @@ def time_stages(
     return {name: StageResult(name, len(paths), statistics.median(times[name])) for name, (_, paths) in stages.items()}
 
 
-def time_authors_step(images: Sequence[np.ndarray], spectrum: str, repeats: int) -> float:
-    """ms/image of the authors' numpy pipeline alone, on already decoded BGR images."""
-    rgb = [image[..., ::-1] for image in images]
-
-    def one_pass() -> None:
-        for image in rgb:
-            authors_features(image, spectrum)
-
-    authors_features(rgb[0], spectrum)
-    return 1e3 * median_pass_seconds(one_pass, repeats) / len(rgb)
-
-
-class PieceClock:
-    """Times the engine's own pieces while FeatureExtractor runs, by wrapping them.
-
-    The wrapped callables are the ones the extractor looks up at call time
-    (scanner.kernels functions, the plan's execute, PercentileSelector, and
-    features_from_sums), so the breakdown follows the engine as it is, with no
-    copy of its logic to drift. A piece called from inside another counts as
-    the outer one. Inside `with clock:` only; the originals are put back after.
-    """
-
-    def __init__(self) -> None:
-        self.seconds = dict.fromkeys(BREAKDOWN_PIECES, 0.0)
-        self._active = False
-        self._saved: list[tuple[object, str, object]] = []
-
-    def _wrap(self, piece: str, function: Callable) -> Callable:
-        seconds = self.seconds
-        clock = time.perf_counter
-
-        def timed(*args, **kwargs):
-            if self._active:
-                return function(*args, **kwargs)
-            self._active = True
-            start = clock()
-            try:
-                return function(*args, **kwargs)
-            finally:
-                seconds[piece] += clock() - start
-                self._active = False
-
-        return timed
-
-    def __enter__(self) -> PieceClock:
-        targets = (
-            (kernels, "to_planar", "to_planar"),
-            (ChannelTransform, "execute", "fft"),
-            (kernels, "log_magnitude", "magnitude"),
-            (kernels, "magnitude", "magnitude"),
-            (PercentileSelector, "__call__", "percentiles"),
-            (kernels, "pair_sums", "pair_sums"),
-            (features_module, "features_from_sums", "finish"),
-        )
-        for owner, name, piece in targets:
-            original = vars(owner).get(name)
-            if original is not None:
-                self._saved.append((owner, name, original))
-                setattr(owner, name, self._wrap(piece, original))
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for owner, name, original in reversed(self._saved):
-            setattr(owner, name, original)
-        self._saved.clear()
-
-
-def feature_breakdown(
-    images: Sequence[np.ndarray], spectrum: str, repeats: int, planner: str = "measure"
-) -> tuple[dict[str, float], float]:
-    """ms/image of each piece of the feature step on decoded BGR images ("other" is
-    the Python between them), and of FeatureExtractor.from_bgr left alone (medians)."""
-    extractor = FeatureExtractor(spectrum, planner=planner)
-    for image in images:  # warm-up
-        extractor.from_bgr(image)
-    per_piece: dict[str, list[float]] = {piece: [] for piece in (*BREAKDOWN_PIECES, "other")}
-    whole = []
-    for _ in range(max(1, repeats)):
-        with PieceClock() as clock:
-            start = time.perf_counter()
-            for image in images:
-                extractor.from_bgr(image)
-            instrumented = time.perf_counter() - start
-        for piece in BREAKDOWN_PIECES:
-            per_piece[piece].append(clock.seconds[piece])
-        per_piece["other"].append(max(0.0, instrumented - sum(clock.seconds.values())))
-        start = time.perf_counter()
-        for image in images:
-            extractor.from_bgr(image)
-        whole.append(time.perf_counter() - start)
-    scale = 1e3 / len(images)
-    return ({p: statistics.median(v) * scale for p, v in per_piece.items()}, statistics.median(whole) * scale)
-
-
 # --- processes: parallel features, the scan command, memory ----------------------
 
 
-_POOL_EXTRACTOR: FeatureExtractor | None = None
+_POOL_EXTRACTOR: Extractor | None = None
 
 
-def _pool_init(spectrum: str, planner: str) -> None:
+def _pool_init(options: dict[str, Any]) -> None:
     global _POOL_EXTRACTOR
-    _POOL_EXTRACTOR = FeatureExtractor(spectrum, planner=planner)
+    _POOL_EXTRACTOR = make_extractor(**options)
 
 
 def _pool_features(paths: Sequence[Path]) -> None:
+    assert _POOL_EXTRACTOR is not None
     features_files(paths, _POOL_EXTRACTOR)
 
 
-def time_parallel_features(
-    paths: Sequence[Path], workers: int, spectrum: str, repeats: int, planner: str = "measure"
-) -> StageResult:
-    """features_of_file in `workers` processes, each taking an equal share of the files:
+def time_parallel_features(paths: Sequence[Path], workers: int, repeats: int, **extractor: Any) -> StageResult:
+    """measure_file in `workers` processes, each taking an equal share of the files:
     what the cores can do with no pipeline around them (no walk, queue or HDF5)."""
     shares = [list(paths[w::workers]) for w in range(workers)]
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
-    with context.Pool(workers, initializer=_pool_init, initargs=(spectrum, planner)) as pool:
+    with context.Pool(workers, initializer=_pool_init, initargs=(extractor,)) as pool:
         pool.map(_pool_features, [share[:4] for share in shares], chunksize=1)  # warm-up in every worker
-        seconds = median_pass_seconds(lambda: pool.map(_pool_features, shares, chunksize=1), repeats)
+        seconds = median_pass_seconds(lambda: None if pool.map(_pool_features, shares, chunksize=1) else None, repeats)
     return StageResult(
         f"features_x{workers}", len(paths), seconds, note=f"{workers} process{'es' if workers > 1 else ''}"
     )
@@ -440,7 +294,7 @@ class TreeMemorySampler:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
 
@@ -473,7 +327,7 @@ class ScanRun:
         """Start-up and shut-down: the wall time the steady rate does not account for
         (None when run-to-run noise makes it come out negative)."""
         steady = self.steady_images_per_s
-        overhead = None if not steady else self.seconds - self.images / steady
+        overhead = None if not steady or self.seconds is None else self.seconds - self.images / steady
         return overhead if overhead is not None and overhead >= 0 else None
 
     def to_dict(self) -> dict:
@@ -649,28 +503,20 @@ class BenchReport:
     config: dict
     machine: dict
     stages: dict[str, StageResult]
-    breakdown_ms: dict[str, float]
-    extract_ms: float
-    authors_step_ms: float
     scaling: list[StageResult]
     scan: list[ScanRun]
     memory: dict[str, float | None]
-    ratios: dict[str, float | None] = field(default_factory=dict)
-    targets: list[dict] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)  # what a harness adds (benchmarks/harness.py)
 
     def to_dict(self) -> dict:
         return {
             "config": self.config,
             "machine": self.machine,
-            "stages": {k: v.to_dict() for k, v in self.stages.items()},
-            "breakdown_ms": self.breakdown_ms,
-            "extract_ms": self.extract_ms,
-            "authors_step_ms": self.authors_step_ms,
+            "stages": {name: stage.to_dict() for name, stage in self.stages.items()},
             "scaling": [s.to_dict() for s in self.scaling],
             "scan": [s.to_dict() for s in self.scan],
             "memory": self.memory,
-            "ratios": self.ratios,
-            "targets": self.targets,
+            **self.extra,
         }
 
 
@@ -693,137 +539,53 @@ def default_image_count(size: int) -> int:
     return max(16, min(2048, (32 << 20) // (size * size)))
 
 
-def authors_sample_size(paths: Sequence[Path], count: int) -> int:
-    """The authors' pipeline is slow and its cost per image steady: about 4 megapixels
-    of it is enough."""
-    pixels = max(1, _pixels(paths[0]))
-    return max(2, min(count, (4 << 20) // pixels))
+@dataclass
+class ImageSet:
+    """The files a bench times: generated (removed afterwards) or the user's (read, never changed)."""
 
+    root: Path
+    paths: list[Path]
+    generated: bool
+    size: int
+    fmt: str
+    seed: int = 0
 
-def breakdown_sample_size(paths: Sequence[Path], count: int) -> int:
-    """Decoded images held in memory for the breakdown: about 64 MB of them."""
-    return max(2, min(count, (64 << 20) // (3 * max(1, _pixels(paths[0])))))
-
-
-def _pixels(path: Path) -> int:
-    image = read_image(path).pixels
-    return image.shape[0] * image.shape[1]
-
-
-def _ratio(numerator: float | None, denominator: float | None) -> float | None:
-    if numerator is None or not denominator:
-        return None
-    return numerator / denominator
-
-
-def compute_ratios(report: BenchReport) -> dict[str, float | None]:
-    """The ratios the targets are stated in, all from this one run's medians."""
-    ms = {name: stage.ms_per_image for name, stage in report.stages.items()}
-    pool = {s.name: s.images_per_s for s in report.scaling}
-    scan_by_workers = {run.workers: run for run in report.scan if run.seconds}
-    return {
-        "features_over_decode_fft": _ratio(ms.get("features"), ms.get("decode_fft")),
-        "feature_step_over_fft": _ratio(report.extract_ms, report.breakdown_ms.get("fft")),
-        "authors_over_features": _ratio(ms.get("authors"), ms.get("features")),
-        "authors_step_over_features": _ratio(report.authors_step_ms, ms.get("features")),
-        "authors_step_over_feature_step": _ratio(report.authors_step_ms, report.extract_ms),
-        "decode_share_of_features": _ratio(ms.get("decode"), ms.get("features")),
-        "parallel_speedup_2_over_1": _ratio(pool.get("features_x2"), pool.get("features_x1")),
-        "scan_speedup_2_over_1": _ratio(
-            scan_by_workers[2].steady_images_per_s if 2 in scan_by_workers else None,
-            scan_by_workers[1].steady_images_per_s if 1 in scan_by_workers else None,
-        ),
-    }
-
-
-def _biggest_extra_piece(breakdown_ms: dict[str, float]) -> str:
-    extra = {p: v for p, v in breakdown_ms.items() if p not in ("fft", "to_planar", "other")}
-    piece = max(extra, key=extra.get)
-    return f"{piece} ({extra[piece]:.3f} ms/image of {sum(breakdown_ms.values()):.3f})"
-
-
-def judge_targets(report: BenchReport) -> list[dict]:
-    """The targets that apply to this configuration, met or not, and what holds each back."""
-    config, ratios = report.config, report.ratios
-    targets = []
-    if config["spectrum"] != "log":
-        return targets
-
-    def add(name: str, value: float | None, goal: float, higher_is_better: bool, held_back_by: str) -> None:
-        met = None if value is None else (value >= goal if higher_is_better else value <= goal)
-        targets.append(
-            {"target": name, "value": value, "goal": goal, "met": met, "held_back_by": "" if met else held_back_by}
-        )
-
-    add(
-        "features <= 1.3x (decode + FFT)",
-        ratios["features_over_decode_fft"],
-        TARGET_FEATURE_OVER_DECODE_FFT,
-        False,
-        _biggest_extra_piece(report.breakdown_ms),
-    )
-    add(
-        "feature step after decode <= 1.3x FFT (issue 2's wording)",
-        ratios["feature_step_over_fft"],
-        TARGET_FEATURE_OVER_DECODE_FFT,
-        False,
-        _biggest_extra_piece(report.breakdown_ms),
-    )
-    if config["size"] == TARGET_AUTHORS_SIZE:
-        floor = report.stages["decode_fft"].ms_per_image
-        authors = report.stages["authors"].ms_per_image
-        held_back = (
-            f"the floor: decode + FFT alone take {floor:.1f} ms/image, only {authors / floor:.1f}x less than the "
-            f"authors' {authors:.0f} ms; beyond it, {_biggest_extra_piece(report.breakdown_ms)}"
-        )
-        add(
-            "decode + features >= 8x faster than the authors' pipeline at 1024x1024 (both decode)",
-            ratios["authors_over_features"],
-            TARGET_AUTHORS_OVER_OURS,
-            True,
-            held_back,
-        )
-        add(
-            "decode + features >= 8x faster than the authors' numpy step (issue 2's ~130 ms, no decode)",
-            ratios["authors_step_over_features"],
-            TARGET_AUTHORS_OVER_OURS,
-            True,
-            held_back,
-        )
-    runs = {run.workers: run for run in report.scan if run.seconds}
-    pools = {s.name: s for s in report.scaling}
-    if config["size"] == TARGET_SCAN_RATE_SIZE and config["format"] == "jpeg" and 2 in runs:
-        pool = pools.get("features_x2")
-        ceiling = pool.images_per_s if pool else None
-        cost = (
-            f"decode {report.stages['decode'].ms_per_image:.2f} + feature step {report.extract_ms:.2f} "
-            "ms per image on one core"
-        )
-        where = (
-            (f"the per-image cost ({cost}): features alone in 2 processes reach {ceiling:.0f} images/s")
-            if ceiling and ceiling < TARGET_SCAN_RATE
-            else (
-                f"the scan pipeline (walk, queue, HDF5 writes): features alone in 2 processes reach "
-                f"{ceiling or float('nan'):.0f} images/s"
+    def top_up(self, wanted: int) -> list[Path]:
+        """A generated set grown to `wanted` images (a user's set is used as it is)."""
+        if self.generated and wanted > len(self.paths):
+            self.paths += write_image_set(
+                self.root, wanted - len(self.paths), self.size, self.fmt, self.seed, first=len(self.paths)
             )
-        )
-        add(
-            "scan of 256x256 JPEG >= 2,500 images/s with 2 workers (steady)",
-            runs[2].steady_images_per_s,
-            TARGET_SCAN_RATE,
-            True,
-            where,
-        )
-    if 1 in runs and 2 in runs:
-        pool_speedup = ratios["parallel_speedup_2_over_1"]
-        where = (
-            f"the scan pipeline: features alone scale {pool_speedup:.2f}x"
-            if pool_speedup and pool_speedup >= TARGET_TWO_WORKER_SPEEDUP
-            else f"the cores: features alone in 2 processes scale only {pool_speedup or float('nan'):.2f}x "
-            "(shared or busy cores, memory bandwidth)"
-        )
-        add("scan with 2 workers >= 1.8x one", ratios["scan_speedup_2_over_1"], TARGET_TWO_WORKER_SPEEDUP, True, where)
-    return targets
+        return self.paths
+
+
+def image_set(
+    directory: Path | None, work_dir: Path, size: int, fmt: str, images: int | None, seed: int = 0
+) -> ImageSet:
+    if directory is None:
+        root = work_dir / "images"
+        root.mkdir()
+        count = images or default_image_count(size)
+        return ImageSet(root, write_image_set(root, count, size, fmt, seed), True, size, fmt, seed)
+    paths = image_files(directory, images or default_image_count(size))
+    if not paths:
+        raise ValueError(f"no image files under {directory}")
+    return ImageSet(directory, paths, False, size, fmt, seed)
+
+
+def describe_config(
+    directory: Path | None, size: int, fmt: str, count: int, workers: int, spectrum: str, repeats: int, planner: str
+) -> dict:
+    return {
+        "directory": None if directory is None else str(directory),
+        "size": size if directory is None else None,
+        "format": fmt if directory is None else None,
+        "images": count,
+        "workers": workers,
+        "spectrum": spectrum,
+        "repeats": repeats,
+        "planner": planner,
+    }
 
 
 def run_bench(
@@ -834,175 +596,123 @@ def run_bench(
     workers: int | None = None,
     spectrum: str = "log",
     repeats: int = 3,
-    planner: str = "measure",
+    planner: str = DEFAULT_PLANNER,
     include_scan: bool = True,
     scan_work_seconds: float = SCAN_WORK_SECONDS,
     seed: int = 0,
     progress: Callable[[str], None] = lambda message: None,
 ) -> BenchReport:
-    """Measure every stage on one set of files; the generated set is removed afterwards.
+    """Time decode, decode + features, features in 1..N processes, and `scanner scan` with 1..N workers.
 
-    A generated set is topped up for the scan runs to about `scan_work_seconds` of
-    one core's work; a user's directory is scanned as far as `images` goes.
+    A generated set is topped up for the scan runs to about `scan_work_seconds`
+    of one core's work; a user's directory is scanned as far as `images` goes.
     """
     workers = workers or usable_cores()
     work_dir = Path(tempfile.mkdtemp(prefix="scanner-bench-"))
     try:
         if directory is None:
-            count = images or default_image_count(size)
-            progress(f"writing {count} {size}x{size} {fmt} images")
-            root = work_dir / "images"
-            root.mkdir()
-            paths = write_image_set(root, count, size, fmt, seed)
-        else:
-            root = directory
-            paths = image_files(directory, images or default_image_count(size))
-            if not paths:
-                raise ValueError(f"no image files under {directory}")
-        config = {
-            "directory": None if directory is None else str(directory),
-            "size": size if directory is None else None,
-            "format": fmt if directory is None else None,
-            "images": len(paths),
-            "workers": workers,
-            "spectrum": spectrum,
-            "repeats": repeats,
-            "planner": planner,
-        }
-        extractor = FeatureExtractor(spectrum, planner=planner)
-        sample = paths[: authors_sample_size(paths, len(paths))]
-        progress(f"decode, decode + FFT, features, and the authors' pipeline on {len(sample)} of the images")
+            progress(f"writing {images or default_image_count(size)} {size}x{size} {fmt} images")
+        files = image_set(directory, work_dir, size, fmt, images, seed)
+        paths = list(files.paths)
+        config = describe_config(directory, size, fmt, len(paths), workers, spectrum, repeats, planner)
+        extractor = make_extractor(spectrum=spectrum, planner=planner)
+        progress("decode, and decode + features")
         stages = time_stages(
-            {
-                "decode": (decode_files, paths),
-                "decode_fft": (lambda p: decode_fft_files(p, extractor.plans), paths),
-                "features": (lambda p: features_files(p, extractor), paths),
-                "authors": (lambda p: authors_files(p, spectrum), sample),
-            },
+            {"decode": (decode_files, paths), "features": (lambda p: features_files(p, extractor), paths)},
             repeats,
             warm_up=None if directory is not None else 8,
         )
-        stages["authors"].note = f"sample of {len(sample)}"
-        decoded = [read_image(p).pixels for p in paths[: breakdown_sample_size(paths, len(paths))]]
-        progress("per-piece breakdown")
-        breakdown_ms, extract_ms = feature_breakdown(decoded, spectrum, repeats, planner)
-        authors_step_ms = time_authors_step(decoded[: len(sample)], spectrum, repeats)
-        del decoded
         scaling = []
         for n in worker_counts(workers):
             progress(f"features in {n} processes")
-            scaling.append(time_parallel_features(paths, n, spectrum, repeats, planner))
+            scaling.append(time_parallel_features(paths, n, repeats, spectrum=spectrum, planner=planner))
         scan: list[ScanRun] = []
         if include_scan:
-            scan_paths = list(paths)
-            if directory is None:  # enough work that the scan's start-up noise does not swamp it
-                wanted = scan_image_count(len(paths), stages["features"].seconds / len(paths), scan_work_seconds)
-                progress(f"writing {wanted - len(paths)} more images for the scan")
-                scan_paths += write_image_set(root, wanted - len(paths), size, fmt, seed, first=len(paths))
-            progress(f"scan of {len(scan_paths)} images")
-            whole_root = root if len(image_files(root)) == len(scan_paths) else None
+            features_seconds = stages["features"].seconds or 0.0
+            wanted = scan_image_count(len(paths), features_seconds / len(paths), scan_work_seconds)
+            progress(f"scan of {wanted} images")
+            scan_paths = files.top_up(wanted)
+            whole_root = files.root if len(image_files(files.root)) == len(scan_paths) else None
             scan = time_scan(scan_paths, whole_root, worker_counts(workers), spectrum, work_dir)
-        memory: dict[str, float | None] = peak_rss_mb()
-        memory["scan_tree_peak_rss_mb"] = max((r.peak_tree_rss_mb or 0 for r in scan), default=None) or None
-        memory["scan_tree_peak_pss_mb"] = max((r.peak_tree_pss_mb or 0 for r in scan), default=None) or None
-        report = BenchReport(
-            config, machine_description(), stages, breakdown_ms, extract_ms, authors_step_ms, scaling, scan, memory
-        )
-        report.ratios = compute_ratios(report)
-        report.targets = judge_targets(report)
-        return report
+        return BenchReport(config, machine_description(), stages, scaling, scan, scan_memory(scan))
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def scan_memory(scan: Sequence[ScanRun]) -> dict[str, float | None]:
+    memory: dict[str, float | None] = dict(peak_rss_mb())
+    memory["scan_tree_peak_rss_mb"] = max((r.peak_tree_rss_mb or 0 for r in scan), default=None) or None
+    memory["scan_tree_peak_pss_mb"] = max((r.peak_tree_pss_mb or 0 for r in scan), default=None) or None
+    return memory
 
 
 # --- text ----------------------------------------------------------------------------
 
 
-STAGE_LABELS = {
-    "decode": "decode (read + checks + OpenCV)",
-    "decode_fft": "decode + FFT (3-channel rfft2)",
-    "features": "decode + features",
-    "authors": "authors' numpy pipeline",
-}
-
-
-RATIO_LABELS = {
-    "features_over_decode_fft": "(decode + features) / (decode + FFT)",
-    "feature_step_over_fft": "feature step after decode / FFT alone",
-    "authors_over_features": "authors' pipeline / ours, both decoding",
-    "authors_step_over_features": "authors' numpy step / our decode + features",
-    "authors_step_over_feature_step": "authors' numpy step / our feature step",
-    "decode_share_of_features": "decode share of decode + features",
-    "parallel_speedup_2_over_1": "features, 2 processes / 1",
-    "scan_speedup_2_over_1": "scan, 2 workers / 1 (steady)",
-}
-
-
 def _fmt(value: float | None, spec: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        width = spec.split(".")[0]
-        return "-".rjust(int(width) if width.isdigit() else 1)
+        digits = "".join(itertools.takewhile(str.isdigit, spec))
+        return "-".rjust(int(digits) if digits else 1)
     return format(value, spec)
 
 
+def source_text(config: dict) -> str:
+    if config["directory"]:
+        return f"{config['images']} images from {config['directory']}"
+    quality = f" (quality {JPEG_QUALITY})" if config["format"] == "jpeg" else ""
+    return f"{config['images']} generated {config['size']}x{config['size']} {config['format'].upper()} images{quality}"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} seconds"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} minutes"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} hours"
+    return f"{seconds / 86400:.1f} days"
+
+
 def format_report(report: BenchReport) -> str:
-    """The report as the terminal shows it."""
-    c = report.config
-    source = c["directory"] or f"generated {c['size']}x{c['size']} {c['format'].upper()}" + (
-        f" (quality {JPEG_QUALITY})" if c["format"] == "jpeg" else ""
-    )
+    """The report in a user's words: images per second per stage, scaling, memory, what a million would take."""
+    c, m = report.config, report.machine
     lines = [
-        f"scanner bench: {c['images']} images, {source}; spectrum {c['spectrum']}; "
-        f"median of {c['repeats']} passes after a warm-up",
-        f"machine: {report.machine['cpu']}, {report.machine['cores']} cores, {report.machine['fftw']}",
+        f"scanner bench: {source_text(c)}, {c['spectrum']} spectrum; median of {c['repeats']} timed "
+        f"pass{'es' if c['repeats'] != 1 else ''}",
+        f"this machine: {m['cpu']}, {m['cores']} cores, {m['memory']} memory",
         "",
-        f"{'stage':<42} {'images/s':>10} {'ms/image':>10}",
     ]
-    for name, label in STAGE_LABELS.items():
+    lines.append("one core, one image after another:")
+    labels = {"decode": "read and decode", "features": "read, decode and measure"}
+    for name, label in labels.items():
         stage = report.stages[name]
-        extra = f"   ({stage.note})" if stage.note else ""
-        lines.append(f"{label:<42} {_fmt(stage.images_per_s, '10.1f')} {_fmt(stage.ms_per_image, '10.3f')}{extra}")
-    for run in report.scan:
-        if run.error:
-            lines.append(f"{'scan -> HDF5':<42} {'skipped':>10}   {run.error}")
-            continue
-        label = f"scan -> HDF5, {run.workers} worker{'s' if run.workers > 1 else ''}"
         lines.append(
-            f"{label:<42} {_fmt(run.images_per_s, '10.1f')} {_fmt(1e3 / run.images_per_s, '10.3f')}"
-            f"   (steady {_fmt(run.steady_images_per_s, '.1f')} images/s; start-up and "
-            f"shut-down {_fmt(run.overhead_seconds, '.2f')} s)"
+            f"  {label:<28} {_fmt(stage.images_per_s, '10,.1f')} images/s  ({_fmt(stage.ms_per_image, '.2f')} ms each)"
         )
-    lines += ["", "feature step after decode, ms/image:"]
-    total = sum(report.breakdown_ms.values())
-    for piece, value in report.breakdown_ms.items():
-        lines.append(f"  {piece:<14} {value:8.3f}  {100 * value / total:5.1f}%")
-    lines.append(
-        f"  {'sum':<14} {total:8.3f}   (FeatureExtractor.from_bgr alone: {report.extract_ms:.3f}; "
-        f"the authors' numpy step: {report.authors_step_ms:.3f})"
-    )
-    lines += ["", "worker scaling (features in N processes, no pipeline):"]
+    lines += ["", "measuring in parallel (no store, no walk):"]
     base = report.scaling[0].images_per_s if report.scaling else None
     for stage in report.scaling:
+        speedup = stage.images_per_s / base if stage.images_per_s and base else None
         lines.append(
-            f"  {stage.note:<14} {_fmt(stage.images_per_s, '10.1f')} images/s  "
-            f"{_fmt(_ratio(stage.images_per_s, base), '.2f')}x"
+            f"  {stage.note:<28} {_fmt(stage.images_per_s, '10,.1f')} images/s  ({_fmt(speedup, '.2f')}x one process)"
         )
-    lines += ["", "ratios (this run):"]
-    for key, label in RATIO_LABELS.items():
-        lines.append(f"  {label:<48} {_fmt(report.ratios[key], '6.2f')}")
-    m = report.memory
-    lines += [
-        "",
-        f"peak memory: bench process {m['self_mb']:.0f} MB; largest child {m['largest_child_mb']:.0f} MB; "
-        f"scan process tree {_fmt(m['scan_tree_peak_rss_mb'], '.0f')} MB RSS, "
-        f"{_fmt(m['scan_tree_peak_pss_mb'], '.0f')} MB PSS (shared pages counted once)",
-    ]
-    if report.targets:
-        lines += ["", "targets:"]
-        for t in report.targets:
-            verdict = {True: "met", False: "MISSED", None: "not measured"}[t["met"]]
+    best = None
+    if report.scan:
+        lines += ["", "scanner scan into a store (steady rate, start-up excluded):"]
+        for run in report.scan:
+            label = f"{run.workers} worker{'s' if run.workers != 1 else ''}"
+            if run.error:
+                lines.append(f"  {label:<28} not measured: {run.error}")
+                continue
             lines.append(
-                f"  {verdict:<7} {t['target']}: {_fmt(t['value'], '.2f')} (goal {t['goal']:g})"
-                + (f"; held back by {t['held_back_by']}" if t["held_back_by"] else "")
+                f"  {label:<28} {_fmt(run.steady_images_per_s, '10,.1f')} images/s  "
+                f"(start-up and shut-down {_fmt(run.overhead_seconds, '.1f')} s)"
             )
+            if run.steady_images_per_s:
+                best = max(best or 0.0, run.steady_images_per_s)
+    pss = report.memory.get("scan_tree_peak_pss_mb")
+    if pss:
+        lines += ["", f"peak memory of a scan: {pss:,.0f} MB for all its processes (shared pages counted once)"]
+    if best:
+        lines += ["", f"at that rate a million such images take about {_duration(1e6 / best)}."]
     return "\n".join(lines)

@@ -18,9 +18,10 @@ import errno
 import os
 import struct
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
+
+from scanner.constants import DEFAULT_MAX_PIXELS, MIN_SIDE, Status
 
 # OpenCV reads its own pixel limit once, when loaded; ours is checked from the
 # header before decoding, so OpenCV's only has to be above it.
@@ -30,22 +31,6 @@ import cv2
 cv2.utils.logging.setLogLevel(
     cv2.utils.logging.LOG_LEVEL_SILENT
 )  # corrupt files are reported as statuses, not as stderr noise
-
-DEFAULT_MAX_PIXELS = 100_000_000
-MIN_SIDE = 8
-
-# Every status a file can end with; "ok" is the only usable one.
-STATUSES = (
-    "ok",
-    "unreadable",
-    "truncated",
-    "grayscale",
-    "too_small",
-    "too_large",
-    "not_image",
-    "vanished",
-    "permission",
-)
 
 _READ_FLAGS = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
 
@@ -65,7 +50,7 @@ class UnusableImage(Exception):
     """A file the method cannot judge: the status to record, why, and what its
     header said (so a refused file still has its format and size on record)."""
 
-    def __init__(self, status: str, reason: str, info: ImageInfo | None = None) -> None:
+    def __init__(self, status: Status, reason: str, info: ImageInfo | None = None) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
@@ -322,52 +307,53 @@ def truncation(data: bytes, fmt: str | None) -> str | None:
 def decode_bytes(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
     """Decode an image file's bytes; raises UnusableImage with a status and reason."""
     if not data:
-        raise UnusableImage("unreadable", "empty file (0 bytes)")
+        raise UnusableImage(Status.UNREADABLE, "empty file (0 bytes)")
     info = probe(data)
     if info.format is not None and info.width is not None and info.height is not None:
         _check_size(info, max_pixels)
     cut = truncation(data, info.format)
     if cut:
-        raise UnusableImage("truncated", cut, info)
+        raise UnusableImage(Status.TRUNCATED, cut, info)
     pixels = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), _READ_FLAGS)
     if pixels is None:
         if info.format is None:
-            raise UnusableImage("not_image", "not an image format OpenCV can decode")
-        raise UnusableImage("unreadable", f"corrupt {info.format} data: OpenCV could not decode it", info)
+            raise UnusableImage(Status.NOT_IMAGE, "not an image format OpenCV can decode")
+        raise UnusableImage(Status.UNREADABLE, f"corrupt {info.format} data: OpenCV could not decode it", info)
     if pixels.ndim == 2:
         pixels = cv2.cvtColor(pixels, cv2.COLOR_GRAY2BGR)
     height, width = pixels.shape[:2]
     info = ImageInfo(info.format, width, height, info.jpeg_subsampling, info.jpeg_quality)
     if pixels.dtype != np.uint8:
-        raise UnusableImage("unreadable", f"decoded to {pixels.dtype}, expected 8-bit", info)
+        raise UnusableImage(Status.UNREADABLE, f"decoded to {pixels.dtype}, expected 8-bit", info)
     _check_size(info, max_pixels)
     return DecodedImage(pixels, info)
 
 
 def _check_size(info: ImageInfo, max_pixels: int) -> None:
-    width, height = info.width, info.height
+    width, height = info.width or 0, info.height or 0
     if min(width, height) < MIN_SIDE:
-        raise UnusableImage("too_small", f"{width}x{height} px: needs at least {MIN_SIDE} px a side", info)
+        raise UnusableImage(Status.TOO_SMALL, f"{width}x{height} px: needs at least {MIN_SIDE} px a side", info)
     if width * height > max_pixels:
         raise UnusableImage(
-            "too_large", f"{width}x{height} px is over the {max_pixels:,}-pixel cap (--max-pixels)", info
+            Status.TOO_LARGE, f"{width}x{height} px is over the {max_pixels:,}-pixel cap (--max-pixels)", info
         )
 
 
-def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
+def read_image(path: str | bytes | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
     """Read and decode one file; every failure is an UnusableImage, never an OSError."""
     try:
-        data = Path(path).read_bytes()
+        with open(path, "rb") as handle:
+            data = handle.read()
     except FileNotFoundError:
         if os.path.islink(path):
-            raise UnusableImage("unreadable", "broken symbolic link") from None
-        raise UnusableImage("vanished", "no such file (moved or deleted?)") from None
+            raise UnusableImage(Status.UNREADABLE, "broken symbolic link") from None
+        raise UnusableImage(Status.VANISHED, "no such file (moved or deleted?)") from None
     except PermissionError:
-        raise UnusableImage("permission", "permission denied") from None
+        raise UnusableImage(Status.PERMISSION, "permission denied") from None
     except IsADirectoryError:
-        raise UnusableImage("not_image", "is a directory") from None
+        raise UnusableImage(Status.NOT_IMAGE, "is a directory") from None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise UnusableImage("unreadable", "symbolic link loop") from None
-        raise UnusableImage("unreadable", exc.strerror or str(exc)) from None
+            raise UnusableImage(Status.UNREADABLE, "symbolic link loop") from None
+        raise UnusableImage(Status.UNREADABLE, exc.strerror or str(exc)) from None
     return decode_bytes(data, max_pixels)

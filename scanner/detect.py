@@ -18,6 +18,7 @@ import csv
 import json
 import math
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path, PurePath
@@ -28,28 +29,34 @@ import numba
 import numpy as np
 
 from scanner import __version__
-from scanner.features import FEATURE_NAMES, SPECTRUM_MODES, FeatureExtractor, features_of_file
+from scanner.constants import Status
+from scanner.errors import InputError
+from scanner.extract import make_extractor
+from scanner.featuresets import FEATURE_SETS, PAPER, feature_set_of_names
+from scanner.measure import measure_file
+from scanner.schema import FeatureTable, Measurement
 
 REAL = "real"
 FAKE = "fake"
-VERDICTS = (REAL, FAKE, "")
 
 MODEL_FORMAT = "scanner-model"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_SCHEMAS = (1, 2)  # schema 1 lacks feature_set and precision: the paper's set, double precision
 DEFAULT_MODEL_FILE = "default.h5"
 
 _REAL_NAMES = {"real", "0_real"}
 _FAKE_NAMES = {"fake", "1_fake"}
-_N_FEATURES = len(FEATURE_NAMES)
-_MEAN = FEATURE_NAMES.index("mean")
+# The paper's side rule for the mixture reads the "mean" feature: column 0 of every feature set.
+_MEAN = 0
+assert all(s.names[_MEAN] == "mean" for s in FEATURE_SETS.values())
 
 
-class DetectorError(ValueError):
+class DetectorError(InputError):
     """Training or classifying cannot go on; the message says why and what to do."""
 
 
 class ModelError(DetectorError):
-    """A model file that cannot be used: not a model, another schema, another spectrum."""
+    """A model file that cannot be used: not a model, another schema, other features."""
 
 
 # --- labels ------------------------------------------------------------------
@@ -107,10 +114,11 @@ def labels_of(paths: list[str], labels_csv: dict[str, str] | None = None) -> np.
 # --- rows of feature tables --------------------------------------------------
 
 
-def usable_rows(status, features: np.ndarray) -> np.ndarray:
+def usable_rows(status: Sequence[str] | np.ndarray, features: np.ndarray) -> np.ndarray:
     """True where a row can be judged: status ok and all six features finite."""
-    features = np.asarray(features, dtype=np.float64).reshape(-1, _N_FEATURES)
-    return (np.asarray(status, dtype=object) == "ok") & np.isfinite(features).all(axis=1)
+    features = np.asarray(features, dtype=np.float64)
+    features = features.reshape(len(features), -1)
+    return (np.asarray(status, dtype=object) == Status.OK) & np.isfinite(features).all(axis=1)
 
 
 @dataclass(frozen=True, eq=False)
@@ -121,7 +129,11 @@ class Samples:
     status: np.ndarray
     features: np.ndarray
     labels: np.ndarray
-    spectrum: str
+    measurement: Measurement
+
+    @property
+    def spectrum(self) -> str:
+        return self.measurement.spectrum
 
     @property
     def usable(self) -> np.ndarray:
@@ -147,24 +159,27 @@ class Samples:
         }
 
 
-def samples_of(tables, labels_csv: dict[str, str] | None = None) -> Samples:
-    """Join feature tables (objects with path, status, features, spectrum) into one labelled sample.
+def samples_of(tables: Iterable[FeatureTable], labels_csv: dict[str, str] | None = None) -> Samples:
+    """Join feature tables (objects with path, status, features, measurement) into one labelled sample.
 
-    Tables made with different spectrum modes cannot be mixed.
+    Tables of different feature sets or spectrum modes cannot be mixed.
     """
     tables = list(tables)
     if not tables:
         raise DetectorError("no feature tables given")
-    spectra = sorted({t.spectrum for t in tables})
+    spectra = sorted({t.measurement.spectrum for t in tables})
     if len(spectra) > 1:
         raise DetectorError(f"the feature tables mix spectrum modes ({', '.join(spectra)}); use one mode")
+    sets = sorted({t.measurement.feature_set for t in tables})
+    if len(sets) > 1:
+        raise DetectorError(f"the feature tables mix feature sets ({', '.join(sets)}); use one set")
     paths = [p for t in tables for p in t.path]
     return Samples(
         paths=paths,
         status=np.array([s for t in tables for s in t.status], dtype=object),
-        features=np.concatenate([np.asarray(t.features, dtype=np.float64).reshape(-1, _N_FEATURES) for t in tables]),
+        features=np.concatenate([np.asarray(t.features, dtype=np.float64) for t in tables]),
         labels=labels_of(paths, labels_csv),
-        spectrum=spectra[0],
+        measurement=tables[0].measurement,
     )
 
 
@@ -192,13 +207,15 @@ def anchor_features(anchors: list[str], samples: Samples) -> tuple[np.ndarray, l
             else:
                 problems.append(f"{path}: {samples.status[row]} in the feature store")
             continue
-        extractor = extractor or FeatureExtractor(samples.spectrum)
-        result = features_of_file(path, extractor)
-        if result.status == "ok" and np.isfinite(result.features).all():
+        if extractor is None:
+            m = samples.measurement
+            extractor = make_extractor(m.feature_set, m.spectrum, m.precision)
+        result = measure_file(path, extractor)
+        if result.features is not None and np.isfinite(result.features).all():
             values.append(result.features)
         else:
             problems.append(f"{path}: {result.status} {result.error}".rstrip())
-    return np.array(values, dtype=np.float64).reshape(-1, _N_FEATURES), problems
+    return np.array(values, dtype=np.float64).reshape(-1, samples.features.shape[1]), problems
 
 
 def subsample_fakes(is_fake: np.ndarray, fraction: float, seed: int = 0) -> np.ndarray:
@@ -250,7 +267,7 @@ def _rowwise_matmul(x: np.ndarray, m: np.ndarray) -> np.ndarray:
 class SVMDecision:
     """An RBF SVM: score = sum_i dual_coef_i exp(-gamma |x - sv_i|^2) + intercept; > 0 means fake."""
 
-    support_vectors: np.ndarray  # (S, 6)
+    support_vectors: np.ndarray  # (S, F)
     dual_coef: np.ndarray  # (S,)
     intercept: float
     gamma: float
@@ -266,8 +283,8 @@ class SVMDecision:
         group.attrs["gamma"] = self.gamma
 
     @classmethod
-    def load(cls, group: h5py.Group) -> SVMDecision:
-        sv = _array(group, "support_vectors", (None, _N_FEATURES))
+    def load(cls, group: h5py.Group, width: int) -> SVMDecision:
+        sv = _array(group, "support_vectors", (None, width))
         coef = _array(group, "dual_coef", (len(sv),))
         return cls(sv, coef, _scalar(group, "intercept"), _scalar(group, "gamma"))
 
@@ -280,8 +297,8 @@ class GMMDecision:
     """
 
     weights: np.ndarray  # (2,)
-    means: np.ndarray  # (2, 6)
-    covariances: np.ndarray  # (2, 6, 6)
+    means: np.ndarray  # (2, F)
+    covariances: np.ndarray  # (2, F, F)
     fake_component: int
     method: ClassVar[str] = "gmm"
     _precision_cholesky: np.ndarray = field(init=False, repr=False, compare=False)
@@ -311,14 +328,14 @@ class GMMDecision:
         group.attrs["fake_component"] = self.fake_component
 
     @classmethod
-    def load(cls, group: h5py.Group) -> GMMDecision:
+    def load(cls, group: h5py.Group, width: int) -> GMMDecision:
         fake = int(_scalar(group, "fake_component"))
         if fake not in (0, 1):
             raise ModelError("gmm/fake_component must be 0 or 1")
         return cls(
             _array(group, "weights", (2,)),
-            _array(group, "means", (2, _N_FEATURES)),
-            _array(group, "covariances", (2, _N_FEATURES, _N_FEATURES)),
+            _array(group, "means", (2, width)),
+            _array(group, "covariances", (2, width, width)),
             fake,
         )
 
@@ -327,8 +344,8 @@ class GMMDecision:
 class Scaling:
     """Algorithm 1's per-feature rescaling: (f - low) / (high - low), low < high the two component means."""
 
-    low: np.ndarray  # (6,)
-    high: np.ndarray  # (6,)
+    low: np.ndarray  # (F,)
+    high: np.ndarray  # (F,)
 
     def apply(self, x: np.ndarray) -> np.ndarray:
         return (x - self.low) / (self.high - self.low)
@@ -338,11 +355,11 @@ class Scaling:
         _dataset(group, "high", self.high)
 
     @classmethod
-    def load(cls, group: h5py.Group) -> Scaling:
-        return cls(_array(group, "low", (_N_FEATURES,)), _array(group, "high", (_N_FEATURES,)))
+    def load(cls, group: h5py.Group, width: int) -> Scaling:
+        return cls(_array(group, "low", (width,)), _array(group, "high", (width,)))
 
 
-_DECISIONS = {"svm": SVMDecision, "gmm": GMMDecision}
+_DECISIONS: dict[str, type[SVMDecision] | type[GMMDecision]] = {"svm": SVMDecision, "gmm": GMMDecision}
 
 
 # --- models --------------------------------------------------------------------
@@ -350,9 +367,9 @@ _DECISIONS = {"svm": SVMDecision, "gmm": GMMDecision}
 
 @dataclass(frozen=True, eq=False)
 class Model:
-    """A fitted detector for features of one spectrum mode, optionally rescaled for a target domain."""
+    """A fitted detector for features measured one way, optionally rescaled for a target domain."""
 
-    spectrum: str
+    measurement: Measurement
     decision: SVMDecision | GMMDecision
     scaling: Scaling | None = None
     provenance: dict = field(default_factory=dict)
@@ -361,9 +378,17 @@ class Model:
     def method(self) -> str:
         return self.decision.method
 
+    @property
+    def spectrum(self) -> str:
+        return self.measurement.spectrum
+
+    @property
+    def n_features(self) -> int:
+        return self.measurement.n_features
+
     def score(self, features: np.ndarray) -> np.ndarray:
         """(N,) float64, higher = more likely fake (> 0: fake); NaN for rows with a NaN feature."""
-        x = np.asarray(features, dtype=np.float64).reshape(-1, _N_FEATURES)
+        x = np.asarray(features, dtype=np.float64).reshape(-1, self.n_features)
         out = np.full(len(x), np.nan)
         finite = np.isfinite(x).all(axis=1)
         if finite.any():
@@ -377,26 +402,38 @@ class Model:
         """'fake' where the score is above 0, 'real' where not, '' where it is NaN."""
         return verdicts_of(self.score(features))
 
-    def check_spectrum(self, spectrum: str) -> None:
-        """Refuse features computed in a spectrum mode this model was not trained on."""
-        if spectrum != self.spectrum:
+    def check_compatible(self, measurement: Measurement) -> None:
+        """Refuse features of another feature set or spectrum mode than the model was trained on.
+
+        The precision may differ: it moves the features far less than anything a model resolves.
+        """
+        mine, theirs = self.measurement, measurement
+        if mine.spectrum != theirs.spectrum:
             raise ModelError(
-                f"the model was trained on {self.spectrum!r}-spectrum features but these are "
-                f"{spectrum!r}; recompute the features with --spectrum {self.spectrum} or use a {spectrum!r} model"
+                f"the model was trained on {mine.spectrum!r}-spectrum features but these are {theirs.spectrum!r}; "
+                f"recompute the features with --spectrum {mine.spectrum} or use a {theirs.spectrum!r} model"
+            )
+        if mine.feature_set != theirs.feature_set:
+            raise ModelError(
+                f"the model was trained on the {mine.feature_set!r} feature set but these are {theirs.feature_set!r} "
+                f"features; recompute them with --feature-set {mine.feature_set} or use a model of that set"
             )
 
     def describe(self) -> str:
         adapted = ", adapted to a target domain" if self.scaling is not None else ""
-        return f"{self.method.upper()} on {self.spectrum}-spectrum features{adapted}"
+        m = self.measurement
+        kind = "" if m.feature_set == PAPER.name else f" ({m.feature_set} set)"
+        return f"{self.method.upper()} on {m.spectrum}-spectrum features{kind}{adapted}"
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the model as HDF5 (see the README's "Model files"); the file bytes depend only on the model."""
+        """Write the model as HDF5 (docs/models.md); the file bytes depend only on the model."""
         with h5py.File(path, "w", track_order=True) as f:
             f.attrs["format"] = MODEL_FORMAT
             f.attrs["schema_version"] = SCHEMA_VERSION
             f.attrs["method"] = self.method
-            f.attrs["spectrum"] = self.spectrum
-            f.attrs["feature_names"] = ",".join(FEATURE_NAMES)
+            for name, value in self.measurement.attrs().items():
+                f.attrs[name] = value
+            f.attrs["feature_names"] = ",".join(self.measurement.feature_names)
             f.attrs["scanner_version"] = __version__
             f.attrs["provenance"] = json.dumps(self.provenance, sort_keys=True)
             self.decision.save(f.create_group(self.method, track_order=True))
@@ -412,12 +449,18 @@ def verdicts_of(scores: np.ndarray) -> np.ndarray:
     return out
 
 
-def write_verdicts(path: str | os.PathLike, paths: list[str], status, verdicts, scores) -> None:
+def write_verdicts(
+    path: str | os.PathLike,
+    paths: Sequence[str],
+    status: Iterable[str],
+    verdicts: Iterable[str],
+    scores: Iterable[float],
+) -> None:
     """The classify CSV: path, status, verdict (real, fake, or empty when unusable), score (full precision)."""
     with open(path, "w", newline="", encoding="utf-8", errors="surrogateescape") as handle:
         writer = csv.writer(handle)
         writer.writerow(["path", "status", "verdict", "score"])
-        for row in zip(paths, status, verdicts, scores):
+        for row in zip(paths, status, verdicts, scores, strict=True):
             writer.writerow([row[0], row[1], row[2], "" if math.isnan(row[3]) else repr(float(row[3]))])
 
 
@@ -430,7 +473,9 @@ def _array(group: h5py.Group, name: str, shape: tuple) -> np.ndarray:
     if not isinstance(item, h5py.Dataset) or item.dtype.kind != "f":
         raise ModelError(f"{group.name}/{name}: missing, or not an array of floats")
     values = np.asarray(item[()], dtype=np.float64)
-    if values.ndim != len(shape) or any(want is not None and got != want for got, want in zip(values.shape, shape)):
+    if values.ndim != len(shape) or any(
+        want is not None and got != want for got, want in zip(values.shape, shape, strict=True)
+    ):
         raise ModelError(f"{group.name}/{name} has shape {values.shape}, expected {shape}")
     if not np.isfinite(values).all():
         raise ModelError(f"{group.name}/{name} holds non-finite values")
@@ -444,7 +489,7 @@ def _scalar(group: h5py.Group, name: str) -> float:
     return float(value)
 
 
-def _text(attrs, name: str) -> str:
+def _text(attrs: h5py.AttributeManager, name: str) -> str:
     value = attrs.get(name)
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
@@ -454,7 +499,7 @@ def _text(attrs, name: str) -> str:
 
 
 def default_model_path() -> Path:
-    """The model bundled with the package (see the README for what it was trained on)."""
+    """The model bundled with the package (docs/detectors.md says what it was trained on)."""
     return Path(str(resources.files("scanner") / "models" / DEFAULT_MODEL_FILE))
 
 
@@ -478,17 +523,23 @@ def _model_from(f: h5py.File) -> Model:
     if f.attrs.get("format") not in (MODEL_FORMAT, MODEL_FORMAT.encode()):
         raise ModelError("not a scanner model file (no format attribute 'scanner-model')")
     version = f.attrs.get("schema_version")
-    if version is None or int(version) != SCHEMA_VERSION:
+    if version is None or int(version) not in READABLE_SCHEMAS:
         raise ModelError(
-            f"model schema version {version} is not the one this scanner reads ({SCHEMA_VERSION}); "
+            f"model schema version {version} is not one this scanner reads {READABLE_SCHEMAS}; "
             "retrain the model with this version"
         )
+    attrs = {name: _text(f.attrs, name) for name in ("feature_set", "spectrum", "precision") if name in f.attrs}
+    try:
+        measurement = Measurement.from_attrs(attrs)
+    except InputError as exc:
+        raise ModelError(str(exc)) from None
     names = _text(f.attrs, "feature_names").split(",")
-    if tuple(names) != FEATURE_NAMES:
-        raise ModelError(f"the model's features {names} are not scanner's {list(FEATURE_NAMES)}")
-    spectrum = _text(f.attrs, "spectrum")
-    if spectrum not in SPECTRUM_MODES:
-        raise ModelError(f"unknown spectrum mode {spectrum!r}")
+    if tuple(names) != measurement.feature_names:
+        found = feature_set_of_names(names)
+        raise ModelError(
+            f"the model's features ({found.name + ' set' if found else names}) are not those of the "
+            f"{measurement.feature_set} set it declares"
+        )
     method = _text(f.attrs, "method")
     if method not in _DECISIONS or not isinstance(f.get(method), h5py.Group):
         raise ModelError(f"unknown or missing method {method!r}")
@@ -496,8 +547,9 @@ def _model_from(f: h5py.File) -> Model:
         provenance = json.loads(_text(f.attrs, "provenance"))
     except json.JSONDecodeError:
         raise ModelError("the provenance attribute is not JSON") from None
-    scaling = Scaling.load(f["scaling"]) if isinstance(f.get("scaling"), h5py.Group) else None
-    return Model(spectrum, _DECISIONS[method].load(f[method]), scaling, provenance)
+    width = measurement.n_features
+    scaling = Scaling.load(f["scaling"], width) if isinstance(f.get("scaling"), h5py.Group) else None
+    return Model(measurement, _DECISIONS[method].load(f[method], width), scaling, provenance)
 
 
 # --- fitting -------------------------------------------------------------------
@@ -562,8 +614,9 @@ def fit_gmm(x: np.ndarray, *, seed: int = 0, real_anchor: np.ndarray | None = No
     from sklearn.mixture import GaussianMixture
 
     x = np.ascontiguousarray(x, dtype=np.float64)
-    if len(x) < 2 * _N_FEATURES:
-        raise DetectorError(f"a mixture needs at least {2 * _N_FEATURES} usable rows, got {len(x)}")
+    width = x.shape[1]
+    if len(x) < 2 * width:
+        raise DetectorError(f"a mixture needs at least {2 * width} usable rows, got {len(x)}")
     gmm = GaussianMixture(n_components=2, covariance_type="full", random_state=seed).fit(x)
     weights = np.array(gmm.weights_, dtype=np.float64)
     means = np.array(gmm.means_, dtype=np.float64)
@@ -571,7 +624,7 @@ def fit_gmm(x: np.ndarray, *, seed: int = 0, real_anchor: np.ndarray | None = No
     by_rule = int(np.argmax(means[:, _MEAN]))
     if real_anchor is None:
         return GMMFit(GMMDecision(weights, means, covariances, by_rule), "paper")
-    anchors = np.asarray(real_anchor, dtype=np.float64).reshape(-1, _N_FEATURES)
+    anchors = np.asarray(real_anchor, dtype=np.float64).reshape(-1, width)
     anchors = anchors[np.isfinite(anchors).all(axis=1)]
     if len(anchors) == 0:
         raise DetectorError("none of the real anchors has usable features")
@@ -601,7 +654,7 @@ def fit_gmm_on(samples: Samples, *, seed: int = 0, anchors: list[str] | None = N
         notes += [f"real anchor not used: {p}" for p in problems]
     usable = samples.usable
     fit = fit_gmm(samples.features[usable], seed=seed, real_anchor=anchor_x)
-    if fit.rule == "anchor":
+    if fit.rule == "anchor" and anchor_x is not None:
         notes.append(f"{fit.anchors_in_real:.0%} of {len(anchor_x)} real anchors fall in the component called real")
     labelled = samples.labelled
     if 0 < samples.is_fake[labelled].sum() < labelled.sum():
@@ -616,22 +669,24 @@ def fit_gmm_on(samples: Samples, *, seed: int = 0, anchors: list[str] | None = N
     return fit, notes
 
 
-def component_means(x: np.ndarray, seed: int = 0) -> Scaling:
+def component_means(x: np.ndarray, seed: int = 0, names: tuple[str, ...] = PAPER.names) -> Scaling:
     """Algorithm 1's prior knowledge: per feature, the two means of a 1-D, 2-component mixture, ordered."""
     from sklearn.mixture import GaussianMixture
 
-    x = np.asarray(x, dtype=np.float64).reshape(-1, _N_FEATURES)
+    x = np.asarray(x, dtype=np.float64)
+    x = x.reshape(len(x), -1)
     if len(x) < 2:
         raise DetectorError(f"a domain needs at least 2 usable rows to fit its mixtures, got {len(x)}")
-    low = np.zeros(_N_FEATURES)
-    high = np.zeros(_N_FEATURES)
-    for k in range(_N_FEATURES):
+    width = x.shape[1]
+    low = np.zeros(width)
+    high = np.zeros(width)
+    for k in range(width):
         column = np.ascontiguousarray(x[:, k : k + 1])
         if len(np.unique(column)) > 1:
             means = GaussianMixture(n_components=2, random_state=seed).fit(column).means_[:, 0]
             low[k], high[k] = np.min(means), np.max(means)
         if not high[k] > low[k]:
-            raise DetectorError(f"feature {FEATURE_NAMES[k]} does not vary in this domain; it cannot be rescaled")
+            raise DetectorError(f"feature {names[k]} does not vary in this domain; it cannot be rescaled")
     return Scaling(low, high)
 
 
@@ -648,7 +703,7 @@ def adapt(
     source_is_fake: np.ndarray,
     target_x: np.ndarray,
     *,
-    spectrum: str,
+    measurement: Measurement,
     seed: int = 0,
     C: float = 1.0,
     gamma: str | float = "scale",
@@ -656,8 +711,8 @@ def adapt(
     provenance: dict | None = None,
 ) -> Adapted:
     """The paper's Algorithm 1: rescale each domain by its own component means, fit the SVM on the source."""
-    source_scaling = component_means(source_x, seed)
-    target_scaling = component_means(target_x, seed)
+    source_scaling = component_means(source_x, seed, measurement.feature_names)
+    target_scaling = component_means(target_x, seed, measurement.feature_names)
     decision = fit_svm(
         source_scaling.apply(np.asarray(source_x, dtype=np.float64)),
         source_is_fake,
@@ -667,4 +722,127 @@ def adapt(
     )
     info = dict(provenance or {})
     info["source_scaling"] = {"low": source_scaling.low.tolist(), "high": source_scaling.high.tolist()}
-    return Adapted(Model(spectrum, decision, target_scaling, info), source_scaling)
+    return Adapted(Model(measurement, decision, target_scaling, info), source_scaling)
+
+
+# --- workflows: what `train` and `classify` do, for any caller ---------------------------
+
+
+def left_out(counts: dict[str, int], *, unlabelled: bool = True) -> str:
+    """'left out: ...': the rows a fit did not use, and why."""
+    parts = [f"{counts['unusable']} unusable (status not ok, or a NaN feature)"]
+    if unlabelled:
+        parts.append(f"{counts['unlabelled']} unlabelled")
+    return "left out: " + ", ".join(parts)
+
+
+def _side_rule(fit: GMMFit) -> str:
+    return "the paper's rule" if fit.rule == "paper" else "the real anchors"
+
+
+@dataclass(frozen=True)
+class Trained:
+    """A fitted model, a line saying what it was fitted on, and notes for the user (warnings, anchors)."""
+
+    model: Model
+    summary: str
+    notes: tuple[str, ...] = ()
+
+
+def train(
+    samples: Samples,
+    *,
+    method: str = "svm",
+    fake_fraction: float | None = None,
+    seed: int = 0,
+    C: float = 1.0,
+    gamma: str | float = "scale",
+    class_weight: str | None = None,
+    anchors: Sequence[str] = (),
+    provenance: dict | None = None,
+) -> Trained:
+    """Fit a detector on labelled samples: the paper's RBF SVM (optionally with few fakes) or its GMM."""
+    counts = samples.counts()
+    info = {"method": method, "seed": seed, **(provenance or {})}
+    if method == "svm":
+        if anchors:
+            raise DetectorError("real anchors choose a mixture's side; they apply to the gmm method (--method gmm)")
+        rows = np.flatnonzero(samples.labelled)
+        if fake_fraction is not None:
+            rows = rows[subsample_fakes(samples.is_fake[rows], fake_fraction, seed)]
+        svm = fit_svm(samples.features[rows], samples.is_fake[rows], C=C, gamma=gamma, class_weight=class_weight)
+        decision: SVMDecision | GMMDecision = svm
+        n_fake = int(samples.is_fake[rows].sum())
+        info.update(
+            real=len(rows) - n_fake,
+            fake=n_fake,
+            fake_fraction=fake_fraction,
+            C=C,
+            gamma=svm.gamma,
+            class_weight=class_weight,
+        )
+        summary = f"trained SVM on {len(rows)} rows ({len(rows) - n_fake} real, {n_fake} fake); {left_out(counts)}"
+        notes: list[str] = []
+    elif method == "gmm":
+        if fake_fraction is not None:
+            raise DetectorError("a fake fraction subsamples labelled fakes; it applies to the svm method")
+        fit, notes = fit_gmm_on(samples, seed=seed, anchors=list(anchors))
+        decision = fit.decision
+        n = int(samples.usable.sum())
+        info.update(rows=n, side_rule=fit.rule)
+        summary = f"fitted a 2-component mixture on {n} rows (fake side by {_side_rule(fit)}); " + left_out(
+            counts, unlabelled=False
+        )
+    else:
+        raise DetectorError(f"unknown method {method!r}; choose svm or gmm")
+    return Trained(Model(samples.measurement, decision, provenance=info), summary, tuple(notes))
+
+
+@dataclass(frozen=True)
+class Verdicts:
+    """A verdict and a score per row: 'real', 'fake' or '' (unusable); higher scores are more likely fake."""
+
+    paths: list[str]
+    status: np.ndarray
+    verdict: np.ndarray
+    score: np.ndarray
+    model: str  # what judged them, in words
+    notes: tuple[str, ...] = ()
+
+    def counts(self) -> dict[str, int]:
+        return {
+            name: int(np.sum(self.verdict == value)) for name, value in (("fake", FAKE), ("real", REAL), ("none", ""))
+        }
+
+
+def classify(
+    samples: Samples,
+    model: Model | None = None,
+    *,
+    unsupervised: bool = False,
+    anchors: Sequence[str] = (),
+    seed: int = 0,
+    model_name: str = "bundled default",
+) -> Verdicts:
+    """Judge every row: with a model (None: the bundled default), or by a mixture fitted on these rows."""
+    if unsupervised and model is not None:
+        raise DetectorError("give either a model or unsupervised, not both")
+    if anchors and not unsupervised:
+        raise DetectorError(
+            "real anchors choose a mixture's side; they apply to the unsupervised mixture (--unsupervised)"
+        )
+    usable = samples.usable
+    notes: tuple[str, ...] = ()
+    if unsupervised:
+        fit, fit_notes = fit_gmm_on(samples, seed=seed, anchors=list(anchors))
+        notes = tuple(fit_notes)
+        judge = Model(samples.measurement, fit.decision)
+        described = (
+            f"a 2-component mixture fitted on this batch ({int(usable.sum())} rows, fake side by {_side_rule(fit)})"
+        )
+    else:
+        judge = model if model is not None else load_model(None)
+        judge.check_compatible(samples.measurement)
+        described = f"{model_name} ({judge.describe()})"
+    scores = np.where(usable, judge.score(samples.features), np.nan)
+    return Verdicts(samples.paths, samples.status, verdicts_of(scores), scores, described, notes)

@@ -14,6 +14,7 @@ Fake is the positive class. Every random step is seeded, so a run repeats exactl
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +22,7 @@ from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_sc
 from sklearn.model_selection import train_test_split
 
 from scanner.detect import DetectorError, Samples, adapt, fit_gmm, fit_svm, subsample_fakes, wrong_side_share
+from scanner.schema import Measurement
 
 PROTOCOLS = ("binary", "few-fakes", "adaptation")
 FAKE_SHARES = (0.5, 0.25, 0.05, 0.01)
@@ -33,7 +35,7 @@ class LabelledSet:
     """One named set's usable, labelled rows split into training and test parts."""
 
     name: str
-    spectrum: str
+    measurement: Measurement
     counts: dict
     train_x: np.ndarray
     train_fake: np.ndarray
@@ -67,7 +69,7 @@ def split_set(name: str, samples: Samples, test_size: float = 0.5, seed: int = 0
     train, test = np.sort(train), np.sort(test)
     return LabelledSet(
         name,
-        samples.spectrum,
+        samples.measurement,
         samples.counts(),
         samples.features[train],
         samples.is_fake[train],
@@ -137,7 +139,9 @@ def adaptation(sets: list[LabelledSet], seed: int = 0) -> list[dict]:
         for target in sets:
             if target is source:
                 continue
-            adapted = adapt(source.train_x, source.train_fake, target.test_x, spectrum=source.spectrum, seed=seed).model
+            adapted = adapt(
+                source.train_x, source.train_fake, target.test_x, measurement=source.measurement, seed=seed
+            ).model
             rows.append(
                 {
                     "source": source.name,
@@ -150,20 +154,33 @@ def adaptation(sets: list[LabelledSet], seed: int = 0) -> list[dict]:
 
 
 def evaluate(
-    named_samples: list[tuple[str, Samples]], protocols=PROTOCOLS, test_size: float = 0.5, seed: int = 0
+    named_samples: list[tuple[str, Samples]],
+    protocols: Sequence[str] = PROTOCOLS,
+    test_size: float = 0.5,
+    seed: int = 0,
 ) -> dict:
     """Run the chosen protocols; the result is plain JSON-ready data."""
     names = [name for name, _ in named_samples]
     if len(set(names)) != len(names):
         raise DetectorError(f"set names must differ: {', '.join(names)}")
-    spectra = sorted({s.spectrum for _, s in named_samples})
+    spectra = sorted({s.measurement.spectrum for _, s in named_samples})
     if len(spectra) > 1:
         raise DetectorError(f"the sets mix spectrum modes ({', '.join(spectra)}); evaluate one mode at a time")
+    kinds = sorted({(s.measurement.feature_set, s.measurement.spectrum) for _, s in named_samples})
+    if len(kinds) > 1:
+        raise DetectorError(f"the sets mix feature sets ({', '.join(k[0] for k in kinds)}); evaluate one at a time")
     unknown = set(protocols) - set(PROTOCOLS)
     if unknown:
         raise DetectorError(f"unknown protocol {', '.join(sorted(unknown))}; choose from {', '.join(PROTOCOLS)}")
     sets = [split_set(name, samples, test_size, seed) for name, samples in named_samples]
-    result = {"seed": seed, "test_size": test_size, "spectrum": spectra[0], "sets": [s.summary() for s in sets]}
+    feature_set, spectrum = kinds[0]
+    result = {
+        "seed": seed,
+        "test_size": test_size,
+        "feature_set": feature_set,
+        "spectrum": spectrum,
+        "sets": [s.summary() for s in sets],
+    }
     if "binary" in protocols:
         result["binary"] = binary(sets, seed)
     if "few-fakes" in protocols:
@@ -178,7 +195,7 @@ def evaluate(
 def markdown_table(header: list[str], rows: list[list]) -> list[str]:
     """Markdown table lines; floats with three decimals."""
 
-    def cell(value) -> str:
+    def cell(value: object) -> str:
         if isinstance(value, float):
             return f"{value:.3f}"
         return str(value)
@@ -191,8 +208,8 @@ def markdown_table(header: list[str], rows: list[list]) -> list[str]:
 def markdown(result: dict) -> str:
     """The evaluation as Markdown tables (fake is the positive class)."""
     lines = [
-        f"Spectrum `{result['spectrum']}`, test share {result['test_size']:g}, seed {result['seed']}; "
-        "fake is the positive class.",
+        f"Feature set `{result.get('feature_set', 'paper')}`, spectrum `{result['spectrum']}`, "
+        f"test share {result['test_size']:g}, seed {result['seed']}; fake is the positive class.",
         "",
     ]
     lines += markdown_table(

@@ -7,8 +7,8 @@ apart and show colour), the three pairwise difference maps |S_a - S_b| (their
 means are the features' d_RG, d_RB, d_GB) and the six feature values.
 
 The spectra here are computed with plain numpy over the full H x W spectrum,
-from the definitions in the README: they are for looking at, not the hot path.
-The feature values printed beside them come from the engine (FeatureExtractor),
+from the definitions (scanner.reference): they are for looking at, not the hot path.
+The feature values printed beside them come from the engine (an Extractor),
 so the numbers are exactly those of `scanner features` and `scan`.
 
 matplotlib is used through its object API with the Agg canvas (no pyplot, no
@@ -28,17 +28,15 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from scanner.decode import DEFAULT_MAX_PIXELS, ImageInfo, UnusableImage, read_image
-from scanner.features import FEATURE_NAMES, SPECTRUM_MODES, FeatureExtractor, GreyImage, spectral_features
+from scanner.constants import DEFAULT_MAX_PIXELS, Status
+from scanner.decode import ImageInfo, UnusableImage, read_image
+from scanner.extract import Extractor, GreyImage, spectral_features
+from scanner.reference import PAIRS, reference_spectra
 
 if TYPE_CHECKING:
     from scanner.detect import Model
 
 CHANNELS = ("R", "G", "B")
-# The pairs of the difference maps, in the features' order: d_RG, d_RB, d_GB.
-PAIRS = ((0, 1), (0, 2), (1, 2))
-PAIR_NAMES = tuple(f"{CHANNELS[a]}{CHANNELS[b]}" for a, b in PAIRS)
-LOG_EPSILON = 1e-3  # S = ln(|F| + 1e-3), as in the authors' released code
 
 PANEL_TITLES = (
     "image",
@@ -55,30 +53,8 @@ FIGURE_FORMATS = (".png", ".svg", ".pdf")
 
 
 def channel_spectra(rgb: np.ndarray, spectrum: str = "log") -> np.ndarray:
-    """The (3, H, W) float64 spectra of R, G, B over all bins, fftshifted for display.
-
-    log: S' = clip((ln(|F| + 1e-3) - p1) / (p99 - p1), 0, 1) of the channel / 255,
-    with numpy's linear 1st and 99th percentiles; modulus: |F| of the 0..255 channel.
-    A channel with p1 == p99 has no defined S' (0/0 at most bins): those bins are NaN,
-    as the features that involve that channel are.
-    """
-    if spectrum not in SPECTRUM_MODES:
-        raise ValueError(f"spectrum must be one of {', '.join(SPECTRUM_MODES)}, not {spectrum!r}")
-    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise TypeError(f"expected an (H, W, 3) uint8 image, got {rgb.dtype} {rgb.shape}")
-    out = np.empty((3, *rgb.shape[:2]))
-    for c in range(3):  # one channel at a time keeps a large image's complex spectrum to one plane
-        plane = rgb[..., c].astype(np.float64)
-        if spectrum == "log":
-            plane /= 255.0
-        magnitude = np.abs(np.fft.fft2(plane))
-        if spectrum == "log":
-            s = np.log(magnitude + LOG_EPSILON)
-            p1, p99 = np.percentile(s, [1, 99])
-            with np.errstate(divide="ignore", invalid="ignore"):
-                magnitude = np.clip((s - p1) / (p99 - p1), 0.0, 1.0)
-        out[c] = np.fft.fftshift(magnitude)
-    return out
+    """The (3, H, W) float64 spectra of R, G, B over all bins (scanner.reference), fftshifted for display."""
+    return np.fft.fftshift(reference_spectra(rgb, spectrum), axes=(1, 2))
 
 
 def difference_maps(spectra: np.ndarray, max_side: int | None = None) -> np.ndarray:
@@ -122,6 +98,7 @@ class SpectraView:
     spectra: np.ndarray
     differences: np.ndarray
     features: np.ndarray
+    feature_names: tuple[str, ...]
     verdict: str = ""
     score: float = math.nan
     model_spectrum: str = ""
@@ -129,7 +106,7 @@ class SpectraView:
 
 def spectra_view(
     path: str | os.PathLike,
-    extractor: FeatureExtractor,
+    extractor: Extractor,
     *,
     model: Model | None = None,
     max_side: int = 512,
@@ -137,32 +114,39 @@ def spectra_view(
 ) -> SpectraView:
     """Read one file and compute its display spectra, features and (given a model) verdict.
 
-    The model judges features of its own spectrum mode, recomputed when the
-    extractor's mode differs. Raises UnusableImage (with the same statuses as a
+    The model judges features measured its own way, recomputed when the
+    extractor measures otherwise. Raises UnusableImage (with the same statuses as a
     scan) for files the method cannot judge, including grey images.
     """
     decoded = read_image(path, max_pixels)
     try:
         features = extractor.from_bgr(decoded.pixels)
     except GreyImage as exc:
-        raise UnusableImage("grayscale", str(exc)) from None
+        raise UnusableImage(Status.GRAYSCALE, str(exc)) from None
     rgb = np.ascontiguousarray(decoded.pixels[..., ::-1])
-    spectra = channel_spectra(rgb, extractor.spectrum)
+    spectrum = extractor.measurement.spectrum
+    spectra = channel_spectra(rgb, spectrum)
     thumbnail = block_mean(rgb, max_side).round().astype(np.uint8)
-    judged = {}
+    verdict, score, model_spectrum = "", math.nan, ""
     if model is not None:
-        model_features = features if model.spectrum == extractor.spectrum else spectral_features(rgb, model.spectrum)
+        m = model.measurement
+        model_features = (
+            features if m == extractor.measurement else spectral_features(rgb, m.spectrum, m.feature_set, m.precision)
+        )
         score = float(model.score(model_features)[0])
-        judged = {"verdict": str(model.predict(model_features)[0]), "score": score, "model_spectrum": model.spectrum}
+        verdict, model_spectrum = str(model.predict(model_features)[0]), m.spectrum
     return SpectraView(
         path=os.fsdecode(path),
         info=decoded.info,
-        spectrum=extractor.spectrum,
+        spectrum=spectrum,
         thumbnail=thumbnail,
         spectra=np.stack([block_mean(s, max_side) for s in spectra]),
         differences=difference_maps(spectra, max_side),
         features=features,
-        **judged,
+        feature_names=extractor.names,
+        verdict=verdict,
+        score=score,
+        model_spectrum=model_spectrum,
     )
 
 
@@ -229,7 +213,7 @@ def _describe(view: SpectraView) -> str:
     if info.jpeg_quality:
         encoding += f" q~{info.jpeg_quality}"
     lines = [f"{info.width}x{info.height}  {encoding}", f"spectrum: {view.spectrum}", ""]
-    lines += [f"{name:<9}{_format_value(v):>10}" for name, v in zip(FEATURE_NAMES, view.features)]
+    lines += [f"{name:<9}{_format_value(v):>10}" for name, v in zip(view.feature_names, view.features, strict=True)]
     if view.model_spectrum:
         lines += ["", f"verdict: {view.verdict or 'none (NaN feature)'}"]
         if not math.isnan(view.score):
@@ -303,7 +287,7 @@ def _panels(view: SpectraView, scale: tuple[float, float]) -> dict[str, tuple[np
     """Each picture panel's data and imshow style, by its title."""
     shown = display_spectra(view.spectra, view.spectrum)
     differences = _difference_display(view)
-    panels = {
+    panels: dict[str, tuple[np.ndarray, dict]] = {
         "image": (view.thumbnail, {}),
         "R, G, B stacked": (stacked_view(view.spectra, view.spectrum), {}),
     }

@@ -19,59 +19,82 @@ import os
 import struct
 import uuid
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import BinaryIO
 
 import numpy as np
 
-from scanner.features import FEATURE_NAMES
-from scanner.store import Rows, fsync_directory
+from scanner.schema import COLUMN_BY_NAME, COLUMN_NAMES, Measurement, Rows
+from scanner.store import fsync_directory
 
 _MAGIC = b"SCJ1"
 _HEAD = struct.Struct("<4scII")  # magic, kind, payload length, CRC-32 of the payload
 _HEADER, _ROWS = b"H", b"R"
-_NUMBERS = (
-    ("root", np.int32),
-    ("height", np.int64),
-    ("width", np.int64),
-    ("jpeg_quality", np.int64),
-    ("size", np.int64),
-    ("mtime", np.float64),
+
+# The order in which a rows record holds the columns: fixed-width ones as raw
+# little-endian arrays, variable ones as a length and their values joined by NUL
+# (which no file name and no message holds). A journal's header names its
+# layout; journals of store schema 1 name none and used this one.
+_LAYOUT_V1 = (
+    "features",
+    "root",
+    "height",
+    "width",
+    "jpeg_quality",
+    "size",
+    "mtime",
+    "path",
+    "status",
+    "error",
+    "format",
+    "jpeg_subsampling",
 )
-_TEXTS = ("status", "error", "format", "jpeg_subsampling")
+LAYOUT: tuple[str, ...] = (
+    *(n for n in COLUMN_NAMES if not COLUMN_BY_NAME[n].variable),
+    *(n for n in COLUMN_NAMES if COLUMN_BY_NAME[n].variable),
+)
 
 
-def encode_rows(rows: Rows) -> bytes:
-    """Rows as a record payload: the count, the numeric columns raw, the strings NUL-joined."""
-    n = len(rows)
-    parts = [struct.pack("<I", n), np.ascontiguousarray(rows.features, np.float64).tobytes()]
-    parts += [np.ascontiguousarray(getattr(rows, name), dtype).tobytes() for name, dtype in _NUMBERS]
-    texts = [b"\0".join(rows.relpath)]
-    texts += [b"\0".join(s.encode("utf-8", "surrogateescape") for s in getattr(rows, name)) for name in _TEXTS]
-    for blob in texts:
-        parts += [struct.pack("<I", len(blob)), blob]
+def _fixed_dtype(name: str) -> np.dtype:
+    return COLUMN_BY_NAME[name].dtype.newbyteorder("<")
+
+
+def encode_rows(rows: Rows, layout: Sequence[str] = LAYOUT) -> bytes:
+    """Rows as a record payload: the count, then each column of the layout."""
+    parts = [struct.pack("<I", len(rows))]
+    for name in layout:
+        column = rows[name]
+        if COLUMN_BY_NAME[name].variable:
+            items = column.tolist()
+            blob = b"\0".join(
+                items if COLUMN_BY_NAME[name].kind == "bytes" else [s.encode("utf-8", "surrogateescape") for s in items]
+            )
+            parts += [struct.pack("<I", len(blob)), blob]
+        else:
+            parts.append(np.ascontiguousarray(column, _fixed_dtype(name)).tobytes())
     return b"".join(parts)
 
 
-def decode_rows(payload: bytes) -> Rows:
+def decode_rows(payload: bytes, width: int, layout: Sequence[str] = LAYOUT) -> Rows:
+    """The rows of a record payload written with this layout and feature width."""
     (n,) = struct.unpack_from("<I", payload)
     pos = 4
-    width = len(FEATURE_NAMES)
-    features = np.frombuffer(payload, np.float64, n * width, pos).reshape(n, width).copy()
-    pos += 8 * n * width
-    numbers = {}
-    for name, dtype in _NUMBERS:
-        numbers[name] = np.frombuffer(payload, dtype, n, pos).copy()
-        pos += np.dtype(dtype).itemsize * n
-    texts = []
-    for _ in range(1 + len(_TEXTS)):
-        (length,) = struct.unpack_from("<I", payload, pos)
-        blob = payload[pos + 4 : pos + 4 + length]
-        pos += 4 + length
-        texts.append(blob.split(b"\0") if n else [])
-    relpath, *columns = texts
-    strings = {name: [b.decode("utf-8", "surrogateescape") for b in col] for name, col in zip(_TEXTS, columns)}
-    return Rows(relpath=relpath, features=features, **numbers, **strings)
+    columns: dict[str, np.ndarray] = {}
+    for name in layout:
+        column = COLUMN_BY_NAME[name]
+        if column.variable:
+            (length,) = struct.unpack_from("<I", payload, pos)
+            items = payload[pos + 4 : pos + 4 + length].split(b"\0") if n else []
+            pos += 4 + length
+            texts = items if column.kind == "bytes" else [b.decode("utf-8", "surrogateescape") for b in items]
+            columns[name] = np.array(texts, dtype=object) if texts else np.empty(0, dtype=object)
+        else:
+            count = n * width if column.kind == "features" else n
+            dtype = _fixed_dtype(name)
+            values = np.frombuffer(payload, dtype, count, pos).astype(column.dtype)
+            columns[name] = values.reshape(n, width) if column.kind == "features" else values
+            pos += dtype.itemsize * count
+    return Rows(columns, width)
 
 
 def _record(kind: bytes, payload: bytes) -> bytes:
@@ -106,12 +129,20 @@ class Journal:
 
     @property
     def id(self) -> str:
-        return self.header["journal_id"]
+        return str(self.header["journal_id"])
+
+    @property
+    def measurement(self) -> Measurement:
+        return Measurement.from_attrs(self.header)
+
+    @property
+    def layout(self) -> tuple[str, ...]:
+        return tuple(self.header.get("layout", _LAYOUT_V1))
 
     @classmethod
     def create(cls, path: str, header: dict) -> Journal:
         """A new, empty journal (atomically replacing any old one) with this header."""
-        header = dict(header, journal_id=uuid.uuid4().hex)
+        header = dict(header, journal_id=uuid.uuid4().hex, layout=list(LAYOUT))
         tmp = f"{path}.tmp"
         with open(tmp, "wb") as handle:
             handle.write(_record(_HEADER, json.dumps(header).encode()))
@@ -163,16 +194,17 @@ class Journal:
 
     def read_rows(self) -> Iterator[Rows]:
         """The committed rows, batch by batch as written (constant memory)."""
+        width, layout = self.measurement.n_features, self.layout
         with open(self.path, "rb") as handle:
             for kind, payload, _ in _records(handle):
                 if kind == _ROWS:
-                    yield decode_rows(payload)
+                    yield decode_rows(payload, width, layout)
 
     def append(self, rows: Rows) -> None:
         """Write one batch durably: when this returns the rows survive a crash."""
         if not len(rows):
             return
-        record = memoryview(_record(_ROWS, encode_rows(rows)))
+        record = memoryview(_record(_ROWS, encode_rows(rows, self.layout)))
         while record:
             record = record[os.write(self._fd, record) :]
         os.fsync(self._fd)

@@ -13,7 +13,7 @@ import time
 from typing import TextIO
 
 from rich.console import Console
-from rich.progress import BarColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, ProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.progress import Progress as Bar
 
 from scanner.scan import Progress
@@ -38,7 +38,7 @@ class ScanDisplay:
 
     def __enter__(self) -> ScanDisplay:
         if self.mode == "bar":
-            columns = [
+            columns: list[ProgressColumn] = [
                 TextColumn("[bold]scan"),
                 BarColumn() if self.total else TextColumn(""),
                 TextColumn("{task.completed:,} files"),
@@ -52,7 +52,7 @@ class ScanDisplay:
             self._task = self._bar.add_task("scan", total=self.total, rate=0.0)
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
             self._bar.stop()
 

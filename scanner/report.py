@@ -33,11 +33,17 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from scanner import __version__
-from scanner.decode import DEFAULT_MAX_PIXELS, STATUSES, UnusableImage
+from scanner.constants import DEFAULT_MAX_PIXELS, STATUSES, Status
+from scanner.decode import UnusableImage
 from scanner.detect import FAKE, REAL, label_from_path
-from scanner.features import FEATURE_NAMES, FeatureExtractor
+from scanner.errors import InputError
+from scanner.extract import make_extractor
+from scanner.featuresets import PAPER
 from scanner.figures import block_mean, difference_scale, figure_png, spectra_view, spectrum_figure
-from scanner.store import FeatureTable
+from scanner.schema import FeatureTable
+
+# The report draws the paper's six features: the first six columns of every feature set.
+SHOWN = PAPER.names
 
 DEFAULT_TOP = 20
 DEFAULT_SCATTER = ("mean", "icorr_rg")
@@ -60,7 +66,7 @@ OTHER_COLOURS = ("#718096", "#b7791f", "#2f855a", "#6b46c1")
 _CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
 
-class ReportError(Exception):
+class ReportError(InputError):
     """Input the report cannot be made from, with what to do about it."""
 
 
@@ -142,7 +148,7 @@ class Classes:
 
 def classes_of(table: FeatureTable, labels: np.ndarray, verdicts: Verdicts | None) -> Classes:
     """Compare by label when the paths carry labels, else by verdict, else one class."""
-    ok = np.array(table.status, dtype=object) == "ok"
+    ok = np.array(table.status, dtype=object) == Status.OK
     if (labels[ok] != "").any():
         of_row = np.where(labels == "", UNLABELLED, labels).astype(object)
         return Classes("label", _present((REAL, FAKE, UNLABELLED), of_row[ok]), of_row)
@@ -168,7 +174,7 @@ def _colour(name: str, position: int) -> str:
 def counts(values: np.ndarray, order: Sequence[str] = ()) -> dict[str, int]:
     """How many of each value, in the given order first, then the others sorted."""
     names, n = np.unique(np.asarray(values, dtype=str), return_counts=True)
-    found = dict(zip(names.tolist(), n.tolist()))
+    found = dict(zip(names.tolist(), n.tolist(), strict=True))
     ordered = {k: found.pop(k) for k in order if k in found}
     ordered.update(sorted(found.items()))
     return ordered
@@ -223,12 +229,12 @@ def _feature_range(values: np.ndarray) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def histogram_figure(features: np.ndarray, classes: Classes, usable: np.ndarray) -> bytes:
-    """The six features' histograms per class, as shares of each class (PNG)."""
+def histogram_figure(features: np.ndarray, classes: Classes, usable: np.ndarray, names: Sequence[str] = SHOWN) -> bytes:
+    """The six features' histograms per class, as shares of each class (PNG): features' first six columns."""
     fig = Figure(figsize=(12, 6.4), layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(2, 3)
-    for f, (ax, name) in enumerate(zip(axes.ravel(), FEATURE_NAMES)):
+    for f, (ax, name) in enumerate(zip(axes.ravel(), names[:6], strict=True)):
         column = features[:, f]
         finite = usable & np.isfinite(column)
         ax.set_title(name, fontsize=11)
@@ -256,10 +262,14 @@ def histogram_figure(features: np.ndarray, classes: Classes, usable: np.ndarray)
 
 
 def scatter_figure(
-    features: np.ndarray, classes: Classes, usable: np.ndarray, axes_names: tuple[str, str]
+    features: np.ndarray,
+    classes: Classes,
+    usable: np.ndarray,
+    axes_names: tuple[str, str],
+    names: Sequence[str] = SHOWN,
 ) -> tuple[bytes, str]:
     """Two features against each other, per class, and a caption saying what is drawn (PNG)."""
-    fx, fy = (FEATURE_NAMES.index(n) for n in axes_names)
+    fx, fy = (list(names).index(n) for n in axes_names)
     fig = Figure(figsize=(7.5, 5.6), layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.subplots()
@@ -306,7 +316,8 @@ def scatter_figure(
 _STYLE = """
 body{font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1a202c;background:#f7fafc;margin:0}
 main{max-width:1240px;margin:0 auto;padding:24px 28px 60px}
-h1{font-size:26px;margin:0 0 4px}h2{font-size:19px;margin:34px 0 10px;border-bottom:1px solid #e2e8f0;padding-bottom:4px}
+h1{font-size:26px;margin:0 0 4px}
+h2{font-size:19px;margin:34px 0 10px;border-bottom:1px solid #e2e8f0;padding-bottom:4px}
 .sub{color:#4a5568;margin:0 0 18px}
 .cards{display:flex;gap:14px;flex-wrap:wrap}
 .card{background:#fff;border:1px solid #e2e8f0;border-radius:8px;padding:12px 18px;min-width:150px}
@@ -315,8 +326,9 @@ table{border-collapse:collapse;background:#fff;margin:6px 0 10px;font-size:14px}
 th,td{border:1px solid #e2e8f0;padding:4px 10px;text-align:left;vertical-align:top}
 th{background:#edf2f7;font-weight:600}td.n{text-align:right;font-variant-numeric:tabular-nums}
 td.path{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px;word-break:break-all;max-width:320px}
-.warn{background:#fff5f5;border:1px solid #feb2b2;border-left:6px solid #c53030;padding:10px 14px;border-radius:6px;margin:10px 0}
-.fine{background:#f0fff4;border:1px solid #9ae6b4;border-left:6px solid #2f855a;padding:10px 14px;border-radius:6px;margin:10px 0}
+.warn,.fine{padding:10px 14px;border-radius:6px;margin:10px 0}
+.warn{background:#fff5f5;border:1px solid #feb2b2;border-left:6px solid #c53030}
+.fine{background:#f0fff4;border:1px solid #9ae6b4;border-left:6px solid #2f855a}
 .note{color:#4a5568;font-size:13px}
 img{max-width:100%;height:auto;display:block}
 figure{margin:8px 0 16px;background:#fff;border:1px solid #e2e8f0;border-radius:8px;padding:10px}
@@ -387,10 +399,10 @@ class ReportInputs:
 def build_report(table: FeatureTable, inputs: ReportInputs) -> str:
     """The whole report as one HTML document (a str)."""
     for name in inputs.scatter:
-        if name not in FEATURE_NAMES:
-            raise ReportError(f"unknown feature {name!r} for the scatter; choose from {', '.join(FEATURE_NAMES)}")
+        if name not in table.feature_names:
+            raise ReportError(f"unknown feature {name!r} for the scatter; choose from {', '.join(table.feature_names)}")
     status = np.asarray(table.status, dtype=str)
-    ok = status == "ok"
+    ok = status == Status.OK
     usable = ok & np.isfinite(table.features).all(axis=1)
     labels = labels_from_paths(table.path)
     classes = classes_of(table, labels, inputs.verdicts)
@@ -433,7 +445,7 @@ def _now() -> str:
 
 def _status_section(table: FeatureTable, status: np.ndarray, status_counts: dict[str, int], n: int) -> str:
     out = "<h2>Files by status</h2>" + _count_table("status-counts", "status", status_counts, n)
-    bad = status != "ok"
+    bad = status != Status.OK
     if bad.any():
         errors = np.asarray(table.error, dtype=str)[bad]
         reasons = counts(
@@ -469,7 +481,7 @@ def _verdict_section(verdicts: Verdicts | None, labels: np.ndarray, ok: np.ndarr
         cells = counts(
             np.char.add(np.char.add(labels[labelled].astype(str), "|"), verdicts.verdict[labelled].astype(str))
         )
-        table_cells = {tuple(k.split("|", 1)): v for k, v in cells.items()}
+        table_cells = {(k.split("|", 1)[0], k.split("|", 1)[1]): v for k, v in cells.items()}
         columns = [v for v in order if any(c == v for _, c in table_cells)]
         out += (
             '<p class="note">Labels (from the directories real/0_real and fake/1_fake) against verdicts, '
@@ -501,7 +513,8 @@ def _encoding_section(table: FeatureTable, classes: Classes, ok: np.ndarray) -> 
         for cls in classes.names:
             total = sum(mixes[cls].values())
             v = mixes[cls].get(key, 0)
-            cells += f'<td class="n" data-key="{_e(key)}|{_e(cls)}">{v:,} <span class="note">({100 * v / total:.1f}%)</span></td>'
+            share = f'<span class="note">({100 * v / total:.1f}%)</span>'
+            cells += f'<td class="n" data-key="{_e(key)}|{_e(cls)}">{v:,} {share}</td>'
         body += f"<tr><td>{_e(key)}</td>{cells}</tr>"
     out += (
         f'<table id="encoding"><thead><tr><th>format, subsampling, JPEG quality</th>{head}</tr></thead>'
@@ -534,7 +547,7 @@ def _histogram_section(table: FeatureTable, classes: Classes, usable: np.ndarray
     out = f"<h2>Features per {_e(classes.kind if classes.kind != 'all' else 'class')}</h2>"
     if not usable.any():
         return out + '<p class="note">No measured file with finite features.</p>'
-    png = histogram_figure(table.features, classes, usable)
+    png = histogram_figure(table.features, classes, usable, table.feature_names)
     low, high = HISTOGRAM_RANGE_PERCENTILES
     return out + (
         f'<figure><img id="histograms" alt="Histograms of the six features per {_e(classes.kind)}" '
@@ -548,7 +561,7 @@ def _scatter_section(table: FeatureTable, classes: Classes, usable: np.ndarray, 
     out = f"<h2>{_e(axes_names[0])} against {_e(axes_names[1])}</h2>"
     if not usable.any():
         return out + '<p class="note">No measured file with finite features.</p>'
-    png, caption = scatter_figure(table.features, classes, usable, axes_names)
+    png, caption = scatter_figure(table.features, classes, usable, axes_names, table.feature_names)
     return out + (
         f'<figure><img id="scatter" alt="Scatter of {_e(axes_names[0])} against {_e(axes_names[1])}" '
         f'src="{_data_uri(png)}"><figcaption>{_e(caption)}</figcaption></figure>'
@@ -570,11 +583,12 @@ def _suspicious_section(table: FeatureTable, inputs: ReportInputs, labels: np.nd
     verdicts = inputs.verdicts
     if verdicts is None:
         return out + '<p class="note">Give <code>--verdicts</code> to rank files by their score.</p>'
-    ok = np.asarray(table.status, dtype=str) == "ok"
+    ok = np.asarray(table.status, dtype=str) == Status.OK
     rows = most_suspicious(verdicts.score, ok, inputs.top)
     if not len(rows):
         return out + '<p class="note">No scored file.</p>'
-    extractor = FeatureExtractor(table.spectrum, planner="estimate", use_wisdom=False)
+    m = table.measurement
+    extractor = make_extractor(m.feature_set, m.spectrum, m.precision, planner="estimate", use_wisdom=False)
     views, problems = {}, {}
     for i in rows.tolist():
         path = table.path[i]
@@ -596,7 +610,7 @@ def _suspicious_section(table: FeatureTable, inputs: ReportInputs, labels: np.nd
         f'<p class="note">Ranked by the score in the verdicts file (higher is more likely generated). Spectra '
         f"are computed from the original files now; every difference map shares one colour scale. {note}</p>"
     )
-    head = "".join(f"<th>{_e(n)}</th>" for n in FEATURE_NAMES)
+    head = "".join(f"<th>{_e(n)}</th>" for n in SHOWN)
     for rank, i in enumerate(rows.tolist(), start=1):
         size = f"{table.width[i]}x{table.height[i]}" if table.width[i] else "size unknown"
         info = f"{size} {table.format[i] or 'unknown format'}"
@@ -604,7 +618,7 @@ def _suspicious_section(table: FeatureTable, inputs: ReportInputs, labels: np.nd
             info += f" {table.jpeg_subsampling[i]}"
         if table.jpeg_quality[i]:
             info += f" q~{table.jpeg_quality[i]}"
-        values = "".join(f'<td class="n">{_format_feature(v)}</td>' for v in table.features[i])
+        values = "".join(f'<td class="n">{_format_feature(v)}</td>' for v in table.features[i][: len(SHOWN)])
         out += (
             f'<div class="suspect" data-rank="{rank}"><h3>{rank}. {_e(table.path[i])}</h3>'
             f"<table><thead><tr><th>score</th><th>verdict</th><th>label</th><th>image</th>{head}</tr></thead>"

@@ -30,6 +30,8 @@ from collections.abc import Iterable, Iterator
 from stat import S_ISDIR, S_ISREG
 from typing import NamedTuple
 
+from scanner.constants import Status
+
 DEFAULT_EXTENSIONS = frozenset(
     {
         "jpg",
@@ -81,19 +83,23 @@ def parse_extensions(text: str | None) -> frozenset[str] | None:
 def _problem(exc: OSError, is_link: bool) -> tuple[str, str]:
     """The row status and reason for an error looking at an entry."""
     if isinstance(exc, FileNotFoundError):
-        return ("unreadable", "broken symbolic link") if is_link else ("vanished", "no such file (moved or deleted?)")
+        return (
+            (Status.UNREADABLE, "broken symbolic link")
+            if is_link
+            else (Status.VANISHED, "no such file (moved or deleted?)")
+        )
     if isinstance(exc, PermissionError):
-        return "permission", "permission denied"
+        return Status.PERMISSION, "permission denied"
     if exc.errno == errno.ELOOP:
-        return "unreadable", "symbolic link loop"
-    return "unreadable", exc.strerror or str(exc)
+        return Status.UNREADABLE, "symbolic link loop"
+    return Status.UNREADABLE, exc.strerror or str(exc)
 
 
 def _file_row(root: int, rel: bytes, info: os.stat_result) -> Found:
     if stat.S_ISREG(info.st_mode):
         return Found(root, rel, info.st_size, info.st_mtime)
     kind = "a FIFO" if stat.S_ISFIFO(info.st_mode) else "a socket" if stat.S_ISSOCK(info.st_mode) else "a device"
-    return Found(root, rel, 0, info.st_mtime, "not_image", f"not a regular file ({kind})")
+    return Found(root, rel, 0, info.st_mtime, Status.NOT_IMAGE, f"not a regular file ({kind})")
 
 
 class Walk:
@@ -156,7 +162,7 @@ class Walk:
             return
         self._visited.add(top_id)
         wanted, recursive, new = self.extensions, self.recursive, tuple.__new__
-        stack = [(top, prefix, (top_id,))]
+        stack: list[tuple[bytes, bytes, tuple[tuple[int, int], ...]]] = [(top, prefix, (top_id,))]
         while stack:
             directory, rel_prefix, ancestors = stack.pop()
             subdirs: list[os.DirEntry] = []
@@ -201,7 +207,7 @@ class Walk:
                         rel,
                         0,
                         sub.st_mtime,
-                        "unreadable",
+                        Status.UNREADABLE,
                         "symbolic link loop (links to a directory that contains it)",
                     )
                 elif sub_id not in self._visited:

@@ -2,20 +2,22 @@
 
 Used by scripts/evaluation.py and scripts/train_default_model.py so that both
 see exactly the same features. Every step is deterministic: files are taken in
-sorted order, FFTW plans with the `estimate` planner (no timing-dependent plan
-choice) and no saved wisdom, and the re-encoding is OpenCV's JPEG encoder at a
+sorted order and measured one after another in this process (so rows keep that
+order), FFTW plans with the `estimate` planner (no timing-dependent plan choice)
+and no saved wisdom, and the re-encoding is OpenCV's JPEG encoder at a
 fixed quality with 4:2:0 chroma subsampling.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
-import numpy as np
 
-from scanner.features import FeatureExtractor, features_of_file
-from scanner.store import make_table, write_table
+from scanner.executors.inline import InProcess
+from scanner.scan import ScanOptions, scan
+from scanner.walk import Walk
 
 FACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces"
 SETS = ("stargan-celeba-128", "ffhq-tpdne-128", "ffhq-stylegan-1024")
@@ -43,33 +45,20 @@ def reencode_set(set_dir: Path, out_dir: Path, quality: int = REENCODE_QUALITY) 
     return target
 
 
-def feature_store(set_dir: Path, out_path: Path, extractor: FeatureExtractor) -> Path:
-    """Measure every file of the set and write the features as a store at out_path."""
-    results = [features_of_file(p, extractor) for p in set_files(set_dir)]
-    features = np.array([r.features if r.features is not None else np.full(6, np.nan) for r in results])
-    table = make_table(
-        [r.path for r in results],
-        features,
-        spectrum=extractor.spectrum,
-        status=[r.status for r in results],
-        error=[r.error for r in results],
-        height=[r.info.height or 0 for r in results],
-        width=[r.info.width or 0 for r in results],
-        format=[r.info.format or "" for r in results],
-        jpeg_subsampling=[r.info.jpeg_subsampling or "" for r in results],
-        jpeg_quality=[r.info.jpeg_quality or 0 for r in results],
-    )
+def feature_store(set_dir: Path, out_path: Path, spectrum: str = "log") -> Path:
+    """Measure every file of the set, in set_files order, into a store at out_path (replaced if it exists)."""
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    write_table(out_path, table)
+    walk = Walk(from_list=[os.fsencode(p) for p in set_files(set_dir)])
+    options = ScanOptions(spectrum=spectrum, planner="estimate", overwrite=True)
+    scan(walk, out_path, options, ["scripts/face_sets.py"], executor=InProcess)
     return out_path
 
 
 def build_stores(work_dir: Path, faces: Path = FACES, sets=SETS, spectrum: str = "log") -> dict[str, dict[str, Path]]:
     """Feature stores of each set as found ("as-found") and re-encoded ("jpeg90"), under work_dir."""
-    extractor = FeatureExtractor(spectrum, planner="estimate", use_wisdom=False)
     stores: dict[str, dict[str, Path]] = {"as-found": {}, "jpeg90": {}}
     for name in sets:
-        stores["as-found"][name] = feature_store(faces / name, work_dir / "as-found" / f"{name}.h5", extractor)
+        stores["as-found"][name] = feature_store(faces / name, work_dir / "as-found" / f"{name}.h5", spectrum)
         reencoded = reencode_set(faces / name, work_dir / "images-jpeg90")
-        stores["jpeg90"][name] = feature_store(reencoded, work_dir / "jpeg90" / f"{name}.h5", extractor)
+        stores["jpeg90"][name] = feature_store(reencoded, work_dir / "jpeg90" / f"{name}.h5", spectrum)
     return stores

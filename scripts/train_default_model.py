@@ -58,7 +58,7 @@ def default_model(samples: Samples) -> Model:
         "limits": "trained on JPEG q90 4:2:0 faces at 128x128; other encodings, sizes and generators shift the "
         "features (see EVALUATION.md)",
     }
-    return Model(samples.spectrum, decision, provenance=provenance)
+    return Model(samples.measurement, decision, provenance=provenance)
 
 
 def sha256(path: Path) -> str:

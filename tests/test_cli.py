@@ -3,12 +3,12 @@ import json
 import cv2
 import numpy as np
 from conftest import natural_image
-from reference import reference_features
 from typer.testing import CliRunner
 
 from scanner import __version__
 from scanner.cli import app
-from scanner.features import FEATURE_NAMES
+from scanner.featuresets import FEATURE_NAMES
+from scanner.reference import reference_features
 
 runner = CliRunner()
 

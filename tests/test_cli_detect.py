@@ -9,7 +9,8 @@ from typer.testing import CliRunner
 
 from scanner.cli import app
 from scanner.detect import load_model
-from scanner.store import make_table, write_table
+from scanner.schema import make_table
+from scanner.store import write_table
 
 runner = CliRunner()
 
@@ -60,7 +61,7 @@ def test_train_svm_then_classify(tmp_path):
     expected[19] = ""
     assert [r["verdict"] for r in rows] == list(expected)
     scores = model.score(x)
-    assert all(float(r["score"]) == s for r, s in zip(rows, scores) if r["score"])
+    assert all(float(r["score"]) == s for r, s in zip(rows, scores, strict=True) if r["score"])
     assert rows[19]["score"] == ""
     n_fake = int(np.sum(expected == "fake"))
     assert (

@@ -18,7 +18,8 @@ from scanner.decode import (
     read_image,
     sniff_format,
 )
-from scanner.features import FeatureExtractor, features_of_file
+from scanner.extract import make_extractor
+from scanner.measure import features_of_file
 
 
 def encode(ext: str, bgr: np.ndarray, params=()) -> bytes:
@@ -205,7 +206,7 @@ def test_permission_denied(tmp_path, bgr):
 
 
 def test_features_of_file_reports_grey_and_ok(tmp_path, bgr):
-    ex = FeatureExtractor(planner="estimate")
+    ex = make_extractor(planner="estimate")
     grey = tmp_path / "grey.png"
     grey.write_bytes(encode(".png", np.repeat(bgr[..., :1], 3, axis=2)))
     colour = tmp_path / "colour.png"
@@ -228,5 +229,5 @@ def test_refused_files_keep_their_header_facts(bgr, tmp_path):
     assert (info.value.info.format, info.value.info.width, info.value.info.jpeg_quality) == ("JPEG", 64, 80)
     thin = tmp_path / "thin.img"
     thin.write_bytes(encode(".png", bgr[:4]))
-    result = features_of_file(thin, FeatureExtractor(planner="estimate"))
+    result = features_of_file(thin, make_extractor(planner="estimate"))
     assert (result.status, result.info.format, result.info.height, result.info.width) == ("too_small", "PNG", 4, 64)

@@ -30,8 +30,10 @@ from scanner.detect import (
     verdicts_of,
     write_verdicts,
 )
-from scanner.features import FEATURE_NAMES, FeatureExtractor
-from scanner.store import make_table, write_table
+from scanner.extract import make_extractor
+from scanner.featuresets import FEATURE_NAMES
+from scanner.schema import Measurement, make_table
+from scanner.store import write_table
 
 REAL_CENTRE = np.array([0.030, 0.034, 0.026, 0.020, 0.030, 0.022])
 FAKE_CENTRE = np.array([0.045, 0.052, 0.038, 0.035, 0.050, 0.040])
@@ -194,7 +196,7 @@ def test_anchor_features_from_store_rows_and_image_files(tmp_path):
     x, is_fake = clusters(3, 3)
     s = samples_of([make_table([f"/s/{i}.png" for i in range(6)], x, status=["ok"] * 5 + ["truncated"])])
     values, problems = anchor_features(["/s/1.png", "/s/5.png", str(image), str(tmp_path / "dir")], s)
-    measured = FeatureExtractor("log", planner="estimate").from_rgb(rgb)
+    measured = make_extractor(spectrum="log", planner="estimate").from_rgb(rgb)
     np.testing.assert_array_equal(values[0], x[1])
     np.testing.assert_allclose(values[1], measured, rtol=1e-12)
     np.testing.assert_allclose(values[2], measured, rtol=1e-12)
@@ -224,7 +226,7 @@ def test_component_means_and_scaling_by_hand():
 def test_adapt_fits_on_rescaled_source_and_carries_target_scaling():
     source_x, source_fake = clusters(100, 100, seed=1)
     target_x, target_fake = clusters(100, 100, seed=2, real=REAL_CENTRE * 2, fake=FAKE_CENTRE * 2, spread=0.006)
-    adapted = adapt(source_x, source_fake, target_x, spectrum="log", seed=0)
+    adapted = adapt(source_x, source_fake, target_x, measurement=Measurement(), seed=0)
     source_scaling, target_scaling = component_means(source_x), component_means(target_x)
     np.testing.assert_array_equal(adapted.source_scaling.low, source_scaling.low)
     np.testing.assert_array_equal(adapted.model.scaling.high, target_scaling.high)
@@ -244,9 +246,9 @@ def models():
     x, is_fake = clusters(60, 60)
     target, _ = clusters(60, 60, seed=9, real=REAL_CENTRE * 1.5, fake=FAKE_CENTRE * 1.5)
     return {
-        "svm": Model("log", fit_svm(x, is_fake), provenance={"trained_on": ["a.h5"]}),
-        "gmm": Model("modulus", fit_gmm(x).decision),
-        "adapted": adapt(x, is_fake, target, spectrum="log").model,
+        "svm": Model(Measurement(spectrum="log"), fit_svm(x, is_fake), provenance={"trained_on": ["a.h5"]}),
+        "gmm": Model(Measurement(spectrum="modulus"), fit_gmm(x).decision),
+        "adapted": adapt(x, is_fake, target, measurement=Measurement()).model,
     }
 
 
@@ -281,12 +283,12 @@ def test_model_file_layout_is_plain_arrays(tmp_path):
 def test_wrong_spectrum_and_foreign_files_refused(tmp_path):
     model = models()["svm"]
     with pytest.raises(ModelError, match="'log'-spectrum features but these are 'modulus'"):
-        model.check_spectrum("modulus")
-    model.check_spectrum("log")
+        model.check_compatible(Measurement(spectrum="modulus"))
+    model.check_compatible(Measurement(spectrum="log", precision="single"))  # the precision may differ
     model.save(tmp_path / "m.h5")
     with h5py.File(tmp_path / "m.h5", "a") as f:
         f.attrs["schema_version"] = SCHEMA_VERSION + 1
-    with pytest.raises(ModelError, match="schema version 2"):
+    with pytest.raises(ModelError, match=f"schema version {SCHEMA_VERSION + 1}"):
         load_model(tmp_path / "m.h5")
     write_table(tmp_path / "store.h5", make_table(["a.png"], np.zeros((1, 6))))
     with pytest.raises(ModelError, match="not a scanner model"):

@@ -4,12 +4,12 @@ import pytest
 from conftest import natural_image
 from matplotlib import colormaps
 from matplotlib.image import imread
-from reference import reference_features, reference_spectra
 from typer.testing import CliRunner
 
 from scanner.cli import app
 from scanner.detect import default_model_path
-from scanner.features import FEATURE_NAMES, FeatureExtractor
+from scanner.extract import make_extractor
+from scanner.featuresets import FEATURE_NAMES
 from scanner.figures import (
     PANEL_TITLES,
     block_mean,
@@ -20,6 +20,8 @@ from scanner.figures import (
     spectrum_figure,
     stacked_view,
 )
+from scanner.reference import reference_features, reference_spectra
+from scanner.schema import Measurement
 
 runner = CliRunner()
 
@@ -31,7 +33,7 @@ def write_png(path, rgb):
 
 @pytest.fixture(scope="module")
 def extractor():
-    return FeatureExtractor("log", planner="estimate", use_wisdom=False)
+    return make_extractor(spectrum="log", planner="estimate", use_wisdom=False)
 
 
 @pytest.mark.parametrize("mode", ["log", "modulus"])
@@ -46,7 +48,7 @@ def test_channel_spectra_are_the_definitions_shifted(mode, shape):
 @pytest.mark.parametrize("mode", ["log", "modulus"])
 def test_difference_maps_average_to_the_engine_features(tmp_path, mode):
     rgb = natural_image(48, 64, seed=4)
-    view = spectra_view(write_png(tmp_path / "a.png", rgb), FeatureExtractor(mode, planner="estimate"))
+    view = spectra_view(write_png(tmp_path / "a.png", rgb), make_extractor(spectrum=mode, planner="estimate"))
     d = view.differences.mean(axis=(1, 2))  # d_RG, d_RB, d_GB
     np.testing.assert_allclose(view.features[:3], [d.mean(), d.max(), d.min()], rtol=1e-6)
     np.testing.assert_allclose(view.features, reference_features(rgb, mode), rtol=1e-5)
@@ -76,7 +78,7 @@ def test_figure_panels_hold_the_numpy_spectra(tmp_path, extractor):
     fig = spectrum_figure(views)
     per_row = len(PANEL_TITLES) + 1  # the pictures, a colour bar, the text panel
     assert len(fig.axes) == per_row * len(views)
-    for row, (rgb, view) in enumerate(zip(images, views)):
+    for row, (rgb, view) in enumerate(zip(images, views, strict=True)):
         axes = fig.axes[row * per_row : (row + 1) * per_row]
         pictures, text = axes[:8], axes[-1]
         assert [ax.get_title() for ax in pictures] == list(PANEL_TITLES[:8])
@@ -133,7 +135,7 @@ def test_rendered_figure_shows_where_channels_differ(tmp_path, extractor):
 class ConstantModel:
     """Stands in for a detector: records what it was given."""
 
-    spectrum = "modulus"
+    measurement = Measurement(spectrum="modulus")
 
     def __init__(self):
         self.seen = []

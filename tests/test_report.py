@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 from scanner.cli import app
 from scanner.detect import label_from_path
-from scanner.features import FeatureExtractor, features_of_file
+from scanner.extract import make_extractor
+from scanner.measure import features_of_file
 from scanner.report import (
     ReportError,
     encoding_gap,
@@ -23,7 +24,8 @@ from scanner.report import (
     read_verdicts,
     thumbnail,
 )
-from scanner.store import make_table, read_features, write_table
+from scanner.schema import make_table
+from scanner.store import read_features, write_table
 
 runner = CliRunner()
 NASTY = "a <b>&\"q'.png"
@@ -47,7 +49,7 @@ def build_store(tmp_path, fake_format="jpg"):
     broken = tmp_path / "fake" / "broken.jpg"
     broken.write_bytes(b"\xff\xd8\xff\xe0 truncated")
     paths += [nasty, broken]
-    extractor = FeatureExtractor("log", planner="estimate", use_wisdom=False)
+    extractor = make_extractor(spectrum="log", planner="estimate", use_wisdom=False)
     results = [features_of_file(p, extractor) for p in paths]
     table = make_table(
         [r.path for r in results],
@@ -73,7 +75,7 @@ def write_verdicts(path, table):
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["path", "status", "verdict", "score"])
-        for p, status, f in zip(table.path, table.status, table.features):
+        for p, status, f in zip(table.path, table.status, table.features, strict=True):
             if status != "ok":
                 writer.writerow([p, status, "", ""])
                 continue
@@ -188,16 +190,18 @@ def test_report_renders_in_chromium_and_agrees_with_the_store(tmp_path):
     cells = parse(dom)
 
     assert cells.tables["status-counts"] == {**expected_counts(table.status), "total": len(table)}
-    verdict_of = {
-        row["path"]: row["verdict"] or "no verdict" for row in csv.DictReader(open(tmp_path / "verdicts.csv"))
-    }
+    with open(tmp_path / "verdicts.csv") as handle:
+        verdict_of = {row["path"]: row["verdict"] or "no verdict" for row in csv.DictReader(handle)}
     assert cells.tables["verdict-counts"] == {**expected_counts(verdict_of[p] for p in table.path), "total": len(table)}
     ok = [i for i, s in enumerate(table.status) if s == "ok"]
     labels = [label_from_path(table.path[i]) for i in ok]
-    pairs = expected_counts(f"{label}|{verdict_of[table.path[i]]}" for label, i in zip(labels, ok))
+    pairs = expected_counts(f"{label}|{verdict_of[table.path[i]]}" for label, i in zip(labels, ok, strict=True))
     assert {k: v for k, v in cells.tables["label-verdict"].items() if v} == pairs
 
-    encodings = [("JPEG 4:2:0 q70-79" if table.format[i] == "JPEG" else "PNG", label) for label, i in zip(labels, ok)]
+    encodings = [
+        ("JPEG 4:2:0 q70-79" if table.format[i] == "JPEG" else "PNG", label)
+        for label, i in zip(labels, ok, strict=True)
+    ]
     assert {k: v for k, v in cells.tables["encoding"].items() if v} == expected_counts(f"{e}|{c}" for e, c in encodings)
     assert "differ in encoding" in dom and 'id="confound"' in text
 

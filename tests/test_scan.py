@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import zlib
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -17,10 +18,12 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from scanner.cli import app
-from scanner.features import FeatureExtractor, features_of_file
+from scanner.extract import make_extractor
 from scanner.journal import Journal
-from scanner.scan import ScanError, ScanOptions, StoreMismatch, journal_path, merge, scan
-from scanner.store import read_features, table_rows
+from scanner.lifecycle import journal_path, merge
+from scanner.measure import features_of_file
+from scanner.scan import ScanError, ScanOptions, StoreMismatch, scan
+from scanner.store import read_features
 from scanner.walk import Walk
 
 runner = CliRunner()
@@ -148,7 +151,7 @@ def test_rows_match_features_of_file(odd_tree, tmp_path):
     root, _ = odd_tree
     scan(Walk([root]), tmp_path / "s.h5", ScanOptions(**OPTIONS))
     table = read_features(tmp_path / "s.h5")
-    extractor = FeatureExtractor(planner="estimate")
+    extractor = make_extractor(planner="estimate")
     checked = 0
     for i, path in enumerate(table.path):
         if not os.path.isfile(path) or path.endswith("pipe.jpg"):
@@ -181,7 +184,7 @@ def test_file_vanishing_between_walk_and_read(tmp_path):
 
     scan(VanishingWalk([images]), tmp_path / "s.h5", ScanOptions(**OPTIONS))
     table = read_features(tmp_path / "s.h5")
-    status = dict(zip(table.path, table.status))
+    status = dict(zip(table.path, table.status, strict=True))
     assert status == {str(files[0]): "ok", str(files[1]): "ok", str(images / "part1" / "img0001.jpg"): "vanished"}
 
 
@@ -220,10 +223,10 @@ def open_journal_beside(out: str, table) -> Journal:
         journal_path(out),
         {
             "spectrum": "log",
-            "schema_version": 1,
+            "schema_version": 2,
             "command": "scanner scan",
             "created": "now",
-            "roots": table.attrs["roots"],
+            "roots": table.roots,
         },
     )
 
@@ -237,8 +240,7 @@ def test_merge_keeps_last_row_per_path_and_never_merges_a_journal_twice(tmp_path
     # A journal holding a newer row for a file already in the store.
     table = read_features(out)
     journal = open_journal_beside(out, table)
-    rows = table_rows(table, table.attrs["roots"]).take(np.array([0]))
-    rows.status, rows.error = ["unreadable"], ["changed"]
+    rows = table.rows.take(np.array([0])).replace(status=["unreadable"], error=["changed"])
     journal.append(rows)
     journal.close()
     assert merge(out, journal) == 2
@@ -260,7 +262,7 @@ def test_torn_journal_record_is_cut_off(tmp_path):
     clean = rows_by_path(out)
     table = read_features(out)
     journal = open_journal_beside(out, table)
-    journal.append(table_rows(table, table.attrs["roots"]).take(np.array([0, 1])))
+    journal.append(table.rows.take(np.array([0, 1])))
     journal.close()
     os.unlink(out)
     with open(journal_path(out), "ab") as handle:  # half a record, as a kill mid-write leaves it
@@ -399,7 +401,7 @@ def test_cli_scan_export_info(odd_tree, tmp_path):
     result = runner.invoke(app, ["info", str(out)])
     assert result.exit_code == 0, result.output
     assert f"rows:           {len(expected)}" in result.output
-    assert "spectrum:       log" in result.output and "schema version: 1" in result.output
+    assert "spectrum:       log" in result.output and "schema version: 2" in result.output
     assert str(root) in result.output and "grayscale" in result.output
 
 
@@ -431,14 +433,14 @@ def test_cli_from_list_and_extension_filter(tmp_path):
     result = runner.invoke(app, ["scan", "--from-list", str(listed), "--out", str(out), "--planner", "estimate"])
     assert result.exit_code == 1, result.output
     table = read_features(out)
-    assert dict(zip(table.path, table.status)) == {str(odd): "ok", str(tmp_path / "gone.jpg"): "vanished"}
+    assert dict(zip(table.path, table.status, strict=True)) == {str(odd): "ok", str(tmp_path / "gone.jpg"): "vanished"}
     assert table.format[table.path.index(str(odd))] == "PNG"
     # A vanished file is tried again on resume (and a file done is not).
     cv2.imwrite(str(tmp_path / "gone.jpg"), natural_image(24, 24, seed=2)[..., ::-1])
     result = runner.invoke(app, ["scan", "--from-list", str(listed), "--out", str(out), "--planner", "estimate"])
     assert result.exit_code == 0 and "1 already in the store" in result.output, result.output
     table = read_features(out)
-    assert dict(zip(table.path, table.status)) == {str(odd): "ok", str(tmp_path / "gone.jpg"): "ok"}
+    assert dict(zip(table.path, table.status, strict=True)) == {str(odd): "ok", str(tmp_path / "gone.jpg"): "ok"}
     # From a directory, photo.data is found only when the filter takes it.
     out = tmp_path / "t.h5"
     runner.invoke(app, ["scan", str(images), "--out", str(out), "--planner", "estimate"])
@@ -472,7 +474,7 @@ def test_a_worker_killed_mid_scan_is_replaced(crash_images, tmp_path):
     while not out.exists() and process.poll() is None:
         assert time.monotonic() < deadline
         time.sleep(0.002)
-    server = [c for c in children(process.pid) if b"forkserver" in open(f"/proc/{c}/cmdline", "rb").read()]
+    server = [c for c in children(process.pid) if b"forkserver" in Path(f"/proc/{c}/cmdline").read_bytes()]
     workers = children(server[0])
     assert process.poll() is None and len(workers) == 2
     os.kill(workers[0], signal.SIGKILL)
@@ -482,15 +484,15 @@ def test_a_worker_killed_mid_scan_is_replaced(crash_images, tmp_path):
 
 
 def test_an_unexpected_error_is_that_files_row(monkeypatch):
-    import scanner.scan as scan_module
+    import scanner.measure as measure_module
 
     def broken(*args):
         raise MemoryError("out of memory")
 
-    monkeypatch.setattr(scan_module, "features_of_file", broken)
-    status, error, values, info = scan_module._measure("x.jpg", None, 100)
-    assert (status, values, info.format) == ("unreadable", None, None)
-    assert error == "internal error: MemoryError('out of memory')"
+    monkeypatch.setattr(measure_module, "measure_file", broken)
+    record = measure_module._measured(b"x.jpg", None, 100)
+    assert (record.status, record.features, record.info.format) == ("unreadable", None, None)
+    assert record.error == "internal error: MemoryError('out of memory')"
 
 
 def test_workers_failing_at_start_up_blame_no_file(tmp_path):

@@ -6,17 +6,9 @@ import numpy as np
 import pytest
 
 from scanner import __version__
-from scanner.features import FEATURE_NAMES
-from scanner.store import (
-    SCHEMA_VERSION,
-    Rows,
-    StoreError,
-    iter_rows,
-    make_table,
-    read_attrs,
-    read_features,
-    write_table,
-)
+from scanner.featuresets import FEATURE_NAMES
+from scanner.schema import COLUMNS, SCHEMA_VERSION, Measurement, Rows, make_table
+from scanner.store import StoreError, export_columns, iter_rows, read_attrs, read_features, read_header, write_table
 
 
 def sample_table():
@@ -35,7 +27,8 @@ def sample_table():
         jpeg_quality=[75, 0, 0, 0],
         size=[100, 200, 300, 400],
         mtime=[1.5, 2.5, 3.5, 4.5],
-        attrs={"roots": ["/data"], "command": "scan /data"},
+        roots=["/data"],
+        attrs={"command": "scan /data"},
     )
 
 
@@ -45,13 +38,13 @@ def test_round_trip_is_exact(tmp_path):
     back = read_features(tmp_path / "s.h5")
     assert len(back) == 4
     assert back.path == table.path
-    assert back.status == table.status and back.error == table.error
+    assert list(back.status) == list(table.status) and list(back.error) == list(table.error)
     np.testing.assert_array_equal(back.features[[0, 1, 3]], table.features[[0, 1, 3]])
     assert np.isnan(back.features[2]).all()
     for name in ("height", "width", "jpeg_quality", "size", "mtime"):
         np.testing.assert_array_equal(getattr(back, name), getattr(table, name))
         assert getattr(back, name).dtype == (np.float64 if name == "mtime" else np.int64)
-    assert back.format == table.format and back.jpeg_subsampling == table.jpeg_subsampling
+    assert list(back.format) == list(table.format) and list(back.jpeg_subsampling) == list(table.jpeg_subsampling)
     assert back.spectrum == "modulus"
     assert back.attrs["schema_version"] == SCHEMA_VERSION and back.attrs["tool_version"] == __version__
     assert back.attrs["roots"] == ["", "/data"] and back.attrs["command"] == "scan /data"
@@ -63,21 +56,21 @@ def test_layout_is_plain_h5py(tmp_path):
     with h5py.File(tmp_path / "s.h5") as f:
         assert list(f["features"].attrs["columns"]) == list(FEATURE_NAMES)
         roots = json.loads(f.attrs["roots"])
-        paths = [os.path.join(os.fsencode(roots[r]), p) for r, p in zip(f["root"][:], f["path"][:])]
+        paths = [os.path.join(os.fsencode(roots[r]), p) for r, p in zip(f["root"][:], f["path"][:], strict=True)]
     # Non-UTF-8 names are kept byte for byte, relative to their root.
     assert paths == [b"/data/a.jpg", b"/data/sub/b\xff.png", b"/elsewhere/c.png", b"relative/d.png"]
 
 
 def test_make_table_defaults():
     table = make_table(["x.png", "y.png"], [[1.0] * 6, [2.0] * 6], status=["ok", "grayscale"])
-    assert table.error == ["", ""] and table.format == ["", ""]
+    assert list(table.error) == ["", ""] and list(table.format) == ["", ""]
     np.testing.assert_array_equal(table.features[0], np.ones(6))
     assert np.isnan(table.features[1]).all()
     assert table.height.dtype == np.int64 and table.spectrum == "log"
-    assert make_table(["z.png"], None).status == ["ok"]
+    assert list(make_table(["z.png"], None).status) == ["ok"]
     with pytest.raises(ValueError):
         make_table(["x.png"], np.zeros((2, 6)))
-    with pytest.raises(TypeError):
+    with pytest.raises(ValueError, match="unknown columns: colour"):
         make_table(["x.png"], None, colour=["red"])
 
 
@@ -94,7 +87,7 @@ def test_iter_rows_chunks(tmp_path):
     chunks = list(iter_rows(tmp_path / "s.h5", chunk_rows=4))
     assert [len(c) for c in chunks] == [4, 4, 2]
     rows = Rows.concat(chunks)
-    assert rows.relpath == [f"/r/{i}.png".encode() for i in range(n)]
+    assert rows.path.tolist() == [f"/r/{i}.png".encode() for i in range(n)]
     np.testing.assert_array_equal(rows.features, np.arange(60.0).reshape(n, 6))
 
 
@@ -128,3 +121,51 @@ def test_damaged_store_is_refused(tmp_path):
         del f["status"]
     with pytest.raises(StoreError, match="missing status"):
         read_features(tmp_path / "s.h5")
+
+
+def test_every_column_of_the_schema_is_a_dataset_and_comes_back(tmp_path):
+    write_table(tmp_path / "s.h5", sample_table())
+    with h5py.File(tmp_path / "s.h5") as f:
+        assert sorted(name for name in f) == sorted(c.name for c in COLUMNS)
+        assert f.attrs["feature_set"] == "paper" and f.attrs["precision"] == "double"
+    rows = next(iter_rows(tmp_path / "s.h5"))
+    for column in COLUMNS:
+        assert rows[column.name].dtype == column.dtype, column.name
+    assert export_columns(Measurement()) == ("path", "status", "error", "height", "width", "format", *FEATURE_NAMES)
+
+
+def write_schema_1_store(path, table):
+    """A store as scanner 0.1 wrote it: no feature_set, precision or backend attributes."""
+    write_table(path, table)
+    with h5py.File(path, "a") as f:
+        f.attrs["schema_version"] = 1
+        for name in ("feature_set", "precision", "backend"):
+            del f.attrs[name]
+
+
+def test_schema_1_stores_are_read_as_they_are(tmp_path):
+    table = sample_table()
+    write_schema_1_store(tmp_path / "old.h5", table)
+    back = read_features(tmp_path / "old.h5")
+    assert back.measurement == Measurement("paper", "modulus", "double")
+    assert back.path == table.path
+    np.testing.assert_array_equal(back.features, table.features)
+    assert read_header(tmp_path / "old.h5").schema_version == 1
+
+
+def test_feature_columns_must_be_those_of_the_declared_set(tmp_path):
+    write_table(tmp_path / "s.h5", sample_table())
+    with h5py.File(tmp_path / "s.h5", "a") as f:
+        f["features"].attrs["columns"] = ["a", "b", "c", "d", "e", "f"]
+    with pytest.raises(StoreError, match="not those of the paper feature set"):
+        read_features(tmp_path / "s.h5")
+
+
+def test_rows_take_concat_and_replace_keep_every_column():
+    rows = Rows.build(3, 6, path=[b"a", b"b", b"c"], size=[1, 2, 3])
+    assert rows.status.tolist() == ["ok"] * 3 and np.isnan(rows.features).all()
+    picked = Rows.concat([rows.take(np.array([2])), rows.take(np.array([True, False, False]))])
+    assert picked.path.tolist() == [b"c", b"a"] and picked.size.tolist() == [3, 1]
+    assert rows.replace(status=["vanished"] * 3).status.tolist() == ["vanished"] * 3
+    with pytest.raises(ValueError, match="3 values for 2 rows"):
+        Rows.build(2, 6, path=[b"a", b"b"], size=[1, 2, 3])

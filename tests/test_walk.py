@@ -10,7 +10,7 @@ def listing(walk):
     found = list(walk)
     paths = [os.path.join(os.fsencode(walk.roots[f.root]), f.relpath) for f in found]
     assert len(set(paths)) == len(paths), "a file was yielded twice"
-    return {os.fsdecode(p): (f.status, f.size) for p, f in zip(paths, found)}
+    return {os.fsdecode(p): (f.status, f.size) for p, f in zip(paths, found, strict=True)}
 
 
 @pytest.fixture

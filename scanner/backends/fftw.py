@@ -1,4 +1,4 @@
-"""Cached pyFFTW plans: one real 2-D transform of the three channels per image shape.
+"""The FFTW backend (pyFFTW): one planned real 2-D transform of the three channels per image shape.
 
 Planning is the expensive part of FFTW (FFTW_MEASURE times candidate algorithms),
 so each process keeps its plans and their aligned buffers per image shape and
@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import os
 import platform
-from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
 import pyfftw
 
-PLANNER_EFFORTS = ("estimate", "measure", "patient", "exhaustive")
+from scanner.backends import DEFAULT_PLANNER, PLANNER_EFFORTS, FFTBackend, Transform
+from scanner.errors import InputError
+
 _FLAGS = {
     "estimate": "FFTW_ESTIMATE",
     "measure": "FFTW_MEASURE",
@@ -57,7 +58,7 @@ def save_wisdom(directory: Path | None = None) -> bool:
     directory = directory or wisdom_dir()
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        for name, blob in zip(_WISDOM_PARTS, pyfftw.export_wisdom()):
+        for name, blob in zip(_WISDOM_PARTS, pyfftw.export_wisdom(), strict=True):
             tmp = directory / f".{name}.wisdom.{os.getpid()}"
             tmp.write_bytes(blob)
             os.replace(tmp, directory / f"{name}.wisdom")
@@ -66,32 +67,22 @@ def save_wisdom(directory: Path | None = None) -> bool:
     return True
 
 
-class ChannelTransform:
-    """Aligned buffers and an in-place FFTW r2c plan for three float64 planes.
+class FFTWTransform(Transform):
+    """An in-place FFTW r2c plan for three planes, in aligned buffers.
 
-    Write the (3, H, W) input into `pixels`; after `execute()` the half spectra
-    (3, H, W//2 + 1), complex128, are in `spectrum`, which shares its memory
-    (`interleaved` is the same memory as one flat run of real, imaginary pairs).
-    In place halves the working set (at 1024 x 1024: 25 MB instead of 49 MB),
-    which makes both the transform and the passes after it faster. `values`
-    is a separate float32 (3, H, W//2 + 1) buffer for per-bin values.
-
-    The transform runs in double precision: in single precision its rounding
-    alone moves the log-mode features of a 1024 x 1024 photograph by up to 5e-5
-    (relative), while double keeps them within 1e-7 of a float64 reference.
+    In place halves the working set (at 1024 x 1024 in double precision: 25 MB
+    instead of 49 MB), which makes both the transform and the passes after it
+    faster. Planned single-threaded: the parallelism is one process per core.
     """
 
-    def __init__(self, height: int, width: int, effort: str = "measure") -> None:
-        if effort not in _FLAGS:
-            raise ValueError(f"planner effort must be one of {', '.join(PLANNER_EFFORTS)}")
+    def __init__(self, height: int, width: int, dtype: np.dtype, effort: str = DEFAULT_PLANNER) -> None:
         self.height = height
         self.width = width
         half = width // 2 + 1
-        buffer = pyfftw.empty_aligned((3, height, 2 * half), dtype=np.float64)
+        buffer = pyfftw.empty_aligned((3, height, 2 * half), dtype=dtype)
         self.pixels = buffer[:, :, :width]
-        self.spectrum = buffer.view(np.complex128)
+        self.spectrum = buffer.view(np.result_type(dtype, np.complex64))
         self.interleaved = buffer.reshape(-1)
-        self.values = pyfftw.empty_aligned((3, height, half), dtype=np.float32)
         self._plan = pyfftw.FFTW(
             self.pixels,
             self.spectrum,
@@ -105,35 +96,30 @@ class ChannelTransform:
         self._plan.execute()
 
 
-class PlanCache:
-    """Per-process plans by image shape, least recently used dropped beyond `size`.
+class FFTWBackend(FFTBackend):
+    """pyFFTW plans per image shape; with an effort above "estimate", wisdom is loaded
+    before the first plan and saved after each new one, so later processes plan instantly."""
 
-    With effort above "estimate", wisdom is loaded before the first plan and
-    saved after each new plan, so later processes plan instantly.
-    """
+    name = "fftw"
 
-    def __init__(self, effort: str = "measure", size: int = 8, use_wisdom: bool = True) -> None:
-        if effort not in _FLAGS:
-            raise ValueError(f"planner effort must be one of {', '.join(PLANNER_EFFORTS)}")
-        self.effort = effort
-        self.size = size
-        self.use_wisdom = use_wisdom and effort != "estimate"
-        self._plans: OrderedDict[tuple[int, int], ChannelTransform] = OrderedDict()
+    def __init__(
+        self, precision: str = "double", planner: str = DEFAULT_PLANNER, use_wisdom: bool = True, cache_size: int = 8
+    ) -> None:
+        if planner not in _FLAGS:
+            raise InputError(f"planner effort must be one of {', '.join(PLANNER_EFFORTS)}, not {planner!r}")
+        super().__init__(precision, cache_size)
+        self.planner = planner
+        self.use_wisdom = use_wisdom and planner != "estimate"
         self._wisdom_loaded = False
 
-    def get(self, height: int, width: int) -> ChannelTransform:
-        key = (height, width)
-        plan = self._plans.get(key)
-        if plan is not None:
-            self._plans.move_to_end(key)
-            return plan
+    def _plan(self, height: int, width: int) -> Transform:
         if self.use_wisdom and not self._wisdom_loaded:
             load_wisdom()
             self._wisdom_loaded = True
-        plan = ChannelTransform(height, width, self.effort)
+        plan = FFTWTransform(height, width, self.dtype, self.planner)
         if self.use_wisdom:
             save_wisdom()
-        self._plans[key] = plan
-        if len(self._plans) > self.size:
-            self._plans.popitem(last=False)
         return plan
+
+    def describe(self) -> str:
+        return f"fftw ({self.planner})"

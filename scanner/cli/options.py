@@ -1,0 +1,63 @@
+"""Options shared by several commands, declared once (types and defaults from the library's constants)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+from scanner.backends import PlannerEffort
+from scanner.constants import SpectrumMode
+
+Spectrum = Annotated[
+    SpectrumMode,
+    typer.Option("--spectrum", help="log: the authors' released pipeline (default); modulus: eq. 5 literally."),
+]
+Planner = Annotated[
+    PlannerEffort,
+    typer.Option("--planner", help="FFTW planner effort; plans and wisdom are cached per machine."),
+]
+MaxPixels = Annotated[
+    int, typer.Option("--max-pixels", min=1, help="Refuse images larger than this (decompression bombs).")
+]
+Seed = Annotated[int, typer.Option("--seed", help="Seed of every random step (mixture start, subsampling, splits).")]
+Labels = Annotated[
+    Path | None,
+    typer.Option(
+        "--labels",
+        help="CSV with columns path,label (real/fake or 0/1), used instead of labels from the paths "
+        "(a directory named real, 0_real, fake or 1_fake).",
+        metavar="CSV",
+        show_default=False,
+    ),
+]
+ModelOut = Annotated[
+    Path, typer.Option("--out", "-o", help="Model file to write (.h5).", metavar="MODEL.h5", show_default=False)
+]
+StoreArgument = Annotated[
+    Path,
+    typer.Argument(help="A feature store written by `scanner scan`.", metavar="FEATURES.h5", show_default=False),
+]
+StoresArgument = Annotated[
+    list[Path],
+    typer.Argument(help="Feature stores (.h5) written by scanner scan.", metavar="FEATURES.h5", show_default=False),
+]
+C = Annotated[float, typer.Option("--C", help="SVM regularisation (the paper: scikit-learn's 1).")]
+Gamma = Annotated[
+    str, typer.Option("--gamma", help="RBF gamma: scale (1 / (6 var X), the paper's), auto (1/6) or a number.")
+]
+ClassWeight = Annotated[
+    Literal["none", "balanced"],
+    typer.Option("--class-weight", help="balanced: weigh classes inversely to their counts."),
+]
+RealAnchor = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--real-anchor",
+        help="A known-real image or a directory of them (repeatable): the mixture component holding "
+        "most of them is called real, instead of the paper's rule.",
+        metavar="PATH",
+        show_default=False,
+    ),
+]

@@ -1,0 +1,111 @@
+"""`scanner spectrum` and `scanner report`: pictures of why files look generated."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from scanner.backends import DEFAULT_PLANNER
+from scanner.cli import options
+from scanner.cli.app import command, writing
+from scanner.constants import DEFAULT_MAX_PIXELS, DEFAULT_SPECTRUM, ExitCode
+from scanner.errors import InputError
+
+
+@command("spectrum", "Look")
+def spectrum(
+    images: Annotated[
+        list[Path], typer.Argument(help="Image files to draw, one row each.", metavar="IMAGE", show_default=False)
+    ],
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="Figure to write: .png, .svg or .pdf.", metavar="FIG.png", show_default=False),
+    ],
+    spectrum: options.Spectrum = DEFAULT_SPECTRUM,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            "--model",
+            help="Show this model's verdict and score for each image.",
+            metavar="MODEL.h5",
+            show_default=False,
+        ),
+    ] = None,
+    verdict: Annotated[
+        bool, typer.Option("--verdict", help="Show the verdict of the bundled default model (implied by --model).")
+    ] = False,
+    planner: options.Planner = DEFAULT_PLANNER,
+    max_pixels: options.MaxPixels = DEFAULT_MAX_PIXELS,
+) -> None:
+    """Draw each image's channel spectra, their stacked view and differences (the paper's Figure 1)."""
+    from scanner.decode import UnusableImage
+    from scanner.detect import load_model
+    from scanner.extract import make_extractor
+    from scanner.figures import FIGURE_FORMATS, save_figure, spectra_view, spectrum_figure
+
+    if out.suffix.lower() not in FIGURE_FORMATS:
+        raise InputError(f"--out must end in {', '.join(FIGURE_FORMATS)}, not {out.name!r}")
+    judge = load_model(model) if model is not None or verdict else None
+    extractor = make_extractor(spectrum=spectrum, planner=planner)
+    views = []
+    for path in images:
+        try:
+            views.append(spectra_view(path, extractor, model=judge, max_pixels=max_pixels))
+        except UnusableImage as exc:
+            typer.echo(f"{path}: {exc.status}: {exc.reason} (not drawn)", err=True)
+    if not views:
+        typer.echo("scanner spectrum: no usable image to draw; nothing written", err=True)
+        raise typer.Exit(ExitCode.SOME_UNUSABLE)
+    with writing(out):
+        save_figure(spectrum_figure(views), out)
+    typer.echo(f"{out}: {len(views)} of {len(images)} images drawn")
+    raise typer.Exit(ExitCode.SOME_UNUSABLE if len(views) < len(images) else ExitCode.OK)
+
+
+@command("report", "Look")
+def report(
+    store: options.StoreArgument,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="HTML file to write.", metavar="REPORT.html", show_default=False)
+    ],
+    verdicts: Annotated[
+        Path | None,
+        typer.Option(
+            "--verdicts",
+            help="Verdicts CSV from scanner classify: counts, and the most suspicious files.",
+            metavar="VERDICTS.csv",
+            show_default=False,
+        ),
+    ] = None,
+    thumbnails: Annotated[
+        bool,
+        typer.Option("--thumbnails", help="Embed small downscaled thumbnails of the top files (never the originals)."),
+    ] = False,
+    top: Annotated[
+        int, typer.Option("--top", min=0, metavar="N", help="How many of the most suspicious files to show.")
+    ] = 20,
+    scatter: Annotated[
+        tuple[str, str],
+        typer.Option("--scatter", help="The two features of the scatter plot.", metavar="FEATURE_X FEATURE_Y"),
+    ] = ("mean", "icorr_rg"),
+    max_pixels: options.MaxPixels = DEFAULT_MAX_PIXELS,
+) -> None:
+    """Write one self-contained HTML report of a sweep: counts, histograms, encodings, the most suspicious files."""
+    from scanner.report import ReportInputs, build_report, read_verdicts, write_report
+    from scanner.store import read_features
+
+    table = read_features(store)
+    inputs = ReportInputs(
+        store_name=str(store),
+        verdicts=read_verdicts(verdicts, table) if verdicts is not None else None,
+        top=top,
+        thumbnails=thumbnails,
+        scatter=scatter,
+        max_pixels=max_pixels,
+    )
+    text = build_report(table, inputs)
+    with writing(out):
+        write_report(text, out)
+    typer.echo(f"{out}: report of {len(table):,} files ({len(text.encode()) / 1e6:.1f} MB)")

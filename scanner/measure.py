@@ -1,0 +1,98 @@
+"""Measuring files: read, decode, extract. Every failure becomes a status, never an exception.
+
+``measure_file`` is the unit of work for one file; ``measure_files`` measures a
+chunk of walked files into rows of the store's schema, in whatever process runs
+it (a local worker, a Dask task, the command line itself).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from scanner.constants import DEFAULT_MAX_PIXELS, Status
+from scanner.decode import ImageInfo, UnusableImage, read_image
+from scanner.extract import Extractor, GreyImage
+from scanner.schema import Rows
+from scanner.walk import Found
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """One file's outcome: its status ("ok" or why not), the header facts and the features."""
+
+    path: str
+    status: Status
+    error: str
+    info: ImageInfo
+    features: np.ndarray | None  # float64, the feature set's width, when status is ok
+
+
+def measure_file(
+    path: str | bytes | os.PathLike, extractor: Extractor, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> FileRecord:
+    """Read, decode and measure one file; failures become statuses, never exceptions."""
+    name = os.fsdecode(path)
+    try:
+        image = read_image(path, max_pixels)
+    except UnusableImage as exc:
+        return FileRecord(name, exc.status, exc.reason, exc.info, None)
+    try:
+        values = extractor.from_bgr(image.pixels)
+    except GreyImage as exc:
+        return FileRecord(name, Status.GRAYSCALE, str(exc), image.info, None)
+    return FileRecord(name, Status.OK, "", image.info, values)
+
+
+# The same function under the name the first versions of the library gave it.
+features_of_file = measure_file
+
+
+def _measured(path: bytes, extractor: Extractor, max_pixels: int) -> FileRecord:
+    """measure_file, with an unexpected error (a bug, MemoryError) as that file's row rather than the sweep's end."""
+    try:
+        return measure_file(path, extractor, max_pixels)
+    except Exception as exc:
+        return FileRecord(os.fsdecode(path), Status.UNREADABLE, f"internal error: {exc!r}", ImageInfo(), None)
+
+
+def rows_of(files: Sequence[Found], records: Sequence[FileRecord], width: int) -> Rows:
+    """Store rows of walked files and their records (size and mtime from the walk)."""
+    n = len(files)
+    features = np.full((n, width), np.nan)
+    for i, record in enumerate(records):
+        if record.status == Status.OK and record.features is not None:
+            features[i] = record.features
+    infos = [r.info for r in records]
+    return Rows.build(
+        n,
+        width,
+        path=[f.relpath for f in files],
+        root=[f.root for f in files],
+        status=[str(r.status) for r in records],
+        error=[r.error for r in records],
+        features=features,
+        height=[i.height or 0 for i in infos],
+        width=[i.width or 0 for i in infos],
+        format=[i.format or "" for i in infos],
+        jpeg_subsampling=[i.jpeg_subsampling or "" for i in infos],
+        jpeg_quality=[i.jpeg_quality or 0 for i in infos],
+        size=[f.size for f in files],
+        mtime=[f.mtime for f in files],
+    )
+
+
+def measure_files(
+    files: Sequence[Found], roots: Sequence[bytes], extractor: Extractor, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> Rows:
+    """Measure a chunk of walked files (paths relative to `roots`) into store rows."""
+    records = [_measured(os.path.join(roots[f.root], f.relpath), extractor, max_pixels) for f in files]
+    return rows_of(files, records, extractor.measurement.n_features)
+
+
+def problem_rows(files: Sequence[Found], width: int) -> Rows:
+    """Rows for what the walk itself could not read, or a worker could not measure (status and error set)."""
+    return rows_of(files, [FileRecord("", Status(f.status), f.error, ImageInfo(), None) for f in files], width)

@@ -1,0 +1,78 @@
+"""FFT backends: every registered backend and precision against numpy's float64 rfft2, plan caching, wisdom."""
+
+import numpy as np
+import pytest
+
+from scanner.backends import BACKENDS, make_backend
+from scanner.backends.fftw import FFTWBackend, load_wisdom, save_wisdom, wisdom_dir
+from scanner.backends.pocketfft import NumpyBackend
+from scanner.constants import PRECISIONS
+
+# Error of one transform relative to the largest bin, per precision.
+TOLERANCE = {"double": 1e-12, "single": 3e-6}
+
+
+def backend(name, precision="double", **options):
+    if name == "fftw":
+        options.setdefault("planner", "estimate")
+    return make_backend(name, precision, **options)
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+@pytest.mark.parametrize("name", BACKENDS)
+@pytest.mark.parametrize("shape", [(12, 10), (9, 7), (8, 8)])
+def test_transform_matches_numpy_rfft2(name, precision, shape):
+    rng = np.random.default_rng(0)
+    t = backend(name, precision).transform(*shape)
+    x = rng.standard_normal((3, *shape))
+    t.pixels[...] = x
+    t.execute()
+    expected = np.fft.rfft2(x)
+    assert t.spectrum.shape == expected.shape == (3, shape[0], shape[1] // 2 + 1)
+    assert t.pixels.dtype == {"double": np.float64, "single": np.float32}[precision]
+    np.testing.assert_allclose(t.spectrum, expected, rtol=0, atol=TOLERANCE[precision] * np.abs(expected).max())
+    interleaved = t.interleaved.reshape(3, shape[0], -1)
+    np.testing.assert_array_equal(interleaved[..., 0 : 2 * (shape[1] // 2 + 1) : 2], t.spectrum.real)
+
+
+@pytest.mark.parametrize("width", [7, 8])
+def test_fftw_transform_is_in_place(width):
+    t = backend("fftw").transform(9, width)
+    assert np.shares_memory(t.pixels, t.spectrum)
+    assert t.spectrum.shape == (3, 9, width // 2 + 1)
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_plans_are_reused_and_evicted(name):
+    b = {"fftw": FFTWBackend, "numpy": NumpyBackend}[name](cache_size=2)
+    a = b.transform(16, 16)
+    assert b.transform(16, 16) is a
+    b.transform(16, 20)
+    b.transform(20, 16)
+    assert b.planned_shapes == [(16, 20), (20, 16)]
+    assert b.transform(16, 16) is not a
+
+
+def test_wisdom_round_trip(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCANNER_CACHE_DIR", str(tmp_path))
+    FFTWBackend(planner="measure").transform(24, 18)
+    directory = wisdom_dir()
+    assert directory.parent == tmp_path
+    assert (directory / "double.wisdom").read_bytes()
+    assert load_wisdom(directory)
+
+
+def test_unwritable_cache_is_not_fatal(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("SCANNER_CACHE_DIR", str(blocker))
+    assert not save_wisdom()
+    assert not load_wisdom()
+    FFTWBackend(planner="measure").transform(8, 8)
+
+
+def test_unknown_effort_and_options_are_refused():
+    with pytest.raises(ValueError, match="planner"):
+        FFTWBackend(planner="quick")
+    with pytest.raises(ValueError, match="the numpy backend has no option planner"):
+        make_backend("numpy", planner="measure")
