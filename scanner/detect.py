@@ -34,6 +34,7 @@ from scanner.errors import InputError
 from scanner.extract import make_extractor
 from scanner.featuresets import FEATURE_SETS, PAPER, feature_set_of_names
 from scanner.measure import measure_file
+from scanner.outputs import output_file, output_path
 from scanner.schema import FeatureTable, Measurement
 
 REAL = "real"
@@ -425,9 +426,10 @@ class Model:
         kind = "" if m.feature_set == PAPER.name else f" ({m.feature_set} set)"
         return f"{self.method.upper()} on {m.spectrum}-spectrum features{kind}{adapted}"
 
-    def save(self, path: str | os.PathLike) -> None:
-        """Write the model as HDF5 (docs/models.md); the file bytes depend only on the model."""
-        with h5py.File(path, "w", track_order=True) as f:
+    def save(self, path: str | os.PathLike, *, inputs: Iterable[str | os.PathLike | None] = ()) -> None:
+        """Write the model as HDF5 (docs/models.md), whole or not at all and never over one of `inputs`;
+        the file bytes depend only on the model."""
+        with output_path(path, inputs=inputs) as tmp, h5py.File(tmp, "w", track_order=True) as f:
             f.attrs["format"] = MODEL_FORMAT
             f.attrs["schema_version"] = SCHEMA_VERSION
             f.attrs["method"] = self.method
@@ -455,9 +457,12 @@ def write_verdicts(
     status: Iterable[str],
     verdicts: Iterable[str],
     scores: Iterable[float],
+    *,
+    inputs: Iterable[str | os.PathLike | None] = (),
 ) -> None:
-    """The classify CSV: path, status, verdict (real, fake, or empty when unusable), score (full precision)."""
-    with open(path, "w", newline="", encoding="utf-8", errors="surrogateescape") as handle:
+    """The classify CSV (`-`: standard output): path, status, verdict (real, fake, or empty when
+    unusable), score (full precision). Written whole or not at all, never over one of `inputs`."""
+    with output_file(path, inputs=inputs) as handle:
         writer = csv.writer(handle)
         writer.writerow(["path", "status", "verdict", "score"])
         for row in zip(paths, status, verdicts, scores, strict=True):

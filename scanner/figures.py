@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import math
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,6 +32,7 @@ from matplotlib.figure import Figure
 from scanner.constants import DEFAULT_MAX_PIXELS, Status
 from scanner.decode import ImageInfo, UnusableImage, read_image
 from scanner.extract import Extractor, GreyImage, spectral_features
+from scanner.outputs import output_file
 from scanner.reference import PAIRS, reference_spectra
 
 if TYPE_CHECKING:
@@ -301,12 +303,16 @@ def _panels(view: SpectraView, scale: tuple[float, float]) -> dict[str, tuple[np
     return panels
 
 
-def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 120) -> None:
-    """Write the figure; the format follows the extension (.png, .svg or .pdf)."""
+def save_figure(
+    fig: Figure, path: str | os.PathLike, dpi: int = 120, inputs: Iterable[str | os.PathLike | None] = ()
+) -> None:
+    """Write the figure, whole or not at all and never over one of `inputs`; the format follows the
+    extension (.png, .svg or .pdf)."""
     suffix = Path(path).suffix.lower()
     if suffix not in FIGURE_FORMATS:
         raise ValueError(f"the figure must be {', '.join(FIGURE_FORMATS)}, not {suffix or 'no extension'!r}")
-    fig.savefig(path, dpi=dpi, metadata=_quiet_metadata(suffix))
+    with output_file(path, binary=True, inputs=inputs) as handle:
+        fig.savefig(handle, format=suffix[1:], dpi=dpi, metadata=_quiet_metadata(suffix))
 
 
 def figure_png(fig: Figure, dpi: int = 100) -> bytes:

@@ -24,7 +24,7 @@ import csv
 import html
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -40,6 +40,7 @@ from scanner.errors import InputError
 from scanner.extract import make_extractor
 from scanner.featuresets import PAPER
 from scanner.figures import block_mean, difference_scale, figure_png, spectra_view, spectrum_figure
+from scanner.outputs import output_file
 from scanner.schema import FeatureTable
 
 # The report draws the paper's six features: the first six columns of every feature set.
@@ -670,15 +671,7 @@ def _attr_text(value: object) -> str:
     return str(value)
 
 
-def write_report(text: str, path: str | os.PathLike) -> None:
-    """Write the report next to its destination, then rename: never a half-written file."""
-    name = os.fspath(path)
-    tmp = f"{name}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, name)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+def write_report(text: str, path: str | os.PathLike, inputs: Iterable[str | os.PathLike | None] = ()) -> None:
+    """Write the report (`-`: standard output), whole or not at all and never over one of `inputs`."""
+    with output_file(path, inputs=inputs) as handle:
+        handle.write(text)

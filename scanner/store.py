@@ -23,7 +23,7 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import IO, Any
 
 import h5py
 import numpy as np
@@ -322,7 +322,7 @@ def export_columns(measurement: Measurement) -> tuple[str, ...]:
     return (*(c.name for c in COLUMNS if c.export and c.kind != "features"), *measurement.feature_names)
 
 
-def export_csv(path: str | os.PathLike, handle: TextIO) -> int:
+def export_csv(path: str | os.PathLike, handle: IO[str]) -> int:
     """Write the store as CSV (export_columns) to a text handle; returns the row count.
 
     Paths are usable file paths; open the handle with errors="surrogateescape"

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Callable
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
 from scanner import __version__
 from scanner.constants import ExitCode
-from scanner.errors import FatalError, ScannerError
+from scanner.errors import ScannerError
 
 app = typer.Typer(
     name="scanner",
@@ -54,15 +52,6 @@ def command(name: str, panel: str | None = None) -> Callable[[F], F]:
         return function
 
     return register
-
-
-@contextmanager
-def writing(path: Path | str) -> Iterator[None]:
-    """Turn an OSError while writing an output into FatalError: `cannot write PATH: reason` (exit 3)."""
-    try:
-        yield
-    except OSError as exc:
-        raise FatalError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def _version(value: bool) -> None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import typer
 
 from scanner.cli import options
-from scanner.cli.app import command, writing
+from scanner.cli.app import command
 from scanner.constants import ExitCode
 from scanner.errors import InputError
 
@@ -27,9 +27,8 @@ def _samples(stores: list[Path], labels: Path | None = None) -> Samples:
     return samples_of([read_features(p) for p in stores], read_labels_csv(labels) if labels else None)
 
 
-def _save(model: Model, out: Path) -> None:
-    with writing(out):
-        model.save(out)
+def _save(model: Model, out: Path, inputs: list[Path | None]) -> None:
+    model.save(out, inputs=inputs)
     typer.echo(f"model: {out} ({model.describe()})")
 
 
@@ -81,7 +80,7 @@ def train(
     for note in trained.notes:
         typer.echo(note, err=True)
     typer.echo(trained.summary)
-    _save(trained.model, out)
+    _save(trained.model, out, [*stores, *(real_anchor or []), labels])
     raise typer.Exit(ExitCode.SOME_UNUSABLE if samples.counts()["unusable"] else ExitCode.OK)
 
 
@@ -140,20 +139,28 @@ def classify(
         raise InputError(f"{store}: {exc}" if loaded is not None else str(exc)) from None
     for note in verdicts.notes:
         typer.echo(note, err=True)
-    typer.echo(f"model: {verdicts.model}")
-    with writing(out):
-        write_verdicts(out, verdicts.paths, verdicts.status, verdicts.verdict, verdicts.score)
+    to_stderr = str(out) == "-"  # the data goes to standard output: the words go to stderr
+    typer.echo(f"model: {verdicts.model}", err=to_stderr)
+    write_verdicts(
+        out,
+        verdicts.paths,
+        verdicts.status,
+        verdicts.verdict,
+        verdicts.score,
+        inputs=[store, model, *(real_anchor or [])],
+    )
     if len(verdicts.score) <= LIST_FILES_UP_TO:
         width = max((len(p) for p in verdicts.paths), default=4)
-        typer.echo(f"{'verdict':<8}  {'score':>9}  {'path':<{width}}  status")
+        typer.echo(f"{'verdict':<8}  {'score':>9}  {'path':<{width}}  status", err=to_stderr)
         for path, status, verdict, score in zip(
             verdicts.paths, verdicts.status, verdicts.verdict, verdicts.score, strict=True
         ):
             shown = "-" if np.isnan(score) else f"{score:9.4f}"
-            typer.echo(f"{verdict or '-':<8}  {shown:>9}  {path:<{width}}  {status}")
+            typer.echo(f"{verdict or '-':<8}  {shown:>9}  {path:<{width}}  {status}", err=to_stderr)
     counts = verdicts.counts()
     typer.echo(
-        f"{counts['fake']} fake, {counts['real']} real, {counts['none']} without a verdict (unusable); verdicts: {out}"
+        f"{counts['fake']} fake, {counts['real']} real, {counts['none']} without a verdict (unusable); verdicts: {out}",
+        err=to_stderr,
     )
     raise typer.Exit(ExitCode.SOME_UNUSABLE if counts["none"] else ExitCode.OK)
 
@@ -211,7 +218,7 @@ def adapt(
     source_counts, target_counts = source_samples.counts(), target_samples.counts()
     typer.echo(f"source: {source_counts['real']} real, {source_counts['fake']} fake rows; {left_out(source_counts)}")
     typer.echo(f"target: {int(target_samples.usable.sum())} rows; {left_out(target_counts, unlabelled=False)}")
-    _save(adapted.model, out)
+    _save(adapted.model, out, [source, target, labels])
     typer.echo(f"classify only {target}'s domain with it: it rescales features by that domain's mixture means")
     raise typer.Exit(ExitCode.SOME_UNUSABLE if source_counts["unusable"] or target_counts["unusable"] else ExitCode.OK)
 

@@ -10,9 +10,10 @@ from typing import Annotated
 import typer
 
 from scanner.cli import options
-from scanner.cli.app import command, writing
+from scanner.cli.app import command
 from scanner.cli.measure import counts_lines
 from scanner.lifecycle import journal_path
+from scanner.outputs import output_file
 from scanner.store import column_counts, export_csv, read_header
 
 __all__ = ["export", "info"]
@@ -24,24 +25,12 @@ def export(
     out: Annotated[Path, typer.Option("--out", "-o", help="The CSV file to write ('-': stdout).", metavar="FILE.csv")],
 ) -> None:
     """Write a feature store as CSV: path, status, error, height, width, format and the features."""
-    if str(out) == "-":
-        sys.stdout.reconfigure(errors="surrogateescape")  # type: ignore[union-attr]
-        try:
-            export_csv(store, sys.stdout)
-            sys.stdout.flush()
-        except BrokenPipeError:  # `scanner export ... | head` is fine
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return
     read_header(store)  # a store that cannot be read leaves nothing behind
-    tmp = f"{os.path.join(os.path.dirname(str(out)), '.' + os.path.basename(str(out)))}.tmp"
-    with writing(out):
-        try:
-            with open(tmp, "w", encoding="utf-8", errors="surrogateescape", newline="") as handle:
-                export_csv(store, handle)
-            os.replace(tmp, str(out))
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+    try:
+        with output_file(out, inputs=[store]) as handle:
+            export_csv(store, handle)
+    except BrokenPipeError:  # `scanner export ... --out - | head` is fine
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 @command("info", "Measure")

@@ -9,7 +9,7 @@ import typer
 
 from scanner.backends import DEFAULT_PLANNER
 from scanner.cli import options
-from scanner.cli.app import command, writing
+from scanner.cli.app import command
 from scanner.constants import DEFAULT_MAX_PIXELS, DEFAULT_SPECTRUM, ExitCode
 from scanner.errors import InputError
 
@@ -58,8 +58,7 @@ def spectrum(
     if not views:
         typer.echo("scanner spectrum: no usable image to draw; nothing written", err=True)
         raise typer.Exit(ExitCode.SOME_UNUSABLE)
-    with writing(out):
-        save_figure(spectrum_figure(views), out)
+    save_figure(spectrum_figure(views), out, inputs=[*images, model])
     typer.echo(f"{out}: {len(views)} of {len(images)} images drawn")
     raise typer.Exit(ExitCode.SOME_UNUSABLE if len(views) < len(images) else ExitCode.OK)
 
@@ -106,6 +105,5 @@ def report(
         max_pixels=max_pixels,
     )
     text = build_report(table, inputs)
-    with writing(out):
-        write_report(text, out)
+    write_report(text, out, inputs=[store, verdicts])
     typer.echo(f"{out}: report of {len(table):,} files ({len(text.encode()) / 1e6:.1f} MB)")
