@@ -17,12 +17,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scanner.backends import DEFAULT_BACKEND, DEFAULT_PLANNER
-from scanner.constants import DEFAULT_MAX_PIXELS, DEFAULT_PRECISION, DEFAULT_SPECTRUM
+from scanner.constants import DEFAULT_MAX_PIXELS
 from scanner.executors import Chunk, Executor, MeasureSpec
 from scanner.extract import ExtractorSpec, extractor_spec
-from scanner.featuresets import DEFAULT_FEATURE_SET
-from scanner.lifecycle import CommitPolicy, ScanError, StoreMismatch, StoreSession, journal_path
+from scanner.lifecycle import (
+    CommitPolicy,
+    ScanError,
+    StoreMismatch,
+    StoreSession,
+    journal_path,
+    measurement_to_resume,
+)
 from scanner.measure import problem_rows
+from scanner.schema import Measurement
 from scanner.walk import Found, Walk
 
 __all__ = ["Progress", "ScanError", "ScanOptions", "ScanSummary", "StoreMismatch", "journal_path", "scan"]
@@ -32,9 +39,10 @@ LOOK_AHEAD = 4096  # walk entries examined per step while skipping done files
 
 @dataclass
 class ScanOptions:
-    feature_set: str = DEFAULT_FEATURE_SET
-    spectrum: str = DEFAULT_SPECTRUM
-    precision: str = DEFAULT_PRECISION
+    # How to measure; None: as the rows already in the store were measured, else the default.
+    feature_set: str | None = None
+    spectrum: str | None = None
+    precision: str | None = None
     backend: str = DEFAULT_BACKEND
     planner: str = DEFAULT_PLANNER  # fftw backend only
     max_pixels: int = DEFAULT_MAX_PIXELS
@@ -45,9 +53,17 @@ class ScanOptions:
     commit_seconds: float = 1.0  # ... or age, whichever comes first
     checkpoint_rows: int = 50_000  # merge into the store after this many new rows (or the store's size)
 
-    def extractor_spec(self) -> ExtractorSpec:
+    def extractor_spec(self, resume: Measurement | None = None) -> ExtractorSpec:
+        """The extractor to measure with: the options given, else those of the rows to resume, else the defaults."""
         options: dict[str, Any] = {"planner": self.planner} if self.backend == "fftw" else {}
-        return extractor_spec(self.feature_set, self.spectrum, self.precision, self.backend, **options)
+        base = resume or Measurement()
+        return extractor_spec(
+            self.feature_set or base.feature_set,
+            self.spectrum or base.spectrum,
+            self.precision or base.precision,
+            self.backend,
+            **options,
+        )
 
     def policy(self) -> CommitPolicy:
         return CommitPolicy(self.commit_rows, self.commit_seconds, self.checkpoint_rows)
@@ -136,7 +152,7 @@ def scan(
     from scanner.executors.local import LocalPool
 
     started = time.monotonic()
-    spec = options.extractor_spec()
+    spec = options.extractor_spec(None if options.overwrite else measurement_to_resume(out))
     session = StoreSession(
         out,
         spec.measurement,

@@ -244,11 +244,12 @@ class Measurement:
 
     @classmethod
     def from_attrs(cls, attrs: Mapping[str, Any]) -> Measurement:
-        """From a store's, journal's or model's attributes (older files lack feature set and precision)."""
+        """From a store's, journal's or model's attributes. Files of scanner 0.1 lack the feature set
+        and the precision: they hold the paper's features, measured in double precision."""
         return cls(
-            str(attrs.get("feature_set", DEFAULT_FEATURE_SET)),
-            str(attrs.get("spectrum", DEFAULT_SPECTRUM)),
-            str(attrs.get("precision", DEFAULT_PRECISION)),
+            str(attrs.get("feature_set", "paper")),
+            str(attrs.get("spectrum", "log")),
+            str(attrs.get("precision", "double")),
         )
 
     def describe(self) -> str:

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from scanner.backends import DEFAULT_PLANNER
+from scanner.backends import DEFAULT_BACKEND, DEFAULT_PLANNER
 from scanner.cli import options
 from scanner.cli.app import command
-from scanner.constants import DEFAULT_MAX_PIXELS, DEFAULT_SPECTRUM, ExitCode, Status
+from scanner.constants import DEFAULT_MAX_PIXELS, DEFAULT_PRECISION, DEFAULT_SPECTRUM, ExitCode, Status
 from scanner.errors import FatalError, InputError
 
 if TYPE_CHECKING:
@@ -52,15 +52,19 @@ def _feature_row(result: FileRecord, width: int) -> str:
 def features(
     images: Annotated[list[Path], typer.Argument(help="Image files to measure.", show_default=False)],
     spectrum: options.Spectrum = DEFAULT_SPECTRUM,
+    precision: options.Precision = DEFAULT_PRECISION,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line instead of a table.")] = False,
     planner: options.Planner = DEFAULT_PLANNER,
+    fft: options.FFT = DEFAULT_BACKEND,
     max_pixels: options.MaxPixels = DEFAULT_MAX_PIXELS,
 ) -> None:
     """Print the six features of a few images: a quick look before a sweep."""
     from scanner.extract import make_extractor
     from scanner.measure import measure_file
 
-    extractor = make_extractor(spectrum=spectrum, planner=planner)
+    extractor = make_extractor(
+        spectrum=spectrum, precision=precision, backend=fft, **({"planner": planner} if fft == "fftw" else {})
+    )
     names = extractor.names
     width = max(len(str(p)) for p in images)
     if not as_json:
@@ -115,7 +119,9 @@ def scan(
             "--workers", "-j", min=1, metavar="N", help="Worker processes (default: the cores this process may use)."
         ),
     ] = None,
-    spectrum: options.Spectrum = DEFAULT_SPECTRUM,
+    spectrum: options.ResumableSpectrum = None,
+    precision: options.ResumablePrecision = None,
+    fft: options.FFT = DEFAULT_BACKEND,
     recursive: Annotated[bool, typer.Option("--recursive/--no-recursive", help="Descend into subdirectories.")] = True,
     ext: Annotated[
         str | None,
@@ -177,6 +183,8 @@ def scan(
     )
     scan_options = ScanOptions(
         spectrum=spectrum,
+        precision=precision,
+        backend=fft,
         planner=planner,
         max_pixels=max_pixels,
         workers=workers,

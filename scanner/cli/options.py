@@ -7,12 +7,38 @@ from typing import Annotated, Literal
 
 import typer
 
-from scanner.backends import PlannerEffort
-from scanner.constants import SpectrumMode
+from scanner.backends import BackendName, PlannerEffort
+from scanner.constants import DEFAULT_PRECISION, SpectrumMode
+from scanner.constants import Precision as PrecisionName
 
 Spectrum = Annotated[
     SpectrumMode,
     typer.Option("--spectrum", help="log: the authors' released pipeline (default); modulus: eq. 5 literally."),
+]
+# A scan resumes a store as its rows were measured unless told otherwise: these default to None.
+ResumableSpectrum = Annotated[
+    SpectrumMode | None,
+    typer.Option(
+        "--spectrum",
+        help="log: the authors' released pipeline; modulus: eq. 5 literally (default: the store's, else log).",
+        show_default=False,
+    ),
+]
+Precision = Annotated[
+    PrecisionName,
+    typer.Option("--precision", help="The FFT's floating-point precision (docs/method.md#precision)."),
+]
+ResumablePrecision = Annotated[
+    PrecisionName | None,
+    typer.Option(
+        "--precision",
+        help=f"The FFT's floating-point precision (default: the store's, else {DEFAULT_PRECISION}).",
+        show_default=False,
+    ),
+]
+FFT = Annotated[
+    BackendName,
+    typer.Option("--fft", help="The FFT library (scipy and mkl need their packages installed)."),
 ]
 Planner = Annotated[
     PlannerEffort,
