@@ -60,6 +60,7 @@ from scanner.bench import (
     usable_cores,
     worker_counts,
 )
+from scanner.constants import DEFAULT_PRECISION
 from scanner.decode import read_image
 from scanner.extract import make_extractor
 from scanner.percentile import PercentileSelector
@@ -96,7 +97,7 @@ def decode_fft_files(paths: Sequence[Path], backend: FFTBackend) -> None:
     for path in paths:
         pixels = read_image(path).pixels
         transform = backend.transform(*pixels.shape[:2])
-        kernels.to_planar(pixels, transform.pixels, 1.0 / 255.0, 2)
+        kernels.to_planar(pixels, transform.pixels, transform.pixels.dtype.type(1.0 / 255.0), 2)
         transform.execute()
 
 
@@ -185,11 +186,15 @@ class PieceClock:
 
 
 def feature_breakdown(
-    images: Sequence[np.ndarray], spectrum: str, repeats: int, planner: str = DEFAULT_PLANNER
+    images: Sequence[np.ndarray],
+    spectrum: str,
+    repeats: int,
+    planner: str = DEFAULT_PLANNER,
+    precision: str = DEFAULT_PRECISION,
 ) -> tuple[dict[str, float], float]:
     """ms/image of each piece of the feature step on decoded BGR images ("other" is
     the Python between them), and of the extractor's from_bgr left alone (medians)."""
-    extractor = make_extractor(spectrum=spectrum, planner=planner)
+    extractor = make_extractor(spectrum=spectrum, planner=planner, precision=precision)
     for image in images:  # warm-up
         extractor.from_bgr(image)
     per_piece: dict[str, list[float]] = {piece: [] for piece in (*BREAKDOWN_PIECES, "other")}
