@@ -45,7 +45,8 @@ import cv2
 import numpy as np
 
 from scanner import __version__
-from scanner.backends import DEFAULT_PLANNER
+from scanner.backends import DEFAULT_BACKEND, DEFAULT_PLANNER, available_backends, make_backend
+from scanner.constants import DEFAULT_PRECISION, PRECISIONS
 from scanner.decode import read_image
 from scanner.extract import Extractor, make_extractor
 from scanner.measure import measure_file
@@ -340,7 +341,12 @@ class ScanRun:
 
 
 def scan_command(
-    target: Path | None, out: Path, workers: int, spectrum: str, from_list: Path | None = None
+    target: Path | None,
+    out: Path,
+    workers: int,
+    spectrum: str,
+    from_list: Path | None = None,
+    extra: Sequence[str] = (),
 ) -> list[str]:
     """`python -m scanner scan` as a user runs it (fresh store, no progress output)."""
     source = ["--from-list", str(from_list)] if from_list else [str(target)]
@@ -356,6 +362,7 @@ def scan_command(
         str(workers),
         "--spectrum",
         spectrum,
+        *extra,
         "--quiet",
     ]
 
@@ -379,7 +386,12 @@ def _run_timed(command: list[str]) -> tuple[float, TreeMemorySampler, subprocess
 
 
 def time_scan(
-    paths: Sequence[Path], root: Path | None, worker_counts: Sequence[int], spectrum: str, work_dir: Path
+    paths: Sequence[Path],
+    root: Path | None,
+    worker_counts: Sequence[int],
+    spectrum: str,
+    work_dir: Path,
+    extra: Sequence[str] = (),
 ) -> list[ScanRun]:
     """Wall time of `scanner scan` over the files, and over their first half, for each
     worker count. With `root`, the full run scans that directory (which must hold
@@ -394,7 +406,7 @@ def time_scan(
     runs = []
     for workers in worker_counts:
         half_out, out = work_dir / f"half-{workers}.h5", work_dir / f"scan-{workers}.h5"
-        half_seconds, _, first = _run_timed(scan_command(None, half_out, workers, spectrum, half_list))
+        half_seconds, _, first = _run_timed(scan_command(None, half_out, workers, spectrum, half_list, extra))
         if first.returncode not in (0, 1):
             message = _last_message(first)
             if "no such command" in message.lower():
@@ -402,7 +414,7 @@ def time_scan(
             else:
                 message = f"`scanner scan` failed (exit {first.returncode}): {message}"
             return [ScanRun(workers, None, None, len(paths), half, None, None, error=message)]
-        command = scan_command(root, out, workers, spectrum, None if root else full_list)
+        command = scan_command(root, out, workers, spectrum, None if root else full_list, extra)
         seconds, memory, result = _run_timed(command)
         error = (
             ""
@@ -588,6 +600,32 @@ def describe_config(
     }
 
 
+def fft_libraries(height: int, width: int, repeats: int, planner: str = DEFAULT_PLANNER) -> list[dict[str, Any]]:
+    """Median ms of one three-channel transform of an H x W image, per FFT library installed here and
+    precision, the passes interleaved in rounds (what `--fft` and `--precision` choose between)."""
+    transforms = {}
+    rng = np.random.default_rng(0)
+    for name in available_backends():
+        for precision in PRECISIONS:
+            options = {"planner": planner} if name == "fftw" else {}
+            transform = make_backend(name, precision, **options).transform(height, width)
+            transform.pixels[...] = rng.random(transform.pixels.shape)
+            transform.execute()  # warm-up (plans are made above)
+            transforms[(name, precision)] = transform
+    reps = max(1, int(4e6 // (height * width)))
+    times: dict[tuple[str, str], list[float]] = {key: [] for key in transforms}
+    for _ in range(max(3, repeats)):
+        for key, transform in transforms.items():
+            start = time.perf_counter()
+            for _ in range(reps):
+                transform.execute()
+            times[key].append((time.perf_counter() - start) / reps * 1e3)
+    return [
+        {"library": name, "precision": precision, "ms": statistics.median(times[(name, precision)])}
+        for name, precision in transforms
+    ]
+
+
 def run_bench(
     directory: Path | None = None,
     size: int = 256,
@@ -601,31 +639,45 @@ def run_bench(
     scan_work_seconds: float = SCAN_WORK_SECONDS,
     seed: int = 0,
     progress: Callable[[str], None] = lambda message: None,
+    precision: str = DEFAULT_PRECISION,
+    fft: str = DEFAULT_BACKEND,
 ) -> BenchReport:
-    """Time decode, decode + features, features in 1..N processes, and `scanner scan` with 1..N workers.
+    """Time decode, decode + features in both precisions, the FFT libraries, features in 1..N
+    processes, and `scanner scan` with 1..N workers.
 
     A generated set is topped up for the scan runs to about `scan_work_seconds`
     of one core's work; a user's directory is scanned as far as `images` goes.
     """
     workers = workers or usable_cores()
     work_dir = Path(tempfile.mkdtemp(prefix="scanner-bench-"))
+    options = {"spectrum": spectrum, "backend": fft, **({"planner": planner} if fft == "fftw" else {})}
+    other = next(p for p in PRECISIONS if p != precision)
     try:
         if directory is None:
             progress(f"writing {images or default_image_count(size)} {size}x{size} {fmt} images")
         files = image_set(directory, work_dir, size, fmt, images, seed)
         paths = list(files.paths)
         config = describe_config(directory, size, fmt, len(paths), workers, spectrum, repeats, planner)
-        extractor = make_extractor(spectrum=spectrum, planner=planner)
-        progress("decode, and decode + features")
+        config.update(precision=precision, fft=fft)
+        extractor = make_extractor(precision=precision, **options)
+        other_extractor = make_extractor(precision=other, **options)
+        progress(f"decode, and decode + features in {precision} and {other} precision")
         stages = time_stages(
-            {"decode": (decode_files, paths), "features": (lambda p: features_files(p, extractor), paths)},
+            {
+                "decode": (decode_files, paths),
+                "features": (lambda p: features_files(p, extractor), paths),
+                f"features_{other}": (lambda p: features_files(p, other_extractor), paths),
+            },
             repeats,
             warm_up=None if directory is not None else 8,
         )
+        progress("the FFT libraries")
+        first = read_image(paths[0]).pixels.shape[:2]
+        libraries = fft_libraries(first[0], first[1], repeats, planner)
         scaling = []
         for n in worker_counts(workers):
             progress(f"features in {n} processes")
-            scaling.append(time_parallel_features(paths, n, repeats, spectrum=spectrum, planner=planner))
+            scaling.append(time_parallel_features(paths, n, repeats, precision=precision, **options))
         scan: list[ScanRun] = []
         if include_scan:
             features_seconds = stages["features"].seconds or 0.0
@@ -633,8 +685,23 @@ def run_bench(
             progress(f"scan of {wanted} images")
             scan_paths = files.top_up(wanted)
             whole_root = files.root if len(image_files(files.root)) == len(scan_paths) else None
-            scan = time_scan(scan_paths, whole_root, worker_counts(workers), spectrum, work_dir)
-        return BenchReport(config, machine_description(), stages, scaling, scan, scan_memory(scan))
+            scan = time_scan(
+                scan_paths,
+                whole_root,
+                worker_counts(workers),
+                spectrum,
+                work_dir,
+                ["--precision", precision, "--fft", fft, "--planner", planner],
+            )
+        return BenchReport(
+            config,
+            machine_description(),
+            stages,
+            scaling,
+            scan,
+            scan_memory(scan),
+            {"fft_libraries": libraries, "fft_shape": list(first)},
+        )
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
 
@@ -683,12 +750,38 @@ def format_report(report: BenchReport) -> str:
         "",
     ]
     lines.append("one core, one image after another:")
-    labels = {"decode": "read and decode", "features": "read, decode and measure"}
+    precision = c.get("precision", DEFAULT_PRECISION)
+    labels = {"decode": "read and decode", "features": f"read, decode, measure ({precision})"}
+    labels.update(
+        {
+            name: f"the same in {name.split('_', 1)[1]} precision"
+            for name in report.stages
+            if name.startswith("features_")
+        }
+    )
+    base_ms = report.stages["features"].ms_per_image
     for name, label in labels.items():
         stage = report.stages[name]
-        lines.append(
-            f"  {label:<28} {_fmt(stage.images_per_s, '10,.1f')} images/s  ({_fmt(stage.ms_per_image, '.2f')} ms each)"
+        relative = (
+            f", {stage.ms_per_image / base_ms:.2f}x the time"
+            if name.startswith("features_") and stage.ms_per_image and base_ms
+            else ""
         )
+        lines.append(
+            f"  {label:<30} {_fmt(stage.images_per_s, '10,.1f')} images/s  "
+            f"({_fmt(stage.ms_per_image, '.2f')} ms each{relative})"
+        )
+    libraries = report.extra.get("fft_libraries")
+    if libraries:
+        height, width = report.extra["fft_shape"]
+        lines += ["", f"FFT libraries, one transform of the three channels of a {width}x{height} image:"]
+        best = min(entry["ms"] for entry in libraries)
+        for name in dict.fromkeys(entry["library"] for entry in libraries):
+            cells = "   ".join(f"{e['precision']} {e['ms']:8.3f} ms" for e in libraries if e["library"] == name)
+            mark = "   (fastest)" if any(e["ms"] == best for e in libraries if e["library"] == name) else ""
+            chosen = " *" if name == c.get("fft") else "  "
+            lines.append(f"  {name:<8}{chosen} {cells}{mark}")
+        lines.append("  (* the library this run measured with; --fft chooses another)")
     lines += ["", "measuring in parallel (no store, no walk):"]
     base = report.scaling[0].images_per_s if report.scaling else None
     for stage in report.scaling:
