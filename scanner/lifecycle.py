@@ -177,7 +177,7 @@ def merge(out: str, journal: Journal) -> int:
         created=old.attrs.get("created") if old else header.get("created"),
         backend=str(header.get("backend", "")),
     )
-    writer = StoreWriter(out, attrs)
+    writer = StoreWriter(out, attrs, expected_rows=int(keep.sum()))
     try:
         start = 0
         for rows in batches():
