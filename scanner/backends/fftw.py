@@ -15,6 +15,7 @@ import platform
 from pathlib import Path
 
 import numpy as np
+import platformdirs
 import pyfftw
 
 from scanner.backends import DEFAULT_PLANNER, PLANNER_EFFORTS, FFTBackend, Transform
@@ -30,12 +31,12 @@ _WISDOM_PARTS = ("double", "single", "longdouble")
 
 
 def cache_dir() -> Path:
-    """Where scanner keeps per-machine state: $SCANNER_CACHE_DIR, else the XDG cache."""
+    """Where scanner keeps per-machine state: $SCANNER_CACHE_DIR, else the platform's user cache
+    (platformdirs: $XDG_CACHE_HOME/scanner or ~/.cache/scanner on Linux, ~/Library/Caches/scanner on macOS)."""
     explicit = os.environ.get("SCANNER_CACHE_DIR")
     if explicit:
         return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "scanner"
+    return Path(platformdirs.user_cache_dir("scanner", appauthor=False))
 
 
 def wisdom_dir() -> Path:
