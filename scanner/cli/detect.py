@@ -229,7 +229,7 @@ def evaluate(
         list[Path],
         typer.Argument(
             help="Labelled feature stores, one per set; each is named after its file.",
-            metavar="SET.h5",
+            metavar="SET.h5...",
             show_default=False,
         ),
     ],

@@ -50,7 +50,9 @@ def _feature_row(result: FileRecord, width: int) -> str:
 
 @command("features", "Measure")
 def features(
-    images: Annotated[list[Path], typer.Argument(help="Image files to measure.", show_default=False)],
+    images: Annotated[
+        list[Path], typer.Argument(help="Image files to measure.", metavar="IMAGE...", show_default=False)
+    ],
     spectrum: options.Spectrum = DEFAULT_SPECTRUM,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line instead of a table.")] = False,
     planner: options.Planner = DEFAULT_PLANNER,
@@ -107,7 +109,7 @@ def scan(
     ],
     paths: Annotated[
         list[Path] | None,
-        typer.Argument(help="Directories and files to scan.", metavar="PATH", show_default=False),
+        typer.Argument(help="Directories and files to scan.", metavar="PATH...", show_default=False),
     ] = None,
     workers: Annotated[
         int | None,

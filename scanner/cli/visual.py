@@ -17,7 +17,7 @@ from scanner.errors import InputError
 @command("spectrum", "Look")
 def spectrum(
     images: Annotated[
-        list[Path], typer.Argument(help="Image files to draw, one row each.", metavar="IMAGE", show_default=False)
+        list[Path], typer.Argument(help="Image files to draw, one row each.", metavar="IMAGE...", show_default=False)
     ],
     out: Annotated[
         Path,
