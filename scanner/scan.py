@@ -24,6 +24,7 @@ from scanner.featuresets import DEFAULT_FEATURE_SET
 from scanner.lifecycle import CommitPolicy, ScanError, StoreMismatch, StoreSession, journal_path
 from scanner.measure import problem_rows
 from scanner.walk import Found, Walk
+from scanner.warmup import warm_up
 
 __all__ = ["Progress", "ScanError", "ScanOptions", "ScanSummary", "StoreMismatch", "journal_path", "scan"]
 
@@ -73,6 +74,7 @@ class ScanSummary:
     store_rows: int
     workers: int
     interrupted: bool = False  # stopped by Ctrl-C; what finished is in the store
+    compile_seconds: float = 0.0  # of elapsed, the time spent compiling the kernels (a first run only)
 
     @property
     def written(self) -> int:
@@ -160,6 +162,9 @@ def scan(
 
     with session:
         measure = MeasureSpec(spec, tuple(session.roots), options.max_pixels)
+        warming = time.monotonic()
+        compiled = warm_up(spec)  # once per installation: compile the kernels here, so the workers load them
+        compile_seconds = time.monotonic() - warming if compiled else 0.0
         pool = (executor or LocalPool)(measure, options.workers)
         interrupted = False
         try:
@@ -177,5 +182,12 @@ def scan(
         store_rows = session.finish()
     report(force=True)
     return ScanSummary(
-        session.out, session.counts, session.skipped, time.monotonic() - started, store_rows, pool.workers, interrupted
+        session.out,
+        session.counts,
+        session.skipped,
+        time.monotonic() - started,
+        store_rows,
+        pool.workers,
+        interrupted,
+        compile_seconds,
     )

@@ -10,15 +10,16 @@ machine, not once per run.
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 from pathlib import Path
 
 import numpy as np
-import platformdirs
 import pyfftw
 
 from scanner.backends import DEFAULT_PLANNER, PLANNER_EFFORTS, FFTBackend, Transform
+from scanner.cachedir import cache_dir
 from scanner.errors import InputError
 
 _FLAGS = {
@@ -29,14 +30,7 @@ _FLAGS = {
 }
 _WISDOM_PARTS = ("double", "single", "longdouble")
 
-
-def cache_dir() -> Path:
-    """Where scanner keeps per-machine state: $SCANNER_CACHE_DIR, else the platform's user cache
-    (platformdirs: $XDG_CACHE_HOME/scanner or ~/.cache/scanner on Linux, ~/Library/Caches/scanner on macOS)."""
-    explicit = os.environ.get("SCANNER_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    return Path(platformdirs.user_cache_dir("scanner", appauthor=False))
+log = logging.getLogger(__name__)
 
 
 def wisdom_dir() -> Path:
@@ -84,14 +78,16 @@ class FFTWTransform(Transform):
         self.pixels = buffer[:, :, :width]
         self.spectrum = buffer.view(np.result_type(dtype, np.complex64))
         self.interleaved = buffer.reshape(-1)
-        self._plan = pyfftw.FFTW(
-            self.pixels,
-            self.spectrum,
-            axes=(1, 2),
-            direction="FFTW_FORWARD",
-            flags=(_FLAGS[effort], "FFTW_DESTROY_INPUT"),
-            threads=1,
-        )
+        flags = (_FLAGS[effort], "FFTW_DESTROY_INPUT")
+        try:  # from saved wisdom, at once, when this machine has planned this size before
+            self._plan = self._planned(flags + ("FFTW_WISDOM_ONLY",))
+        except RuntimeError:
+            if effort != "estimate":
+                log.info("planning FFTs for %dx%d (once per image size on this machine)", width, height)
+            self._plan = self._planned(flags)
+
+    def _planned(self, flags: tuple[str, ...]) -> pyfftw.FFTW:
+        return pyfftw.FFTW(self.pixels, self.spectrum, axes=(1, 2), direction="FFTW_FORWARD", flags=flags, threads=1)
 
     def execute(self) -> None:
         self._plan.execute()
