@@ -363,6 +363,23 @@ def column_counts(path: str | os.PathLike, name: str = "status") -> dict[str, in
     return counts
 
 
+def first_problems(path: str | os.PathLike, limit: int = 5) -> list[tuple[str, str, str]]:
+    """(path, status, reason) of the store's first `limit` rows whose status is not ok, in store order."""
+    found: list[tuple[str, str, str]] = []
+    if limit <= 0:
+        return found
+    with _OpenStore(path) as store:
+        status = store.file["status"]
+        for start in range(0, status.shape[0], CHUNK_ROWS):
+            values = status[start : start + CHUNK_ROWS]
+            for i in np.flatnonzero(values != b"ok")[: limit - len(found)].tolist():
+                rows = store.rows(slice(start + i, start + i + 1))
+                found.append((joined_paths(rows, store.header.roots)[0], str(rows.status[0]), str(rows.error[0])))
+            if len(found) >= limit:
+                break
+    return found
+
+
 # --- export ------------------------------------------------------------------------------
 
 

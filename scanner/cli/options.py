@@ -47,6 +47,14 @@ StoresArgument = Annotated[
     list[Path],
     typer.Argument(help="Feature stores (.h5) written by scanner scan.", metavar="FEATURES.h5...", show_default=False),
 ]
+Strict = Annotated[
+    bool,
+    typer.Option(
+        "--strict",
+        help="Exit with code 1 when some files could not be used (by default a finished run exits 0 "
+        "and reports each such file).",
+    ),
+]
 C = Annotated[float, typer.Option("--C", help="SVM regularisation (the paper: scikit-learn's 1).")]
 Gamma = Annotated[
     str, typer.Option("--gamma", help="RBF gamma: scale (1 / (6 var X), the paper's), auto (1/6) or a number.")
