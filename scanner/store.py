@@ -40,6 +40,7 @@ from scanner.schema import (
     FeatureTable,
     Measurement,
     Rows,
+    export_columns_of,
     joined_paths,
 )
 
@@ -385,7 +386,7 @@ def first_problems(path: str | os.PathLike, limit: int = 5) -> list[tuple[str, s
 
 def export_columns(measurement: Measurement) -> tuple[str, ...]:
     """The CSV header: the exported schema columns (path as a usable path), then one column per feature."""
-    return (*(c.name for c in COLUMNS if c.export and c.kind != "features"), *measurement.feature_names)
+    return export_columns_of(measurement)
 
 
 def export_csv(path: str | os.PathLike, handle: IO[str]) -> int:

@@ -402,13 +402,16 @@ def test_cli_scan_export_info(odd_tree, tmp_path):
     assert result.exit_code == 0, result.output
     with open(tmp_path / "s.csv", encoding="utf-8", errors="surrogateescape") as handle:
         lines = handle.read().splitlines()
-    assert lines[0] == "path,status,error,height,width,format,mean,max,min,icorr_rg,icorr_rb,icorr_gb"
+    assert lines[0] == (
+        "path,status,error,height,width,format,jpeg_subsampling,jpeg_quality,size,mtime,"
+        "mean,max,min,icorr_rg,icorr_rb,icorr_gb"
+    )
     table = read_features(out)
     assert len(lines) == len(table) + 1
     good = table.path.index(str(root / "good.png"))
     fields = lines[1 + good].split(",")
     assert fields[:2] == [str(root / "good.png"), "ok"] and fields[3:6] == ["40", "48", "PNG"]
-    np.testing.assert_array_equal(np.array(fields[6:], float), table.features[good])
+    np.testing.assert_array_equal(np.array(fields[10:], float), table.features[good])
     assert any(os.path.isfile(line.split(",")[0]) and "latin1-" in line for line in lines)
 
     result = runner.invoke(app, ["info", str(out)])

@@ -131,7 +131,10 @@ def test_every_column_of_the_schema_is_a_dataset_and_comes_back(tmp_path):
     rows = next(iter_rows(tmp_path / "s.h5"))
     for column in COLUMNS:
         assert rows[column.name].dtype == column.dtype, column.name
-    assert export_columns(Measurement()) == ("path", "status", "error", "height", "width", "format", *FEATURE_NAMES)
+    assert export_columns(Measurement()) == (
+        *("path", "status", "error", "height", "width", "format", "jpeg_subsampling", "jpeg_quality", "size", "mtime"),
+        *FEATURE_NAMES,
+    )
 
 
 def write_schema_1_store(path, table):
