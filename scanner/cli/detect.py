@@ -296,6 +296,7 @@ def adapt(
     c: options.C = 1.0,
     gamma: options.Gamma = "scale",
     class_weight: options.ClassWeight = "none",
+    strict: options.Strict = False,
 ) -> None:
     """Train an SVM on a source domain for use on a target domain (the paper's Algorithm 1)."""
     from scanner.detect import adapt as adapt_domains
@@ -337,7 +338,8 @@ def adapt(
     typer.echo(f"target: {int(target_samples.usable.sum())} rows; {left_out(target_counts, unlabelled=False)}")
     _save(adapted.model, out, [source, target, labels])
     typer.echo(f"classify only {target}'s domain with it: it rescales features by that domain's mixture means")
-    raise typer.Exit(ExitCode.SOME_UNUSABLE if source_counts["unusable"] or target_counts["unusable"] else ExitCode.OK)
+    unusable = source_counts["unusable"] or target_counts["unusable"]
+    raise typer.Exit(ExitCode.SOME_UNUSABLE if strict and unusable else ExitCode.OK)
 
 
 @command("evaluate", "Detect")
