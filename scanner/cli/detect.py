@@ -83,7 +83,7 @@ def _calibration_lines(samples: Samples, rows: np.ndarray) -> list[str]:
     if not len(used) or len(used) > LIST_FILES_UP_TO:
         return []
     labelled = (samples.labels[used] != "").any()
-    lines = [f"fitted on these {len(used)} files{' (label from the folder)' if labelled else ''}:"]
+    lines = [f"trained on these {len(used)} files{' (labels from their folders)' if labelled else ''}:"]
     lines += sorted(f"  {samples.labels[i] or '-':<5} {shown_path(samples.paths[i])}" for i in used)
     return lines
 
