@@ -334,10 +334,11 @@ def adapt(
         provenance=provenance,
     )
     source_counts, target_counts = source_samples.counts(), target_samples.counts()
-    typer.echo(f"source: {source_counts['real']} real, {source_counts['fake']} fake rows; {left_out(source_counts)}")
-    typer.echo(f"target: {int(target_samples.usable.sum())} rows; {left_out(target_counts, unlabelled=False)}")
+    say = _say(str(out) == "-")
+    say(f"source: {source_counts['real']} real, {source_counts['fake']} fake rows; {left_out(source_counts)}")
+    say(f"target: {int(target_samples.usable.sum())} rows; {left_out(target_counts, unlabelled=False)}")
     _save(adapted.model, out, [source, target, labels])
-    typer.echo(f"classify only {target}'s domain with it: it rescales features by that domain's mixture means")
+    say(f"classify only {target}'s domain with it: it rescales features by that domain's mixture means")
     unusable = source_counts["unusable"] or target_counts["unusable"]
     raise typer.Exit(ExitCode.SOME_UNUSABLE if strict and unusable else ExitCode.OK)
 

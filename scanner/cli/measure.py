@@ -208,6 +208,8 @@ def scan(
     from scanner.walk import Walk, parse_extensions
 
     paths = paths or []
+    if str(out) == "-":
+        raise InputError("a feature store is a file that scans resume and commands read: give a file name, not '-'")
     if not paths and from_list is None:
         raise InputError("nothing to scan: give directories or files, or --from-list FILE")
     missing = [str(p) for p in paths if not os.path.lexists(p)]

@@ -132,4 +132,5 @@ def report(
     )
     text = build_report(table, inputs)
     write_report(text, out, inputs=[store, verdicts])
-    typer.echo(f"{out}: report of {len(table):,} files ({len(text.encode()) / 1e6:.1f} MB)")
+    where = "standard output" if str(out) == "-" else str(out)
+    typer.echo(f"{where}: report of {len(table):,} files ({len(text.encode()) / 1e6:.1f} MB)", err=str(out) == "-")
