@@ -497,6 +497,7 @@ def test_a_worker_killed_mid_scan_is_replaced(crash_images, tmp_path):
     os.kill(workers[0], signal.SIGKILL)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 1, err.decode()
+    assert b"warning: a worker process died (exit code -9); its files are tried again one by one" in err
     assert rows_by_path(out) == clean
 
 

@@ -39,6 +39,8 @@ MAX_CRASHES = 8  # worker deaths in a row, with no chunk finished between, befor
 LONE_CRASHES = 2  # times a file alone in a worker must kill it before it is marked unreadable
 POLL_SECONDS = 0.5
 
+log = logging.getLogger(__name__)
+
 
 def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -197,6 +199,11 @@ class LocalPool(Executor):
         dead.stop()
         code = dead.process.exitcode
         self._crashes += 1
+        log.warning(
+            "a worker process died (exit code %s); %s",
+            code,
+            "its files are tried again one by one" if dead.ready else "starting another",
+        )
         if self._crashes > MAX_CRASHES:
             hint = (
                 ""
