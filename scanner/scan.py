@@ -119,6 +119,13 @@ def _chunks(walk: Walk, session: StoreSession, size: int, width: int) -> Iterato
         yield chunk
 
 
+def _after(first: Callable[[], None], chunks: Iterator[Chunk]) -> Iterator[Chunk]:
+    """The chunks, once `first` has run: an executor starts its workers before it asks for the first
+    chunk, so the workers start up while `first` (the kernels' warm-up) runs."""
+    first()
+    yield from chunks
+
+
 def scan(
     walk: Walk,
     out: str | os.PathLike,
@@ -162,14 +169,18 @@ def scan(
 
     with session:
         measure = MeasureSpec(spec, tuple(session.roots), options.max_pixels)
-        warming = time.monotonic()
-        compiled = warm_up(spec)  # once per installation: compile the kernels here, so the workers load them
-        compile_seconds = time.monotonic() - warming if compiled else 0.0
+        compile_seconds = 0.0
+
+        def warm() -> None:  # once per installation: compile the kernels here, so the workers load them
+            nonlocal compile_seconds
+            began = time.monotonic()
+            if warm_up(spec):
+                compile_seconds = time.monotonic() - began
         pool = (executor or LocalPool)(measure, options.workers)
         interrupted = False
         try:
             with pool:
-                for rows in pool.map(_chunks(walk, session, options.chunk_files, measure.n_features)):
+                for rows in pool.map(_after(warm, _chunks(walk, session, options.chunk_files, measure.n_features))):
                     if rows is not None:
                         session.add(rows)
                     session.tick()
