@@ -2,7 +2,7 @@
 
 numba compiles the kernels the first time they run and caches them on disk
 (``cache=True``); later runs load them in well under a second. Compiling takes
-30 s or more, which without a word looks like a hang. Two pieces:
+half a minute or so, which without a word looks like a hang. Two pieces:
 
 - ``install_compile_notice`` (called whenever an extractor is built) listens to
   numba's documented event API in this process. The ``numba:compile`` event fires
@@ -10,9 +10,9 @@ numba compiles the kernels the first time they run and caches them on disk
   "compiling kernels, first run only" is logged exactly when it is true. In a
   worker process it reaches the user through the worker's log forwarding.
 - ``warm_up`` runs an extractor's kernels once on a tiny image in this process.
-  A scan calls it before its workers start, so that they load the freshly cached
-  kernels instead of each compiling them at once (on many cores that is many
-  copies of the compiler's time and memory). A stamp in the user's cache
+  A scan calls it while its workers start up and before it hands them any file,
+  so that they load the freshly cached kernels instead of each compiling them at
+  once (on many cores that is many copies of the compiler's time and memory). A stamp in the user's cache
   directory remembers that the kernels of this installation were warmed, so a
   scan pays nothing for the check afterwards.
 """
@@ -37,7 +37,7 @@ from scanner.extract import ExtractorSpec
 
 log = logging.getLogger(__name__)
 
-COMPILING = "compiling kernels, first run only (30 s or more; later runs load them from the cache)"
+COMPILING = "compiling kernels, first run only (later runs load them from the cache)"
 
 
 class _Notice:
