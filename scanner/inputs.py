@@ -14,6 +14,7 @@ of images (walked as `scan` walks: recursively, the common image extensions).
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Sequence
 
 from scanner.constants import DEFAULT_MAX_PIXELS
@@ -26,8 +27,11 @@ _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
 def is_store(path: str | os.PathLike) -> bool:
-    """True for an existing HDF5 file (a store, or something that will be refused as one)."""
+    """True for an existing regular HDF5 file (a store, or something refused as one). Never opens a FIFO
+    or a device: what is not a regular file is left to the walk, which records it."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return False
         with open(path, "rb") as handle:
             return handle.read(8) == _HDF5_SIGNATURE
     except OSError:

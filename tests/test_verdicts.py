@@ -168,3 +168,18 @@ def test_model_to_standard_output(tmp_path):
     (tmp_path / "m.h5").write_bytes(result.stdout_bytes)
     assert load_model(tmp_path / "m.h5").predict(FAKE_CENTRE[None])[0] == "fake"
     assert load_model(tmp_path / "m.h5").predict(REAL_CENTRE[None])[0] == "real"
+
+
+def test_a_fifo_among_the_inputs_is_never_opened(tmp_path):
+    """Run in a subprocess with a timeout: a regression would block on open() instead of failing."""
+    import os
+    import subprocess
+    import sys
+
+    write_faces(tmp_path / "faces", 1, seed=5)
+    os.mkfifo(tmp_path / "faces" / "real" / "pipe.png")
+    command = [sys.executable, "-m", "scanner", "classify", str(tmp_path / "faces" / "real" / "pipe.png")]
+    result = subprocess.run([*command, "--out", "-"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [(r["path"], r["status"]) for r in rows] == [(str(tmp_path / "faces" / "real" / "pipe.png"), "not_image")]
