@@ -66,10 +66,11 @@ class _Rate:
         samples.append((elapsed, written))
         while len(samples) > 2 and samples[1][0] < elapsed - RATE_WINDOW:
             samples.popleft()
-        first = next((s for s in samples if s[1] > 0), None)  # the rate starts with the first file
-        if first is None or elapsed <= first[0]:
-            return written / elapsed if elapsed > 0 and written else 0.0
-        return (written - first[1]) / (elapsed - first[0])
+        # From the last moment nothing was done yet (the end of start-up), else from the window's start.
+        start = next((s for s in reversed(samples) if s[1] == 0), samples[0])
+        if elapsed > start[0] and written > start[1]:
+            return (written - start[1]) / (elapsed - start[0])
+        return written / elapsed if elapsed > 0 and written else 0.0
 
 
 class ScanDisplay:

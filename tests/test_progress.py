@@ -40,14 +40,23 @@ def test_rates_and_durations_in_words():
 
 
 def test_the_rate_leaves_out_start_up():
-    """30 s of compiling, then 10 images/s: the rate and the time left follow the measuring, not the wait."""
+    """30 s of compiling, then about 9 images/s: the rate and the time left follow the measuring, not the wait."""
     stream = io.StringIO()
     with ScanDisplay(total=1000, stream=stream, every=0) as display:
         display.update(Progress(written=0, skipped=0, total=None, elapsed=30.0))
         display.update(Progress(written=1, skipped=0, total=None, elapsed=31.0))
         display.update(Progress(written=101, skipped=0, total=None, elapsed=41.0))
     last = stream.getvalue().splitlines()[-1]
-    assert last == "scan: 101 of 1,000 files (10%), 10 images/s, 41 s elapsed, about 1 min 30 s left"
+    assert last == "scan: 101 of 1,000 files (10%), 9.2 images/s, 41 s elapsed, about 1 min 38 s left"  # 101 in 11 s
+
+
+def test_files_that_all_come_at_once_still_have_a_rate():
+    stream = io.StringIO()
+    with ScanDisplay(total=8, stream=stream, every=0) as display:
+        display.update(Progress(written=0, skipped=0, total=None, elapsed=5.0))
+        display.update(Progress(written=8, skipped=0, total=None, elapsed=9.0))
+        display.update(Progress(written=8, skipped=0, total=None, elapsed=9.1))
+    assert stream.getvalue().splitlines()[-1] == "scan: 8 of 8 files (100%), 2.0 images/s, 9 s elapsed"  # 8 in 4.1 s
 
 
 def test_quiet_prints_nothing():
