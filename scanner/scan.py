@@ -176,6 +176,7 @@ def scan(
             began = time.monotonic()
             if warm_up(spec):
                 compile_seconds = time.monotonic() - began
+
         pool = (executor or LocalPool)(measure, options.workers)
         interrupted = False
         try:
