@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import ctypes
 import glob
-import itertools
-import math
 import multiprocessing
 import os
 import platform
@@ -716,13 +714,6 @@ def scan_memory(scan: Sequence[ScanRun]) -> dict[str, float | None]:
 # --- text ----------------------------------------------------------------------------
 
 
-def _fmt(value: float | None, spec: str) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        digits = "".join(itertools.takewhile(str.isdigit, spec))
-        return "-".rjust(int(digits) if digits else 1)
-    return format(value, spec)
-
-
 def source_text(config: dict) -> str:
     if config["directory"]:
         return f"{config['images']} images from {config['directory']}"
@@ -738,6 +729,13 @@ def _duration(seconds: float) -> str:
     if seconds < 2 * 86400:
         return f"{seconds / 3600:.1f} hours"
     return f"{seconds / 86400:.1f} days"
+
+
+def _rate(images_per_s: float | None) -> str:
+    """A rate as a user reads it, right-aligned: '4,481 images/s', '3.5 images/s', '2.5 s per image'."""
+    from scanner.progress import format_rate
+
+    return f"{format_rate(images_per_s or 0.0):>18}"
 
 
 def format_report(report: BenchReport) -> str:
@@ -763,14 +761,12 @@ def format_report(report: BenchReport) -> str:
     for name, label in labels.items():
         stage = report.stages[name]
         relative = (
-            f", {stage.ms_per_image / base_ms:.2f}x the time"
+            f", {stage.ms_per_image / base_ms:.2f} times as long"
             if name.startswith("features_") and stage.ms_per_image and base_ms
             else ""
         )
-        lines.append(
-            f"  {label:<30} {_fmt(stage.images_per_s, '10,.1f')} images/s  "
-            f"({_fmt(stage.ms_per_image, '.2f')} ms each{relative})"
-        )
+        each = f"  ({stage.ms_per_image:.2f} ms an image{relative})" if stage.ms_per_image else ""
+        lines.append(f"  {label:<30}{_rate(stage.images_per_s)}{each}")
     libraries = report.extra.get("fft_libraries")
     if libraries:
         height, width = report.extra["fft_shape"]
@@ -784,24 +780,24 @@ def format_report(report: BenchReport) -> str:
         lines.append("  (* the library this run measured with; --fft chooses another)")
     lines += ["", "measuring in parallel (no store, no walk):"]
     base = report.scaling[0].images_per_s if report.scaling else None
-    for stage in report.scaling:
+    for k, stage in enumerate(report.scaling):
         speedup = stage.images_per_s / base if stage.images_per_s and base else None
-        lines.append(
-            f"  {stage.note:<28} {_fmt(stage.images_per_s, '10,.1f')} images/s  ({_fmt(speedup, '.2f')}x one process)"
-        )
+        times = f"  ({speedup:.1f} times {report.scaling[0].note})" if k and speedup else ""
+        lines.append(f"  {stage.note:<28}{_rate(stage.images_per_s)}{times}")
     best = None
     if report.scan:
-        lines += ["", "scanner scan into a store (steady rate, start-up excluded):"]
+        lines += ["", "scanner scan into a store, once running (its start-up left out):"]
         for run in report.scan:
             label = f"{run.workers} worker{'s' if run.workers != 1 else ''}"
             if run.error:
-                lines.append(f"  {label:<28} not measured: {run.error}")
-                continue
-            lines.append(
-                f"  {label:<28} {_fmt(run.steady_images_per_s, '10,.1f')} images/s  "
-                f"(start-up and shut-down {_fmt(run.overhead_seconds, '.1f')} s)"
-            )
-            if run.steady_images_per_s:
+                lines.append(f"  {label:<28}not measured: {run.error}")
+            elif not run.steady_images_per_s:
+                lines.append(
+                    f"  {label:<28}not measured: too few images to tell the rate from start-up (give --images 2000)"
+                )
+            else:
+                start = f"  (start-up and shut-down {run.overhead_seconds:.1f} s)" if run.overhead_seconds else ""
+                lines.append(f"  {label:<28}{_rate(run.steady_images_per_s)}{start}")
                 best = max(best or 0.0, run.steady_images_per_s)
     pss = report.memory.get("scan_tree_peak_pss_mb")
     if pss:

@@ -19,7 +19,7 @@ import json
 import math
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path, PurePath
 from typing import ClassVar
@@ -322,6 +322,11 @@ class GMMDecision:
         real = 1 - self.fake_component
         return self._log_joint(x, self.fake_component) - self._log_joint(x, real)
 
+    @staticmethod
+    def probability(score: np.ndarray) -> np.ndarray:
+        """P(fake | x) under the mixture: the logistic function of the log posterior ratio that is the score."""
+        return logistic(score)
+
     def save(self, group: h5py.Group) -> None:
         _dataset(group, "weights", self.weights)
         _dataset(group, "means", self.means)
@@ -451,6 +456,9 @@ def verdicts_of(scores: np.ndarray) -> np.ndarray:
     return out
 
 
+VERDICT_COLUMNS = ("path", "status", "verdict", "score", "threshold", "probability")
+
+
 def write_verdicts(
     path: str | os.PathLike,
     paths: Sequence[str],
@@ -459,14 +467,24 @@ def write_verdicts(
     scores: Iterable[float],
     *,
     inputs: Iterable[str | os.PathLike | None] = (),
+    threshold: float = 0.0,
+    probability: Iterable[float] | None = None,
 ) -> None:
     """The classify CSV (`-`: standard output): path, status, verdict (real, fake, or empty when
-    unusable), score (full precision). Written whole or not at all, never over one of `inputs`."""
+    unusable), score (full precision), the threshold the verdict compares the score with, and the
+    model's probability that the file is fake (empty where the model gives none). Written whole or
+    not at all, never over one of `inputs`."""
+
+    def number(value: float) -> str:
+        return "" if math.isnan(value) else repr(float(value))
+
+    paths = list(paths)
+    chances = [math.nan] * len(paths) if probability is None else list(probability)
     with output_file(path, inputs=inputs) as handle:
         writer = csv.writer(handle)
-        writer.writerow(["path", "status", "verdict", "score"])
-        for row in zip(paths, status, verdicts, scores, strict=True):
-            writer.writerow([row[0], row[1], row[2], "" if math.isnan(row[3]) else repr(float(row[3]))])
+        writer.writerow(VERDICT_COLUMNS)
+        for row in zip(paths, status, verdicts, scores, chances, strict=True):
+            writer.writerow([row[0], row[1], row[2], number(row[3]), repr(float(threshold)), number(row[4])])
 
 
 def _dataset(group: h5py.Group, name: str, values: np.ndarray) -> None:
@@ -813,6 +831,9 @@ class Verdicts:
     score: np.ndarray
     model: str  # what judged them, in words
     notes: tuple[str, ...] = ()
+    threshold: float = 0.0  # the verdict is fake where score > threshold
+    probability: np.ndarray | None = None  # P(fake | features), where the model defines one
+    judge: Model | None = field(default=None, repr=False, compare=False)  # the model that scored them
 
     def counts(self) -> dict[str, int]:
         return {
@@ -850,4 +871,127 @@ def classify(
         judge.check_compatible(samples.measurement)
         described = f"{model_name} ({judge.describe()})"
     scores = np.where(usable, judge.score(samples.features), np.nan)
-    return Verdicts(samples.paths, samples.status, verdicts_of(scores), scores, described, notes)
+    return Verdicts(samples.paths, samples.status, verdicts_of(scores), scores, described, notes, judge=judge)
+
+
+# --- thresholds and probabilities: how a user turns scores into verdicts --------------------
+
+
+def logistic(x: np.ndarray) -> np.ndarray:
+    """1 / (1 + exp(-x)), without overflow; NaN stays NaN."""
+    x = np.asarray(x, dtype=np.float64)
+    out = np.empty_like(x)
+    positive = x >= 0
+    out[positive] = 1.0 / (1.0 + np.exp(-x[positive]))
+    e = np.exp(x[~positive])  # NaN lands here too, and stays NaN
+    out[~positive] = e / (1.0 + e)
+    return out
+
+
+def probability_of(model: Model, scores: np.ndarray) -> np.ndarray | None:
+    """P(fake | x) per score where the model's decision defines one (a mixture's posterior); None where it
+    does not (an SVM's score is a signed distance, not a probability)."""
+    from_score = getattr(model.decision, "probability", None)
+    return None if from_score is None else np.asarray(from_score(np.asarray(scores, dtype=np.float64)))
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A decision threshold chosen from known-real images: scores above it are called fake."""
+
+    value: float
+    target_fpr: float  # the false-positive rate asked for
+    reals: int  # known-real images scored
+    above: int  # of them, how many score above the threshold (called fake)
+
+    @property
+    def achieved_fpr(self) -> float:
+        return self.above / self.reals
+
+    def describe(self) -> str:
+        text = (
+            f"threshold {self.value:.6g}: {self.above} of {self.reals} known-real images score above it "
+            f"({self.achieved_fpr:.1%}, target at most {self.target_fpr:.1%})"
+        )
+        if self.reals * self.target_fpr < 1:
+            text += (
+                f"; with {self.reals} known reals no false-positive rate below {1 / self.reals:.1%} can be "
+                "told apart from zero, so the threshold is their highest score: give more known reals"
+            )
+        return text
+
+
+def threshold_at_fpr(real_scores: np.ndarray, fpr: float) -> Threshold:
+    """The lowest threshold that calls at most `fpr` of the known-real images fake (score > threshold).
+
+    With n finite scores, k = floor(fpr * n) of them may lie above it: the threshold
+    is the (k+1)-th highest score, so ties at it count as real. DetectorError when
+    no score is finite or fpr is outside [0, 1).
+    """
+    if not 0.0 <= fpr < 1.0:
+        raise DetectorError(f"the false-positive rate must be at least 0 and below 1, not {fpr}")
+    scores = np.asarray(real_scores, dtype=np.float64)
+    scores = np.sort(scores[np.isfinite(scores)])[::-1]
+    if not len(scores):
+        raise DetectorError("none of the known-real images could be scored; a threshold needs at least one")
+    allowed = math.floor(fpr * len(scores) + 1e-9)
+    value = float(scores[min(allowed, len(scores) - 1)])
+    return Threshold(value, fpr, len(scores), int(np.sum(scores > value)))
+
+
+def judge(
+    samples: Samples,
+    model: Model | None = None,
+    *,
+    unsupervised: bool = False,
+    anchors: Sequence[str] = (),
+    seed: int = 0,
+    model_name: str = "bundled default",
+    threshold: float | None = None,
+    fpr: float | None = None,
+) -> tuple[Verdicts, Threshold | None]:
+    """classify(), with the decision threshold set by the user: a fixed `threshold` on the score, or the one
+    that calls at most `fpr` of the known-real `anchors` fake; and the model's probability where it has one.
+
+    Anchors choose the mixture's fake side as well when `unsupervised`. Returns the
+    verdicts and, with `fpr`, how the threshold was chosen.
+    """
+    if threshold is not None and fpr is not None:
+        raise DetectorError("give a threshold or a false-positive rate, not both")
+    if fpr is not None and not anchors:
+        raise DetectorError("a false-positive rate needs known-real images to measure it on (--real-anchor)")
+    if anchors and not unsupervised and fpr is None:
+        raise DetectorError(
+            "real anchors choose a mixture's side (--unsupervised) or a threshold (--fpr); give one of those"
+        )
+    verdicts = classify(
+        samples,
+        model,
+        unsupervised=unsupervised,
+        anchors=anchors if unsupervised else (),
+        seed=seed,
+        model_name=model_name,
+    )
+    scorer = verdicts.judge
+    assert scorer is not None
+    notes = list(verdicts.notes)
+    chosen = None
+    if fpr is not None:
+        anchor_x, problems = anchor_features(list(anchors), samples)
+        if not unsupervised:  # with --unsupervised, classify has named them already
+            notes += [f"real anchor not used: {p}" for p in problems]
+        chosen = threshold_at_fpr(scorer.score(anchor_x), fpr)
+        notes.append(chosen.describe())
+    value = chosen.value if chosen is not None else threshold if threshold is not None else 0.0
+    if not math.isfinite(value):
+        raise DetectorError(f"the threshold must be a finite number, not {value}")
+    verdict = np.where(verdicts.score > value, FAKE, REAL).astype(object)
+    verdict[np.isnan(verdicts.score)] = ""
+    result = replace(
+        verdicts,
+        verdict=verdict,
+        threshold=value,
+        probability=probability_of(scorer, verdicts.score),
+        notes=tuple(notes),
+    )
+    return result, chosen

@@ -42,7 +42,9 @@ class ExtractorSpec:
 
     def build(self) -> Extractor:
         from scanner.engine import SpectralExtractor
+        from scanner.warmup import install_compile_notice
 
+        install_compile_notice()  # "compiling kernels, first run only", when numba does
         return SpectralExtractor(self)
 
 

@@ -51,7 +51,9 @@ PANEL_TITLES = (
     "|S_G - S_B|",
     "features",
 )
-FIGURE_FORMATS = (".png", ".svg", ".pdf")
+FIGURE_FORMATS = (".jpg", ".jpeg", ".png", ".webp", ".svg", ".pdf")
+JPEG_QUALITY = 90  # spectra are noise-like: JPEG at 90 is a quarter of the PNG and looks the same
+DEFAULT_DPI = 120
 
 
 def channel_spectra(rgb: np.ndarray, spectrum: str = "log") -> np.ndarray:
@@ -240,20 +242,23 @@ def spectrum_figure(
 ) -> Figure:
     """One row per image: image, R/G/B spectra, stacked view, difference maps, features.
 
-    Panels are titled as in PANEL_TITLES (the image and text panels only when
-    asked for). Every difference map of the figure shares one colour scale
-    (difference_range, by default difference_scale(views)), shown by the colour
-    bar after each row's maps, so rows can be compared.
+    The panels are titled once, above the first row, as in PANEL_TITLES (the image
+    and text panels only when asked for). Every difference map of the figure shares
+    one colour scale (difference_range, by default difference_scale(views)), shown
+    by one colour bar under them, so rows can be compared.
     """
     if not views:
         raise ValueError("no image to draw")
     pictures = [t for t in PANEL_TITLES[:-1] if show_image or t != "image"]
-    ratios = [1.0] * len(pictures) + [0.06] + ([1.3] if show_text else [])
-    fig = Figure(figsize=(panel_inches * (sum(ratios) + 0.3), panel_inches * 1.18 * len(views)), layout="constrained")
+    ratios = [1.0] * len(pictures) + ([1.3] if show_text else [])
+    height = panel_inches * (len(views) + 0.45)  # the rows, then the titles and the colour bar
+    fig = Figure(figsize=(panel_inches * (sum(ratios) + 0.3), height), layout="constrained")
     FigureCanvasAgg(fig)
     grid = fig.add_gridspec(len(views), len(ratios), width_ratios=ratios)
     scale = difference_range or difference_scale(views)
     diff_label = "|S_a - S_b|" if views[0].spectrum == "log" else "ln(1 + |S_a - S_b|)"
+    difference_axes = []
+    difference_image = None
     for row, view in enumerate(views):
         panels = _panels(view, scale)
         for col, title in enumerate(pictures):
@@ -262,16 +267,18 @@ def spectrum_figure(
             image = ax.imshow(data, interpolation="nearest", **style)
             ax.set_xticks([])
             ax.set_yticks([])
-            ax.set_title(title, fontsize=9)
+            if row == 0:
+                ax.set_title(title, fontsize=9)
             if col == 0 and show_path:
                 ax.set_ylabel(_short(view.path, 40), fontsize=8)
-        bar = fig.add_subplot(grid[row, len(pictures)])
-        fig.colorbar(image, cax=bar).set_label(diff_label, fontsize=7)
-        bar.tick_params(labelsize=6)
+            if title.startswith("|S_"):
+                difference_axes.append(ax)
+                difference_image = image
         if show_text:
-            ax = fig.add_subplot(grid[row, len(pictures) + 1])
+            ax = fig.add_subplot(grid[row, len(pictures)])
             ax.set_axis_off()
-            ax.set_title("features", fontsize=9, loc="left")
+            if row == 0:
+                ax.set_title("features", fontsize=9, loc="left")
             ax.text(
                 0.05,
                 1.0,
@@ -282,6 +289,10 @@ def spectrum_figure(
                 ha="left",
                 transform=ax.transAxes,
             )
+    assert difference_image is not None  # every row draws its three difference maps
+    bar = fig.colorbar(difference_image, ax=difference_axes, location="bottom", shrink=0.8, aspect=30, pad=0.02)
+    bar.set_label(diff_label, fontsize=7)
+    bar.ax.tick_params(labelsize=6)
     return fig
 
 
@@ -303,27 +314,51 @@ def _panels(view: SpectraView, scale: tuple[float, float]) -> dict[str, tuple[np
     return panels
 
 
-def save_figure(
-    fig: Figure, path: str | os.PathLike, dpi: int = 120, inputs: Iterable[str | os.PathLike | None] = ()
-) -> None:
-    """Write the figure, whole or not at all and never over one of `inputs`; the format follows the
-    extension (.png, .svg or .pdf)."""
-    suffix = Path(path).suffix.lower()
+def figure_format(path: str | os.PathLike, given: str | None = None) -> str:
+    """The figure's format: the one given, else the output's extension; '-' (stdout) without one is JPEG."""
+    if given:
+        suffix = "." + given.lower().lstrip(".")
+    elif os.fspath(path) == "-":
+        suffix = ".jpg"
+    else:
+        suffix = Path(path).suffix.lower()
     if suffix not in FIGURE_FORMATS:
         raise ValueError(f"the figure must be {', '.join(FIGURE_FORMATS)}, not {suffix or 'no extension'!r}")
+    return "jpg" if suffix == ".jpeg" else suffix[1:]
+
+
+def save_figure(
+    fig: Figure,
+    path: str | os.PathLike,
+    dpi: int = DEFAULT_DPI,
+    inputs: Iterable[str | os.PathLike | None] = (),
+    file_format: str | None = None,
+) -> None:
+    """Write the figure, whole or not at all and never over one of `inputs` (`-`: standard output); the
+    format follows the extension (.jpg, .png, .webp, .svg or .pdf) unless given."""
+    chosen = figure_format(path, file_format)
     with output_file(path, binary=True, inputs=inputs) as handle:
-        fig.savefig(handle, format=suffix[1:], dpi=dpi, metadata=_quiet_metadata(suffix))
+        handle.write(figure_bytes(fig, chosen, dpi))
+
+
+def figure_bytes(fig: Figure, file_format: str = "png", dpi: int = 100, quality: int = JPEG_QUALITY) -> bytes:
+    """The figure in a format (png, jpg, webp, svg, pdf) as bytes; lossy formats at `quality`."""
+    buffer = io.BytesIO()
+    metadata = _quiet_metadata("." + file_format)
+    if file_format in ("jpg", "webp"):
+        fig.savefig(buffer, format=file_format, dpi=dpi, pil_kwargs={"quality": quality})
+    else:
+        fig.savefig(buffer, format=file_format, dpi=dpi, metadata=metadata)
+    return buffer.getvalue()
 
 
 def figure_png(fig: Figure, dpi: int = 100) -> bytes:
     """The figure as PNG bytes (for embedding in a report)."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, metadata=_quiet_metadata(".png"))
-    return buffer.getvalue()
+    return figure_bytes(fig, "png", dpi)
 
 
 def _quiet_metadata(suffix: str) -> dict:
-    """No creation dates in the files: the same input gives the same bytes."""
+    """No creation dates in the files: the same input gives the same bytes (JPEG and WebP carry none)."""
     if suffix == ".png":
         return {"Software": None}
     if suffix == ".svg":

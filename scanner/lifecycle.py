@@ -17,6 +17,7 @@ written and never merges a journal twice.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import signal
 import struct
@@ -34,6 +35,8 @@ from scanner.errors import FatalError, InputError
 from scanner.journal import Journal
 from scanner.schema import SCHEMA_VERSION, Measurement, Rows, full_paths
 from scanner.store import StoreError, StoreHeader, StoreWriter, iter_rows, now_utc, read_header, store_attrs
+
+log = logging.getLogger(__name__)
 
 
 class ScanError(FatalError):
@@ -192,7 +195,7 @@ def merge(out: str, journal: Journal) -> int:
         created=old.attrs.get("created") if old else header.get("created"),
         backend=str(header.get("backend", "")),
     )
-    writer = StoreWriter(out, attrs)
+    writer = StoreWriter(out, attrs, expected_rows=int(keep.sum()))
     try:
         start = 0
         for rows in batches():
@@ -232,6 +235,7 @@ def recover(out: str, measurement: Measurement) -> None:
         merged = header is not None and header.attrs.get("journal_id") == journal.id
         if not merged and (journal.rows or replaces):
             check_compatible(f"{out} (an unfinished scan, {path})", journal.measurement, measurement)
+            log.info("finishing an interrupted scan: %d rows from its journal go into %s", journal.rows, out)
             merge(out, journal)
     finally:
         journal.close()
@@ -417,6 +421,7 @@ class StoreSession:
         assert self._journal is not None
         self._journal.close()
         self.store_rows = merge(self.out, self._journal)
+        log.debug("checkpoint: %s brought up to date (%d rows)", self.out, self.store_rows)
         self.header.pop("replace", None)
         self._journal = Journal.create(journal_path(self.out), self.header)
 

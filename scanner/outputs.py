@@ -11,6 +11,7 @@ standard output.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -44,10 +45,13 @@ def refuse_inputs(path: PathLike, inputs: Iterable[PathLike | None]) -> None:
 @contextmanager
 def output_path(path: PathLike, *, inputs: Iterable[PathLike | None] = ()) -> Iterator[str]:
     """A temporary path beside `path` to write the output to (for writers that take a path, like h5py);
-    renamed over `path` when the block ends without error, removed otherwise."""
+    renamed over `path` when the block ends without error, removed otherwise. For `-` it is a
+    temporary file whose bytes go to standard output once complete."""
     name = os.fspath(path)
     if name == STDOUT:
-        raise InputError("this output is a binary file; give a file name, not '-'")
+        with _to_stdout() as tmp:
+            yield tmp
+        return
     refuse_inputs(name, inputs)
     directory = os.path.dirname(os.path.abspath(name))
     try:
@@ -62,6 +66,20 @@ def output_path(path: PathLike, *, inputs: Iterable[PathLike | None] = ()) -> It
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+@contextmanager
+def _to_stdout() -> Iterator[str]:
+    """A temporary file (in the system's temporary directory) copied to standard output when complete."""
+    fd, tmp = tempfile.mkstemp(prefix=".scanner-stdout.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield tmp
+        with open(tmp, "rb") as handle:
+            shutil.copyfileobj(handle, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+    finally:
+        os.unlink(tmp)
 
 
 def _durable_replace(tmp: str, name: str) -> None:

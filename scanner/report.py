@@ -27,6 +27,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -39,7 +40,7 @@ from scanner.detect import FAKE, REAL, label_from_path
 from scanner.errors import InputError
 from scanner.extract import make_extractor
 from scanner.featuresets import PAPER
-from scanner.figures import block_mean, difference_scale, figure_png, spectra_view, spectrum_figure
+from scanner.figures import block_mean, difference_scale, figure_bytes, figure_png, spectra_view, spectrum_figure
 from scanner.outputs import output_file
 from scanner.schema import FeatureTable
 
@@ -57,6 +58,7 @@ SCATTER_POINTS_PER_CLASS = 20_000
 # match (total variation distance) above which the report warns.
 ENCODING_GAP_WARNING = 0.10
 SPECTRA_SIDE = 128  # px of each spectrum panel of the top-N list
+SPECTRA_JPEG_QUALITY = 85  # the spectra are photographic noise: JPEG holds them in a fifth of a PNG's bytes
 THUMBNAIL_SIDE = 64  # px at most of an image thumbnail (--thumbnails)
 NO_VERDICT = "no verdict"
 NOT_CLASSIFIED = "not in verdicts"
@@ -218,8 +220,13 @@ def encoding_gap(mix_a: dict[str, int], mix_b: dict[str, int]) -> float:
 # --- figures ---------------------------------------------------------------
 
 
-def _data_uri(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+def _data_uri(data: bytes, mime: str = "image/png") -> str:
+    return f"data:{mime};base64," + base64.b64encode(data).decode("ascii")
+
+
+def file_link(path: str) -> str:
+    """A file: URI of the original file (absolute, percent-encoded byte for byte), for the report's links."""
+    return Path(os.path.abspath(path)).as_uri()
 
 
 def _feature_range(values: np.ndarray) -> tuple[float, float]:
@@ -580,14 +587,17 @@ def most_suspicious(score: np.ndarray, usable: np.ndarray, top: int) -> np.ndarr
 
 
 def _suspicious_section(table: FeatureTable, inputs: ReportInputs, labels: np.ndarray) -> str:
-    out = f"<h2>The {inputs.top} most suspicious files</h2>"
     verdicts = inputs.verdicts
+    heading = "<h2>The most suspicious files</h2>"
     if verdicts is None:
-        return out + '<p class="note">Give <code>--verdicts</code> to rank files by their score.</p>'
+        return heading + '<p class="note">Give <code>--verdicts</code> to rank files by their score.</p>'
     ok = np.asarray(table.status, dtype=str) == Status.OK
     rows = most_suspicious(verdicts.score, ok, inputs.top)
     if not len(rows):
-        return out + '<p class="note">No scored file.</p>'
+        return heading + '<p class="note">No scored file.</p>'
+    scored = int(np.sum(ok & np.isfinite(verdicts.score)))
+    out = f"<h2>The {len(rows)} most suspicious files</h2>" if len(rows) > 1 else "<h2>The most suspicious file</h2>"
+    out += f'<p class="note">Of {scored:,} files with a score.</p>' if scored > len(rows) else ""
     m = table.measurement
     extractor = make_extractor(m.feature_set, m.spectrum, m.precision, planner="estimate", use_wisdom=False)
     views, problems = {}, {}
@@ -621,7 +631,8 @@ def _suspicious_section(table: FeatureTable, inputs: ReportInputs, labels: np.nd
             info += f" q~{table.jpeg_quality[i]}"
         values = "".join(f'<td class="n">{_format_feature(v)}</td>' for v in table.features[i][: len(SHOWN)])
         out += (
-            f'<div class="suspect" data-rank="{rank}"><h3>{rank}. {_e(table.path[i])}</h3>'
+            f'<div class="suspect" data-rank="{rank}"><h3>{rank}. '
+            f'<a href="{_e(file_link(table.path[i]))}">{_e(table.path[i])}</a></h3>'
             f"<table><thead><tr><th>score</th><th>verdict</th><th>label</th><th>image</th>{head}</tr></thead>"
             f'<tbody><tr><td class="n">{verdicts.score[i]:+.4f}</td><td>{_e(verdicts.verdict[i])}</td>'
             f"<td>{_e(labels[i] or '-')}</td><td>{_e(info)}</td>{values}</tr></tbody></table>"
@@ -637,7 +648,8 @@ def _suspicious_section(table: FeatureTable, inputs: ReportInputs, labels: np.nd
                 panel_inches=1.3,
                 difference_range=scale,
             )
-            out += f'<img alt="spectra of {_e(table.path[i])}" src="{_data_uri(figure_png(fig, dpi=100))}">'
+            strip = figure_bytes(fig, "jpg", dpi=100, quality=SPECTRA_JPEG_QUALITY)
+            out += f'<img alt="spectra of {_e(table.path[i])}" src="{_data_uri(strip, "image/jpeg")}">'
         out += "</div>"
     return out
 

@@ -31,6 +31,7 @@ from scanner.lifecycle import (
 from scanner.measure import problem_rows
 from scanner.schema import Measurement
 from scanner.walk import Found, Walk
+from scanner.warmup import warm_up
 
 __all__ = ["Progress", "ScanError", "ScanOptions", "ScanSummary", "StoreMismatch", "journal_path", "scan"]
 
@@ -89,6 +90,7 @@ class ScanSummary:
     store_rows: int
     workers: int
     interrupted: bool = False  # stopped by Ctrl-C; what finished is in the store
+    compile_seconds: float = 0.0  # of elapsed, the time spent compiling the kernels (a first run only)
 
     @property
     def written(self) -> int:
@@ -131,6 +133,13 @@ def _chunks(walk: Walk, session: StoreSession, size: int, width: int) -> Iterato
                 yield chunk
             return
         yield chunk
+
+
+def _after(first: Callable[[], None], chunks: Iterator[Chunk]) -> Iterator[Chunk]:
+    """The chunks, once `first` has run: an executor starts its workers before it asks for the first
+    chunk, so the workers start up while `first` (the kernels' warm-up) runs."""
+    first()
+    yield from chunks
 
 
 def scan(
@@ -176,11 +185,19 @@ def scan(
 
     with session:
         measure = MeasureSpec(spec, tuple(session.roots), options.max_pixels)
+        compile_seconds = 0.0
+
+        def warm() -> None:  # once per installation: compile the kernels here, so the workers load them
+            nonlocal compile_seconds
+            began = time.monotonic()
+            if warm_up(spec):
+                compile_seconds = time.monotonic() - began
+
         pool = (executor or LocalPool)(measure, options.workers)
         interrupted = False
         try:
             with pool:
-                for rows in pool.map(_chunks(walk, session, options.chunk_files, measure.n_features)):
+                for rows in pool.map(_after(warm, _chunks(walk, session, options.chunk_files, measure.n_features))):
                     if rows is not None:
                         session.add(rows)
                     session.tick()
@@ -193,5 +210,12 @@ def scan(
         store_rows = session.finish()
     report(force=True)
     return ScanSummary(
-        session.out, session.counts, session.skipped, time.monotonic() - started, store_rows, pool.workers, interrupted
+        session.out,
+        session.counts,
+        session.skipped,
+        time.monotonic() - started,
+        store_rows,
+        pool.workers,
+        interrupted,
+        compile_seconds,
     )

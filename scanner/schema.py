@@ -105,10 +105,10 @@ COLUMNS: tuple[Column, ...] = (
     Column("height", "int64", 0, "pixels, 0 when unknown"),
     Column("width", "int64", 0, "pixels, 0 when unknown"),
     Column("format", "text", "", "the format judged from the content (JPEG, PNG, ...), '' when unknown"),
-    Column("jpeg_subsampling", "text", "", "a JPEG's chroma subsampling (4:2:0, ...), '' otherwise", export=False),
-    Column("jpeg_quality", "int64", 0, "a JPEG's estimated libjpeg quality, 0 otherwise", export=False),
-    Column("size", "int64", 0, "bytes when scanned (what resume compares)", export=False),
-    Column("mtime", "float64", 0.0, "modification time when scanned (what resume compares)", export=False),
+    Column("jpeg_subsampling", "text", "", "a JPEG's chroma subsampling (4:2:0, ...), '' otherwise"),
+    Column("jpeg_quality", "int64", 0, "a JPEG's estimated libjpeg quality, 0 otherwise"),
+    Column("size", "int64", 0, "bytes when scanned (what resume compares)"),
+    Column("mtime", "float64", 0.0, "modification time when scanned (what resume compares)"),
 )
 COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in COLUMNS)
 COLUMN_BY_NAME: dict[str, Column] = {c.name: c for c in COLUMNS}
@@ -308,6 +308,68 @@ class FeatureTable:
     @property
     def feature_names(self) -> tuple[str, ...]:
         return self.measurement.feature_names
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """The exported columns (those of `scanner export`): see export_arrays."""
+        return export_arrays(self.rows, self.roots, self.measurement)
+
+    def to_arrow(self) -> Any:
+        """A pyarrow Table of the exported columns: path as a string, one float column per feature, NaN as null.
+
+        A file name that is not UTF-8 cannot be an Arrow string: its undecodable bytes
+        read as backslash escapes (``\\xff``); ``table.path`` keeps them exactly.
+        """
+        import pyarrow as pa
+
+        columns = self.columns()
+        columns["path"] = np.array([arrow_text(p) for p in columns["path"]], dtype=object)
+        arrays = {name: pa.array(values, from_pandas=True) for name, values in columns.items()}
+        return pa.table(arrays, metadata={"scanner.measurement": self.measurement.describe()})
+
+    def to_pandas(self) -> Any:
+        """A pandas DataFrame of the exported columns (needs pandas: ``pip install pandas``), NaN where missing.
+
+        ``path`` holds the usable paths exactly; where one is not UTF-8 the column is of
+        dtype object (pandas' string dtype cannot hold it).
+        """
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("FeatureTable.to_pandas needs pandas: pip install pandas") from None
+        columns: dict[str, Any] = dict(self.columns())
+        if any(arrow_text(p) != p for p in columns["path"]):
+            columns["path"] = pd.Series(columns["path"], dtype=object)
+        return pd.DataFrame(columns)
+
+
+def arrow_text(text: str) -> str:
+    """A str Arrow (UTF-8) can hold: a path's undecodable bytes (surrogate escapes) as backslash escapes."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(text).decode("utf-8", "backslashreplace")
+    return text
+
+
+def export_columns_of(measurement: Measurement) -> tuple[str, ...]:
+    """The exported columns' names: the columns marked export in schema order, then one per feature."""
+    plain = [c.name for c in COLUMNS if c.export and c.kind != "features"]
+    return (*plain, *measurement.feature_names)
+
+
+def export_arrays(rows: Rows, roots: Sequence[str | bytes], measurement: Measurement) -> dict[str, np.ndarray]:
+    """The exported columns of these rows, by name (export_columns_of's order): ``path`` as usable paths
+    (str, a non-UTF-8 name as surrogate escapes), every other column as stored, then the features, one
+    float64 array each."""
+    out: dict[str, np.ndarray] = {}
+    for column in COLUMNS:
+        if column.name == "path":
+            out["path"] = np.array(joined_paths(rows, roots), dtype=object)
+        elif column.export and column.kind != "features":
+            out[column.name] = rows[column.name]
+    for k, name in enumerate(measurement.feature_names):
+        out[name] = np.ascontiguousarray(rows.features[:, k])
+    return out
 
 
 def make_table(

@@ -36,14 +36,55 @@ from scanner.schema import (
     COLUMNS,
     READABLE_SCHEMAS,
     SCHEMA_VERSION,
+    Column,
     FeatureTable,
     Measurement,
     Rows,
+    export_columns_of,
     joined_paths,
 )
 
 _STR = h5py.string_dtype("utf-8")
-CHUNK_ROWS = 16384
+CHUNK_ROWS = 16384  # rows per chunk of a large store, and per read of iter_rows
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How a store's datasets are laid out on disk: chunks sized to the rows, compressed.
+
+    A chunk holds at most ``chunk_rows`` rows, and no more than the store has, so
+    a small store is small. ``compression`` is an h5py filter: gzip (deflate) is
+    the default because every HDF5 reader has it (h5py's lzf is faster but only
+    h5py reads it); the shuffle filter groups the bytes of each number, which
+    lets deflate find the repeats in integer and float columns. The layout never
+    changes what is read back, and stores of any layout are read alike.
+    benchmarks/store_layout.py measures size and reading speed of the choices.
+    """
+
+    chunk_rows: int = CHUNK_ROWS
+    compression: str | None = "gzip"
+    compression_opts: int | None = 1  # level 4 compresses these columns no better, and writes slower
+    shuffle: bool = True
+
+    def chunks(self, expected_rows: int | None) -> int:
+        """Rows per chunk for a store expected to hold this many rows (None: unknown)."""
+        return self.chunk_rows if expected_rows is None else max(1, min(self.chunk_rows, expected_rows))
+
+    def options(self, column: Column, expected_rows: int | None, width: int) -> dict[str, Any]:
+        """create_dataset keywords for one column."""
+        rows = self.chunks(expected_rows)
+        options: dict[str, Any] = {"chunks": (rows, width) if column.kind == "features" else (rows,)}
+        if self.compression:
+            options["compression"] = self.compression
+            if self.compression_opts is not None:
+                options["compression_opts"] = self.compression_opts
+            # Shuffling the bytes of variable-length strings would shuffle heap references, to no gain.
+            options["shuffle"] = self.shuffle and not column.variable
+        return options
+
+
+LAYOUT = Layout()
+UNCOMPRESSED = Layout(compression=None, compression_opts=None, shuffle=False)  # stores written before 0.3
 
 
 class StoreError(InputError):
@@ -93,9 +134,19 @@ class StoreHeader:
 
 
 class StoreWriter:
-    """Streams rows into a temporary file; commit() renames it over the destination."""
+    """Streams rows into a temporary file; commit() renames it over the destination.
 
-    def __init__(self, path: str | os.PathLike, attrs: Mapping[str, Any]) -> None:
+    ``expected_rows`` (when known) sizes the chunks to the store, so a store of
+    eight rows takes kilobytes, not the megabytes of a full chunk per column.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        attrs: Mapping[str, Any],
+        expected_rows: int | None = None,
+        layout: Layout = LAYOUT,
+    ) -> None:
         self.path = os.fspath(path)
         self.tmp = f"{self.path}.tmp"
         self.measurement = Measurement.from_attrs(attrs)
@@ -106,14 +157,13 @@ class StoreWriter:
         for name, value in attrs.items():
             f.attrs[name] = json.dumps(value) if name == "roots" else value
         for column in COLUMNS:
+            options = layout.options(column, expected_rows, width)
             if column.kind == "features":
-                dataset = f.create_dataset(
-                    column.name, (0, width), np.float64, maxshape=(None, width), chunks=(CHUNK_ROWS, width)
-                )
+                dataset = f.create_dataset(column.name, (0, width), np.float64, maxshape=(None, width), **options)
                 dataset.attrs["columns"] = list(self.measurement.feature_names)
             else:
                 dtype = _STR if column.variable else column.dtype
-                f.create_dataset(column.name, (0,), dtype, maxshape=(None,), chunks=(CHUNK_ROWS,))
+                f.create_dataset(column.name, (0,), dtype, maxshape=(None,), **options)
 
     def append(self, rows: Rows) -> None:
         if not len(rows):
@@ -158,7 +208,7 @@ def write_table(path: str | os.PathLike, table: FeatureTable) -> None:
         created=table.attrs.get("created"),
         backend=str(table.attrs.get("backend", "")),
     )
-    writer = StoreWriter(path, attrs)
+    writer = StoreWriter(path, attrs, expected_rows=len(table))
     try:
         writer.append(table.rows)
     except BaseException:
@@ -314,12 +364,29 @@ def column_counts(path: str | os.PathLike, name: str = "status") -> dict[str, in
     return counts
 
 
+def first_problems(path: str | os.PathLike, limit: int = 5) -> list[tuple[str, str, str]]:
+    """(path, status, reason) of the store's first `limit` rows whose status is not ok, in store order."""
+    found: list[tuple[str, str, str]] = []
+    if limit <= 0:
+        return found
+    with _OpenStore(path) as store:
+        status = store.file["status"]
+        for start in range(0, status.shape[0], CHUNK_ROWS):
+            values = status[start : start + CHUNK_ROWS]
+            for i in np.flatnonzero(values != b"ok")[: limit - len(found)].tolist():
+                rows = store.rows(slice(start + i, start + i + 1))
+                found.append((joined_paths(rows, store.header.roots)[0], str(rows.status[0]), str(rows.error[0])))
+            if len(found) >= limit:
+                break
+    return found
+
+
 # --- export ------------------------------------------------------------------------------
 
 
 def export_columns(measurement: Measurement) -> tuple[str, ...]:
     """The CSV header: the exported schema columns (path as a usable path), then one column per feature."""
-    return (*(c.name for c in COLUMNS if c.export and c.kind != "features"), *measurement.feature_names)
+    return export_columns_of(measurement)
 
 
 def export_csv(path: str | os.PathLike, handle: IO[str]) -> int:

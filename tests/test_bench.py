@@ -104,6 +104,11 @@ def test_user_report_has_every_stage_in_plain_words(tiny_report):
     ):
         assert words in text, words
     assert "issue" not in text and "target" not in text
+    assert "- images/s" not in text and "x one process" not in text  # no placeholders, no jargon
+    for run in report.scan:  # a scan row says its rate, or in words why there is none
+        label = f"  {run.workers} worker{'s' if run.workers != 1 else ''} "
+        row = next(line for line in text.splitlines() if line.startswith(label))
+        assert ("images/s" in row or "per image" in row) if run.steady_images_per_s else "not measured: " in row
     data = json.loads(json.dumps(report.to_dict(), allow_nan=False))
     assert data["config"]["images"] == 6 and data["machine"]["fftw"]
 

@@ -26,9 +26,9 @@ def test_features_json_matches_reference(tmp_path):
     rgb, good, bad = write_images(tmp_path)
     for mode in ("log", "modulus"):
         result = runner.invoke(
-            app, ["features", "--json", "--spectrum", mode, "--planner", "estimate", str(good), str(bad)]
+            app, ["features", "--json", "--spectrum", mode, "--planner", "estimate", "--strict", str(good), str(bad)]
         )
-        assert result.exit_code == 1, result.output
+        assert result.exit_code == 1, result.output  # --strict: some file unusable
         rows = [json.loads(line) for line in result.output.splitlines()]
         assert [r["status"] for r in rows] == ["ok", "not_image"]
         assert (rows[0]["height"], rows[0]["width"]) == (40, 56)
@@ -39,12 +39,12 @@ def test_features_json_matches_reference(tmp_path):
 
 
 def test_features_table(tmp_path):
-    _, good, _ = write_images(tmp_path)
-    result = runner.invoke(app, ["features", "--planner", "estimate", str(good)])
-    assert result.exit_code == 0, result.output
-    header, row = result.output.splitlines()
+    _, good, bad = write_images(tmp_path)
+    result = runner.invoke(app, ["features", "--planner", "estimate", str(good), str(bad)])
+    assert result.exit_code == 0, result.output  # without --strict, an unusable file is reported, not fatal
+    header, row, problem = result.stdout.splitlines()
     assert header.split()[:3] == ["path", "status", "size"] and header.split()[3:] == list(FEATURE_NAMES)
-    assert row.split()[1:3] == ["ok", "56x40"]
+    assert row.split()[1:3] == ["ok", "56x40"] and problem.split()[1] == "not_image"
 
 
 def test_version_and_usage_errors():

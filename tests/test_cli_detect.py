@@ -54,7 +54,9 @@ def test_train_svm_then_classify(tmp_path):
     status = ["ok"] * 19 + ["truncated"] + ["ok"] * 20
     test_store, paths, x = store(tmp_path, "test", 20, 20, seed=5, status=status)
     result = invoke("classify", test_store, "--model", tmp_path / "m.h5", "--out", tmp_path / "v.csv")
-    assert result.exit_code == 1, result.output  # one unusable file
+    assert result.exit_code == 0, result.output  # one unusable file: reported, and a finished run exits 0
+    strict = invoke("classify", test_store, "--model", tmp_path / "m.h5", "--out", tmp_path / "w.csv", "--strict")
+    assert strict.exit_code == 1, strict.output
     rows = read_csv(tmp_path / "v.csv")
     assert [r["path"] for r in rows] == paths and rows[19]["status"] == "truncated"
     expected = model.predict(x)

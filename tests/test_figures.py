@@ -76,12 +76,17 @@ def test_figure_panels_hold_the_numpy_spectra(tmp_path, extractor):
     images = [natural_image(40, 56, seed=5), natural_image(36, 36, seed=6)]
     views = [spectra_view(write_png(tmp_path / f"{i}.png", rgb), extractor) for i, rgb in enumerate(images)]
     fig = spectrum_figure(views)
-    per_row = len(PANEL_TITLES) + 1  # the pictures, a colour bar, the text panel
-    assert len(fig.axes) == per_row * len(views)
+    per_row = len(PANEL_TITLES)  # the pictures and the text panel; one colour bar for the whole figure
+    assert len(fig.axes) == per_row * len(views) + 1
+    bar = fig.axes[-1]
+    fig.draw_without_rendering()  # lays the figure out
+    lowest_panel = min(ax.get_position().y0 for ax in fig.axes[:-1])
+    assert bar.get_xlabel() == "|S_a - S_b|" and bar.get_position().y1 < lowest_panel  # under every row
     for row, (rgb, view) in enumerate(zip(images, views, strict=True)):
         axes = fig.axes[row * per_row : (row + 1) * per_row]
         pictures, text = axes[:8], axes[-1]
-        assert [ax.get_title() for ax in pictures] == list(PANEL_TITLES[:8])
+        titles = [ax.get_title() for ax in pictures]
+        assert titles == (list(PANEL_TITLES[:8]) if row == 0 else [""] * 8)  # titled once, above the first row
         data = [np.asarray(ax.images[0].get_array()) for ax in pictures]
         spectra = channel_spectra(rgb, "log")
         np.testing.assert_array_equal(data[0], rgb)
@@ -90,7 +95,7 @@ def test_figure_panels_hold_the_numpy_spectra(tmp_path, extractor):
         np.testing.assert_allclose(data[4], np.moveaxis(spectra, 0, -1))
         for p in range(3):
             np.testing.assert_allclose(data[5 + p], difference_maps(spectra)[p])
-        assert text.get_title(loc="left") == "features"
+        assert text.get_title(loc="left") == ("features" if row == 0 else "")
         lines = text.texts[0].get_text().splitlines()
         assert lines[0].startswith(f"{rgb.shape[1]}x{rgb.shape[0]}  PNG")
         shown = {
@@ -154,7 +159,7 @@ def test_verdict_uses_features_of_the_models_spectrum(tmp_path, extractor):
     view = spectra_view(write_png(tmp_path / "a.png", rgb), extractor, model=model)
     np.testing.assert_allclose(model.seen[0], reference_features(rgb, "modulus"), rtol=1e-5)
     assert (view.verdict, view.score, view.model_spectrum) == ("fake", 0.75, "modulus")
-    text = spectrum_figure([view]).axes[-1].texts[0].get_text()
+    text = spectrum_figure([view]).axes[-2].texts[0].get_text()  # the text panel; the colour bar comes last
     assert "verdict: fake" in text and "+0.7500" in text and "(model on modulus features)" in text
 
 
@@ -167,7 +172,7 @@ def test_cli_draws_the_good_files_and_names_the_bad(tmp_path):
     result = runner.invoke(
         app, ["spectrum", str(good), str(bad), str(grey), "--out", str(out), "--planner", "estimate"]
     )
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 0, result.output  # drawn what could be; --strict would make it 1
     assert f"{bad}: not_image" in result.stderr and f"{grey}: grayscale" in result.stderr
     assert "1 of 3 images drawn" in result.stdout
     png = imread(out)
@@ -180,6 +185,7 @@ def test_cli_usage_and_fatal_errors(tmp_path):
     bad = tmp_path / "broken.jpg"
     bad.write_text("not an image")
     assert runner.invoke(app, ["spectrum", str(good), "--out", str(tmp_path / "x.gif")]).exit_code == 2
+    assert runner.invoke(app, ["spectrum", str(good), "--out", "-", "--format", "bmp"]).exit_code == 2
     result = runner.invoke(app, ["spectrum", str(bad), "--out", str(tmp_path / "none.png")])
     assert result.exit_code == 1 and not (tmp_path / "none.png").exists()
     result = runner.invoke(
@@ -197,3 +203,21 @@ def test_cli_verdict_of_the_bundled_model(tmp_path):
     result = runner.invoke(app, ["spectrum", str(good), "--out", str(out), "--verdict", "--planner", "estimate"])
     assert result.exit_code == 0, result.output
     assert "verdict: " in out.read_text()
+
+
+def test_two_examples_make_a_figure_under_a_megabyte(tmp_path):
+    """The documented command: two 1024 x 1024 examples as JPEG at the default resolution."""
+    from conftest import EXAMPLES
+
+    images = [EXAMPLES / "real" / "person1.png", EXAMPLES / "fake" / "person51.jpg"]
+    out = tmp_path / "spectra.jpg"
+    result = runner.invoke(app, ["spectrum", *map(str, images), "--out", str(out), "--planner", "estimate"])
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes()[:3] == b"\xff\xd8\xff" and 100_000 < out.stat().st_size < 1_000_000
+    small = tmp_path / "small.jpg"
+    result = runner.invoke(
+        app, ["spectrum", *map(str, images), "--out", str(small), "--dpi", "60", "--planner", "estimate"]
+    )
+    assert result.exit_code == 0 and small.stat().st_size < out.stat().st_size / 2  # --dpi sets the resolution
+    piped = runner.invoke(app, ["spectrum", str(images[0]), "--out", "-", "--format", "webp", "--planner", "estimate"])
+    assert piped.exit_code == 0 and piped.stdout_bytes[8:12] == b"WEBP" and "standard output" in piped.stderr

@@ -32,7 +32,15 @@ def store(tmp_path_factory):
 
 @pytest.mark.parametrize(
     "args",
-    [["--help"], ["--version"], ["info", "STORE"], ["export", "STORE", "--out", "-"], ["scan", "--help"]],
+    [
+        ["--help"],
+        ["--version"],
+        ["info", "STORE"],
+        ["info", "STORE", "--json"],
+        ["export", "STORE", "--out", "-"],
+        ["export", "STORE", "--out", "-", "--format", "jsonl", "--status", "ok"],
+        ["scan", "--help"],
+    ],
     ids=lambda a: " ".join(a),
 )
 def test_light_commands_import_no_heavy_library(args, store):

@@ -81,3 +81,19 @@ def test_verdicts_to_standard_output(tmp_path):
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert len(rows) == 6 and not (tmp_path / "-").exists()
+
+
+def test_dash_is_standard_output_for_every_command_that_writes_data(tmp_path):
+    path, _, _ = store(tmp_path, "s", n_real=12, n_fake=12)
+    model = runner.invoke(app, ["train", str(path), "--out", "-"])
+    assert model.exit_code == 0 and model.stdout_bytes[:4] == b"\x89HDF" and "model: -" in model.stderr
+    adapted = runner.invoke(app, ["adapt", "--source", str(path), "--target", str(path), "--out", "-"])
+    assert adapted.exit_code == 0 and adapted.stdout_bytes[:4] == b"\x89HDF" and "source: 12 real" in adapted.stderr
+    report = runner.invoke(app, ["report", str(path), "--out", "-"])
+    assert report.exit_code == 0 and report.stdout.startswith("<!DOCTYPE html>")
+    assert "standard output: report of 24 files" in report.stderr
+    exported = runner.invoke(app, ["export", str(path), "--out", "-"])
+    assert exported.exit_code == 0 and len(exported.stdout.splitlines()) == 25 and "wrote 24 rows" in exported.stderr
+    assert not (tmp_path / "-").exists() and not (tmp_path.parent / "-").exists()
+    refused = runner.invoke(app, ["scan", str(tmp_path), "--out", "-"])
+    assert refused.exit_code == 2 and "not '-'" in refused.output

@@ -4,6 +4,7 @@ import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -91,7 +92,7 @@ class Cells(HTMLParser):
         super().__init__()
         self.tables, self.table, self.key, self.text = {}, None, None, ""
         self.headings, self.in_heading = [], False
-        self.sources = []
+        self.sources, self.links = [], []
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
@@ -102,8 +103,10 @@ class Cells(HTMLParser):
             self.key, self.text = attrs["data-key"], ""
         elif tag == "h3":
             self.in_heading, self.text = True, ""
-        if "src" in attrs or "href" in attrs:
-            self.sources.append(attrs.get("src") or attrs.get("href"))
+        if "src" in attrs:
+            self.sources.append(attrs["src"])
+        if "href" in attrs:
+            self.links.append(attrs["href"])
 
     def handle_data(self, data):
         if self.key is not None or self.in_heading:
@@ -208,8 +211,10 @@ def test_report_renders_in_chromium_and_agrees_with_the_store(tmp_path):
     ranked = sorted(scores, key=scores.get, reverse=True)[:3]
     assert cells.headings == ranked
     assert 'id="histograms"' in text and 'id="scatter"' in text and "max against icorr_gb" in dom
-    assert text.count("data:image/png;base64,") == 2 + 3  # histograms, scatter, three spectra rows
-    assert all(s.startswith("data:image/png;base64,") for s in cells.sources)
+    assert text.count("data:image/png;base64,") == 2  # histograms and scatter: line art, PNG
+    assert text.count("data:image/jpeg;base64,") == 3  # three spectra rows: photographic, JPEG
+    assert all(s.startswith(("data:image/png;base64,", "data:image/jpeg;base64,")) for s in cells.sources)
+    assert cells.links == [Path(p).as_uri() for p in ranked]  # each top file links to the original
     assert not re.search(r"https?://", text) and "<script" not in text
     assert "scanner scan test" in dom  # the run's metadata
 
@@ -243,7 +248,7 @@ def test_top_files_that_vanished_or_changed_since_the_scan(tmp_path):
     text = out.read_text(encoding="utf-8")
     assert "spectra not drawn: the file is now vanished" in text
     assert "the file changed after the scan" in text
-    assert text.count("data:image/png;base64,") == 2 + 1  # histograms, scatter, the second file's spectra
+    assert text.count("data:image/png;base64,") == 2 and text.count("data:image/jpeg;base64,") == 1  # 2nd's spectra
 
 
 def test_matched_encodings_give_no_warning_and_labels_without_verdicts(tmp_path):
@@ -336,3 +341,26 @@ def test_encoding_of_and_gap():
 def test_labels_from_paths_agree_with_the_detectors_parser():
     paths = ["/a/real/x.png", "/a/1_FAKE/b/y.jpg", "/a/other/z.png", "/fake/real/w.png", "rel/0_real/v.png", "x.png"]
     assert labels_from_paths(paths).tolist() == [label_from_path(p) for p in paths]
+
+
+def test_the_examples_report_is_small_and_counts_what_it_shows(tmp_path):
+    """Eight 1024 x 1024 examples with verdicts: the report was 2.5 MB with PNG spectra, and said 'the 20 most'."""
+    from conftest import EXAMPLES
+
+    files = sorted((EXAMPLES / "real").iterdir()) + sorted((EXAMPLES / "fake").iterdir())
+    extractor = make_extractor(planner="estimate")
+    features = np.array([features_of_file(p, extractor).features for p in files])
+    table = make_table([str(p) for p in files], features, roots=[str(EXAMPLES)])
+    write_table(tmp_path / "examples.h5", table)
+    with open(tmp_path / "verdicts.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "status", "verdict", "score"])
+        writer.writerows([p, "ok", "fake" if i % 2 else "real", i - 3.5] for i, p in enumerate(table.path))
+    out = tmp_path / "report.html"
+    result = runner.invoke(
+        app, ["report", str(tmp_path / "examples.h5"), "--verdicts", str(tmp_path / "verdicts.csv"), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    text = out.read_text(encoding="utf-8")
+    assert "<h2>The 8 most suspicious files</h2>" in text and "The 20 most" not in text
+    assert out.stat().st_size < 1_000_000 and text.count("data:image/jpeg;base64,") == 8

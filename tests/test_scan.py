@@ -1,6 +1,7 @@
 """The scan pipeline: real files, real worker processes, real SIGKILLs."""
 
 import io
+import json
 import os
 import signal
 import struct
@@ -289,6 +290,7 @@ def scan_command(images, out, *extra):
         "--workers",
         "2",
         "--quiet",
+        "--strict",  # exit 1 when a file is unusable, as each crash test's broken file is
         *extra,
     ]
 
@@ -382,20 +384,34 @@ def test_cli_scan_export_info(odd_tree, tmp_path):
     root, expected = odd_tree
     out = tmp_path / "s.h5"
     result = runner.invoke(app, ["scan", str(root), "--out", str(out), "--planner", "estimate", "--workers", "1"])
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 0, result.output  # a finished sweep exits 0, whatever it found
     assert f"scanned {len(expected)} files" in result.output and "grayscale" in result.output
+    assert "1 worker)" in result.output  # singular
+    bad = sorted({status for status, _ in expected.values() if status != "ok"})
+    assert "could not be judged; the first:" in result.output
+    assert f"list them all: scanner export {out} --status {','.join(bad)} --out problems.csv" in result.output
+    shown = [line for line in result.output.splitlines() if line.startswith("  /")]
+    assert len(shown) == 5 and all(": " in line and "(" in line for line in shown)
+    result = runner.invoke(app, ["scan", str(root), "--out", str(out), "--strict", "--json"])
+    assert result.exit_code == 1, result.output  # nothing new, but the store holds unusable files
+    summary = json.loads(result.stdout.splitlines()[-1])
+    assert summary["skipped"] == len(expected) and summary["scanned"] == 0 and summary["rows"] == len(expected)
+    assert sum(summary["status"].values()) == len(expected) and len(summary["problems"]) == 5
 
     result = runner.invoke(app, ["export", str(out), "--out", str(tmp_path / "s.csv")])
     assert result.exit_code == 0, result.output
     with open(tmp_path / "s.csv", encoding="utf-8", errors="surrogateescape") as handle:
         lines = handle.read().splitlines()
-    assert lines[0] == "path,status,error,height,width,format,mean,max,min,icorr_rg,icorr_rb,icorr_gb"
+    assert lines[0] == (
+        "path,status,error,height,width,format,jpeg_subsampling,jpeg_quality,size,mtime,"
+        "mean,max,min,icorr_rg,icorr_rb,icorr_gb"
+    )
     table = read_features(out)
     assert len(lines) == len(table) + 1
     good = table.path.index(str(root / "good.png"))
     fields = lines[1 + good].split(",")
     assert fields[:2] == [str(root / "good.png"), "ok"] and fields[3:6] == ["40", "48", "PNG"]
-    np.testing.assert_array_equal(np.array(fields[6:], float), table.features[good])
+    np.testing.assert_array_equal(np.array(fields[10:], float), table.features[good])
     assert any(os.path.isfile(line.split(",")[0]) and "latin1-" in line for line in lines)
 
     result = runner.invoke(app, ["info", str(out)])
@@ -431,7 +447,8 @@ def test_cli_from_list_and_extension_filter(tmp_path):
     listed.write_bytes(bytes(odd) + b"\n" + bytes(tmp_path / "gone.jpg") + b"\n\n")
     out = tmp_path / "s.h5"
     result = runner.invoke(app, ["scan", "--from-list", str(listed), "--out", str(out), "--planner", "estimate"])
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 0, result.output
+    assert f"1 file could not be judged:\n  {tmp_path / 'gone.jpg'}: vanished" in result.output
     table = read_features(out)
     assert dict(zip(table.path, table.status, strict=True)) == {str(odd): "ok", str(tmp_path / "gone.jpg"): "vanished"}
     assert table.format[table.path.index(str(odd))] == "PNG"
@@ -480,6 +497,7 @@ def test_a_worker_killed_mid_scan_is_replaced(crash_images, tmp_path):
     os.kill(workers[0], signal.SIGKILL)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 1, err.decode()
+    assert b"warning: a worker process died (exit code -9); its files are tried again one by one" in err
     assert rows_by_path(out) == clean
 
 

@@ -131,7 +131,10 @@ def test_every_column_of_the_schema_is_a_dataset_and_comes_back(tmp_path):
     rows = next(iter_rows(tmp_path / "s.h5"))
     for column in COLUMNS:
         assert rows[column.name].dtype == column.dtype, column.name
-    assert export_columns(Measurement()) == ("path", "status", "error", "height", "width", "format", *FEATURE_NAMES)
+    assert export_columns(Measurement()) == (
+        *("path", "status", "error", "height", "width", "format", "jpeg_subsampling", "jpeg_quality", "size", "mtime"),
+        *FEATURE_NAMES,
+    )
 
 
 def write_schema_1_store(path, table):
@@ -169,3 +172,45 @@ def test_rows_take_concat_and_replace_keep_every_column():
     assert rows.replace(status=["vanished"] * 3).status.tolist() == ["vanished"] * 3
     with pytest.raises(ValueError, match="3 values for 2 rows"):
         Rows.build(2, 6, path=[b"a", b"b"], size=[1, 2, 3])
+
+
+def eight_rows():
+    rng = np.random.default_rng(1)
+    return make_table([f"/data/{i}.jpg" for i in range(8)], rng.random((8, 6)), roots=["/data"])
+
+
+def test_a_small_store_is_small_and_compressed(tmp_path):
+    write_table(tmp_path / "s.h5", eight_rows())
+    assert os.path.getsize(tmp_path / "s.h5") < 100_000  # fixed 16,384-row chunks made it 2.85 MB
+    with h5py.File(tmp_path / "s.h5") as f:
+        for column in COLUMNS:
+            dataset = f[column.name]
+            assert dataset.chunks[0] == 8 and dataset.compression == "gzip", column.name
+            assert dataset.shuffle == (not column.variable), column.name
+
+
+def test_chunks_never_exceed_the_chunk_size(tmp_path):
+    from scanner.store import CHUNK_ROWS, LAYOUT
+
+    assert LAYOUT.chunks(None) == LAYOUT.chunks(10**7) == CHUNK_ROWS
+    assert LAYOUT.chunks(0) == 1 and LAYOUT.chunks(100) == 100
+
+
+def test_stores_of_the_old_layout_read_the_same(tmp_path):
+    """Stores written before compression (16,384-row chunks, no filter) read back exactly as new ones."""
+    from scanner.store import UNCOMPRESSED, StoreWriter, store_attrs
+
+    table = sample_table()
+    writer = StoreWriter(tmp_path / "old.h5", store_attrs(table.measurement, "scan", table.roots), None, UNCOMPRESSED)
+    writer.append(table.rows)
+    writer.commit()
+    write_table(tmp_path / "new.h5", table)
+    with h5py.File(tmp_path / "old.h5") as f:
+        assert f["features"].chunks == (16384, 6) and f["features"].compression is None
+    old, new = read_features(tmp_path / "old.h5"), read_features(tmp_path / "new.h5")
+    assert old.path == new.path
+    for column in COLUMNS:
+        a, b = old.rows[column.name], new.rows[column.name]
+        assert a.dtype == b.dtype and len(a) == len(b), column.name
+        np.testing.assert_array_equal(np.where(a == a, a, 0), np.where(b == b, b, 0))
+    assert [len(r) for r in iter_rows(tmp_path / "old.h5", 3)] == [3, 1]

@@ -10,6 +10,7 @@ machine, not once per run.
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 from pathlib import Path
@@ -18,6 +19,7 @@ import numpy as np
 import pyfftw
 
 from scanner.backends import DEFAULT_PLANNER, PLANNER_EFFORTS, FFTBackend, Transform
+from scanner.cachedir import cache_dir
 from scanner.errors import InputError
 
 _FLAGS = {
@@ -28,14 +30,7 @@ _FLAGS = {
 }
 _WISDOM_PARTS = ("double", "single", "longdouble")
 
-
-def cache_dir() -> Path:
-    """Where scanner keeps per-machine state: $SCANNER_CACHE_DIR, else the XDG cache."""
-    explicit = os.environ.get("SCANNER_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "scanner"
+log = logging.getLogger(__name__)
 
 
 def wisdom_dir() -> Path:
@@ -83,14 +78,16 @@ class FFTWTransform(Transform):
         self.pixels = buffer[:, :, :width]
         self.spectrum = buffer.view(np.result_type(dtype, np.complex64))
         self.interleaved = buffer.reshape(-1)
-        self._plan = pyfftw.FFTW(
-            self.pixels,
-            self.spectrum,
-            axes=(1, 2),
-            direction="FFTW_FORWARD",
-            flags=(_FLAGS[effort], "FFTW_DESTROY_INPUT"),
-            threads=1,
-        )
+        flags = (_FLAGS[effort], "FFTW_DESTROY_INPUT")
+        try:  # from saved wisdom, at once, when this machine has planned this size before
+            self._plan = self._planned(flags + ("FFTW_WISDOM_ONLY",))
+        except RuntimeError:
+            if effort != "estimate":
+                log.info("planning FFTs for %dx%d (once per image size on this machine)", width, height)
+            self._plan = self._planned(flags)
+
+    def _planned(self, flags: tuple[str, ...]) -> pyfftw.FFTW:
+        return pyfftw.FFTW(self.pixels, self.spectrum, axes=(1, 2), direction="FFTW_FORWARD", flags=flags, threads=1)
 
     def execute(self) -> None:
         self._plan.execute()

@@ -9,13 +9,15 @@ command never shows a Python traceback for a user's mistake or a bad file.
 from __future__ import annotations
 
 import functools
+import inspect
 import sys
 from collections.abc import Callable
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
-from scanner import __version__
+from scanner import __version__, logs
+from scanner.cli.helptext import Command, Group
 from scanner.constants import ExitCode
 from scanner.errors import ScannerError
 
@@ -25,7 +27,43 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=Group,
 )
+
+# Options every command takes: how much it says on stderr (the library's messages go through logging).
+MESSAGES = "Messages"
+_MESSAGE_OPTIONS = {
+    "verbose": inspect.Parameter(
+        "verbose",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=False,
+        annotation=Annotated[
+            bool, typer.Option("--verbose", "-v", help="Say more: debug messages too.", rich_help_panel=MESSAGES)
+        ],
+    ),
+    "quiet": inspect.Parameter(
+        "quiet",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=False,
+        annotation=Annotated[
+            bool, typer.Option("--quiet", "-q", help="Say less: warnings and errors only.", rich_help_panel=MESSAGES)
+        ],
+    ),
+    "log_level": inspect.Parameter(
+        "log_level",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=None,
+        annotation=Annotated[
+            logs.LogLevel | None,
+            typer.Option(
+                "--log-level",
+                help="Show messages of this level and up (default: info).",
+                show_default=False,
+                rich_help_panel=MESSAGES,
+            ),
+        ],
+    ),
+}
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -41,17 +79,34 @@ def command(name: str, panel: str | None = None) -> Callable[[F], F]:
     its one-line message and exit code."""
 
     def register(function: F) -> F:
+        signature = inspect.signature(function, eval_str=True)
+        added = [p for key, p in _MESSAGE_OPTIONS.items() if key not in signature.parameters]
+
         @functools.wraps(function)
         def run(*args: Any, **kwargs: Any) -> Any:
+            values = {p.name: kwargs.pop(p.name) for p in added}
+            values.update({key: kwargs[key] for key in _MESSAGE_OPTIONS if key in signature.parameters})
             try:
+                logs.configure(message_level(**values))
                 return function(*args, **kwargs)
             except ScannerError as exc:
                 fail(name, str(exc), exc.exit_code)
 
-        app.command(name, rich_help_panel=panel)(run)
+        run.__signature__ = signature.replace(parameters=[*signature.parameters.values(), *added])  # type: ignore[attr-defined]
+        run.__annotations__ = {p.name: p.annotation for p in run.__signature__.parameters.values()}  # type: ignore[attr-defined]
+        app.command(name, rich_help_panel=panel, cls=Command)(run)
         return function
 
     return register
+
+
+def message_level(verbose: bool = False, quiet: bool = False, log_level: str | None = None) -> str:
+    """The log level the message options ask for: --log-level, else --verbose (debug) or --quiet (warning)."""
+    if verbose and quiet:
+        from scanner.errors import InputError
+
+        raise InputError("give --verbose or --quiet, not both")
+    return log_level or ("debug" if verbose else "warning" if quiet else logs.DEFAULT_LEVEL)
 
 
 def _version(value: bool) -> None:

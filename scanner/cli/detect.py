@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
@@ -14,7 +16,20 @@ from scanner.constants import ExitCode
 from scanner.errors import InputError
 
 if TYPE_CHECKING:
-    from scanner.detect import Model, Samples
+    import numpy as np
+
+    from scanner.detect import Model, Samples, Verdicts
+    from scanner.schema import Measurement
+
+InputsArgument = Annotated[
+    list[Path],
+    typer.Argument(
+        help="Feature stores (.h5) written by scanner scan, or image files and directories, measured now "
+        "(a few hundred images at most: scan more).",
+        metavar="FEATURES.h5|IMAGE...",
+        show_default=False,
+    ),
+]
 
 # classify lists every file when the batch is this small, and only the counts above it.
 LIST_FILES_UP_TO = 50
@@ -27,18 +42,55 @@ def _samples(stores: list[Path], labels: Path | None = None) -> Samples:
     return samples_of([read_features(p) for p in stores], read_labels_csv(labels) if labels else None)
 
 
+def _input_samples(inputs: list[Path], measurement: Measurement | None = None, labels: Path | None = None) -> Samples:
+    """Samples of feature stores and of images measured now (as `measurement`, else as the first store was)."""
+    from scanner.detect import read_labels_csv, samples_of
+    from scanner.inputs import feature_tables, is_store
+    from scanner.schema import Measurement
+    from scanner.store import read_header
+
+    if measurement is None:
+        stores = [p for p in inputs if is_store(p)]
+        measurement = read_header(stores[0]).measurement if stores else Measurement()
+    return samples_of(feature_tables(inputs, measurement), read_labels_csv(labels) if labels else None)
+
+
+def shown_path(path: str) -> str:
+    """A path as the user reads it: relative to the working directory when it lies under it."""
+    relative = os.path.relpath(path)
+    return path if relative.startswith(os.pardir) else relative
+
+
+def _say(to_stderr: bool) -> Callable[[str], None]:
+    """Print words to stdout, or to stderr when the command's data goes to stdout."""
+    return lambda text: typer.echo(text, err=to_stderr)
+
+
 def _save(model: Model, out: Path, inputs: list[Path | None]) -> None:
     model.save(out, inputs=inputs)
-    typer.echo(f"model: {out} ({model.describe()})")
+    typer.echo(f"model: {out} ({model.describe()})", err=str(out) == "-")
 
 
 def _weight(class_weight: str) -> str | None:
     return None if class_weight == "none" else class_weight
 
 
+def _calibration_lines(samples: Samples, rows: np.ndarray) -> list[str]:
+    """The files a fit used, with their labels, when there are few enough to read."""
+    import numpy as np
+
+    used = np.flatnonzero(rows)
+    if not len(used) or len(used) > LIST_FILES_UP_TO:
+        return []
+    labelled = (samples.labels[used] != "").any()
+    lines = [f"trained on these {len(used)} files{' (labels from their folders)' if labelled else ''}:"]
+    lines += sorted(f"  {samples.labels[i] or '-':<5} {shown_path(samples.paths[i])}" for i in used)
+    return lines
+
+
 @command("train", "Detect")
 def train(
-    stores: options.StoresArgument,
+    stores: InputsArgument,
     out: options.ModelOut,
     method: Annotated[
         Literal["svm", "gmm"],
@@ -61,11 +113,14 @@ def train(
     gamma: options.Gamma = "scale",
     class_weight: options.ClassWeight = "none",
     real_anchor: options.RealAnchor = None,
+    strict: options.Strict = False,
 ) -> None:
-    """Fit a detector on feature stores and save it as a model file (SVM: labelled rows; GMM: no labels)."""
+    """Fit a detector on feature stores or images and save it as a model file (SVM: labelled rows; GMM: no
+    labels)."""
     from scanner.detect import train as fit
 
-    samples = _samples(stores, labels)
+    samples = _input_samples(stores, labels=labels)
+    say = _say(str(out) == "-")
     trained = fit(
         samples,
         method=method,
@@ -79,23 +134,22 @@ def train(
     )
     for note in trained.notes:
         typer.echo(note, err=True)
-    typer.echo(trained.summary)
+    say(trained.summary)
+    for line in _calibration_lines(samples, samples.labelled if method == "svm" else samples.usable):
+        say(line)
     _save(trained.model, out, [*stores, *(real_anchor or []), labels])
-    raise typer.Exit(ExitCode.SOME_UNUSABLE if samples.counts()["unusable"] else ExitCode.OK)
+    raise typer.Exit(ExitCode.SOME_UNUSABLE if strict and samples.counts()["unusable"] else ExitCode.OK)
 
 
 @command("classify", "Detect")
 def classify(
-    store: Annotated[
-        Path,
-        typer.Argument(help="Feature store (.h5) written by scanner scan.", metavar="FEATURES.h5", show_default=False),
-    ],
+    inputs: InputsArgument,
     out: Annotated[
         Path,
         typer.Option(
             "--out",
             "-o",
-            help="Verdicts CSV to write: path, status, verdict, score.",
+            help="Verdicts CSV to write ('-': stdout): path, status, verdict, score, threshold, probability.",
             metavar="VERDICTS.csv",
             show_default=False,
         ),
@@ -113,56 +167,119 @@ def classify(
         bool,
         typer.Option("--unsupervised", help="Fit a 2-component mixture on this batch itself: nothing labelled needed."),
     ] = False,
-    real_anchor: options.RealAnchor = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--threshold",
+            metavar="T",
+            show_default=False,
+            help="Call a file fake when its score is above T (default 0, the model's own boundary).",
+        ),
+    ] = None,
+    fpr: Annotated[
+        float | None,
+        typer.Option(
+            "--fpr",
+            metavar="RATE",
+            min=0.0,
+            max=1.0,
+            show_default=False,
+            help="Choose the threshold that calls at most this share of the --real-anchor images fake "
+            "(0.05: at most 5 %).",
+        ),
+    ] = None,
+    real_anchor: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--real-anchor",
+            help="Known-real images, or directories of them (repeatable): they set the threshold with --fpr, "
+            "and pick the mixture's real side with --unsupervised.",
+            metavar="PATH",
+            show_default=False,
+        ),
+    ] = None,
     seed: options.Seed = 0,
+    strict: options.Strict = False,
 ) -> None:
-    """Give every file of a feature store a verdict (real, fake, or none) and a score (higher: more likely fake)."""
+    """Give every file a verdict (real, fake, or none) and a score (higher: more likely fake): the files of
+    feature stores, or images measured now."""
     import numpy as np
 
-    from scanner.detect import classify as judge
-    from scanner.detect import load_model, write_verdicts
+    from scanner.detect import judge, label_from_path, load_model, write_verdicts
+    from scanner.warmup import install_compile_notice
 
     if unsupervised and model is not None:
         raise InputError("give either --model or --unsupervised, not both")
-    samples = _samples([store])
+    install_compile_notice()  # scoring compiles a kernel on a first run too
     loaded = load_model(model) if not unsupervised else None
+    samples = _input_samples(inputs, loaded.measurement if loaded is not None else None)
+    named = str(inputs[0]) if len(inputs) == 1 else f"{len(inputs)} inputs"
     try:
-        verdicts = judge(
+        verdicts, _ = judge(
             samples,
             loaded,
             unsupervised=unsupervised,
             anchors=[str(p) for p in real_anchor or []],
             seed=seed,
             model_name=str(model or "bundled default"),
+            threshold=threshold,
+            fpr=fpr,
         )
     except InputError as exc:
-        raise InputError(f"{store}: {exc}" if loaded is not None else str(exc)) from None
+        raise InputError(f"{named}: {exc}" if loaded is not None else str(exc)) from None
     for note in verdicts.notes:
         typer.echo(note, err=True)
-    to_stderr = str(out) == "-"  # the data goes to standard output: the words go to stderr
-    typer.echo(f"model: {verdicts.model}", err=to_stderr)
+    say = _say(str(out) == "-")  # the data goes to standard output: the words go to stderr
+    say(f"model: {verdicts.model}")
     write_verdicts(
         out,
         verdicts.paths,
         verdicts.status,
         verdicts.verdict,
         verdicts.score,
-        inputs=[store, model, *(real_anchor or [])],
+        inputs=[*inputs, model, *(real_anchor or [])],
+        threshold=verdicts.threshold,
+        probability=verdicts.probability,
     )
+    labels = np.array([label_from_path(p) for p in verdicts.paths], dtype=object)
     if len(verdicts.score) <= LIST_FILES_UP_TO:
-        width = max((len(p) for p in verdicts.paths), default=4)
-        typer.echo(f"{'verdict':<8}  {'score':>9}  {'path':<{width}}  status", err=to_stderr)
-        for path, status, verdict, score in zip(
-            verdicts.paths, verdicts.status, verdicts.verdict, verdicts.score, strict=True
-        ):
-            shown = "-" if np.isnan(score) else f"{score:9.4f}"
-            typer.echo(f"{verdict or '-':<8}  {shown:>9}  {path:<{width}}  {status}", err=to_stderr)
+        for line in _verdict_table(verdicts, labels):
+            say(line)
     counts = verdicts.counts()
-    typer.echo(
-        f"{counts['fake']} fake, {counts['real']} real, {counts['none']} without a verdict (unusable); verdicts: {out}",
-        err=to_stderr,
+    at = f" (score above {verdicts.threshold:.6g})" if verdicts.threshold else ""
+    say(
+        f"{counts['fake']} fake{at}, {counts['real']} real, {counts['none']} without a verdict (unusable); "
+        f"verdicts: {out}"
     )
-    raise typer.Exit(ExitCode.SOME_UNUSABLE if counts["none"] else ExitCode.OK)
+    judged = np.isin(verdicts.verdict, ("real", "fake")) & (labels != "")
+    if judged.any():
+        right = int(np.sum(verdicts.verdict[judged] == labels[judged]))
+        say(f"{right} of {int(judged.sum())} verdicts agree with the folders' labels (real/, fake/)")
+    raise typer.Exit(ExitCode.SOME_UNUSABLE if strict and counts["none"] else ExitCode.OK)
+
+
+def _verdict_table(verdicts: Verdicts, labels: np.ndarray) -> list[str]:
+    """One line per file: verdict, score, probability (where the model gives one), label (where the path has
+    one), path and status."""
+    import numpy as np
+
+    paths = [shown_path(p) for p in verdicts.paths]
+    width = max((len(p) for p in paths), default=4)
+    chance = verdicts.probability
+    with_labels = (labels != "").any()
+    head = f"{'verdict':<8}  {'score':>9}" + ("  p(fake)" if chance is not None else "")
+    head += "  label" if with_labels else ""
+    lines = [f"{head}  {'path':<{width}}  status"]
+    for i in sorted(range(len(paths)), key=paths.__getitem__):  # by path: the CSV keeps the store's order
+        path = paths[i]
+        score = verdicts.score[i]
+        line = f"{verdicts.verdict[i] or '-':<8}  {'-' if np.isnan(score) else f'{score:9.4f}':>9}"
+        if chance is not None:
+            line += f"  {'-' if np.isnan(chance[i]) else f'{chance[i]:7.3f}':>7}"
+        if with_labels:
+            line += f"  {labels[i] or '-':<5}"
+        lines.append(f"{line}  {path:<{width}}  {verdicts.status[i]}")
+    return lines
 
 
 @command("adapt", "Detect")
@@ -179,6 +296,7 @@ def adapt(
     c: options.C = 1.0,
     gamma: options.Gamma = "scale",
     class_weight: options.ClassWeight = "none",
+    strict: options.Strict = False,
 ) -> None:
     """Train an SVM on a source domain for use on a target domain (the paper's Algorithm 1)."""
     from scanner.detect import adapt as adapt_domains
@@ -216,11 +334,13 @@ def adapt(
         provenance=provenance,
     )
     source_counts, target_counts = source_samples.counts(), target_samples.counts()
-    typer.echo(f"source: {source_counts['real']} real, {source_counts['fake']} fake rows; {left_out(source_counts)}")
-    typer.echo(f"target: {int(target_samples.usable.sum())} rows; {left_out(target_counts, unlabelled=False)}")
+    say = _say(str(out) == "-")
+    say(f"source: {source_counts['real']} real, {source_counts['fake']} fake rows; {left_out(source_counts)}")
+    say(f"target: {int(target_samples.usable.sum())} rows; {left_out(target_counts, unlabelled=False)}")
     _save(adapted.model, out, [source, target, labels])
-    typer.echo(f"classify only {target}'s domain with it: it rescales features by that domain's mixture means")
-    raise typer.Exit(ExitCode.SOME_UNUSABLE if source_counts["unusable"] or target_counts["unusable"] else ExitCode.OK)
+    say(f"classify only {target}'s domain with it: it rescales features by that domain's mixture means")
+    unusable = source_counts["unusable"] or target_counts["unusable"]
+    raise typer.Exit(ExitCode.SOME_UNUSABLE if strict and unusable else ExitCode.OK)
 
 
 @command("evaluate", "Detect")
@@ -229,7 +349,7 @@ def evaluate(
         list[Path],
         typer.Argument(
             help="Labelled feature stores, one per set; each is named after its file.",
-            metavar="SET.h5",
+            metavar="SET.h5...",
             show_default=False,
         ),
     ],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shlex
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,13 +51,16 @@ def _feature_row(result: FileRecord, width: int) -> str:
 
 @command("features", "Measure")
 def features(
-    images: Annotated[list[Path], typer.Argument(help="Image files to measure.", show_default=False)],
+    images: Annotated[
+        list[Path], typer.Argument(help="Image files to measure.", metavar="IMAGE...", show_default=False)
+    ],
     spectrum: options.Spectrum = DEFAULT_SPECTRUM,
     precision: options.Precision = DEFAULT_PRECISION,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line instead of a table.")] = False,
     planner: options.Planner = DEFAULT_PLANNER,
     fft: options.FFT = DEFAULT_BACKEND,
     max_pixels: options.MaxPixels = DEFAULT_MAX_PIXELS,
+    strict: options.Strict = False,
 ) -> None:
     """Print the six features of a few images: a quick look before a sweep."""
     from scanner.extract import make_extractor
@@ -74,21 +78,65 @@ def features(
         result = measure_file(path, extractor, max_pixels)
         unusable += result.status != Status.OK
         typer.echo(json.dumps(_feature_record(result, names)) if as_json else _feature_row(result, width))
-    raise typer.Exit(ExitCode.SOME_UNUSABLE if unusable else ExitCode.OK)
+    raise typer.Exit(ExitCode.SOME_UNUSABLE if strict and unusable else ExitCode.OK)
 
 
 def counts_lines(counts: dict[str, int]) -> list[str]:
     return [f"  {status:<11} {n:>12,}" for status, n in sorted(counts.items(), key=lambda kv: (kv[0] != "ok", kv[0]))]
 
 
-def _summary(summary: ScanSummary, counts: dict[str, int]) -> str:
+PROBLEMS_SHOWN = 5  # problem files the summary names; `scanner export --status` lists them all
+
+
+def _rate_words(summary: ScanSummary) -> str:
+    """How fast, in words: the rate after any first-run compiling, and the workers."""
+    from scanner.progress import format_rate, plural
+
+    measuring = summary.elapsed - summary.compile_seconds
+    rate = format_rate(summary.written / measuring if measuring > 0 and summary.written else 0.0)
+    workers = plural(summary.workers, "worker")
+    if summary.compile_seconds:
+        return f": {summary.compile_seconds:,.1f} s compiling kernels (first run only), then {rate} with {workers}"
+    return f" ({rate}, {workers})"
+
+
+def _summary(summary: ScanSummary, counts: dict[str, int], problems: list[tuple[str, str, str]]) -> str:
+    from scanner.progress import plural
+
     skipped = f"; {summary.skipped:,} already in the store" if summary.skipped else ""
     lines = [
-        f"scanned {summary.written:,} files in {summary.elapsed:,.1f} s "
-        f"({summary.images_per_second:,.0f} images/s, {summary.workers} workers){skipped}",
-        f"{summary.out}: {summary.store_rows:,} rows",
+        f"scanned {plural(summary.written, 'file')} in {summary.elapsed:,.1f} s{_rate_words(summary)}{skipped}",
+        f"{summary.out}: {plural(summary.store_rows, 'row')}",
+        *counts_lines(counts),
     ]
-    return "\n".join(lines + counts_lines(counts))
+    unusable = {status: n for status, n in counts.items() if status != Status.OK}
+    if unusable:
+        n = sum(unusable.values())
+        lines.append(f"{plural(n, 'file')} could not be judged{'; the first' if n > len(problems) else ''}:")
+        lines += [f"  {path}: {status} ({error or 'no reason recorded'})" for path, status, error in problems]
+        if n > len(problems):
+            lines.append(
+                f"list them all: scanner export {shlex.quote(summary.out)} --status {','.join(sorted(unusable))} "
+                "--out problems.csv"
+            )
+    return "\n".join(lines)
+
+
+def _summary_json(summary: ScanSummary, counts: dict[str, int], problems: list[tuple[str, str, str]]) -> str:
+    return json.dumps(
+        {
+            "store": summary.out,
+            "rows": summary.store_rows,
+            "scanned": summary.written,
+            "skipped": summary.skipped,
+            "seconds": round(summary.elapsed, 3),
+            "compile_seconds": round(summary.compile_seconds, 3),
+            "workers": summary.workers,
+            "status": dict(sorted(counts.items())),
+            "problems": [{"path": p, "status": s, "error": e} for p, s, e in problems],
+            "interrupted": summary.interrupted,
+        }
+    )
 
 
 def _list_lines(path: Path) -> Iterator[bytes]:
@@ -111,7 +159,7 @@ def scan(
     ],
     paths: Annotated[
         list[Path] | None,
-        typer.Argument(help="Directories and files to scan.", metavar="PATH", show_default=False),
+        typer.Argument(help="Directories and files to scan.", metavar="PATH...", show_default=False),
     ] = None,
     workers: Annotated[
         int | None,
@@ -151,15 +199,23 @@ def scan(
             help="Bring the store up to date after this many new rows (or as many as it holds, if more).",
         ),
     ] = 50_000,
+    strict: options.Strict = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="End with one JSON line on stdout (counts, problems) instead of words.")
+    ] = False,
 ) -> None:
     """Scan directories into a crash-safe, resumable HDF5 feature store."""
-    from scanner.progress import ScanDisplay
+    from contextlib import nullcontext
+
+    from scanner.progress import ScanDisplay, TotalCount
     from scanner.scan import ScanOptions
     from scanner.scan import scan as run_scan
-    from scanner.store import column_counts
+    from scanner.store import column_counts, first_problems
     from scanner.walk import Walk, parse_extensions
 
     paths = paths or []
+    if str(out) == "-":
+        raise InputError("a feature store is a file that scans resume and commands read: give a file name, not '-'")
     if not paths and from_list is None:
         raise InputError("nothing to scan: give directories or files, or --from-list FILE")
     missing = [str(p) for p in paths if not os.path.lexists(p)]
@@ -171,16 +227,15 @@ def scan(
         extensions = parse_extensions(ext)
     except ValueError as exc:
         raise InputError(str(exc)) from None
-    total = None
-    if not paths and from_list is not None and str(from_list) != "-":
-        with open(from_list, "rb") as handle:
-            total = sum(1 for line in handle if line.strip())
-    walk = Walk(
-        paths,
-        recursive=recursive,
-        extensions=extensions,
-        from_list=_list_lines(from_list) if from_list is not None else None,
-    )
+
+    def walk_of(from_list: Path | None) -> Walk:
+        lines = _list_lines(from_list) if from_list is not None else None
+        return Walk(paths, recursive=recursive, extensions=extensions, from_list=lines)
+
+    walk = walk_of(from_list)
+    # The total (for the bar and the time left) comes from a second walk counted in the background;
+    # a list read from stdin cannot be read twice, so that scan shows no total.
+    countable = not quiet and (from_list is None or str(from_list) != "-")
     scan_options = ScanOptions(
         spectrum=spectrum,
         precision=precision,
@@ -192,14 +247,21 @@ def scan(
         checkpoint_rows=checkpoint_rows,
     )
     try:
-        with ScanDisplay(quiet=quiet, total=total) as display:
-            summary = run_scan(walk, out, scan_options, ["scanner", *sys.argv[1:]], display.update, total)
+        with (
+            ScanDisplay(quiet=quiet) as display,
+            TotalCount(lambda: walk_of(from_list), display.set_total) if countable else nullcontext(),
+        ):
+            summary = run_scan(walk, out, scan_options, ["scanner", *sys.argv[1:]], display.update)
         counts = column_counts(summary.out)
+        problems = first_problems(summary.out, PROBLEMS_SHOWN)
     except OSError as exc:
         raise FatalError(f"{exc.strerror or exc}: {exc.filename or out}") from None
-    if not quiet:
-        typer.echo(_summary(summary, counts))
+    if as_json:
+        typer.echo(_summary_json(summary, counts, problems))
+    elif not quiet:
+        typer.echo(_summary(summary, counts, problems))
     if summary.interrupted:
         typer.echo("interrupted: what finished is in the store; run the same command again to go on", err=True)
         raise typer.Exit(ExitCode.INTERRUPTED)
-    raise typer.Exit(ExitCode.SOME_UNUSABLE if any(s != Status.OK for s in counts) else ExitCode.OK)
+    unusable = any(s != Status.OK for s in counts)
+    raise typer.Exit(ExitCode.SOME_UNUSABLE if strict and unusable else ExitCode.OK)

@@ -38,11 +38,19 @@ ResumablePrecision = Annotated[
 ]
 FFT = Annotated[
     BackendName,
-    typer.Option("--fft", help="The FFT library (scipy and mkl need their packages installed)."),
+    typer.Option(
+        "--fft",
+        metavar="LIBRARY",
+        help="The FFT library: fftw, numpy, scipy or mkl (the last two need their packages).",
+    ),
 ]
 Planner = Annotated[
     PlannerEffort,
-    typer.Option("--planner", help="FFTW planner effort; plans and wisdom are cached per machine."),
+    typer.Option(
+        "--planner",
+        metavar="EFFORT",
+        help="FFTW planning: estimate, measure, patient or exhaustive; plans are cached per machine.",
+    ),
 ]
 MaxPixels = Annotated[
     int, typer.Option("--max-pixels", min=1, help="Refuse images larger than this (decompression bombs).")
@@ -67,7 +75,15 @@ StoreArgument = Annotated[
 ]
 StoresArgument = Annotated[
     list[Path],
-    typer.Argument(help="Feature stores (.h5) written by scanner scan.", metavar="FEATURES.h5", show_default=False),
+    typer.Argument(help="Feature stores (.h5) written by scanner scan.", metavar="FEATURES.h5...", show_default=False),
+]
+Strict = Annotated[
+    bool,
+    typer.Option(
+        "--strict",
+        help="Exit with code 1 when some files could not be used (by default a finished run exits 0 "
+        "and reports each such file).",
+    ),
 ]
 C = Annotated[float, typer.Option("--C", help="SVM regularisation (the paper: scikit-learn's 1).")]
 Gamma = Annotated[

@@ -1,7 +1,11 @@
-"""`scanner export` and `scanner info`: reading feature stores (light: no numba, FFTW or OpenCV)."""
+"""`scanner export` and `scanner info`: reading feature stores.
+
+Light: no numba, FFTW, OpenCV, scikit-learn or matplotlib; pyarrow only for a Parquet export.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -12,9 +16,9 @@ import typer
 from scanner.cli import options
 from scanner.cli.app import command
 from scanner.cli.measure import counts_lines
+from scanner.export import ExportFormat
 from scanner.lifecycle import journal_path
-from scanner.outputs import output_file
-from scanner.store import column_counts, export_csv, read_header
+from scanner.store import column_counts, read_header
 
 __all__ = ["export", "info"]
 
@@ -22,24 +26,80 @@ __all__ = ["export", "info"]
 @command("export", "Measure")
 def export(
     store: options.StoreArgument,
-    out: Annotated[Path, typer.Option("--out", "-o", help="The CSV file to write ('-': stdout).", metavar="FILE.csv")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="The file to write ('-': stdout); its suffix (.csv, .jsonl, .parquet) sets the format.",
+            metavar="FILE",
+            show_default=False,
+        ),
+    ],
+    file_format: Annotated[
+        ExportFormat | None,
+        typer.Option(
+            "--format", help="csv, jsonl or parquet (default: from --out's suffix, else csv).", metavar="FORMAT"
+        ),
+    ] = None,
+    verdicts: Annotated[
+        Path | None,
+        typer.Option(
+            "--verdicts",
+            help="Join the verdicts of scanner classify: verdict, score, threshold, probability.",
+            metavar="VERDICTS.csv",
+            show_default=False,
+        ),
+    ] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(
+            "--status",
+            help="Only rows of these statuses, e.g. ok, or truncated,not_image for the problem files.",
+            metavar="STATUS,...",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Write a feature store as CSV: path, status, error, height, width, format and the features."""
-    read_header(store)  # a store that cannot be read leaves nothing behind
+    """Write a feature store as CSV, JSON lines or Parquet: every column, optionally with verdicts."""
+    from scanner.export import export as write_export
+    from scanner.export import parse_statuses
+
     try:
-        with output_file(out, inputs=[store]) as handle:
-            export_csv(store, handle)
+        n = write_export(store, out, file_format, verdicts=verdicts, statuses=parse_statuses(status))
     except BrokenPipeError:  # `scanner export ... --out - | head` is fine
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return
+    to_stdout = str(out) == "-"
+    typer.echo(f"wrote {n:,} row{'s' if n != 1 else ''} to {'standard output' if to_stdout else out}", err=to_stdout)
 
 
 @command("info", "Measure")
-def info(store: options.StoreArgument) -> None:
+def info(
+    store: options.StoreArgument,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object instead of text.")] = False,
+) -> None:
     """Describe a feature store: rows, counts per status, how it was measured, versions, roots, command."""
     header = read_header(store)
     attrs, m = header.attrs, header.measurement
     counts = column_counts(store)
     formats = column_counts(store, "format")
+    unfinished = os.path.exists(journal_path(os.path.abspath(store)))
+    if as_json:
+        described = {
+            "store": str(store),
+            "rows": header.rows,
+            **m.attrs(),
+            "feature_names": list(m.feature_names),
+            "schema_version": header.schema_version,
+            **{key: attrs.get(key) for key in ("tool_version", "backend", "created", "updated", "command")},
+            "roots": header.roots,
+            "formats": dict(sorted(formats.items())),
+            "status": dict(sorted(counts.items())),
+            "unfinished_journal": unfinished,
+        }
+        typer.echo(json.dumps(described))
+        return
     lines = [
         f"store:          {store}",
         f"rows:           {header.rows:,}",
@@ -57,6 +117,6 @@ def info(store: options.StoreArgument) -> None:
         "status:",
         *counts_lines(counts),
     ]
-    if os.path.exists(journal_path(os.path.abspath(store))):
+    if unfinished:
         lines.append("note: an unfinished scan's journal is next to it; rerun that scan to finish and merge it")
     typer.echo("\n".join(lines))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -13,15 +14,23 @@ from scanner.cli.app import command
 from scanner.constants import DEFAULT_MAX_PIXELS, DEFAULT_SPECTRUM, ExitCode
 from scanner.errors import InputError
 
+DEFAULT_DPI = 120  # scanner.figures.DEFAULT_DPI, repeated here so that --help imports no matplotlib
+
 
 @command("spectrum", "Look")
 def spectrum(
     images: Annotated[
-        list[Path], typer.Argument(help="Image files to draw, one row each.", metavar="IMAGE", show_default=False)
+        list[Path], typer.Argument(help="Image files to draw, one row each.", metavar="IMAGE...", show_default=False)
     ],
     out: Annotated[
         Path,
-        typer.Option("--out", "-o", help="Figure to write: .png, .svg or .pdf.", metavar="FIG.png", show_default=False),
+        typer.Option(
+            "--out",
+            "-o",
+            help="Figure to write ('-': stdout): .jpg, .png, .webp, .svg or .pdf.",
+            metavar="FIG.jpg",
+            show_default=False,
+        ),
     ],
     spectrum: options.Spectrum = DEFAULT_SPECTRUM,
     model: Annotated[
@@ -36,17 +45,33 @@ def spectrum(
     verdict: Annotated[
         bool, typer.Option("--verdict", help="Show the verdict of the bundled default model (implied by --model).")
     ] = False,
+    dpi: Annotated[
+        int, typer.Option("--dpi", min=20, max=600, metavar="N", help="Resolution of a picture format, dots per inch.")
+    ] = DEFAULT_DPI,
+    figure_format: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            metavar="FORMAT",
+            show_default=False,
+            help="jpg, png, webp, svg or pdf (default: from --out's extension; jpg for '-').",
+        ),
+    ] = None,
     planner: options.Planner = DEFAULT_PLANNER,
     max_pixels: options.MaxPixels = DEFAULT_MAX_PIXELS,
+    strict: options.Strict = False,
 ) -> None:
     """Draw each image's channel spectra, their stacked view and differences (the paper's Figure 1)."""
     from scanner.decode import UnusableImage
     from scanner.detect import load_model
     from scanner.extract import make_extractor
-    from scanner.figures import FIGURE_FORMATS, save_figure, spectra_view, spectrum_figure
+    from scanner.figures import figure_format as format_of
+    from scanner.figures import save_figure, spectra_view, spectrum_figure
 
-    if out.suffix.lower() not in FIGURE_FORMATS:
-        raise InputError(f"--out must end in {', '.join(FIGURE_FORMATS)}, not {out.name!r}")
+    try:
+        chosen = format_of(out, figure_format)
+    except ValueError as exc:
+        raise InputError(f"--out {out}: {exc}") from None
     judge = load_model(model) if model is not None or verdict else None
     extractor = make_extractor(spectrum=spectrum, planner=planner)
     views = []
@@ -58,9 +83,10 @@ def spectrum(
     if not views:
         typer.echo("scanner spectrum: no usable image to draw; nothing written", err=True)
         raise typer.Exit(ExitCode.SOME_UNUSABLE)
-    save_figure(spectrum_figure(views), out, inputs=[*images, model])
-    typer.echo(f"{out}: {len(views)} of {len(images)} images drawn")
-    raise typer.Exit(ExitCode.SOME_UNUSABLE if len(views) < len(images) else ExitCode.OK)
+    save_figure(spectrum_figure(views), out, dpi, inputs=[*images, model], file_format=chosen)
+    where = "standard output" if str(out) == "-" else f"{out} ({os.path.getsize(out) / 1e3:,.0f} KB)"
+    typer.echo(f"{where}: {len(views)} of {len(images)} images drawn", err=str(out) == "-")
+    raise typer.Exit(ExitCode.SOME_UNUSABLE if strict and len(views) < len(images) else ExitCode.OK)
 
 
 @command("report", "Look")
@@ -106,4 +132,5 @@ def report(
     )
     text = build_report(table, inputs)
     write_report(text, out, inputs=[store, verdicts])
-    typer.echo(f"{out}: report of {len(table):,} files ({len(text.encode()) / 1e6:.1f} MB)")
+    where = "standard output" if str(out) == "-" else str(out)
+    typer.echo(f"{where}: report of {len(table):,} files ({len(text.encode()) / 1e6:.1f} MB)", err=str(out) == "-")

@@ -14,6 +14,7 @@ finished in between stop the scan.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing as mp
 import os
 import signal
@@ -33,18 +34,37 @@ from scanner.schema import Rows
 
 IN_FLIGHT = 2  # chunks outstanding per worker: one working, one queued
 READY = "ready"  # a worker's first message: it started and holds its extractor
+LOG = "log"  # a worker's log record: ("log", level, logger name, message), logged again by the parent
 MAX_CRASHES = 8  # worker deaths in a row, with no chunk finished between, before giving up
 LONE_CRASHES = 2  # times a file alone in a worker must kill it before it is marked unreadable
 POLL_SECONDS = 0.5
+
+log = logging.getLogger(__name__)
 
 
 def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+class _ToParent(logging.Handler):
+    """Sends a worker's log records (info and up) to the parent, which shows them."""
+
+    def __init__(self, conn: Connection) -> None:
+        super().__init__(logging.INFO)
+        self.conn = conn
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with suppress(Exception):  # the parent is gone, or the message cannot be sent: nothing to do
+            self.conn.send((LOG, record.levelno, record.name, record.getMessage()))
+
+
 def _worker_main(conn: Connection, spec: MeasureSpec) -> None:
     """Measure chunks of files until told to stop (None) or the parent goes away."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what Ctrl-C does
+    logger = logging.getLogger("scanner")
+    logger.setLevel(logging.INFO)
+    logger.addHandler(_ToParent(conn))
+    logger.propagate = False
     extractor = spec.extractor.build()
     try:
         conn.send(READY)
@@ -112,6 +132,7 @@ class LocalPool(Executor):
         self._lone_crashes: Counter[tuple[int, bytes]] = Counter()
         self._crashes = 0
         self._next_id = 0
+        self._said: set[tuple[int, str]] = set()  # workers' messages already shown (each says it once)
 
     def _start(self, n: int) -> list[_Worker]:
         with _sigint_blocked():
@@ -162,6 +183,12 @@ class LocalPool(Executor):
         if message == READY:
             worker.ready = True
             return True, None
+        if len(message) == 4 and message[0] == LOG:
+            _, level, name, text = message
+            if (level, text) not in self._said:
+                self._said.add((level, text))
+                logging.getLogger(name).log(level, text)
+            return True, None
         chunk_id, rows = message
         worker.chunks.pop(chunk_id)
         self._crashes = 0
@@ -172,6 +199,11 @@ class LocalPool(Executor):
         dead.stop()
         code = dead.process.exitcode
         self._crashes += 1
+        log.warning(
+            "a worker process died (exit code %s); %s",
+            code,
+            "its files are tried again one by one" if dead.ready else "starting another",
+        )
         if self._crashes > MAX_CRASHES:
             hint = (
                 ""

@@ -1,0 +1,147 @@
+"""`scanner export`: CSV, JSON lines and Parquet of every column, joined with verdicts, filtered by status;
+FeatureTable.to_arrow and to_pandas."""
+
+import csv
+import json
+import math
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from scanner.cli import app
+from scanner.schema import export_columns_of, make_table
+from scanner.store import read_features, write_table
+
+runner = CliRunner()
+NON_UTF8 = "/data/b\udcff.png"  # a file name whose bytes are not UTF-8
+
+
+@pytest.fixture()
+def store(tmp_path):
+    rng = np.random.default_rng(4)
+    paths = ["/data/a.jpg", NON_UTF8, "/data/sub/c.png", '/elsewhere/d,"quoted".png', "/data/e.jpg"]
+    table = make_table(
+        paths,
+        rng.random((5, 6)) / 10,
+        status=["ok", "ok", "truncated", "ok", "not_image"],
+        error=["", "", "PNG data ends early", "", "not an image"],
+        height=[10, 20, 30, 40, 0],
+        width=[11, 21, 31, 41, 0],
+        format=["JPEG", "PNG", "PNG", "PNG", ""],
+        jpeg_subsampling=["4:2:0", "", "", "", ""],
+        jpeg_quality=[75, 0, 0, 0, 0],
+        size=[100, 200, 300, 400, 5],
+        mtime=[1.5e9 + 0.25, 2.5, 3.5, 4.5, 5.5],
+        roots=["/data"],
+    )
+    write_table(tmp_path / "s.h5", table)
+    return tmp_path / "s.h5", read_features(tmp_path / "s.h5")
+
+
+def export(*args):
+    return runner.invoke(app, ["export", *map(str, args)])
+
+
+def read_csv(path):
+    with open(path, newline="", encoding="utf-8", errors="surrogateescape") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_csv_has_every_column_exactly(store, tmp_path):
+    path, table = store
+    result = export(path, "--out", tmp_path / "s.csv")
+    assert result.exit_code == 0 and f"wrote 5 rows to {tmp_path / 's.csv'}" in result.output
+    rows = read_csv(tmp_path / "s.csv")
+    assert list(rows[0]) == list(export_columns_of(table.measurement))
+    assert [r["path"] for r in rows] == table.path  # the non-UTF-8 name comes back byte for byte
+    for i, row in enumerate(rows):
+        for name in ("height", "width", "jpeg_quality", "size"):
+            assert int(row[name]) == table.rows[name][i]
+        assert float(row["mtime"]) == table.mtime[i]
+        assert row["jpeg_subsampling"] == table.jpeg_subsampling[i] and row["format"] == table.format[i]
+        for k, name in enumerate(table.feature_names):
+            value = table.features[i, k]
+            assert (row[name] == "") if math.isnan(value) else (float(row[name]) == value)
+
+
+def test_parquet_reads_back_as_the_csv(store, tmp_path):
+    path, table = store
+    assert export(path, "--out", tmp_path / "s.csv").exit_code == 0
+    result = export(path, "--out", tmp_path / "s.parquet")
+    assert result.exit_code == 0 and "wrote 5 rows" in result.output
+    parquet = pq.read_table(tmp_path / "s.parquet")
+    assert parquet.column_names == list(export_columns_of(table.measurement))
+    assert str(parquet.schema.field("height").type) == "int64" and str(parquet.schema.field("mean").type) == "double"
+    as_csv = read_csv(tmp_path / "s.csv")
+    for row, record in zip(as_csv, parquet.to_pylist(), strict=True):
+        for name, text in row.items():
+            value = record[name]
+            if name == "path" and text == NON_UTF8:
+                assert value == "/data/b\\xff.png"  # Arrow strings are UTF-8: the odd byte as an escape
+            elif value is None:
+                assert text == ""  # NaN: empty in CSV, null in Parquet
+            elif isinstance(value, float):
+                assert float(text) == value
+            else:
+                assert str(value) == text
+    assert parquet.schema.metadata[b"scanner.measurement"] == b"paper features, log spectrum, double precision"
+
+
+def test_jsonl_with_verdicts_and_a_status_filter(store, tmp_path):
+    path, table = store
+    with open(tmp_path / "v.csv", "w", newline="", encoding="utf-8", errors="surrogateescape") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "status", "verdict", "score", "threshold", "probability"])
+        writer.writerow(["/data/a.jpg", "ok", "fake", "0.75", "0.5", "0.9"])
+        writer.writerow([NON_UTF8, "ok", "real", "-1.5", "0.5", ""])
+    result = export(path, "--out", "-", "--format", "jsonl", "--verdicts", tmp_path / "v.csv", "--status", "ok")
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert "wrote 3 rows to standard output" in result.stderr
+    assert [r["path"] for r in records] == ["/data/a.jpg", NON_UTF8, '/elsewhere/d,"quoted".png']
+    assert (records[0]["verdict"], records[0]["score"], records[0]["threshold"], records[0]["probability"]) == (
+        "fake",
+        0.75,
+        0.5,
+        0.9,
+    )
+    assert records[1]["probability"] is None and records[2]["verdict"] == "" and records[2]["score"] is None
+    problems = export(path, "--out", tmp_path / "p.csv", "--status", "truncated,not_image")
+    assert problems.exit_code == 0 and [r["status"] for r in read_csv(tmp_path / "p.csv")] == ["truncated", "not_image"]
+
+
+def test_export_refusals(store, tmp_path):
+    path, _ = store
+    result = export(path, "--out", tmp_path / "x.csv", "--status", "ok,broken")
+    assert result.exit_code == 2 and "unknown status broken" in result.output
+    assert export(path, "--out", tmp_path / "x.csv", "--format", "xlsx").exit_code == 2
+    (tmp_path / "bad.csv").write_text("name,what\na,b\n")
+    result = export(path, "--out", tmp_path / "x.csv", "--verdicts", tmp_path / "bad.csv")
+    assert result.exit_code == 2 and "path,verdict" in result.output
+    assert not (tmp_path / "x.csv").exists()
+    empty = export(path, "--out", tmp_path / "none.parquet", "--status", "grayscale")
+    assert empty.exit_code == 0 and pq.read_table(tmp_path / "none.parquet").num_rows == 0
+
+
+def test_to_arrow_and_to_pandas(store):
+    _, table = store
+    arrow = table.to_arrow()
+    assert arrow.column_names == list(export_columns_of(table.measurement)) and arrow.num_rows == 5
+    assert arrow.column("mean").null_count == 2  # the two rows that are not ok
+    frame = table.to_pandas()
+    assert list(frame.columns) == arrow.column_names and list(frame["path"]) == table.path
+    np.testing.assert_array_equal(frame[list(table.feature_names)].to_numpy(), table.features)
+    assert frame["jpeg_quality"].tolist() == [75, 0, 0, 0, 0]
+
+
+def test_info_json(store):
+    path, table = store
+    result = runner.invoke(app, ["info", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    described = json.loads(result.stdout)
+    assert described["rows"] == 5 and described["status"] == {"not_image": 1, "ok": 3, "truncated": 1}
+    assert described["feature_names"] == list(table.feature_names) and described["spectrum"] == "log"
+    assert described["formats"] == {"": 1, "JPEG": 1, "PNG": 3} and described["roots"] == ["", "/data"]
+    assert described["unfinished_journal"] is False and described["schema_version"] == 2

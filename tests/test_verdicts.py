@@ -1,0 +1,185 @@
+"""Verdicts for a few images, thresholds (fixed, or from known reals at a target false-positive rate), and
+the probability a model gives."""
+
+import csv
+import io
+
+import cv2
+import numpy as np
+import pytest
+from conftest import natural_image
+from test_cli_detect import invoke, read_csv, store
+from test_detect import FAKE_CENTRE, REAL_CENTRE, clusters
+
+from scanner.detect import DetectorError, fit_gmm, load_model, logistic, threshold_at_fpr
+from scanner.extract import make_extractor
+from scanner.measure import measure_file
+
+# --- thresholds from known reals ----------------------------------------------------------
+
+
+def test_threshold_at_a_false_positive_rate():
+    scores = np.array([-1.0, 0.9, np.nan, 0.1, 0.5, -0.2])  # five finite: 0.9 0.5 0.1 -0.2 -1.0
+    chosen = threshold_at_fpr(scores, 0.2)  # one of five may be called fake
+    assert chosen.value == 0.5 and (chosen.reals, chosen.above) == (5, 1) and chosen.achieved_fpr == 0.2
+    assert threshold_at_fpr(scores, 0.39).value == 0.5  # still one: floor(0.39 * 5) = 1
+    assert threshold_at_fpr(scores, 0.4).value == 0.1
+    none = threshold_at_fpr(scores, 0.0)
+    assert none.value == 0.9 and none.above == 0  # no known real above the threshold
+    assert "give more known reals" in threshold_at_fpr(scores, 0.05).describe()
+    assert "give more known reals" not in threshold_at_fpr(scores, 0.2).describe()
+    ties = threshold_at_fpr(np.array([1.0, 1.0, 1.0, 0.0]), 0.25)
+    assert ties.value == 1.0 and ties.above == 0  # scores equal to the threshold are real
+    for bad in (-0.1, 1.0):
+        with pytest.raises(DetectorError, match="false-positive rate"):
+            threshold_at_fpr(scores, bad)
+    with pytest.raises(DetectorError, match="none of the known-real"):
+        threshold_at_fpr(np.array([np.nan]), 0.05)
+
+
+def test_logistic_is_exact_and_never_overflows():
+    x = np.array([-1000.0, -2.0, 0.0, 2.0, 1000.0, np.nan])
+    with np.errstate(over="raise"):
+        p = logistic(x)
+    np.testing.assert_allclose(p[:5], [0.0, 1 / (1 + np.e**2), 0.5, 1 / (1 + np.e**-2), 1.0], rtol=1e-15)
+    assert np.isnan(p[5])
+
+
+def test_the_mixture_probability_is_its_posterior():
+    """P(fake | x) from the model file's arrays equals scikit-learn's predict_proba of the same mixture."""
+    from sklearn.mixture import GaussianMixture
+
+    x, _ = clusters(60, 60, seed=3)
+    fit = fit_gmm(x, seed=0)
+    reference = GaussianMixture(n_components=2, covariance_type="full", random_state=0).fit(x)
+    expected = reference.predict_proba(x)[:, fit.decision.fake_component]
+    np.testing.assert_allclose(fit.decision.probability(fit.decision.score(x)), expected, rtol=1e-9, atol=1e-12)
+
+
+# --- the command line -------------------------------------------------------------------------
+
+
+def test_classify_with_a_fixed_threshold(tmp_path):
+    path, _, x = store(tmp_path, "s", 20, 20)
+    scores = load_model(None).score(x)
+    threshold = float(np.median(scores))
+    result = invoke("classify", path, "--threshold", threshold, "--out", tmp_path / "v.csv")
+    assert result.exit_code == 0, result.output
+    rows = read_csv(tmp_path / "v.csv")
+    assert [r["verdict"] for r in rows] == ["fake" if s > threshold else "real" for s in scores]
+    assert {float(r["threshold"]) for r in rows} == {threshold}
+    assert all(r["probability"] == "" for r in rows)  # an SVM gives a score, not a probability
+    assert f"fake (score above {threshold:.6g})" in result.output
+
+
+def test_classify_threshold_from_known_reals(tmp_path):
+    path, paths, x = store(tmp_path, "s", 40, 40, spread=0.01)
+    reals = [p for p in paths if "/real/" in p][:20]  # known reals: rows of the store
+    anchors = [a for p in reals for a in ("--real-anchor", p)]
+    result = invoke("classify", path, "--fpr", "0.1", *anchors, "--out", tmp_path / "v.csv")
+    assert result.exit_code == 0, result.output
+    rows = read_csv(tmp_path / "v.csv")
+    threshold = float(rows[0]["threshold"])
+    anchor_scores = np.sort(load_model(None).score(x[[paths.index(p) for p in reals]]))[::-1]
+    assert threshold == anchor_scores[2]  # floor(0.1 * 20) = 2 may lie above: the third highest
+    called_fake = [r["verdict"] == "fake" for r in rows if r["path"] in reals]
+    assert sum(called_fake) == 2 and "2 of 20 known-real images score above it (10.0%" in result.output
+    assert invoke("classify", path, "--fpr", "0.1", "--out", tmp_path / "w.csv").exit_code == 2  # no anchors
+    both = invoke("classify", path, "--fpr", "0.1", "--threshold", "0", *anchors, "--out", tmp_path / "w.csv")
+    assert both.exit_code == 2 and "not both" in both.output
+    assert invoke("classify", path, "--fpr", "1.5", *anchors, "--out", tmp_path / "w.csv").exit_code == 2
+
+
+def test_unsupervised_verdicts_carry_the_mixture_probability(tmp_path):
+    path, _, _ = store(tmp_path, "s", 20, 20)
+    result = invoke("classify", path, "--unsupervised", "--out", tmp_path / "v.csv")
+    assert result.exit_code == 0, result.output
+    rows = read_csv(tmp_path / "v.csv")
+    score = np.array([float(r["score"]) for r in rows])
+    probability = np.array([float(r["probability"]) for r in rows])
+    np.testing.assert_allclose(probability, logistic(score), rtol=1e-12)
+    assert all((p > 0.5) == (r["verdict"] == "fake") for p, r in zip(probability, rows, strict=True))
+    assert "p(fake)" in result.output
+
+
+def write_faces(directory, n, seed):
+    """Small photo-like PNGs in real/ and fake/ (tinted differently, so the two classes differ)."""
+    files = []
+    for label, tint in (("real", 0), ("fake", 1)):
+        (directory / label).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            rgb = natural_image(48, 40, seed=seed + 100 * tint + i)
+            if tint:  # a generator's channels drift apart: shift one channel by a pixel
+                rgb[..., 2] = np.roll(rgb[..., 2], 1, axis=1)
+            path = directory / label / f"{i}.png"
+            cv2.imwrite(str(path), rgb[..., ::-1])
+            files.append(path)
+    return files
+
+
+def test_classify_images_measured_on_the_spot(tmp_path):
+    files = write_faces(tmp_path / "faces", 3, seed=1)
+    (tmp_path / "faces" / "real" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    result = invoke("classify", tmp_path / "faces", "--out", "-")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))  # the verdicts alone on stdout
+    assert len(rows) == 7 and not (tmp_path / "-").exists()
+    by_path = {r["path"]: r for r in rows}
+    assert by_path[str(tmp_path / "faces" / "real" / "broken.png")]["status"] == "truncated"
+    model, extractor = load_model(None), make_extractor()
+    for path in files:  # the same score as measuring the file by hand
+        expected = model.score(measure_file(path, extractor).features)[0]
+        assert float(by_path[str(path)]["score"]) == expected
+    assert "model: bundled default" in result.stderr and "agree with the folders' labels" in result.stderr
+
+
+def test_many_images_go_through_scan(tmp_path, monkeypatch):
+    import scanner.inputs
+
+    write_faces(tmp_path / "faces", 3, seed=2)
+    monkeypatch.setattr(scanner.inputs, "MAX_IMAGES", 4)
+    result = invoke("classify", tmp_path / "faces", "--out", tmp_path / "v.csv")
+    assert result.exit_code == 2 and "more than 4 images" in result.output and "scanner scan" in result.output
+    assert not (tmp_path / "v.csv").exists()
+    result = invoke("classify", tmp_path / "absent", "--out", tmp_path / "v.csv")
+    assert result.exit_code == 2 and "no such file" in result.output
+
+
+def test_train_on_images_lists_what_it_was_fitted_on(tmp_path):
+    write_faces(tmp_path / "calibration", 4, seed=3)
+    result = invoke("train", tmp_path / "calibration", "--out", tmp_path / "m.h5")
+    assert result.exit_code == 0, result.output
+    assert "trained SVM on 8 rows (4 real, 4 fake)" in result.output
+    listed = [line.split() for line in result.output.splitlines() if line.startswith("  ")]
+    assert sorted(listed) == sorted(
+        [label, str(tmp_path / "calibration" / label / f"{i}.png")] for label in ("real", "fake") for i in range(4)
+    )
+    test = write_faces(tmp_path / "judged", 2, seed=40)
+    result = invoke("classify", *test, "--model", tmp_path / "m.h5", "--out", tmp_path / "v.csv")
+    assert result.exit_code == 0, result.output
+    assert len(read_csv(tmp_path / "v.csv")) == 4
+
+
+def test_model_to_standard_output(tmp_path):
+    path, _, _ = store(tmp_path, "s", 10, 10)
+    result = invoke("train", path, "--out", "-")
+    assert result.exit_code == 0, result.output
+    assert result.stdout_bytes.startswith(b"\x89HDF\r\n\x1a\n") and "model: -" in result.stderr
+    (tmp_path / "m.h5").write_bytes(result.stdout_bytes)
+    assert load_model(tmp_path / "m.h5").predict(FAKE_CENTRE[None])[0] == "fake"
+    assert load_model(tmp_path / "m.h5").predict(REAL_CENTRE[None])[0] == "real"
+
+
+def test_a_fifo_among_the_inputs_is_never_opened(tmp_path):
+    """Run in a subprocess with a timeout: a regression would block on open() instead of failing."""
+    import os
+    import subprocess
+    import sys
+
+    write_faces(tmp_path / "faces", 1, seed=5)
+    os.mkfifo(tmp_path / "faces" / "real" / "pipe.png")
+    command = [sys.executable, "-m", "scanner", "classify", str(tmp_path / "faces" / "real" / "pipe.png")]
+    result = subprocess.run([*command, "--out", "-"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [(r["path"], r["status"]) for r in rows] == [(str(tmp_path / "faces" / "real" / "pipe.png"), "not_image")]
