@@ -1,4 +1,5 @@
-"""`scanner export` and `scanner info`: reading feature stores (light: no numba, FFTW or OpenCV)."""
+"""`scanner export`, `scanner info` and `scanner merge`: reading and joining feature stores (light: no numba,
+FFTW or OpenCV)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ import typer
 from scanner.cli import options
 from scanner.cli.app import command
 from scanner.cli.measure import counts_lines
-from scanner.lifecycle import journal_path
+from scanner.lifecycle import journal_path, merge_stores
 from scanner.outputs import output_file
+from scanner.parts import list_parts, parts_path
 from scanner.store import column_counts, export_csv, read_header
 
-__all__ = ["export", "info"]
+__all__ = ["export", "info", "merge"]
 
 
 @command("export", "Measure")
@@ -60,3 +62,30 @@ def info(store: options.StoreArgument) -> None:
     if os.path.exists(journal_path(os.path.abspath(store))):
         lines.append("note: an unfinished scan's journal is next to it; rerun that scan to finish and merge it")
     typer.echo("\n".join(lines))
+
+
+@command("merge", "Measure")
+def merge(
+    stores: options.StoresArgument,
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="The store to write.", metavar="ALL.h5", show_default=False),
+    ],
+) -> None:
+    """Merge feature stores measured the same way (e.g. the shards of a scan) into one."""
+    for store in stores:
+        name = os.path.abspath(store)
+        if os.path.exists(journal_path(name)) or list_parts(parts_path(name)):
+            typer.echo(
+                f"note: {store} has an unfinished scan next to it; its latest rows are not in the store yet "
+                "(rerun that scan to finish it)",
+                err=True,
+            )
+    result = merge_stores(stores, out, " ".join(["scanner", *sys.argv[1:]]))
+    duplicates = (
+        f"; {result.duplicates:,} rows of paths present more than once left out (the newest mtime kept)"
+        if result.duplicates
+        else ""
+    )
+    typer.echo(f"{out}: {result.rows:,} rows from {len(stores)} stores{duplicates}")
+    typer.echo("\n".join(counts_lines(column_counts(out))))
