@@ -524,6 +524,7 @@ class StoreSession:
         self.store_rows = 0
         self.parts_dir = parts_path(self.out)  # where a distributed scan's workers write their rows
         self._part_rows = 0  # rows in part files reported finished and not yet merged
+        self._reported: set[str] = set()  # those part files
         self._pending: list[Rows] = []
         self._pending_rows = 0
         self._last_commit = time.monotonic()
@@ -592,10 +593,11 @@ class StoreSession:
         if self._pending_rows >= batch:
             self._commit_and_maybe_checkpoint()
 
-    def add_part(self, rows: int, counts: dict[str, int]) -> None:
-        """A worker wrote `rows` rows to a part file in parts_dir (merged at the next checkpoint)."""
+    def add_part(self, path: str, rows: int, counts: dict[str, int]) -> None:
+        """A worker wrote `rows` rows to the part file `path` in parts_dir (merged at the next checkpoint)."""
         self.counts.update(counts)
         self._part_rows += rows
+        self._reported.add(os.path.abspath(path))
         if self._journal is not None and self._journal.rows + self._part_rows >= max(
             self.policy.checkpoint_rows, self.store_rows
         ):
@@ -629,12 +631,22 @@ class StoreSession:
         """Bring the store up to date and start a new journal (no longer one that replaces the store)."""
         assert self._journal is not None
         self._journal.close()
-        parts = open_parts(self.parts_dir, self.measurement, strict=False)
+        parts = self._parts_to_merge()
         self.store_rows = merge(self.out, self._journal, parts)
         remove_parts([p.path for p in parts])
         self._part_rows = 0
         self.header.pop("replace", None)
         self._journal = Journal.create(journal_path(self.out), self.header)
+
+    def _parts_to_merge(self) -> list[Part]:
+        """The part files in parts_dir; the rows of those not reported yet (a task that finished as the
+        scan was stopped, or one handed out by an earlier, stopped client) count as written now."""
+        parts = open_parts(self.parts_dir, self.measurement, strict=False)
+        for part in parts:
+            if os.path.abspath(part.path) not in self._reported:
+                self.counts.update(part.counts)
+        self._reported.clear()
+        return parts
 
     def finish(self) -> int:
         """Commit, merge the journal into the store, retire it; the store's row count."""
@@ -642,7 +654,7 @@ class StoreSession:
         journal = self._journal
         assert journal is not None
         journal.close()
-        parts = open_parts(self.parts_dir, self.measurement, strict=False)
+        parts = self._parts_to_merge()
         if journal.rows or parts or not os.path.exists(self.out) or journal.header.get("replace"):
             self.store_rows = merge(self.out, journal, parts)
         remove_parts([p.path for p in parts])

@@ -226,7 +226,7 @@ def scan(
                 chunks = _chunks(walk, session, size, measure.n_features, options.shard, pool.chunk_bytes)
                 for result in pool.map(chunks):
                     if isinstance(result, PartDone):
-                        session.add_part(result.rows, result.counts)
+                        session.add_part(result.path, result.rows, result.counts)
                     elif result is not None:
                         session.add(result)
                     session.tick()

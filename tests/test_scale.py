@@ -241,6 +241,19 @@ def test_a_dask_task_writes_its_part_and_a_timed_out_file_gets_its_row(tmp_path)
         run_shard(spec, ShardTask("abc", files, task.part, version="0.0.1"))
 
 
+def test_tasks_shrink_on_a_cluster_so_large_that_files_in_flight_would_exceed_the_bound():
+    import time
+
+    from scanner.executors.dask import IN_FLIGHT, MAX_FILES_IN_FLIGHT, DaskExecutor
+
+    executor = DaskExecutor.__new__(DaskExecutor)  # no cluster: only the sizing
+    executor.chunk_files, executor._threads_checked = 2048, time.monotonic()
+    for threads, size in ((2, 2048), (64, 2048), (160, 1562), (3200, 78), (100_000, 64)):
+        executor._threads = threads
+        assert executor._task_size() == size
+        assert size == 64 or IN_FLIGHT * threads * size <= MAX_FILES_IN_FLIGHT
+
+
 # --- the time limit and crashes in the local pool -----------------------------------------------------
 
 

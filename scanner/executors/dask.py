@@ -9,7 +9,8 @@ The client (this process) lists the files, drops those the store has done, and
 cuts the rest into shards of up to ``task_files`` files or ``task_bytes`` bytes,
 sorted, each named by its contents (scanner.parts.shard_id). At most
 ``IN_FLIGHT`` shards per worker thread are submitted at a time, so the client
-holds only those whatever the listing's size. A task measures its shard with an
+holds only those whatever the listing's size; on a cluster so large that they
+would hold more than ``MAX_FILES_IN_FLIGHT`` files, the tasks get smaller. A task measures its shard with an
 extractor kept by its worker thread (FFT plans and buffers reused from task to
 task) and writes the rows to ``STORE.h5.parts/SHARD.part`` (atomically); it
 returns only counts, so rows never travel through the scheduler. The scan's
@@ -56,6 +57,8 @@ from scanner.walk import Found
 TASK_FILES = 2048  # files per task at most ...
 TASK_BYTES = 256 << 20  # ... and bytes of files per task at most (large images make short tasks)
 IN_FLIGHT = 2  # tasks submitted per worker thread: one running, one waiting on the worker
+MAX_FILES_IN_FLIGHT = 500_000  # about 100 MB of file names in the client; tasks shrink on big clusters
+MIN_TASK_FILES = 64
 TASK_RETRIES = 2  # a task that raised is run again this many times before the scan stops
 POLL_SECONDS = 0.5
 CAPACITY_SECONDS = 5.0  # how often the client asks the scheduler how many worker threads there are
@@ -280,6 +283,12 @@ def run_shard(spec: MeasureSpec, task: ShardTask) -> dict[str, Any]:
     return {"part": task.part, "rows": header["rows"], "counts": header["counts"], "seconds": seconds, "host": host}
 
 
+def dask_setup(worker: Any) -> None:
+    """Preload of the workers of `--cluster local`: Ctrl-C in the terminal is for the scan's own
+    process, which stops them; a worker that took it would die with a traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 # --- the client's side ---------------------------------------------------------------------
 
 
@@ -312,7 +321,8 @@ class DaskExecutor(Executor):
         os.makedirs(os.path.join(parts_dir, TIMED_OUT), exist_ok=True)
         try:
             if address == "local":
-                # Ctrl-C goes to this process alone: the workers inherit a blocked SIGINT.
+                # Ctrl-C is this process's to handle: held back while the cluster starts, and
+                # ignored by its workers (dask_setup below), which are stopped by closing it.
                 with _sigint_blocked():
                     self._cluster = LocalCluster(
                         n_workers=workers or default_workers(),
@@ -320,6 +330,7 @@ class DaskExecutor(Executor):
                         processes=True,
                         dashboard_address=None,
                         silence_logs=logging.ERROR,
+                        preload=[__name__],
                     )
                     self._client = Client(self._cluster)
             else:
@@ -341,6 +352,12 @@ class DaskExecutor(Executor):
             self._threads = sum(self._client.nthreads().values())
             self._threads_checked = now
         return self._threads
+
+    def _task_size(self) -> int:
+        """Files per task: the chunk as it comes, unless so many worker threads would hold more than
+        MAX_FILES_IN_FLIGHT files (then smaller tasks, so that every thread still has work)."""
+        share = MAX_FILES_IN_FLIGHT // (IN_FLIGHT * max(self._capacity(), 1))
+        return max(MIN_TASK_FILES, min(self.chunk_files or TASK_FILES, share))
 
     def _task(self, files: Sequence[Found]) -> ShardTask:
         roots = self.spec.roots
@@ -374,7 +391,10 @@ class DaskExecutor(Executor):
                         break
                     if not chunk:  # nothing ready in the listing now
                         break
-                    task = self._task(chunk)
+                    size = self._task_size()
+                    pieces = [chunk[i : i + size] for i in range(0, len(chunk), size)]
+                    self._pending.extend(self._task(piece) for piece in pieces[1:])
+                    task = self._task(pieces[0])
                     if os.path.exists(task.part):  # done by an earlier run: merged with the others
                         header = read_part_header(task.part)
                         yield PartDone(task.part, int(header["rows"]), dict(header["counts"]))
