@@ -281,3 +281,15 @@ def test_a_file_that_crashes_its_worker_alone_gets_a_row_in_the_local_pool(tmp_p
     row = table.path.index(str(images / "d1" / "crash-me.png"))
     assert table.status[row] == "unreadable" and "the decoder crashed on this file" in table.error[row]
     assert sum(s == "ok" for s in table.status) == 20
+
+
+def test_info_and_merge_say_when_part_files_wait_next_to_a_store(tmp_path):
+    store = store_of(tmp_path / "a.h5", [("/x/a.png", 1.0, 1.0)])
+    directory = parts_path(str(store))
+    os.makedirs(directory)
+    write_part(os.path.join(directory, "p.part"), part_rows([b"x.png"]), Measurement(), ["", "/d"], "p")
+    result = runner.invoke(app, ["info", str(store)])
+    assert result.exit_code == 0 and "distributed scan's part files are next to it" in result.output
+    result = runner.invoke(app, ["merge", str(store), "--out", str(tmp_path / "all.h5")])
+    assert result.exit_code == 0 and "has an unfinished scan next to it" in result.output
+    assert len(read_features(tmp_path / "all.h5")) == 1

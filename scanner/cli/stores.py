@@ -61,6 +61,8 @@ def info(store: options.StoreArgument) -> None:
     ]
     if os.path.exists(journal_path(os.path.abspath(store))):
         lines.append("note: an unfinished scan's journal is next to it; rerun that scan to finish and merge it")
+    if list_parts(parts_path(os.path.abspath(store))):
+        lines.append("note: an unfinished distributed scan's part files are next to it; rerun that scan to merge them")
     typer.echo("\n".join(lines))
 
 

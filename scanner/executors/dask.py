@@ -163,13 +163,13 @@ class _Watchdog:
     leaving a marker that names the file for the task's next run."""
 
     def __init__(self) -> None:
-        self._clocks: dict[int, tuple[float, str, float]] = {}  # thread: (deadline, marker, seconds)
+        self._clocks: dict[int, tuple[float, _TaskClock, int]] = {}  # thread: (deadline, its task's clock, file)
         self._lock = threading.Lock()
         threading.Thread(target=self._watch, name="scanner-file-timeout", daemon=True).start()
 
-    def set(self, deadline: float, marker: str, seconds: float) -> None:
+    def set(self, deadline: float, clock: _TaskClock, index: int) -> None:
         with self._lock:
-            self._clocks[threading.get_ident()] = (deadline, marker, seconds)
+            self._clocks[threading.get_ident()] = (deadline, clock, index)
 
     def clear(self) -> None:
         with self._lock:
@@ -180,10 +180,10 @@ class _Watchdog:
             time.sleep(0.2)
             now = time.monotonic()
             with self._lock:
-                overdue = [(marker, seconds) for deadline, marker, seconds in self._clocks.values() if now > deadline]
+                overdue = [(clock, index) for deadline, clock, index in self._clocks.values() if now > deadline]
             if overdue:
-                for marker, seconds in overdue:
-                    _write_marker(marker, seconds)
+                for clock, index in overdue:
+                    _write_marker(clock.marker(index), clock.seconds)
                 os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -213,8 +213,10 @@ class _TaskClock:
         self.task, self.files, self.roots, self.seconds = task, files, roots, seconds
 
     def start(self, index: int) -> None:
-        marker = _marker(self.task, self.files[index], self.roots)
-        self.watchdog.set(time.monotonic() + self.seconds, marker, self.seconds)
+        self.watchdog.set(time.monotonic() + self.seconds, self, index)
+
+    def marker(self, index: int) -> str:
+        return _marker(self.task, self.files[index], self.roots)
 
     def stop(self) -> None:
         self.watchdog.clear()
