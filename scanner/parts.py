@@ -40,6 +40,7 @@ from scanner.store import fsync_directory
 
 SUFFIX = ".part"
 TIMED_OUT = "timed-out"  # the subdirectory of markers left by workers stopped on a file that hung
+RUNNING = "running"  # the subdirectory of markers of tasks that started and have not finished
 
 
 class PartError(Exception):
@@ -191,15 +192,15 @@ def remove_directory(directory: str) -> None:
     (their files have rows in the store by then) and temporaries of tasks that died."""
     if not os.path.isdir(directory) or list_parts(directory):
         return
-    markers = os.path.join(directory, TIMED_OUT)
-    for folder in (markers, directory):
+    markers = (os.path.join(directory, TIMED_OUT), os.path.join(directory, RUNNING))
+    for folder in (*markers, directory):
         try:
             names = os.listdir(folder)
         except FileNotFoundError:
             continue
         for name in names:
             path = os.path.join(folder, name)
-            if os.path.isfile(path) and (folder == markers or name.endswith(".tmp")):
+            if os.path.isfile(path) and (folder in markers or name.endswith(".tmp")):
                 os.unlink(path)
         with suppress(OSError):  # something else lives there (a late task's part): left for the next scan
             os.rmdir(folder)

@@ -293,3 +293,43 @@ def test_info_and_merge_say_when_part_files_wait_next_to_a_store(tmp_path):
     result = runner.invoke(app, ["merge", str(store), "--out", str(tmp_path / "all.h5")])
     assert result.exit_code == 0 and "has an unfinished scan next to it" in result.output
     assert len(read_features(tmp_path / "all.h5")) == 1
+
+
+_FAULTS = """
+import resource, sys
+from scanner.executors.dask import _malloc_as_elsewhere
+from scanner.extract import make_extractor
+from scanner.measure import measure_file
+if sys.argv[1] == "undo":
+    _malloc_as_elsewhere()
+extractor = make_extractor(planner="estimate")
+files = sys.argv[2:]
+for f in files[:3]:
+    measure_file(f, extractor)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for f in files:
+    measure_file(f, extractor)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / len(files))
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="glibc's malloc")
+def test_dask_workers_undo_the_nannys_malloc_trim_threshold(tmp_path):
+    """Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536: every decoded image would then be
+    mapped afresh (page faults); the worker sets the thresholds glibc would have reached."""
+    files = []
+    for i in range(12):
+        files.append(str(tmp_path / f"{i}.jpg"))
+        cv2.imwrite(files[-1], natural_image(256, 256, seed=i)[..., ::-1])
+    env = {**os.environ, "MALLOC_TRIM_THRESHOLD_": "65536"}
+    env.pop("MALLOC_MMAP_THRESHOLD_", None)
+
+    def faults(mode):
+        result = subprocess.run(
+            [sys.executable, "-c", _FAULTS, mode, *files], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 0, result.stderr
+        return float(result.stdout)
+
+    assert faults("keep") > 40  # the nanny's setting: a fresh mapping for each image
+    assert faults("undo") < 5
