@@ -54,3 +54,4 @@ DEFAULT_PRECISION: Precision = "double"
 
 DEFAULT_MAX_PIXELS = 100_000_000
 MIN_SIDE = 8
+DEFAULT_FILE_TIMEOUT = 60.0  # seconds one file may take to be read and decoded before its worker is stopped

@@ -66,8 +66,11 @@ def encode_rows(rows: Rows, layout: Sequence[str] = LAYOUT) -> bytes:
         column = rows[name]
         if COLUMN_BY_NAME[name].variable:
             items = column.tolist()
-            blob = b"\0".join(
-                items if COLUMN_BY_NAME[name].kind == "bytes" else [s.encode("utf-8", "surrogateescape") for s in items]
+            # NUL is a whole character in UTF-8: joining then encoding equals encoding then joining.
+            blob = (
+                b"\0".join(items)
+                if COLUMN_BY_NAME[name].kind == "bytes"
+                else "\0".join(items).encode("utf-8", "surrogateescape")
             )
             parts += [struct.pack("<I", len(blob)), blob]
         else:
@@ -84,9 +87,13 @@ def decode_rows(payload: bytes, width: int, layout: Sequence[str] = LAYOUT) -> R
         column = COLUMN_BY_NAME[name]
         if column.variable:
             (length,) = struct.unpack_from("<I", payload, pos)
-            items = payload[pos + 4 : pos + 4 + length].split(b"\0") if n else []
+            blob = payload[pos : pos + 4 + length][4:]
             pos += 4 + length
-            texts = items if column.kind == "bytes" else [b.decode("utf-8", "surrogateescape") for b in items]
+            texts: list = (
+                (blob.split(b"\0") if column.kind == "bytes" else blob.decode("utf-8", "surrogateescape").split("\0"))
+                if n
+                else []
+            )
             columns[name] = np.array(texts, dtype=object) if texts else np.empty(0, dtype=object)
         else:
             count = n * width if column.kind == "features" else n

@@ -16,7 +16,7 @@ import typer
 from scanner.backends import DEFAULT_PLANNER
 from scanner.cli import options
 from scanner.cli.app import command
-from scanner.constants import DEFAULT_MAX_PIXELS, DEFAULT_SPECTRUM, ExitCode, Status
+from scanner.constants import DEFAULT_FILE_TIMEOUT, DEFAULT_MAX_PIXELS, DEFAULT_SPECTRUM, ExitCode, Status
 from scanner.errors import FatalError, InputError
 
 if TYPE_CHECKING:
@@ -197,12 +197,48 @@ def scan(
     as_json: Annotated[
         bool, typer.Option("--json", help="End with one JSON line on stdout (counts, problems) instead of words.")
     ] = False,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            "--cluster",
+            metavar="ADDRESS",
+            help="Run on a Dask cluster: a scheduler's address (tcp://host:8786), or 'local' for --workers "
+            "processes on this machine (docs/cluster.md).",
+            show_default=False,
+        ),
+    ] = None,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            "--shard",
+            metavar="I/N",
+            help="Scan only the I-th of N shards of the listing (disjoint, covering; by path), e.g. for an "
+            "array job; join the stores with `scanner merge`.",
+            show_default=False,
+        ),
+    ] = None,
+    file_timeout: Annotated[
+        float,
+        typer.Option(
+            "--file-timeout",
+            min=0,
+            metavar="SECONDS",
+            help="Stop a worker that spends longer reading and decoding one file; the file gets an unreadable "
+            "row (0: no limit).",
+        ),
+    ] = DEFAULT_FILE_TIMEOUT,
+    task_files: Annotated[
+        int | None,
+        typer.Option(
+            "--task-files", min=1, metavar="N", help="With --cluster: files per task at most (default 2,048)."
+        ),
+    ] = None,
 ) -> None:
     """Scan directories into a crash-safe, resumable HDF5 feature store."""
     from contextlib import nullcontext
 
     from scanner.progress import ScanDisplay, TotalCount
-    from scanner.scan import ScanOptions
+    from scanner.scan import ScanOptions, parse_shard
     from scanner.scan import scan as run_scan
     from scanner.store import column_counts, first_problems
     from scanner.walk import Walk, parse_extensions
@@ -221,6 +257,13 @@ def scan(
         extensions = parse_extensions(ext)
     except ValueError as exc:
         raise InputError(str(exc)) from None
+    if task_files is not None and cluster is None:
+        raise InputError("--task-files sets the size of a Dask task: it goes with --cluster")
+    if workers is not None and cluster not in (None, "local"):
+        raise InputError(
+            "--workers sets the processes of the local pool or of --cluster local; a running Dask "
+            "cluster has the workers started for it"
+        )
 
     def walk_of(from_list: Path | None) -> Walk:
         lines = _list_lines(from_list) if from_list is not None else None
@@ -237,6 +280,10 @@ def scan(
         workers=workers,
         overwrite=overwrite,
         checkpoint_rows=checkpoint_rows,
+        file_timeout=file_timeout,
+        shard=parse_shard(shard) if shard is not None else None,
+        cluster=cluster,
+        task_files=task_files,
     )
     try:
         with (

@@ -10,6 +10,13 @@ unfinished files are retried one by one; a file that kills a worker on its own,
 twice, gets an ``unreadable`` row instead of stopping the sweep. A worker that
 dies before it is ready blames no file, and repeated deaths with nothing
 finished in between stop the scan.
+
+A worker that spends more than ``MeasureSpec.file_timeout`` seconds reading and
+decoding one file (a decoder that hangs rather than crashes) is killed and
+replaced: that file gets an ``unreadable`` row saying it timed out, and the
+other files it held go to the other workers as they were (they are not suspects).
+Each worker tells the parent which file it is on through a few shared numbers,
+so watching costs no message per file.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import logging
 import multiprocessing as mp
 import os
 import signal
+import time
 from collections import Counter, deque
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -26,7 +34,7 @@ from typing import Any
 
 from scanner.backends import BACKENDS
 from scanner.constants import Status
-from scanner.executors import Chunk, Executor, MeasureSpec
+from scanner.executors import Chunk, Executor, MeasureSpec, timed_out_error
 from scanner.featuresets import get_feature_set
 from scanner.lifecycle import ScanError
 from scanner.measure import measure_files, problem_rows
@@ -58,7 +66,25 @@ class _ToParent(logging.Handler):
             self.conn.send((LOG, record.levelno, record.name, record.getMessage()))
 
 
-def _worker_main(conn: Connection, spec: MeasureSpec) -> None:
+class _SharedClock:
+    """The worker's side of the time limit: which chunk and file it is decoding, and since when
+    (cells: chunk id, file index, start on the monotonic clock, 0 when not decoding)."""
+
+    def __init__(self, cells: Any) -> None:
+        self.cells = cells
+        self.chunk_id = 0
+
+    def start(self, index: int) -> None:
+        cells = self.cells
+        cells[2] = 0.0
+        cells[0], cells[1] = self.chunk_id, index
+        cells[2] = time.monotonic()
+
+    def stop(self) -> None:
+        self.cells[2] = 0.0
+
+
+def _worker_main(conn: Connection, spec: MeasureSpec, cells: Any) -> None:
     """Measure chunks of files until told to stop (None) or the parent goes away."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what Ctrl-C does
     logger = logging.getLogger("scanner")
@@ -66,6 +92,7 @@ def _worker_main(conn: Connection, spec: MeasureSpec) -> None:
     logger.addHandler(_ToParent(conn))
     logger.propagate = False
     extractor = spec.extractor.build()
+    clock = _SharedClock(cells) if spec.file_timeout > 0 else None
     try:
         conn.send(READY)
         while True:
@@ -73,7 +100,9 @@ def _worker_main(conn: Connection, spec: MeasureSpec) -> None:
             if task is None:
                 return
             chunk_id, files = task
-            conn.send((chunk_id, measure_files(files, spec.roots, extractor, spec.max_pixels)))
+            if clock is not None:
+                clock.chunk_id = chunk_id
+            conn.send((chunk_id, measure_files(files, spec.roots, extractor, spec.max_pixels, clock)))
     except (EOFError, OSError):  # the parent is gone: nothing to report to
         return
 
@@ -92,7 +121,8 @@ def _sigint_blocked() -> Iterator[None]:
 class _Worker:
     def __init__(self, ctx: Any, spec: MeasureSpec) -> None:
         self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_worker_main, daemon=True, args=(child, spec))
+        self.cells = ctx.RawArray("d", 3)
+        self.process = ctx.Process(target=_worker_main, daemon=True, args=(child, spec, self.cells))
         self.process.start()
         child.close()
         self.chunks: dict[int, Chunk] = {}
@@ -107,13 +137,24 @@ class _Worker:
             return False
         return True
 
-    def stop(self) -> None:
-        with suppress(OSError):
-            self.conn.send(None)
-        self.process.join(timeout=5)
+    def overdue(self, timeout: float) -> tuple[int, int] | None:
+        """(chunk id, file index) of a file this worker has been decoding for over `timeout` seconds."""
+        started = self.cells[2]
+        if timeout <= 0 or not started or time.monotonic() - started <= timeout:
+            return None
+        chunk_id, index = int(self.cells[0]), int(self.cells[1])
+        return (chunk_id, index) if self.cells[2] == started and chunk_id in self.chunks else None
+
+    def stop(self, now: bool = False) -> None:
+        """Stop the worker: asked to finish, or (now) killed at once. A process stuck in the kernel
+        (a hung network read) may outlive SIGKILL for a while: it is not waited for."""
+        if not now:
+            with suppress(OSError):
+                self.conn.send(None)
+            self.process.join(timeout=5)
         if self.process.is_alive():
             self.process.kill()
-            self.process.join()
+            self.process.join(timeout=5)
         self.conn.close()
 
 
@@ -171,6 +212,10 @@ class LocalPool(Executor):
                 elif worker.process.sentinel not in ready:
                     continue
                 yield from self._replace(worker)
+            for worker in list(self._pool):
+                hung = worker.overdue(self.spec.file_timeout)
+                if hung is not None:
+                    yield from self._replace(worker, hung)
             yield None
 
     def _receive(self, worker: _Worker) -> tuple[bool, Rows | None]:
@@ -194,8 +239,28 @@ class LocalPool(Executor):
         self._crashes = 0
         return True, rows
 
-    def _replace(self, dead: _Worker) -> Iterator[Rows]:
-        """A worker died: retry its files one by one; a lone file that kills it twice gets a row."""
+    def _replace(self, dead: _Worker, hung: tuple[int, int] | None = None) -> Iterator[Rows]:
+        """A worker died: retry its files one by one; a lone file that kills it twice gets a row.
+
+        A worker stuck on file `hung` (chunk id, index) is killed: that file gets its row, and
+        the rest of its files are retried as they were.
+        """
+        if hung is not None:
+            dead.stop(now=True)
+            chunk_id, index = hung
+            for cid, chunk in dead.chunks.items():
+                if cid == chunk_id:
+                    f = chunk[index]
+                    yield problem_rows(
+                        [f._replace(status=Status.UNREADABLE.value, error=timed_out_error(self.spec.file_timeout))],
+                        self.spec.n_features,
+                    )
+                    chunk = chunk[:index] + chunk[index + 1 :]
+                if chunk:
+                    self._retry.appendleft(chunk)
+            dead.chunks.clear()
+            self._pool[self._pool.index(dead)] = self._start(1)[0]
+            return
         dead.stop()
         code = dead.process.exitcode
         self._crashes += 1
