@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scanner.constants import DEFAULT_MAX_PIXELS, Status
+from scanner.constants import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, Status
 from scanner.decode import ImageInfo, UnusableImage, read_image
 from scanner.extract import Extractor, GreyImage
 from scanner.schema import Rows
@@ -32,12 +32,20 @@ class FileRecord:
 
 
 def measure_file(
-    path: str | bytes | os.PathLike, extractor: Extractor, max_pixels: int = DEFAULT_MAX_PIXELS
+    path: str | bytes | os.PathLike,
+    extractor: Extractor,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    *,
+    follow: bool = True,
 ) -> FileRecord:
-    """Read, decode and measure one file; failures become statuses, never exceptions."""
+    """Read, decode and measure one file; failures become statuses, never exceptions.
+
+    follow=False refuses a symbolic link in the path's last component (scanner.decode.read_image).
+    """
     name = os.fsdecode(path)
     try:
-        image = read_image(path, max_pixels)
+        image = read_image(path, max_pixels, max_bytes, follow=follow)
     except UnusableImage as exc:
         return FileRecord(name, exc.status, exc.reason, exc.info, None)
     try:
@@ -51,10 +59,10 @@ def measure_file(
 features_of_file = measure_file
 
 
-def _measured(path: bytes, extractor: Extractor, max_pixels: int) -> FileRecord:
+def _measured(path: bytes, extractor: Extractor, max_pixels: int, max_bytes: int, follow: bool) -> FileRecord:
     """measure_file, with an unexpected error (a bug, MemoryError) as that file's row rather than the sweep's end."""
     try:
-        return measure_file(path, extractor, max_pixels)
+        return measure_file(path, extractor, max_pixels, max_bytes, follow=follow)
     except Exception as exc:
         return FileRecord(os.fsdecode(path), Status.UNREADABLE, f"internal error: {exc!r}", ImageInfo(), None)
 
@@ -86,10 +94,16 @@ def rows_of(files: Sequence[Found], records: Sequence[FileRecord], width: int) -
 
 
 def measure_files(
-    files: Sequence[Found], roots: Sequence[bytes], extractor: Extractor, max_pixels: int = DEFAULT_MAX_PIXELS
+    files: Sequence[Found],
+    roots: Sequence[bytes],
+    extractor: Extractor,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> Rows:
     """Measure a chunk of walked files (paths relative to `roots`) into store rows."""
-    records = [_measured(os.path.join(roots[f.root], f.relpath), extractor, max_pixels) for f in files]
+    records = [
+        _measured(os.path.join(roots[f.root], f.relpath), extractor, max_pixels, max_bytes, f.follow) for f in files
+    ]
     return rows_of(files, records, extractor.measurement.n_features)
 
 

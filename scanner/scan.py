@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scanner.backends import DEFAULT_BACKEND, DEFAULT_PLANNER
-from scanner.constants import DEFAULT_MAX_PIXELS, DEFAULT_PRECISION, DEFAULT_SPECTRUM
+from scanner.constants import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, DEFAULT_PRECISION, DEFAULT_SPECTRUM
 from scanner.executors import Chunk, Executor, MeasureSpec
 from scanner.extract import ExtractorSpec, extractor_spec
 from scanner.featuresets import DEFAULT_FEATURE_SET
@@ -38,6 +38,7 @@ class ScanOptions:
     backend: str = DEFAULT_BACKEND
     planner: str = DEFAULT_PLANNER  # fftw backend only
     max_pixels: int = DEFAULT_MAX_PIXELS
+    max_bytes: int = DEFAULT_MAX_BYTES  # files are never read past this many bytes
     workers: int | None = None  # None: every core this process may use
     overwrite: bool = False
     chunk_files: int = 16  # files per task sent to a worker
@@ -159,7 +160,7 @@ def scan(
             on_progress(progress)
 
     with session:
-        measure = MeasureSpec(spec, tuple(session.roots), options.max_pixels)
+        measure = MeasureSpec(spec, tuple(session.roots), options.max_pixels, options.max_bytes)
         pool = (executor or LocalPool)(measure, options.workers)
         interrupted = False
         try:

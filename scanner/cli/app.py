@@ -16,6 +16,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 
 from scanner import __version__
+from scanner.cli.text import say
 from scanner.constants import ExitCode
 from scanner.errors import ScannerError
 
@@ -32,7 +33,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def fail(command: str, message: str, code: int = ExitCode.USAGE) -> NoReturn:
     """Say what went wrong, as `scanner COMMAND: message` on stderr, and exit with code."""
-    typer.echo(f"scanner {command}: {message}", err=True)
+    say(f"scanner {command}: {message}", err=True)
     raise typer.Exit(int(code))
 
 

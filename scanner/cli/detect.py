@@ -10,8 +10,10 @@ import typer
 
 from scanner.cli import options
 from scanner.cli.app import command
-from scanner.constants import ExitCode
+from scanner.cli.text import say, shown
+from scanner.constants import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, ExitCode, ReadLimits
 from scanner.errors import InputError
+from scanner.limits import use_pixel_cap
 
 if TYPE_CHECKING:
     from scanner.detect import Model, Samples
@@ -29,7 +31,7 @@ def _samples(stores: list[Path], labels: Path | None = None) -> Samples:
 
 def _save(model: Model, out: Path, inputs: list[Path | None]) -> None:
     model.save(out, inputs=inputs)
-    typer.echo(f"model: {out} ({model.describe()})")
+    say(f"model: {out} ({model.describe()})")
 
 
 def _weight(class_weight: str) -> str | None:
@@ -61,8 +63,11 @@ def train(
     gamma: options.Gamma = "scale",
     class_weight: options.ClassWeight = "none",
     real_anchor: options.RealAnchor = None,
+    max_pixels: options.MaxPixels = DEFAULT_MAX_PIXELS,
+    max_bytes: options.MaxBytes = DEFAULT_MAX_BYTES,
 ) -> None:
     """Fit a detector on feature stores and save it as a model file (SVM: labelled rows; GMM: no labels)."""
+    use_pixel_cap(max_pixels)  # real anchors may be read
     from scanner.detect import train as fit
 
     samples = _samples(stores, labels)
@@ -76,10 +81,11 @@ def train(
         class_weight=_weight(class_weight),
         anchors=[str(p) for p in real_anchor or []],
         provenance={"command": "train", "stores": [str(p) for p in stores]},
+        limits=ReadLimits(max_pixels, max_bytes),
     )
     for note in trained.notes:
-        typer.echo(note, err=True)
-    typer.echo(trained.summary)
+        say(note, err=True)
+    say(trained.summary)
     _save(trained.model, out, [*stores, *(real_anchor or []), labels])
     raise typer.Exit(ExitCode.SOME_UNUSABLE if samples.counts()["unusable"] else ExitCode.OK)
 
@@ -115,8 +121,11 @@ def classify(
     ] = False,
     real_anchor: options.RealAnchor = None,
     seed: options.Seed = 0,
+    max_pixels: options.MaxPixels = DEFAULT_MAX_PIXELS,
+    max_bytes: options.MaxBytes = DEFAULT_MAX_BYTES,
 ) -> None:
     """Give every file of a feature store a verdict (real, fake, or none) and a score (higher: more likely fake)."""
+    use_pixel_cap(max_pixels)  # real anchors may be read
     import numpy as np
 
     from scanner.detect import classify as judge
@@ -134,13 +143,14 @@ def classify(
             anchors=[str(p) for p in real_anchor or []],
             seed=seed,
             model_name=str(model or "bundled default"),
+            limits=ReadLimits(max_pixels, max_bytes),
         )
     except InputError as exc:
         raise InputError(f"{store}: {exc}" if loaded is not None else str(exc)) from None
     for note in verdicts.notes:
-        typer.echo(note, err=True)
+        say(note, err=True)
     to_stderr = str(out) == "-"  # the data goes to standard output: the words go to stderr
-    typer.echo(f"model: {verdicts.model}", err=to_stderr)
+    say(f"model: {verdicts.model}", err=to_stderr)
     write_verdicts(
         out,
         verdicts.paths,
@@ -150,15 +160,15 @@ def classify(
         inputs=[store, model, *(real_anchor or [])],
     )
     if len(verdicts.score) <= LIST_FILES_UP_TO:
-        width = max((len(p) for p in verdicts.paths), default=4)
-        typer.echo(f"{'verdict':<8}  {'score':>9}  {'path':<{width}}  status", err=to_stderr)
+        width = max((len(shown(p)) for p in verdicts.paths), default=4)
+        say(f"{'verdict':<8}  {'score':>9}  {'path':<{width}}  status", err=to_stderr)
         for path, status, verdict, score in zip(
             verdicts.paths, verdicts.status, verdicts.verdict, verdicts.score, strict=True
         ):
-            shown = "-" if np.isnan(score) else f"{score:9.4f}"
-            typer.echo(f"{verdict or '-':<8}  {shown:>9}  {path:<{width}}  {status}", err=to_stderr)
+            score_text = "-" if np.isnan(score) else f"{score:9.4f}"
+            say(f"{verdict or '-':<8}  {score_text:>9}  {shown(path):<{width}}  {status}", err=to_stderr)
     counts = verdicts.counts()
-    typer.echo(
+    say(
         f"{counts['fake']} fake, {counts['real']} real, {counts['none']} without a verdict (unusable); verdicts: {out}",
         err=to_stderr,
     )
@@ -216,10 +226,10 @@ def adapt(
         provenance=provenance,
     )
     source_counts, target_counts = source_samples.counts(), target_samples.counts()
-    typer.echo(f"source: {source_counts['real']} real, {source_counts['fake']} fake rows; {left_out(source_counts)}")
-    typer.echo(f"target: {int(target_samples.usable.sum())} rows; {left_out(target_counts, unlabelled=False)}")
+    say(f"source: {source_counts['real']} real, {source_counts['fake']} fake rows; {left_out(source_counts)}")
+    say(f"target: {int(target_samples.usable.sum())} rows; {left_out(target_counts, unlabelled=False)}")
     _save(adapted.model, out, [source, target, labels])
-    typer.echo(f"classify only {target}'s domain with it: it rescales features by that domain's mixture means")
+    say(f"classify only {target}'s domain with it: it rescales features by that domain's mixture means")
     raise typer.Exit(ExitCode.SOME_UNUSABLE if source_counts["unusable"] or target_counts["unusable"] else ExitCode.OK)
 
 
@@ -258,4 +268,4 @@ def evaluate(
     if protocol == "all" and len(stores) < 2:
         chosen = tuple(p for p in PROTOCOLS if p != "adaptation")
     result = run_protocols(named, chosen, test_size=test_size, seed=seed)
-    typer.echo(json.dumps(result, indent=2) if as_json else markdown(result), nl=as_json)
+    say(json.dumps(result, indent=2) if as_json else markdown(result), nl=as_json)

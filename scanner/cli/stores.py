@@ -12,6 +12,7 @@ import typer
 from scanner.cli import options
 from scanner.cli.app import command
 from scanner.cli.measure import counts_lines
+from scanner.cli.text import say
 from scanner.lifecycle import journal_path
 from scanner.outputs import output_file
 from scanner.store import column_counts, export_csv, read_header
@@ -59,4 +60,4 @@ def info(store: options.StoreArgument) -> None:
     ]
     if os.path.exists(journal_path(os.path.abspath(store))):
         lines.append("note: an unfinished scan's journal is next to it; rerun that scan to finish and merge it")
-    typer.echo("\n".join(lines))
+    say("\n".join(lines))

@@ -10,8 +10,10 @@ import typer
 from scanner.backends import DEFAULT_PLANNER
 from scanner.cli import options
 from scanner.cli.app import command
-from scanner.constants import DEFAULT_MAX_PIXELS, DEFAULT_SPECTRUM, ExitCode
+from scanner.cli.text import say
+from scanner.constants import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, DEFAULT_SPECTRUM, ExitCode
 from scanner.errors import InputError
+from scanner.limits import use_pixel_cap
 
 
 @command("spectrum", "Look")
@@ -38,8 +40,10 @@ def spectrum(
     ] = False,
     planner: options.Planner = DEFAULT_PLANNER,
     max_pixels: options.MaxPixels = DEFAULT_MAX_PIXELS,
+    max_bytes: options.MaxBytes = DEFAULT_MAX_BYTES,
 ) -> None:
     """Draw each image's channel spectra, their stacked view and differences (the paper's Figure 1)."""
+    use_pixel_cap(max_pixels)
     from scanner.decode import UnusableImage
     from scanner.detect import load_model
     from scanner.extract import make_extractor
@@ -52,14 +56,14 @@ def spectrum(
     views = []
     for path in images:
         try:
-            views.append(spectra_view(path, extractor, model=judge, max_pixels=max_pixels))
+            views.append(spectra_view(path, extractor, model=judge, max_pixels=max_pixels, max_bytes=max_bytes))
         except UnusableImage as exc:
-            typer.echo(f"{path}: {exc.status}: {exc.reason} (not drawn)", err=True)
+            say(f"{path}: {exc.status}: {exc.reason} (not drawn)", err=True)
     if not views:
-        typer.echo("scanner spectrum: no usable image to draw; nothing written", err=True)
+        say("scanner spectrum: no usable image to draw; nothing written", err=True)
         raise typer.Exit(ExitCode.SOME_UNUSABLE)
     save_figure(spectrum_figure(views), out, inputs=[*images, model])
-    typer.echo(f"{out}: {len(views)} of {len(images)} images drawn")
+    say(f"{out}: {len(views)} of {len(images)} images drawn")
     raise typer.Exit(ExitCode.SOME_UNUSABLE if len(views) < len(images) else ExitCode.OK)
 
 
@@ -90,8 +94,10 @@ def report(
         typer.Option("--scatter", help="The two features of the scatter plot.", metavar="FEATURE_X FEATURE_Y"),
     ] = ("mean", "icorr_rg"),
     max_pixels: options.MaxPixels = DEFAULT_MAX_PIXELS,
+    max_bytes: options.MaxBytes = DEFAULT_MAX_BYTES,
 ) -> None:
     """Write one self-contained HTML report of a sweep: counts, histograms, encodings, the most suspicious files."""
+    use_pixel_cap(max_pixels)
     from scanner.report import ReportInputs, build_report, read_verdicts, write_report
     from scanner.store import read_features
 
@@ -103,7 +109,8 @@ def report(
         thumbnails=thumbnails,
         scatter=scatter,
         max_pixels=max_pixels,
+        max_bytes=max_bytes,
     )
     text = build_report(table, inputs)
     write_report(text, out, inputs=[store, verdicts])
-    typer.echo(f"{out}: report of {len(table):,} files ({len(text.encode()) / 1e6:.1f} MB)")
+    say(f"{out}: report of {len(table):,} files ({len(text.encode()) / 1e6:.1f} MB)")

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from types import TracebackType
 
-from scanner.constants import DEFAULT_MAX_PIXELS
+from scanner.constants import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 from scanner.extract import ExtractorSpec
 from scanner.schema import Rows
 from scanner.walk import Found
@@ -33,6 +33,7 @@ class MeasureSpec:
     extractor: ExtractorSpec
     roots: tuple[bytes, ...]
     max_pixels: int = DEFAULT_MAX_PIXELS
+    max_bytes: int = DEFAULT_MAX_BYTES
 
     @property
     def n_features(self) -> int:

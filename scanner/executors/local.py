@@ -53,7 +53,7 @@ def _worker_main(conn: Connection, spec: MeasureSpec) -> None:
             if task is None:
                 return
             chunk_id, files = task
-            conn.send((chunk_id, measure_files(files, spec.roots, extractor, spec.max_pixels)))
+            conn.send((chunk_id, measure_files(files, spec.roots, extractor, spec.max_pixels, spec.max_bytes)))
     except (EOFError, OSError):  # the parent is gone: nothing to report to
         return
 
