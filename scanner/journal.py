@@ -144,11 +144,16 @@ class Journal:
         """A new, empty journal (atomically replacing any old one) with this header."""
         header = dict(header, journal_id=uuid.uuid4().hex, layout=list(LAYOUT))
         tmp = f"{path}.tmp"
-        with open(tmp, "wb") as handle:
-            handle.write(_record(_HEADER, json.dumps(header).encode()))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "wb") as handle:
+                handle.write(_record(_HEADER, json.dumps(header).encode()))
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:  # Ctrl-C, a full disk: no half-made journal left behind
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
         fsync_directory(path)
         return cls(path, header, os.open(path, os.O_WRONLY | os.O_APPEND), 0)
 

@@ -16,16 +16,18 @@ written and never merges a journal twice.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import signal
 import struct
+import sys
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -152,7 +154,120 @@ def merge(out: str, journal: Journal) -> int:
     replaces its old row). A journal started by --overwrite leaves the old rows
     out. The new file replaces the old one atomically and records the journal's
     id, so the same journal is never merged twice.
+
+    The new file is written by a child process (fork): what HDF5 does when a
+    write fails (a full disk: errors at every later call, and at times a crash
+    when the file is closed) happens there. This process removes the temporary
+    file and raises ScanError (exit code 3) saying what happened; the store and
+    the journal are as they were, so nothing is lost and the same command,
+    rerun once there is room, finishes the merge.
     """
+    kept = f"the rows of this scan are kept in {journal.path}: rerun the same command to finish"
+    needed = (0 if journal.header.get("replace") or not os.path.exists(out) else os.path.getsize(out)) + (
+        os.path.getsize(journal.path) // 2
+    )
+    free = _free_bytes(out)
+    if free is not None and free < needed:
+        raise ScanError(
+            f"cannot write {out}: not enough space (it needs about {needed / 1e6:,.1f} MB next to the store, "
+            f"{free / 1e6:,.1f} MB are free); {kept}"
+        )
+    if not hasattr(os, "fork"):  # pragma: no cover - systems without fork
+        return _merge_here(out, journal)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child (its outcome is checked through the parent)
+        os.close(read_end)
+        _merge_child(out, journal, write_end)
+    os.close(write_end)
+    try:
+        with os.fdopen(read_end, "rb") as pipe:
+            message = pipe.read().decode("utf-8", "replace")
+        _, status = os.waitpid(pid, 0)
+    except BaseException:  # Ctrl-C while the child writes: stop it, keep the store and the journal
+        with suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        _remove(f"{out}.tmp")
+        raise
+    code = os.waitstatus_to_exitcode(status)
+    if code == 0:
+        return int(message)
+    _remove(f"{out}.tmp")
+    if code == _CHILD_STORE_ERROR:
+        raise StoreError(message)
+    if code < 0:
+        name = signal.Signals(-code).name
+        free = _free_bytes(out)
+        full = f", with {free / 1e6:,.1f} MB left on its disk" if free is not None and free < needed else ""
+        raise ScanError(f"cannot write {out}: the process writing it died ({name}{full}); {kept}")
+    raise ScanError(f"cannot write {out}: {message}; {kept}")
+
+
+_CHILD_STORE_ERROR = 2
+_CHILD_FAILED = 3
+
+
+def _merge_child(out: str, journal: Journal, write_end: int) -> NoReturn:  # pragma: no cover - runs in the child
+    """The merge's child process: do it, send the row count or what went wrong, and exit at once (no
+    cleanup: HDF5 may crash closing a file whose writes failed; the parent removes it)."""
+
+    def leave(code: int, message: str) -> NoReturn:
+        try:
+            os.write(write_end, message.encode("utf-8", "replace"))
+        finally:
+            os._exit(code)
+
+    def unraisable(report: Any) -> None:
+        # h5py meets HDF5's write errors first where it cannot raise them (freeing an object), then
+        # HDF5 may crash: the first such error is the reason, and the child leaves with it at once.
+        if report.exc_value is not None and _write_failure(report.exc_value) in _WRITE_ERRORS:
+            leave(_CHILD_FAILED, _write_failure(report.exc_value))
+
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what Ctrl-C does
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)  # HDF5's complaints after a failed write are not for the terminal
+        sys.unraisablehook = unraisable
+        rows = _merge_here(out, journal, lambda exc: leave(_CHILD_FAILED, _write_failure(exc)))
+    except StoreError as exc:
+        leave(_CHILD_STORE_ERROR, str(exc))
+    except BaseException as exc:
+        leave(_CHILD_FAILED, _write_failure(exc))
+    leave(0, str(rows))
+
+
+_WRITE_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EIO)
+_WRITE_ERRORS = frozenset(os.strerror(code) for code in _WRITE_ERRNOS)
+
+
+def _write_failure(exc: BaseException) -> str:
+    """What a failed write says, in words: the system's reason (No space left on device, File too large)."""
+    number = getattr(exc, "errno", None)
+    text = str(exc)
+    for code in _WRITE_ERRNOS:
+        if number == code or f"errno = {code}," in text:
+            return os.strerror(code)
+    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+
+
+def _free_bytes(path: str) -> int | None:
+    """Bytes this user may still write in path's directory, or None if the system will not say."""
+    try:
+        info = os.statvfs(os.path.dirname(os.path.abspath(path)))
+    except (OSError, AttributeError):
+        return None
+    return info.f_bavail * info.f_frsize
+
+
+def _remove(path: str) -> None:
+    with suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def _merge_here(out: str, journal: Journal, failed: Callable[[BaseException], NoReturn] | None = None) -> int:
+    """merge(), in this process. `failed`, if given, is called (and never returns) as soon as writing
+    fails, before HDF5 is asked to close or free anything of a file whose writes failed."""
     header = journal.header
     old = read_header(out) if os.path.exists(out) and not header.get("replace") else None
     roots = list(old.roots) if old else [""]
@@ -177,17 +292,24 @@ def merge(out: str, journal: Journal) -> int:
         created=old.attrs.get("created") if old else header.get("created"),
         backend=str(header.get("backend", "")),
     )
-    writer = StoreWriter(out, attrs)
     try:
-        start = 0
-        for rows in batches():
-            writer.append(rows.take(keep[start : start + len(rows)]))
-            start += len(rows)
-            kill_point("merge-writing")
-    except BaseException:
-        writer.abort()
+        writer = StoreWriter(out, attrs)
+        try:
+            start = 0
+            for rows in batches():
+                writer.append(rows.take(keep[start : start + len(rows)]))
+                start += len(rows)
+                kill_point("merge-writing")
+        except BaseException as exc:
+            if failed is not None:
+                failed(exc)
+            writer.abort()
+            raise
+        writer.commit()
+    except (OSError, RuntimeError) as exc:
+        if failed is not None:
+            failed(exc)
         raise
-    writer.commit()
     kill_point("merge-replaced")
     return int(keep.sum())
 

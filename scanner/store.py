@@ -137,8 +137,14 @@ class StoreWriter:
         fsync_directory(self.path)
 
     def abort(self) -> None:
-        self._file.close()
-        os.unlink(self.tmp)
+        """Remove the temporary file; a file HDF5 cannot close (a full disk) is removed all the same."""
+        try:
+            self._file.close()
+        except Exception:
+            pass
+        finally:
+            if os.path.exists(self.tmp):
+                os.unlink(self.tmp)
 
 
 def fsync_directory(path: str) -> None:
@@ -351,12 +357,16 @@ def export_csv(path: str | os.PathLike, handle: IO[str]) -> int:
     header = read_header(path)
     names = [c.name for c in COLUMNS if c.export and c.kind != "features"]
     writer = csv.writer(handle, lineterminator="\n")
+    # QUOTE_MINIMAL quotes only the line terminator's characters: a name holding a carriage return
+    # would read back as two records, so a row with one is written with every field quoted.
+    quoted = csv.writer(handle, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writerow(export_columns(header.measurement))
     n = 0
     for rows in iter_rows(path):
         columns = [joined_paths(rows, header.roots) if name == "path" else rows[name].tolist() for name in names]
         features = [["" if v != v else repr(v) for v in row] for row in rows.features.tolist()]
         for values, feature_values in zip(zip(*columns, strict=True), features, strict=True):
-            writer.writerow([*values, *feature_values])
+            cr = any(isinstance(v, str) and "\r" in v for v in values)
+            (quoted if cr else writer).writerow([*values, *feature_values])
         n += len(rows)
     return n

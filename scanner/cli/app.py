@@ -48,6 +48,9 @@ def command(name: str, panel: str | None = None) -> Callable[[F], F]:
                 return function(*args, **kwargs)
             except ScannerError as exc:
                 fail(name, str(exc), exc.exit_code)
+            except KeyboardInterrupt:  # before click's own handler, which would only print a blank line
+                say("interrupted", err=True)
+                raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
 
         app.command(name, rich_help_panel=panel)(run)
         return function
