@@ -367,7 +367,7 @@ def truncation(data: Data, fmt: str | None) -> str | None:
 _MISSING = re.compile(r"premature end|not enough image data|truncated|unexpected end", re.IGNORECASE)
 _DAMAGED = re.compile(
     r"corrupt jpeg data|invalid sos parameters|inconsistent progression|unknown adobe color transform"
-    r"|too many scanlines|too much image data|extra compressed data|crc error|damaged|bad huffman|bad arithmetic",
+    r"|too many scanlines|too much image data|extra compressed data|IDAT: CRC error|damaged|bad huffman|bad arithmetic",
     re.IGNORECASE,
 )
 MESSAGE_BYTES = 1 << 16  # what is kept of one decode's messages
@@ -444,7 +444,7 @@ def _imdecode(data: Data, info: ImageInfo) -> np.ndarray:
             pixels, error = None, str(exc).strip().splitlines()[-1] if str(exc).strip() else "decoder error"
     if pixels is None:
         said = messages[-1] if messages else error
-        if "CV_IO_MAX_IMAGE_PIXELS" in said:
+        if "CV_IO_MAX_IMAGE_PIXELS" in error or "CV_IO_MAX_IMAGE_PIXELS" in said:
             raise UnusableImage(
                 Status.TOO_LARGE,
                 f"over the decoder's own limit of {OPENCV_PIXEL_LIMIT:,} pixels ({PIXEL_LIMIT_VARIABLE})",

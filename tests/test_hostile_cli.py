@@ -158,19 +158,24 @@ def test_no_raw_escape_sequence_reaches_the_terminal(tmp_path):
     evil = write_png(photos / EVIL, seed=1)
     write_png(photos / "fine.png", seed=2)
     store = tmp_path / f"store{ESC}[2J.h5"
+    scan = scanner("scan", photos, "--out", store, "--planner", "estimate")
     results = [
-        scanner("features", evil, photos / "nothing\x1b[5m.png"),
-        scanner("scan", photos, "--out", store, "--planner", "estimate"),
-        scanner("info", store),
-        scanner("classify", store, "--out", tmp_path / "v.csv"),
-        scanner("spectrum", photos / "gone\x1b[8m.png", "--out", tmp_path / "f.png"),
-        scanner("info", tmp_path / "missing\x1b[2J.h5"),
+        scan,
+        *scanner_batch(
+            [
+                ["features", evil, photos / "nothing\x1b[5m.png"],
+                ["info", store],
+                ["classify", store, "--out", tmp_path / "v.csv"],
+                ["spectrum", photos / "gone\x1b[8m.png", "--out", tmp_path / "f.png"],
+                ["info", tmp_path / "missing\x1b[2J.h5"],
+            ]
+        ),
     ]
     for result in results:
         out = text(result)
         assert ESC not in out and "\x07" not in out and "\u202e" not in out, repr(out)
         assert "Traceback" not in out
-    assert "evil\\x1b[31mred" in text(results[0])
+    assert "evil\\x1b[31mred" in text(results[1])
     assert "evil\\x1b[31mred" in text(results[3])  # classify lists the files it judged
     # Data outputs stay exact: the CSV holds the name as it is.
     assert EVIL in (tmp_path / "v.csv").read_text(encoding="utf-8", errors="surrogateescape")

@@ -140,24 +140,30 @@ def outside(tmp_path):
 
 
 @pytest.mark.parametrize("name", list(STORES))
-def test_crafted_store_is_refused_by_every_command(outside, tmp_path, name):
+def test_crafted_store_is_refused_by_the_opener(outside, tmp_path, name):
     change, needle = STORES[name]
     store = rebuilt(good_store(tmp_path / "crafted.h5"), lambda f: change(f, outside))
     with pytest.raises(StoreError, match=needle):
         read_features(store)
-    csv = tmp_path / "out.csv"
-    results = scanner_batch(
-        [
+
+
+def test_crafted_stores_are_refused_by_every_command(outside, tmp_path):
+    """info, export, report and classify on every crafted store, in one subprocess (timeout, memory limit)."""
+    commands, needles = [], []
+    for i, (change, needle) in enumerate(STORES.values()):
+        store = rebuilt(good_store(tmp_path / f"crafted{i}.h5"), lambda f, c=change: c(f, outside))
+        for command in (
             ["info", store],
-            ["export", store, "--out", csv],
+            ["export", store, "--out", tmp_path / "out.csv"],
             ["report", store, "--out", tmp_path / "r.html"],
             ["classify", store, "--out", tmp_path / "v.csv"],
-        ],
-        timeout=120,
-    )
-    for result in results:
+        ):
+            commands.append(command)
+            needles.append(needle)
+    results = scanner_batch(commands, timeout=300)
+    for result, needle in zip(results, needles, strict=True):
         assert_message(result, 2, needle)
-    assert not csv.exists() and not (tmp_path / "r.html").exists() and not (tmp_path / "v.csv").exists()
+    assert not any((tmp_path / name).exists() for name in ("out.csv", "r.html", "v.csv"))
     assert SECRET[:20] not in b"".join(r.stdout + r.stderr for r in results)
 
 
@@ -197,13 +203,18 @@ def test_a_store_that_is_a_fifo_or_a_link_to_one_is_never_opened(tmp_path):
 
 def test_infinite_features_are_read_and_judged_unusable(tmp_path):
     store = rebuilt(good_store(tmp_path / "inf.h5"), lambda f: f["features"].__setitem__(slice(0, 5), np.inf))
-    assert_message(scanner("info", store), 0)
     out = tmp_path / "v.csv"
-    result = scanner("classify", store, "--out", out)
-    assert result.returncode == 1 and "Traceback" not in text(result)
+    info, classify, report, export = scanner_batch(
+        [
+            ["info", store],
+            ["classify", store, "--out", out],
+            ["report", store, "--out", tmp_path / "r.html"],
+            ["export", store, "--out", tmp_path / "e.csv"],
+        ]
+    )
+    assert [r.returncode for r in (info, classify, report, export)] == [0, 1, 0, 0]
+    assert all("Traceback" not in text(r) for r in (info, classify, report, export))
     assert out.read_text().count(",ok,,") == 5  # five rows without a verdict
-    assert scanner("report", store, "--out", tmp_path / "r.html").returncode == 0
-    assert scanner("export", store, "--out", tmp_path / "e.csv").returncode == 0
 
 
 # --- models -------------------------------------------------------------------------------
@@ -300,14 +311,20 @@ def crafted_model(tmp_path, name):
 
 
 @pytest.mark.parametrize("name", list(MODELS))
-def test_malformed_model_is_one_line_and_exit_2(tmp_path, name):
-    model = crafted_model(tmp_path, name)
-    needle = MODELS[name][1]
-    with pytest.raises(ModelError, match=needle):
-        load_model(model)
+def test_malformed_model_is_refused_by_the_loader(tmp_path, name):
+    with pytest.raises(ModelError, match=MODELS[name][1]):
+        load_model(crafted_model(tmp_path, name))
+
+
+def test_malformed_models_are_one_line_and_exit_2(tmp_path):
     store = good_store(tmp_path / "s.h5")
-    result = scanner("classify", store, "--model", model, "--out", tmp_path / "v.csv", timeout=120)
-    assert_message(result, 2, needle, str(model))
+    models = []
+    for i, name in enumerate(MODELS):
+        (tmp_path / f"m{i}").mkdir()
+        models.append(crafted_model(tmp_path / f"m{i}", name))
+    commands = [["classify", store, "--model", model, "--out", tmp_path / "v.csv"] for model in models]
+    for result, model, (_, needle) in zip(scanner_batch(commands, timeout=300), models, MODELS.values(), strict=True):
+        assert_message(result, 2, needle, str(model))
     assert not (tmp_path / "v.csv").exists()
 
 
@@ -315,3 +332,11 @@ def test_a_model_that_is_a_fifo_is_never_opened(tmp_path):
     os.mkfifo(tmp_path / "model.h5")
     result = scanner("classify", good_store(tmp_path / "s.h5"), "--model", tmp_path / "model.h5", "--out", "-")
     assert_message(result, 2, "not a regular file (a FIFO)")
+
+
+def test_a_fifo_where_the_journal_should_be_is_never_opened(tmp_path):
+    store = good_store(tmp_path / "s.h5")
+    os.mkfifo(tmp_path / "s.h5.journal")
+    (tmp_path / "images").mkdir()
+    result = scanner("scan", tmp_path / "images", "--out", store, "--planner", "estimate", timeout=60)
+    assert_message(result, 2, f"{store}.journal is a FIFO, not a scan journal: remove it")
