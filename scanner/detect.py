@@ -19,20 +19,22 @@ import json
 import math
 import os
 from collections.abc import Iterable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path, PurePath
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import h5py
 import numba
 import numpy as np
 
 from scanner import __version__
-from scanner.constants import Status
+from scanner.constants import DEFAULT_LIMITS, ReadLimits, Status
 from scanner.errors import InputError
 from scanner.extract import make_extractor
 from scanner.featuresets import FEATURE_SETS, PAPER, feature_set_of_names
+from scanner.h5safe import CheckedFile, errors_as
 from scanner.measure import measure_file
 from scanner.outputs import output_file, output_path
 from scanner.schema import FeatureTable, Measurement
@@ -102,6 +104,8 @@ def read_labels_csv(path: str | os.PathLike) -> dict[str, str]:
                     raise DetectorError(f"{path}, line {line}: {exc}") from None
     except OSError as exc:
         raise DetectorError(f"cannot read labels file {path}: {exc.strerror or exc}") from None
+    except (UnicodeError, csv.Error) as exc:
+        raise DetectorError(f"{path}: not a UTF-8 CSV labels file ({exc})") from None
     return labels
 
 
@@ -184,7 +188,9 @@ def samples_of(tables: Iterable[FeatureTable], labels_csv: dict[str, str] | None
     )
 
 
-def anchor_features(anchors: list[str], samples: Samples) -> tuple[np.ndarray, list[str]]:
+def anchor_features(
+    anchors: list[str], samples: Samples, limits: ReadLimits = DEFAULT_LIMITS
+) -> tuple[np.ndarray, list[str]]:
     """Features of known-real images: their rows in `samples` where present, else measured now.
 
     A directory stands for every file under it. Returns the usable features and a
@@ -211,7 +217,7 @@ def anchor_features(anchors: list[str], samples: Samples) -> tuple[np.ndarray, l
         if extractor is None:
             m = samples.measurement
             extractor = make_extractor(m.feature_set, m.spectrum, m.precision)
-        result = measure_file(path, extractor)
+        result = measure_file(path, extractor, limits.max_pixels, limits.max_bytes)
         if result.features is not None and np.isfinite(result.features).all():
             values.append(result.features)
         else:
@@ -286,8 +292,13 @@ class SVMDecision:
     @classmethod
     def load(cls, group: h5py.Group, width: int) -> SVMDecision:
         sv = _array(group, "support_vectors", (None, width))
+        if not len(sv):
+            raise ModelError("svm/support_vectors is empty")
         coef = _array(group, "dual_coef", (len(sv),))
-        return cls(sv, coef, _scalar(group, "intercept"), _scalar(group, "gamma"))
+        gamma = _scalar(group, "gamma")
+        if not gamma > 0:
+            raise ModelError(f"svm: gamma must be positive, not {gamma}")
+        return cls(sv, coef, _scalar(group, "intercept"), gamma)
 
 
 @dataclass(frozen=True, eq=False)
@@ -335,14 +346,17 @@ class GMMDecision:
 
     @classmethod
     def load(cls, group: h5py.Group, width: int) -> GMMDecision:
-        fake = int(_scalar(group, "fake_component"))
+        fake = _scalar(group, "fake_component")
         if fake not in (0, 1):
             raise ModelError("gmm/fake_component must be 0 or 1")
+        weights = _array(group, "weights", (2,))
+        if not (weights > 0).all() or abs(weights.sum() - 1) > 1e-6:
+            raise ModelError(f"gmm/weights must be positive and sum to 1, not {weights.tolist()}")
         return cls(
-            _array(group, "weights", (2,)),
+            weights,
             _array(group, "means", (2, width)),
             _array(group, "covariances", (2, width, width)),
-            fake,
+            int(fake),
         )
 
 
@@ -362,7 +376,10 @@ class Scaling:
 
     @classmethod
     def load(cls, group: h5py.Group, width: int) -> Scaling:
-        return cls(_array(group, "low", (width,)), _array(group, "high", (width,)))
+        low, high = _array(group, "low", (width,)), _array(group, "high", (width,))
+        if not (high > low).all():
+            raise ModelError("scaling: every high must be above its low")
+        return cls(low, high)
 
 
 _DECISIONS: dict[str, type[SVMDecision] | type[GMMDecision]] = {"svm": SVMDecision, "gmm": GMMDecision}
@@ -491,10 +508,15 @@ def _dataset(group: h5py.Group, name: str, values: np.ndarray) -> None:
     group.create_dataset(name, data=np.asarray(values, dtype=np.float64), track_times=False)
 
 
+# The model file being loaded (load_model): the decisions' loaders read through its checks (scanner.h5safe).
+_LOADING: ContextVar[CheckedFile | None] = ContextVar("_LOADING", default=None)
+
+
 def _array(group: h5py.Group, name: str, shape: tuple) -> np.ndarray:
-    item = group.get(name)
-    if not isinstance(item, h5py.Dataset) or item.dtype.kind != "f":
-        raise ModelError(f"{group.name}/{name}: missing, or not an array of floats")
+    checked = _LOADING.get()
+    item = group.get(name) if checked is None else checked.dataset(group, name, "fiu", len(shape), required=False)
+    if not isinstance(item, h5py.Dataset) or item.dtype.kind not in "fiu":
+        raise ModelError(f"{group.name}/{name}: missing, or not an array of numbers")
     values = np.asarray(item[()], dtype=np.float64)
     if values.ndim != len(shape) or any(
         want is not None and got != want for got, want in zip(values.shape, shape, strict=True)
@@ -506,18 +528,21 @@ def _array(group: h5py.Group, name: str, shape: tuple) -> np.ndarray:
 
 
 def _scalar(group: h5py.Group, name: str) -> float:
-    value = group.attrs.get(name)
-    if value is None or np.ndim(value) != 0 or not np.isfinite(float(value)):
-        raise ModelError(f"{group.name}: attribute {name} is missing or not a finite number")
+    checked = _LOADING.get()
+    value = checked.attributes(group, (name,)).get(name) if checked is not None else group.attrs.get(name)
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ModelError(f"{group.name}: attribute {name} is missing or not a finite number ({value!r})")
     return float(value)
 
 
-def _text(attrs: h5py.AttributeManager, name: str) -> str:
+def _text(attrs: dict, name: str) -> str:
     value = attrs.get(name)
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
-    if not isinstance(value, str):
+    if value is None:
         raise ModelError(f"attribute {name} is missing")
+    if not isinstance(value, str):
+        raise ModelError(f"attribute {name} is not text ({value!r})")
     return value
 
 
@@ -527,52 +552,64 @@ def default_model_path() -> Path:
 
 
 def load_model(path: str | os.PathLike | None = None) -> Model:
-    """Read a model file (None: the bundled default model). Reads arrays only; runs nothing from the file."""
+    """Read a model file (None: the bundled default model). Reads arrays only; runs nothing from the file.
+
+    The file is opened through scanner.h5safe's checks (a regular file, hard links
+    only, data stored in it, attributes of plain types); every problem is a
+    ModelError naming the file.
+    """
     path = default_model_path() if path is None else Path(path)
-    try:
-        f = h5py.File(path, "r")
-    except FileNotFoundError:
-        raise ModelError(f"{path}: no such model file") from None
-    except OSError as exc:
-        raise ModelError(f"{path}: not a model file (not readable as HDF5: {exc})") from None
-    with f:
+    if not os.path.lexists(path):
+        raise ModelError(f"{path}: no such model file")
+    with CheckedFile(path, "model file", ModelError) as checked:
+        token = _LOADING.set(checked)
         try:
-            return _model_from(f)
+            with errors_as(ModelError, str(path), "model file"):
+                return _model_from(checked)
         except ModelError as exc:
-            raise ModelError(f"{path}: {exc}") from None
+            message = str(exc)
+            raise ModelError(message if message.startswith(f"{path}: ") else f"{path}: {message}") from None
+        finally:
+            _LOADING.reset(token)
 
 
-def _model_from(f: h5py.File) -> Model:
-    if f.attrs.get("format") not in (MODEL_FORMAT, MODEL_FORMAT.encode()):
+def _model_from(checked: CheckedFile) -> Model:
+    f = checked.file
+    attrs = checked.attributes(f)
+    if attrs.get("format") != MODEL_FORMAT:
         raise ModelError("not a scanner model file (no format attribute 'scanner-model')")
-    version = f.attrs.get("schema_version")
-    if version is None or int(version) not in READABLE_SCHEMAS:
+    version = attrs.get("schema_version")
+    if isinstance(version, bool) or not isinstance(version, int) or version not in READABLE_SCHEMAS:
         raise ModelError(
-            f"model schema version {version} is not one this scanner reads {READABLE_SCHEMAS}; "
+            f"model schema version {version!r} is not one this scanner reads {READABLE_SCHEMAS}; "
             "retrain the model with this version"
         )
-    attrs = {name: _text(f.attrs, name) for name in ("feature_set", "spectrum", "precision") if name in f.attrs}
+    measured: dict[str, Any] = {n: _text(attrs, n) for n in ("feature_set", "spectrum", "precision") if n in attrs}
     try:
-        measurement = Measurement.from_attrs(attrs)
+        measurement = Measurement.from_attrs(measured)
     except InputError as exc:
         raise ModelError(str(exc)) from None
-    names = _text(f.attrs, "feature_names").split(",")
+    names = _text(attrs, "feature_names").split(",")
     if tuple(names) != measurement.feature_names:
         found = feature_set_of_names(names)
         raise ModelError(
             f"the model's features ({found.name + ' set' if found else names}) are not those of the "
             f"{measurement.feature_set} set it declares"
         )
-    method = _text(f.attrs, "method")
-    if method not in _DECISIONS or not isinstance(f.get(method), h5py.Group):
+    method = _text(attrs, "method")
+    group = checked.group(f, method) if method in _DECISIONS else None
+    if group is None:
         raise ModelError(f"unknown or missing method {method!r}")
     try:
-        provenance = json.loads(_text(f.attrs, "provenance"))
+        provenance = json.loads(_text(attrs, "provenance"))
     except json.JSONDecodeError:
         raise ModelError("the provenance attribute is not JSON") from None
+    if not isinstance(provenance, dict):
+        raise ModelError("the provenance attribute is not a JSON object")
     width = measurement.n_features
-    scaling = Scaling.load(f["scaling"], width) if isinstance(f.get("scaling"), h5py.Group) else None
-    return Model(measurement, _DECISIONS[method].load(f[method], width), scaling, provenance)
+    scaling_group = checked.group(f, "scaling")
+    scaling = Scaling.load(scaling_group, width) if scaling_group is not None else None
+    return Model(measurement, _DECISIONS[method].load(group, width), scaling, provenance)
 
 
 # --- fitting -------------------------------------------------------------------
@@ -664,7 +701,9 @@ def wrong_side_share(decision: GMMDecision, x: np.ndarray, is_fake: np.ndarray) 
     return float(np.mean((decision.score(x) > 0) != np.asarray(is_fake, dtype=bool)))
 
 
-def fit_gmm_on(samples: Samples, *, seed: int = 0, anchors: list[str] | None = None) -> tuple[GMMFit, list[str]]:
+def fit_gmm_on(
+    samples: Samples, *, seed: int = 0, anchors: list[str] | None = None, limits: ReadLimits = DEFAULT_LIMITS
+) -> tuple[GMMFit, list[str]]:
     """The mixture on a sample's usable rows (labels unused), with notes for the user.
 
     The notes name the anchors that could not be used and warn when the sample's
@@ -673,7 +712,7 @@ def fit_gmm_on(samples: Samples, *, seed: int = 0, anchors: list[str] | None = N
     notes = []
     anchor_x = None
     if anchors:
-        anchor_x, problems = anchor_features(anchors, samples)
+        anchor_x, problems = anchor_features(anchors, samples, limits)
         notes += [f"real anchor not used: {p}" for p in problems]
     usable = samples.usable
     fit = fit_gmm(samples.features[usable], seed=seed, real_anchor=anchor_x)
@@ -783,6 +822,7 @@ def train(
     class_weight: str | None = None,
     anchors: Sequence[str] = (),
     provenance: dict | None = None,
+    limits: ReadLimits = DEFAULT_LIMITS,
 ) -> Trained:
     """Fit a detector on labelled samples: the paper's RBF SVM (optionally with few fakes) or its GMM."""
     counts = samples.counts()
@@ -809,7 +849,7 @@ def train(
     elif method == "gmm":
         if fake_fraction is not None:
             raise DetectorError("a fake fraction subsamples labelled fakes; it applies to the svm method")
-        fit, notes = fit_gmm_on(samples, seed=seed, anchors=list(anchors))
+        fit, notes = fit_gmm_on(samples, seed=seed, anchors=list(anchors), limits=limits)
         decision = fit.decision
         n = int(samples.usable.sum())
         info.update(rows=n, side_rule=fit.rule)
@@ -849,6 +889,7 @@ def classify(
     anchors: Sequence[str] = (),
     seed: int = 0,
     model_name: str = "bundled default",
+    limits: ReadLimits = DEFAULT_LIMITS,
 ) -> Verdicts:
     """Judge every row: with a model (None: the bundled default), or by a mixture fitted on these rows."""
     if unsupervised and model is not None:
@@ -860,7 +901,7 @@ def classify(
     usable = samples.usable
     notes: tuple[str, ...] = ()
     if unsupervised:
-        fit, fit_notes = fit_gmm_on(samples, seed=seed, anchors=list(anchors))
+        fit, fit_notes = fit_gmm_on(samples, seed=seed, anchors=list(anchors), limits=limits)
         notes = tuple(fit_notes)
         judge = Model(samples.measurement, fit.decision)
         described = (
@@ -949,6 +990,7 @@ def judge(
     model_name: str = "bundled default",
     threshold: float | None = None,
     fpr: float | None = None,
+    limits: ReadLimits = DEFAULT_LIMITS,
 ) -> tuple[Verdicts, Threshold | None]:
     """classify(), with the decision threshold set by the user: a fixed `threshold` on the score, or the one
     that calls at most `fpr` of the known-real `anchors` fake; and the model's probability where it has one.
@@ -971,13 +1013,14 @@ def judge(
         anchors=anchors if unsupervised else (),
         seed=seed,
         model_name=model_name,
+        limits=limits,
     )
     scorer = verdicts.judge
     assert scorer is not None
     notes = list(verdicts.notes)
     chosen = None
     if fpr is not None:
-        anchor_x, problems = anchor_features(list(anchors), samples)
+        anchor_x, problems = anchor_features(list(anchors), samples, limits)
         if not unsupervised:  # with --unsupervised, classify has named them already
             notes += [f"real anchor not used: {p}" for p in problems]
         chosen = threshold_at_fpr(scorer.score(anchor_x), fpr)

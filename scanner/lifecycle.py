@@ -16,18 +16,20 @@ written and never merges a journal twice.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
 import shutil
 import signal
 import struct
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import numpy as np
 
@@ -169,21 +171,35 @@ class RowSource:
     measurement: Measurement
     batches: Callable[[], Iterator[Rows]]
     schema_version: int = SCHEMA_VERSION
+    disk_bytes: int = 0  # about what its rows take in a store (to refuse a merge that cannot fit)
 
 
 def store_source(path: str) -> RowSource:
     header = read_header(path)
     return RowSource(
-        path, list(header.roots), header.rows, header.measurement, lambda: iter_rows(path), header.schema_version
+        path,
+        list(header.roots),
+        header.rows,
+        header.measurement,
+        lambda: iter_rows(path),
+        header.schema_version,
+        _size(path),
     )
 
 
 def journal_source(journal: Journal) -> RowSource:
-    return RowSource(journal.path, list(journal.header["roots"]), journal.rows, journal.measurement, journal.read_rows)
+    return RowSource(
+        journal.path,
+        list(journal.header["roots"]),
+        journal.rows,
+        journal.measurement,
+        journal.read_rows,
+        disk_bytes=_size(journal.path) // 2,
+    )
 
 
 def part_source(part: Part) -> RowSource:
-    return RowSource(part.path, part.roots, part.rows, part.measurement, part.batches)
+    return RowSource(part.path, part.roots, part.rows, part.measurement, part.batches, disk_bytes=_size(part.path) // 2)
 
 
 @dataclass(frozen=True)
@@ -205,6 +221,7 @@ def merge_sources(
     created: str | None = None,
     backend: str = "",
     keep: Keep = "last",
+    kept_note: str = "nothing was changed",
 ) -> MergeResult:
     """Write the rows of all sources into the store `dest` (temporary file, then rename), one row per path.
 
@@ -213,7 +230,141 @@ def merge_sources(
     one with the newest mtime, the later source winning a tie (``scanner merge``). Paths
     are compared by a 128-bit hash of their full bytes. The sources' roots are joined
     into one list and each row's root remapped to it. Memory: about 40 bytes per row.
+
+    The new file is written by a child process (fork): what HDF5 does when a
+    write fails (a full disk: errors at every later call, and at times a crash
+    when the file is closed) happens there. This process removes the temporary
+    file and raises ScanError (exit code 3) saying what happened and, in
+    `kept_note`, where the rows are kept: the sources are as they were, so
+    nothing is lost and the same command, rerun once there is room, finishes.
+    A merge that clearly cannot fit in the free space is refused before it starts.
     """
+    args = (dest, sources, measurement)
+    options: dict[str, Any] = dict(command=command, journal_id=journal_id, created=created, backend=backend, keep=keep)
+    needed = sum(source.disk_bytes for source in sources)
+    free = _free_bytes(dest)
+    if free is not None and free < needed:
+        raise ScanError(
+            f"cannot write {dest}: not enough space (it needs about {needed / 1e6:,.1f} MB, "
+            f"{free / 1e6:,.1f} MB are free); {kept_note}"
+        )
+    if not hasattr(os, "fork"):  # pragma: no cover - systems without fork
+        return _merge_sources_here(*args, **options)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child (its outcome is checked through the parent)
+        os.close(read_end)
+        _merge_child(lambda failed: _merge_sources_here(*args, **options, failed=failed), write_end)
+    os.close(write_end)
+    try:
+        with os.fdopen(read_end, "rb") as pipe:
+            message = pipe.read().decode("utf-8", "replace")
+        _, status = os.waitpid(pid, 0)
+    except BaseException:  # Ctrl-C while the child writes: stop it, keep the store and the sources
+        with suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        _remove(f"{dest}.tmp")
+        raise
+    code = os.waitstatus_to_exitcode(status)
+    if code == 0:
+        rows, duplicates = (int(n) for n in message.split())
+        return MergeResult(rows, duplicates)
+    _remove(f"{dest}.tmp")
+    if code == _CHILD_STORE_ERROR:
+        raise StoreError(message)
+    if code < 0:
+        name = signal.Signals(-code).name
+        free = _free_bytes(dest)
+        full = f", with {free / 1e6:,.1f} MB left on its disk" if free is not None and free < needed else ""
+        raise ScanError(f"cannot write {dest}: the process writing it died ({name}{full}); {kept_note}")
+    raise ScanError(f"cannot write {dest}: {message}; {kept_note}")
+
+
+_CHILD_STORE_ERROR = 2
+_CHILD_FAILED = 3
+
+
+def _merge_child(
+    merge_here: Callable[[Callable[[BaseException], NoReturn]], MergeResult], write_end: int
+) -> NoReturn:  # pragma: no cover - runs in the child
+    """The merge's child process: do it, send the counts or what went wrong, and exit at once (no
+    cleanup: HDF5 may crash closing a file whose writes failed; the parent removes it)."""
+
+    def leave(code: int, message: str) -> NoReturn:
+        try:
+            os.write(write_end, message.encode("utf-8", "replace"))
+        finally:
+            os._exit(code)
+
+    def unraisable(report: Any) -> None:
+        # h5py meets HDF5's write errors first where it cannot raise them (freeing an object), then
+        # HDF5 may crash: the first such error is the reason, and the child leaves with it at once.
+        if report.exc_value is not None and _write_failure(report.exc_value) in _WRITE_ERRORS:
+            leave(_CHILD_FAILED, _write_failure(report.exc_value))
+
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what Ctrl-C does
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)  # HDF5's complaints after a failed write are not for the terminal
+        sys.unraisablehook = unraisable
+        result = merge_here(lambda exc: leave(_CHILD_FAILED, _write_failure(exc)))
+    except StoreError as exc:
+        leave(_CHILD_STORE_ERROR, str(exc))
+    except BaseException as exc:
+        leave(_CHILD_FAILED, _write_failure(exc))
+    leave(0, f"{result.rows} {result.duplicates}")
+
+
+_WRITE_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EIO)
+_WRITE_ERRORS = frozenset(os.strerror(code) for code in _WRITE_ERRNOS)
+
+
+def _write_failure(exc: BaseException) -> str:
+    """What a failed write says, in words: the system's reason (No space left on device, File too large)."""
+    number = getattr(exc, "errno", None)
+    text = str(exc)
+    for code in _WRITE_ERRNOS:
+        if number == code or f"errno = {code}," in text:
+            return os.strerror(code)
+    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+
+
+def _free_bytes(path: str) -> int | None:
+    """Bytes this user may still write in path's directory, or None if the system will not say."""
+    try:
+        info = os.statvfs(os.path.dirname(os.path.abspath(path)))
+    except (OSError, AttributeError):
+        return None
+    return info.f_bavail * info.f_frsize
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def _remove(path: str) -> None:
+    with suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def _merge_sources_here(
+    dest: str,
+    sources: Sequence[RowSource],
+    measurement: Measurement,
+    *,
+    command: str = "",
+    journal_id: str = "",
+    created: str | None = None,
+    backend: str = "",
+    keep: Keep = "last",
+    failed: Callable[[BaseException], NoReturn] | None = None,
+) -> MergeResult:
+    """merge_sources(), in this process. `failed`, if given, is called (and never returns) as soon as
+    writing fails, before HDF5 is asked to close or free anything of a file whose writes failed."""
     roots = [""]
     for source in sources:
         roots += [r for r in source.roots if r not in roots]
@@ -255,24 +406,31 @@ def merge_sources(
     kept = _kept_rows(keys, mtimes)
     del keys, mtimes
     attrs = store_attrs(measurement, command, roots, journal_id, created=created, backend=backend)
-    writer = StoreWriter(dest, attrs, expected_rows=int(kept.sum()))
     try:
-        start, waiting, n_waiting = 0, [], 0
-        for rows in batches():
-            taken = rows.take(kept[start : start + len(rows)])
-            start += len(rows)
-            waiting.append(taken)
-            n_waiting += len(taken)
-            if n_waiting >= CHUNK_ROWS:  # whole chunks: far fewer HDF5 calls than one per small batch
+        writer = StoreWriter(dest, attrs, expected_rows=int(kept.sum()))
+        try:
+            start, waiting, n_waiting = 0, [], 0
+            for rows in batches():
+                taken = rows.take(kept[start : start + len(rows)])
+                start += len(rows)
+                waiting.append(taken)
+                n_waiting += len(taken)
+                if n_waiting >= CHUNK_ROWS:  # whole chunks: far fewer HDF5 calls than one per small batch
+                    writer.append(Rows.concat(waiting))
+                    waiting, n_waiting = [], 0
+                kill_point("merge-writing")
+            if waiting:
                 writer.append(Rows.concat(waiting))
-                waiting, n_waiting = [], 0
-            kill_point("merge-writing")
-        if waiting:
-            writer.append(Rows.concat(waiting))
-    except BaseException:
-        writer.abort()
+        except BaseException as exc:
+            if failed is not None:
+                failed(exc)
+            writer.abort()
+            raise
+        writer.commit()
+    except (OSError, RuntimeError) as exc:
+        if failed is not None:
+            failed(exc)
         raise
-    writer.commit()
     kill_point("merge-replaced")
     n = int(kept.sum())
     return MergeResult(n, total - n)
@@ -313,6 +471,7 @@ def merge(out: str, journal: Journal, parts: Sequence[Part] = ()) -> int:
         journal_id=journal.id,
         created=created,
         backend=str(header.get("backend", "")),
+        kept_note=f"the rows of this scan are kept in {journal.path}: rerun the same command to finish",
     )
     return result.rows
 
@@ -338,6 +497,7 @@ def ingest_parts(out: str, measurement: Measurement, *, strict: bool = True) -> 
         journal_id=str(old.attrs.get("journal_id", "")) if old else "",
         created=old.attrs.get("created") if old else None,
         backend=str(old.attrs.get("backend", "")) if old else str(parts[0].header.get("backend", "")),
+        kept_note=f"the rows are kept in the part files in {directory}: rerun the same command to finish",
     )
     remove_parts([p.path for p in parts])
     return parts, result.rows
@@ -413,7 +573,13 @@ def merge_stores(inputs: Sequence[str | os.PathLike], out: str | os.PathLike, co
         tmp = stack.enter_context(output_path(target, inputs=names))
         sources = [store_source(name) for name in names]
         return merge_sources(
-            tmp, sources, first.measurement, command=command, backend=",".join(backends), keep="newest"
+            tmp,
+            sources,
+            first.measurement,
+            command=command,
+            backend=",".join(backends),
+            keep="newest",
+            kept_note="the stores merged are unchanged and nothing was written",
         )
 
 

@@ -8,7 +8,6 @@ it (a local worker, a Dask task, the command line itself).
 from __future__ import annotations
 
 import os
-import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
-from scanner.constants import DEFAULT_MAX_PIXELS, Status
+from scanner.constants import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, Status
 from scanner.decode import ImageInfo, UnusableImage, read_image
 from scanner.extract import Extractor, GreyImage
 from scanner.schema import Rows
@@ -38,16 +37,20 @@ def measure_file(
     path: str | bytes | os.PathLike,
     extractor: Extractor,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    *,
+    follow: bool = True,
     decoded: Callable[[], None] | None = None,
 ) -> FileRecord:
     """Read, decode and measure one file; failures become statuses, never exceptions.
 
+    follow=False refuses a symbolic link in the path's last component (scanner.decode.read_image);
     ``decoded`` is called once reading and decoding are over (a time limit's clock stops there).
     """
     name = os.fsdecode(path)
     try:
         decode_test_hook(name)
-        image = read_image(path, max_pixels)
+        image = read_image(path, max_pixels, max_bytes, follow=follow)
     except UnusableImage as exc:
         return FileRecord(name, exc.status, exc.reason, exc.info, None)
     finally:
@@ -76,7 +79,8 @@ class FileClock(Protocol):
 
 def decode_test_hook(name: str) -> None:
     """Test hooks in the worker, as a hostile or slow file would act: with SCANNER_TEST_HANG_ON=TEXT a file
-    whose name contains TEXT hangs in its decode; with SCANNER_TEST_CRASH_ON=TEXT it kills its process; with
+    whose name contains TEXT hangs in its decode; with SCANNER_TEST_CRASH_ON=TEXT it crashes its process (an
+    abort, as a decoder's crash would end it); with
     SCANNER_TEST_DELAY=TEXT:SECONDS it takes that much longer (so that a test can stop a scan midway)."""
     hang, crash = os.environ.get("SCANNER_TEST_HANG_ON"), os.environ.get("SCANNER_TEST_CRASH_ON")
     delay = os.environ.get("SCANNER_TEST_DELAY")
@@ -87,7 +91,7 @@ def decode_test_hook(name: str) -> None:
         while True:
             time.sleep(60)
     if crash and crash in base:
-        os.kill(os.getpid(), signal.SIGKILL)
+        os.abort()
     if delay:
         text, _, seconds = delay.rpartition(":")
         if text in base:
@@ -95,11 +99,16 @@ def decode_test_hook(name: str) -> None:
 
 
 def _measured(
-    path: bytes, extractor: Extractor, max_pixels: int, decoded: Callable[[], None] | None = None
+    path: bytes,
+    extractor: Extractor,
+    max_pixels: int,
+    max_bytes: int,
+    follow: bool,
+    decoded: Callable[[], None] | None = None,
 ) -> FileRecord:
     """measure_file, with an unexpected error (a bug, MemoryError) as that file's row rather than the sweep's end."""
     try:
-        return measure_file(path, extractor, max_pixels, decoded)
+        return measure_file(path, extractor, max_pixels, max_bytes, follow=follow, decoded=decoded)
     except Exception as exc:
         return FileRecord(os.fsdecode(path), Status.UNREADABLE, f"internal error: {exc!r}", ImageInfo(), None)
 
@@ -135,20 +144,22 @@ def measure_files(
     roots: Sequence[bytes],
     extractor: Extractor,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_bytes: int = DEFAULT_MAX_BYTES,
     clock: FileClock | None = None,
 ) -> Rows:
     """Measure a chunk of walked files (paths relative to `roots`) into store rows.
 
     A ``clock`` is told when each file starts being read and when its decode is over.
     """
-    if clock is None:
-        records = [_measured(os.path.join(roots[f.root], f.relpath), extractor, max_pixels) for f in files]
-    else:
-        records = []
-        for i, f in enumerate(files):
-            clock.start(i)
-            records.append(_measured(os.path.join(roots[f.root], f.relpath), extractor, max_pixels, clock.stop))
-            clock.stop()  # also when the decode raised something unexpected
+    records = []
+    for i, f in enumerate(files):
+        path = os.path.join(roots[f.root], f.relpath)
+        if clock is None:
+            records.append(_measured(path, extractor, max_pixels, max_bytes, f.follow))
+            continue
+        clock.start(i)
+        records.append(_measured(path, extractor, max_pixels, max_bytes, f.follow, clock.stop))
+        clock.stop()  # also when the decode raised something unexpected
     return rows_of(files, records, extractor.measurement.n_features)
 
 

@@ -23,7 +23,13 @@ from functools import partial
 from typing import Any
 
 from scanner.backends import DEFAULT_BACKEND, DEFAULT_PLANNER
-from scanner.constants import DEFAULT_FILE_TIMEOUT, DEFAULT_MAX_PIXELS, DEFAULT_PRECISION, DEFAULT_SPECTRUM
+from scanner.constants import (
+    DEFAULT_FILE_TIMEOUT,
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_PRECISION,
+    DEFAULT_SPECTRUM,
+)
 from scanner.errors import InputError
 from scanner.executors import Chunk, Executor, MeasureSpec, PartDone
 from scanner.extract import ExtractorSpec, extractor_spec
@@ -46,6 +52,7 @@ class ScanOptions:
     backend: str = DEFAULT_BACKEND
     planner: str = DEFAULT_PLANNER  # fftw backend only
     max_pixels: int = DEFAULT_MAX_PIXELS
+    max_bytes: int = DEFAULT_MAX_BYTES  # files are never read past this many bytes
     workers: int | None = None  # None: every core this process may use
     overwrite: bool = False
     chunk_files: int = 16  # files per task sent to a worker
@@ -217,7 +224,13 @@ def scan(
             on_progress(progress)
 
     with session:
-        measure = MeasureSpec(spec, tuple(session.roots), options.max_pixels, options.file_timeout)
+        measure = MeasureSpec(
+            spec,
+            tuple(session.roots),
+            options.max_pixels,
+            file_timeout=options.file_timeout,
+            max_bytes=options.max_bytes,
+        )
         compile_seconds = 0.0
 
         def warm() -> None:  # once per installation: compile the kernels here, so the workers load them

@@ -16,12 +16,13 @@ from typer.testing import CliRunner
 from scanner.cli import app
 from scanner.errors import InputError
 from scanner.executors import MeasureSpec, timed_out_error
+from scanner.export import export_csv
 from scanner.extract import extractor_spec
 from scanner.lifecycle import StoreMismatch, StoreSession, file_key
 from scanner.parts import TIMED_OUT, Part, PartError, list_parts, parts_path, write_part
 from scanner.scan import parse_shard, shard_of
 from scanner.schema import Measurement, Rows, make_table
-from scanner.store import export_csv, read_features, write_table
+from scanner.store import read_features, write_table
 from scanner.walk import Found
 
 runner = CliRunner()

@@ -12,6 +12,7 @@ import typer
 from scanner.backends import DEFAULT_PLANNER
 from scanner.cli import options
 from scanner.cli.app import command
+from scanner.cli.text import say
 from scanner.constants import DEFAULT_SPECTRUM
 from scanner.errors import InputError
 
@@ -58,7 +59,7 @@ def bench(
 
     def progress(message: str) -> None:
         if sys.stderr.isatty():
-            typer.echo(f"bench: {message}...", err=True)
+            say(f"bench: {message}...", err=True)
 
     try:
         report = run_bench(
@@ -66,4 +67,4 @@ def bench(
         )
     except ValueError as exc:
         raise InputError(str(exc)) from None
-    typer.echo(json.dumps(report.to_dict()) if as_json else format_report(report))
+    say(json.dumps(report.to_dict()) if as_json else format_report(report))

@@ -16,8 +16,18 @@ import typer
 from scanner.backends import DEFAULT_PLANNER
 from scanner.cli import options
 from scanner.cli.app import command
-from scanner.constants import DEFAULT_FILE_TIMEOUT, DEFAULT_MAX_PIXELS, DEFAULT_SPECTRUM, ExitCode, Status
+from scanner.cli.text import say, shown
+from scanner.constants import (
+    DEFAULT_FILE_TIMEOUT,
+    DEFAULT_FOLLOW_LINKS,
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_SPECTRUM,
+    ExitCode,
+    Status,
+)
 from scanner.errors import FatalError, InputError
+from scanner.limits import use_pixel_cap
 
 if TYPE_CHECKING:
     from scanner.measure import FileRecord
@@ -43,7 +53,7 @@ def _feature_record(result: FileRecord, names: tuple[str, ...]) -> dict:
 
 def _feature_row(result: FileRecord, width: int) -> str:
     size = f"{result.info.width}x{result.info.height}" if result.info.width else "-"
-    head = f"{result.path:<{width}}  {result.status:<10}  {size:>9}"
+    head = f"{shown(result.path):<{width}}  {result.status:<10}  {size:>9}"
     if result.features is None:
         return f"{head}  {result.error}"
     return head + "".join(f"  {v:>9.6f}" for v in result.features)
@@ -58,22 +68,24 @@ def features(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line instead of a table.")] = False,
     planner: options.Planner = DEFAULT_PLANNER,
     max_pixels: options.MaxPixels = DEFAULT_MAX_PIXELS,
+    max_bytes: options.MaxBytes = DEFAULT_MAX_BYTES,
     strict: options.Strict = False,
 ) -> None:
     """Print the six features of a few images: a quick look before a sweep."""
+    use_pixel_cap(max_pixels)
     from scanner.extract import make_extractor
     from scanner.measure import measure_file
 
     extractor = make_extractor(spectrum=spectrum, planner=planner)
     names = extractor.names
-    width = max(len(str(p)) for p in images)
+    width = max(len(shown(p)) for p in images)
     if not as_json:
-        typer.echo(f"{'path':<{width}}  {'status':<10}  {'size':>9}" + "".join(f"  {n:>9}" for n in names))
+        say(f"{'path':<{width}}  {'status':<10}  {'size':>9}" + "".join(f"  {n:>9}" for n in names))
     unusable = 0
     for path in images:
-        result = measure_file(path, extractor, max_pixels)
+        result = measure_file(path, extractor, max_pixels, max_bytes)
         unusable += result.status != Status.OK
-        typer.echo(json.dumps(_feature_record(result, names)) if as_json else _feature_row(result, width))
+        say(json.dumps(_feature_record(result, names)) if as_json else _feature_row(result, width))
     raise typer.Exit(ExitCode.SOME_UNUSABLE if strict and unusable else ExitCode.OK)
 
 
@@ -102,7 +114,7 @@ def _summary(summary: ScanSummary, counts: dict[str, int], problems: list[tuple[
     skipped = f"; {summary.skipped:,} already in the store" if summary.skipped else ""
     lines = [
         f"scanned {plural(summary.written, 'file')} in {summary.elapsed:,.1f} s{_rate_words(summary)}{skipped}",
-        f"{summary.out}: {plural(summary.store_rows, 'row')}",
+        f"{shown(summary.out)}: {plural(summary.store_rows, 'row')}",
         *counts_lines(counts),
     ]
     unusable = {status: n for status, n in counts.items() if status != Status.OK}
@@ -135,10 +147,18 @@ def _summary_json(summary: ScanSummary, counts: dict[str, int], problems: list[t
     )
 
 
-def _list_lines(path: Path) -> Iterator[bytes]:
-    """Lines of a list file (or stdin for '-'), as bytes so any file name survives."""
-    with sys.stdin.buffer if str(path) == "-" else open(path, "rb") as handle:
-        yield from handle
+WHAT_TO_SCAN = "What to scan"
+
+
+def _list_entries(path: Path, null: bool) -> Iterator[bytes]:
+    """Paths of a list file (or stdin for '-'), as bytes so any file name survives."""
+    from scanner.walk import list_entries
+
+    try:
+        with sys.stdin.buffer if str(path) == "-" else open(path, "rb") as handle:
+            yield from list_entries(handle, null)
+    except OSError as exc:
+        raise InputError(f"cannot read the list {path}: {exc.strerror or exc}") from None
 
 
 @command("scan", "Measure")
@@ -164,12 +184,16 @@ def scan(
         ),
     ] = None,
     spectrum: options.Spectrum = DEFAULT_SPECTRUM,
-    recursive: Annotated[bool, typer.Option("--recursive/--no-recursive", help="Descend into subdirectories.")] = True,
+    recursive: Annotated[
+        bool,
+        typer.Option("--recursive/--no-recursive", help="Descend into subdirectories.", rich_help_panel=WHAT_TO_SCAN),
+    ] = True,
     ext: Annotated[
         str | None,
         typer.Option(
             "--ext",
             metavar="EXT,...",
+            rich_help_panel=WHAT_TO_SCAN,
             help="Extensions to take from directories, e.g. jpg,png ('*': every file; default: the "
             "common image extensions).",
         ),
@@ -177,13 +201,34 @@ def scan(
     from_list: Annotated[
         Path | None,
         typer.Option(
-            "--from-list", metavar="FILE", help="Also scan the paths in this file, one per line ('-': stdin)."
+            "--from-list",
+            metavar="FILE",
+            rich_help_panel=WHAT_TO_SCAN,
+            help="Also scan the paths in this file, one per line or NUL-separated as find -print0 writes ('-': stdin).",
         ),
     ] = None,
+    null: Annotated[
+        bool,
+        typer.Option(
+            "--null",
+            "-0",
+            help="Paths in the --from-list file end only at NUL bytes (names with newlines).",
+            rich_help_panel=WHAT_TO_SCAN,
+        ),
+    ] = False,
+    follow_links: Annotated[
+        bool,
+        typer.Option(
+            "--follow-links/--no-follow-links",
+            rich_help_panel=WHAT_TO_SCAN,
+            help="Follow symbolic links met inside the directories (paths named directly are always followed).",
+        ),
+    ] = DEFAULT_FOLLOW_LINKS,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Start over instead of resuming.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no summary.")] = False,
     planner: options.Planner = DEFAULT_PLANNER,
     max_pixels: options.MaxPixels = DEFAULT_MAX_PIXELS,
+    max_bytes: options.MaxBytes = DEFAULT_MAX_BYTES,
     checkpoint_rows: Annotated[
         int,
         typer.Option(
@@ -235,6 +280,7 @@ def scan(
     ] = None,
 ) -> None:
     """Scan directories into a crash-safe, resumable HDF5 feature store."""
+    use_pixel_cap(max_pixels)  # before the decoder loads, here and in the workers
     from contextlib import nullcontext
 
     from scanner.progress import ScanDisplay, TotalCount
@@ -249,8 +295,8 @@ def scan(
     if not paths and from_list is None:
         raise InputError("nothing to scan: give directories or files, or --from-list FILE")
     missing = [str(p) for p in paths if not os.path.lexists(p)]
-    if from_list is not None and str(from_list) != "-" and not from_list.is_file():
-        missing.append(str(from_list))
+    if from_list is not None and str(from_list) != "-" and (not from_list.exists() or from_list.is_dir()):
+        missing.append(str(from_list))  # a pipe is fine: --from-list <(find ...)
     if missing:
         raise InputError(f"no such file or directory: {', '.join(missing)}")
     try:
@@ -266,17 +312,18 @@ def scan(
         )
 
     def walk_of(from_list: Path | None) -> Walk:
-        lines = _list_lines(from_list) if from_list is not None else None
-        return Walk(paths, recursive=recursive, extensions=extensions, from_list=lines)
+        entries = _list_entries(from_list, null) if from_list is not None else None
+        return Walk(paths, recursive=recursive, extensions=extensions, from_list=entries, follow_links=follow_links)
 
     walk = walk_of(from_list)
     # The total (for the bar and the time left) comes from a second walk counted in the background;
-    # a list read from stdin cannot be read twice, so that scan shows no total.
-    countable = not quiet and (from_list is None or str(from_list) != "-")
+    # a list that cannot be read twice (stdin, a pipe) shows no total.
+    countable = not quiet and (from_list is None or (str(from_list) != "-" and from_list.is_file()))
     scan_options = ScanOptions(
         spectrum=spectrum,
         planner=planner,
         max_pixels=max_pixels,
+        max_bytes=max_bytes,
         workers=workers,
         overwrite=overwrite,
         checkpoint_rows=checkpoint_rows,
@@ -298,9 +345,9 @@ def scan(
     if as_json:
         typer.echo(_summary_json(summary, counts, problems))
     elif not quiet:
-        typer.echo(_summary(summary, counts, problems))
+        say(_summary(summary, counts, problems))
     if summary.interrupted:
-        typer.echo("interrupted: what finished is in the store; run the same command again to go on", err=True)
+        say("interrupted: what finished is in the store; run the same command again to go on", err=True)
         raise typer.Exit(ExitCode.INTERRUPTED)
     unusable = any(s != Status.OK for s in counts)
     raise typer.Exit(ExitCode.SOME_UNUSABLE if strict and unusable else ExitCode.OK)

@@ -25,6 +25,12 @@ Planner = Annotated[
 MaxPixels = Annotated[
     int, typer.Option("--max-pixels", min=1, help="Refuse images larger than this (decompression bombs).")
 ]
+MaxBytes = Annotated[
+    int,
+    typer.Option(
+        "--max-bytes", min=1, metavar="N", help="Refuse files larger than this many bytes, before reading them."
+    ),
+]
 Seed = Annotated[int, typer.Option("--seed", help="Seed of every random step (mixture start, subsampling, splits).")]
 Labels = Annotated[
     Path | None,

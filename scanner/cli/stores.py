@@ -16,6 +16,7 @@ import typer
 from scanner.cli import options
 from scanner.cli.app import command
 from scanner.cli.measure import counts_lines
+from scanner.cli.text import say
 from scanner.export import ExportFormat
 from scanner.lifecycle import journal_path, merge_stores
 from scanner.parts import list_parts, parts_path
@@ -122,7 +123,7 @@ def info(
         lines.append("note: an unfinished scan's journal is next to it; rerun that scan to finish and merge it")
     if list_parts(parts_path(os.path.abspath(store))):
         lines.append("note: an unfinished distributed scan's part files are next to it; rerun that scan to merge them")
-    typer.echo("\n".join(lines))
+    say("\n".join(lines))
 
 
 @command("merge", "Measure")
@@ -137,7 +138,7 @@ def merge(
     for store in stores:
         name = os.path.abspath(store)
         if os.path.exists(journal_path(name)) or list_parts(parts_path(name)):
-            typer.echo(
+            say(
                 f"note: {store} has an unfinished scan next to it; its latest rows are not in the store yet "
                 "(rerun that scan to finish it)",
                 err=True,
@@ -148,5 +149,5 @@ def merge(
         if result.duplicates
         else ""
     )
-    typer.echo(f"{out}: {result.rows:,} rows from {len(stores)} stores{duplicates}")
-    typer.echo("\n".join(counts_lines(column_counts(out))))
+    say(f"{out}: {result.rows:,} rows from {len(stores)} stores{duplicates}")
+    say("\n".join(counts_lines(column_counts(out))))

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
 
-from scanner.constants import DEFAULT_FILE_TIMEOUT, DEFAULT_MAX_PIXELS
+from scanner.constants import DEFAULT_FILE_TIMEOUT, DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 from scanner.extract import ExtractorSpec
 from scanner.schema import Rows
 from scanner.walk import Found
@@ -41,6 +41,7 @@ class MeasureSpec:
     roots: tuple[bytes, ...]
     max_pixels: int = DEFAULT_MAX_PIXELS
     file_timeout: float = DEFAULT_FILE_TIMEOUT  # seconds of reading and decoding per file; 0: no limit
+    max_bytes: int = DEFAULT_MAX_BYTES
 
     @property
     def n_features(self) -> int:

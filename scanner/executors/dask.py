@@ -321,7 +321,7 @@ def run_shard(spec: MeasureSpec, task: ShardTask) -> dict[str, Any]:
     timed_out = _timed_out(task, spec.roots)
     todo = [f for i, f in enumerate(task.files) if i not in timed_out]
     clock = _TaskClock(task, todo, spec.roots, spec.file_timeout) if spec.file_timeout > 0 else None
-    rows = measure_files(todo, spec.roots, extractor, spec.max_pixels, clock)
+    rows = measure_files(todo, spec.roots, extractor, spec.max_pixels, spec.max_bytes, clock)
     if timed_out:
         hung = [
             task.files[i]._replace(status=Status.UNREADABLE.value, error=timed_out_error(seconds or spec.file_timeout))

@@ -6,8 +6,10 @@ imported the engine. Chunks are handed out as workers have room (at most
 ``IN_FLIGHT`` per worker), so nothing piles up however large the listing.
 
 A worker that dies (a decoder crash on a hostile file) is replaced. Its
-unfinished files are retried one by one; a file that kills a worker on its own,
-twice, gets an ``unreadable`` row instead of stopping the sweep. A worker that
+unfinished files are retried one by one; a file that crashes a worker on its own
+twice (SIGSEGV, SIGABRT, ...), or that is alone in a worker killed from outside
+five times (SIGKILL: the OOM killer, or a person), gets an ``unreadable`` row
+instead of stopping the sweep. A worker that
 dies before it is ready blames no file, and repeated deaths with nothing
 finished in between stop the scan.
 
@@ -29,6 +31,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from multiprocessing import resource_tracker
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -44,7 +47,14 @@ IN_FLIGHT = 2  # chunks outstanding per worker: one working, one queued
 READY = "ready"  # a worker's first message: it started and holds its extractor
 LOG = "log"  # a worker's log record: ("log", level, logger name, message), logged again by the parent
 MAX_CRASHES = 8  # worker deaths in a row, with no chunk finished between, before giving up
-LONE_CRASHES = 2  # times a file alone in a worker must kill it before it is marked unreadable
+LONE_CRASHES = 2  # times a file alone in a worker must crash it before it is marked unreadable
+# A worker killed by a signal from outside (SIGKILL: the OOM killer or a person; SIGTERM, SIGHUP) may have
+# died for reasons of its own, not the file's: a file alone in it is marked only after this many.
+LONE_KILLS = 5
+# Signals a process raises on itself when the code it runs fails: a decoder crash.
+CRASH_SIGNALS = frozenset(
+    {signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT, signal.SIGFPE, signal.SIGILL, signal.SIGSYS, signal.SIGTRAP}
+)
 POLL_SECONDS = 0.5
 
 log = logging.getLogger(__name__)
@@ -102,7 +112,7 @@ def _worker_main(conn: Connection, spec: MeasureSpec, cells: Any) -> None:
             chunk_id, files = task
             if clock is not None:
                 clock.chunk_id = chunk_id
-            conn.send((chunk_id, measure_files(files, spec.roots, extractor, spec.max_pixels, clock)))
+            conn.send((chunk_id, measure_files(files, spec.roots, extractor, spec.max_pixels, spec.max_bytes, clock)))
     except (EOFError, OSError):  # the parent is gone: nothing to report to
         return
 
@@ -170,12 +180,16 @@ class LocalPool(Executor):
         self._ctx.set_forkserver_preload(["scanner.measure", feature_module, backend_module])
         self._pool: list[_Worker] = []
         self._retry: deque[Chunk] = deque()
-        self._lone_crashes: Counter[tuple[int, bytes]] = Counter()
+        self._lone_crashes: Counter[tuple[int, bytes]] = Counter()  # crashes of a worker reading the file alone
+        self._lone_kills: Counter[tuple[int, bytes]] = Counter()  # outside kills of one reading it alone
         self._crashes = 0
         self._next_id = 0
         self._said: set[tuple[int, str]] = set()  # workers' messages already shown (each says it once)
 
     def _start(self, n: int) -> list[_Worker]:
+        # multiprocessing's resource tracker, when it starts, unblocks SIGINT in this thread (it blocks it
+        # only around its own start): started before the block, it cannot let Ctrl-C into the fork server.
+        resource_tracker.ensure_running()
         with _sigint_blocked():
             return [_Worker(self._ctx, self.spec) for _ in range(n)]
 
@@ -285,11 +299,14 @@ class LocalPool(Executor):
             elif len(chunk) == 1:
                 f = chunk[0]
                 key = (f.root, f.relpath)
-                self._lone_crashes[key] += 1
-                if self._lone_crashes[key] < LONE_CRASHES:
+                crashed = code is None or code > 0 or -code in CRASH_SIGNALS
+                (self._lone_crashes if crashed else self._lone_kills)[key] += 1
+                if self._lone_crashes[key] < LONE_CRASHES and self._lone_kills[key] < LONE_KILLS:
                     self._retry.appendleft(chunk)
                 else:
-                    error = f"the decoder crashed on this file (worker exit code {code}, {LONE_CRASHES} times)"
+                    times = self._lone_crashes[key] if crashed else self._lone_kills[key]
+                    how = "the decoder crashed on this file" if crashed else "a worker reading this file was killed"
+                    error = f"{how} (worker exit code {code}, {times} times)"
                     yield problem_rows([f._replace(status=Status.UNREADABLE.value, error=error)], self.spec.n_features)
             else:
                 self._retry.extend([f] for f in chunk)
