@@ -17,6 +17,7 @@ from scanner.cli import options
 from scanner.cli.app import command
 from scanner.constants import DEFAULT_MAX_PIXELS, DEFAULT_SPECTRUM, ExitCode, Status
 from scanner.errors import FatalError, InputError
+from scanner.featuresets import DEFAULT_FEATURE_SET, FEATURE_NAMES
 
 if TYPE_CHECKING:
     from scanner.measure import FileRecord
@@ -40,36 +41,45 @@ def _feature_record(result: FileRecord, names: tuple[str, ...]) -> dict:
     return record
 
 
-def _feature_row(result: FileRecord, width: int) -> str:
+def _feature_row(result: FileRecord, width: int, names: tuple[str, ...] = FEATURE_NAMES) -> str:
+    """The paper's six in columns; a wider set's other features below, a few name=value per line."""
     size = f"{result.info.width}x{result.info.height}" if result.info.width else "-"
     head = f"{result.path:<{width}}  {result.status:<10}  {size:>9}"
     if result.features is None:
         return f"{head}  {result.error}"
-    return head + "".join(f"  {v:>9.6f}" for v in result.features)
+    shown = len(FEATURE_NAMES)
+    lines = [head + "".join(f"  {v:>9.6f}" for v in result.features[:shown])]
+    rest = [f"{name}={value:.6f}" for name, value in zip(names[shown:], result.features[shown:], strict=True)]
+    lines += ["    " + "  ".join(rest[k : k + 6]) for k in range(0, len(rest), 6)]
+    return "\n".join(lines)
 
 
 @command("features", "Measure")
 def features(
     images: Annotated[list[Path], typer.Argument(help="Image files to measure.", show_default=False)],
     spectrum: options.Spectrum = DEFAULT_SPECTRUM,
+    feature_set: options.FeatureSet = DEFAULT_FEATURE_SET,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line instead of a table.")] = False,
     planner: options.Planner = DEFAULT_PLANNER,
     max_pixels: options.MaxPixels = DEFAULT_MAX_PIXELS,
 ) -> None:
-    """Print the six features of a few images: a quick look before a sweep."""
+    """Print the features of a few images: a quick look before a sweep."""
     from scanner.extract import make_extractor
     from scanner.measure import measure_file
 
-    extractor = make_extractor(spectrum=spectrum, planner=planner)
+    extractor = make_extractor(feature_set, spectrum=spectrum, planner=planner)
     names = extractor.names
     width = max(len(str(p)) for p in images)
     if not as_json:
-        typer.echo(f"{'path':<{width}}  {'status':<10}  {'size':>9}" + "".join(f"  {n:>9}" for n in names))
+        typer.echo(
+            f"{'path':<{width}}  {'status':<10}  {'size':>9}"
+            + "".join(f"  {n:>9}" for n in names[: len(FEATURE_NAMES)])
+        )
     unusable = 0
     for path in images:
         result = measure_file(path, extractor, max_pixels)
         unusable += result.status != Status.OK
-        typer.echo(json.dumps(_feature_record(result, names)) if as_json else _feature_row(result, width))
+        typer.echo(json.dumps(_feature_record(result, names)) if as_json else _feature_row(result, width, names))
     raise typer.Exit(ExitCode.SOME_UNUSABLE if unusable else ExitCode.OK)
 
 
@@ -116,6 +126,7 @@ def scan(
         ),
     ] = None,
     spectrum: options.Spectrum = DEFAULT_SPECTRUM,
+    feature_set: options.FeatureSet = DEFAULT_FEATURE_SET,
     recursive: Annotated[bool, typer.Option("--recursive/--no-recursive", help="Descend into subdirectories.")] = True,
     ext: Annotated[
         str | None,
@@ -176,6 +187,7 @@ def scan(
         from_list=_list_lines(from_list) if from_list is not None else None,
     )
     scan_options = ScanOptions(
+        feature_set=feature_set,
         spectrum=spectrum,
         planner=planner,
         max_pixels=max_pixels,

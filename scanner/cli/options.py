@@ -9,10 +9,19 @@ import typer
 
 from scanner.backends import PlannerEffort
 from scanner.constants import SpectrumMode
+from scanner.featuresets import FeatureSetName
 
 Spectrum = Annotated[
     SpectrumMode,
     typer.Option("--spectrum", help="log: the authors' released pipeline (default); modulus: eq. 5 literally."),
+]
+FeatureSet = Annotated[
+    FeatureSetName,
+    typer.Option(
+        "--feature-set",
+        help="paper: the paper's six features; extended: those six and 63 more statistics of the same "
+        "transform that survive JPEG (docs/method.md).",
+    ),
 ]
 Planner = Annotated[
     PlannerEffort,

@@ -1,0 +1,109 @@
+"""--feature-set on features, scan and bench: values, stores, and refusals that say what to do."""
+
+import json
+
+import cv2
+import numpy as np
+from conftest import natural_image
+from typer.testing import CliRunner
+
+from scanner.cli import app
+from scanner.featuresets import EXTENDED, PAPER
+from scanner.reference import reference_extended_features
+from scanner.store import read_features
+
+runner = CliRunner()
+
+
+def write_images(directory, count=3):
+    directory.mkdir(parents=True, exist_ok=True)
+    images = []
+    for k in range(count):
+        rgb = natural_image(40 + 8 * k, 56, seed=20 + k)
+        path = directory / f"face{k}.png"
+        cv2.imwrite(str(path), rgb[..., ::-1])
+        images.append((path, rgb))
+    return images
+
+
+def test_features_extended_json_matches_reference(tmp_path):
+    (path, rgb), *_ = write_images(tmp_path, 1)
+    result = runner.invoke(app, ["features", "--json", "--feature-set", "extended", "--planner", "estimate", str(path)])
+    assert result.exit_code == 0, result.output
+    row = json.loads(result.output)
+    ours = np.array([row[name] for name in EXTENDED.names])
+    np.testing.assert_allclose(ours, reference_extended_features(rgb), rtol=1e-6, atol=1e-12)
+
+
+def test_features_extended_table_keeps_the_six_in_columns(tmp_path):
+    (path, _), *_ = write_images(tmp_path, 1)
+    result = runner.invoke(app, ["features", "--feature-set", "extended", "--planner", "estimate", str(path)])
+    assert result.exit_code == 0, result.output
+    header, row, *rest = result.output.splitlines()
+    assert header.split()[3:] == list(PAPER.names)
+    assert row.split()[1:3] == ["ok", "56x40"]
+    shown = [item.split("=")[0] for line in rest for item in line.split()]
+    assert shown == list(EXTENDED.names[6:])
+
+
+def test_scan_records_the_feature_set_and_refuses_to_mix(tmp_path):
+    images = write_images(tmp_path / "images")
+    out = tmp_path / "features.h5"
+    args = ["scan", str(tmp_path / "images"), "--out", str(out), "--workers", "1", "--quiet", "--planner", "estimate"]
+    result = runner.invoke(app, [*args, "--feature-set", "extended"])
+    assert result.exit_code == 0, result.output
+    table = read_features(out)
+    assert table.measurement.feature_set == "extended" and table.feature_names == EXTENDED.names
+    by_name = {p.rsplit("/", 1)[-1]: i for i, p in enumerate(table.path)}
+    for path, rgb in images:
+        np.testing.assert_allclose(
+            table.features[by_name[path.name]], reference_extended_features(rgb), rtol=1e-6, atol=1e-12
+        )
+    result = runner.invoke(app, args)  # the paper set, into the extended store
+    assert result.exit_code == 2
+    assert "--feature-set extended" in result.output and "--overwrite" in result.output
+    assert read_features(out).measurement.feature_set == "extended"
+
+
+def test_bench_extended_times_the_paper_set_beside_it():
+    result = runner.invoke(
+        app,
+        [
+            "bench",
+            "--size",
+            "24",
+            "--images",
+            "3",
+            "--workers",
+            "1",
+            "--repeats",
+            "1",
+            "--planner",
+            "estimate",
+            "--feature-set",
+            "extended",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["config"]["feature_set"] == "extended"
+    assert data["stages"]["features"]["images_per_s"] > 0 and data["stages"]["features_paper"]["images_per_s"] > 0
+    assert all(not run["error"] for run in data["scan"])
+
+
+def test_bench_text_says_what_the_wider_set_costs():
+    from scanner.bench import format_report, run_bench
+
+    report = run_bench(
+        size=32,
+        fmt="jpeg",
+        images=4,
+        workers=1,
+        repeats=1,
+        planner="estimate",
+        include_scan=False,
+        feature_set="extended",
+    )
+    text = format_report(report)
+    assert "extended features" in text and "the extended set costs" in text
