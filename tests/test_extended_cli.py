@@ -107,3 +107,37 @@ def test_bench_text_says_what_the_wider_set_costs():
     )
     text = format_report(report)
     assert "extended features" in text and "the extended set costs" in text
+
+
+def test_canonical_is_the_jpeg_round_trip_and_is_recorded(tmp_path):
+    from scanner.canonical import CANONICAL_PARAMS
+    from scanner.decode import read_image
+    from scanner.extract import make_extractor
+
+    images = write_images(tmp_path / "images", 2)
+    reencoded = tmp_path / "q90.jpg"
+    path, rgb = images[0]
+    cv2.imwrite(str(reencoded), rgb[..., ::-1], list(CANONICAL_PARAMS))
+    expected = make_extractor("extended", planner="estimate").from_bgr(read_image(reencoded).pixels)
+    canonical = make_extractor("extended", planner="estimate", canonical=True)
+    np.testing.assert_array_equal(canonical.from_rgb(rgb), expected)
+    np.testing.assert_array_equal(canonical.from_bgr(rgb[..., ::-1].copy()), expected)
+    assert not np.array_equal(make_extractor("extended", planner="estimate").from_rgb(rgb), expected)
+    result = runner.invoke(
+        app, ["features", "--json", "--feature-set", "extended", "--canonical", "--planner", "estimate", str(path)]
+    )
+    assert result.exit_code == 0, result.output
+    row = json.loads(result.output)
+    np.testing.assert_array_equal([row[n] for n in EXTENDED.names], expected)
+    assert path.read_bytes() == cv2.imencode(".png", rgb[..., ::-1])[1].tobytes()  # the file is untouched
+
+    out = tmp_path / "canonical.h5"
+    args = ["scan", str(tmp_path / "images"), "--out", str(out), "--workers", "1", "--quiet", "--planner", "estimate"]
+    result = runner.invoke(app, [*args, "--canonical"])
+    assert result.exit_code == 0, result.output
+    table = read_features(out)
+    assert table.measurement.canonical and "canonicalised" in table.measurement.describe()
+    result = runner.invoke(app, args)  # as found, into the canonical store: refused, saying how to resume
+    assert result.exit_code == 2
+    assert "rerun with --canonical to resume it" in result.output and "scan with --no-canonical" in result.output
+    assert read_features(out).measurement.canonical

@@ -41,9 +41,14 @@ def train(
     stores: options.StoresArgument,
     out: options.ModelOut,
     method: Annotated[
-        Literal["svm", "gmm"],
-        typer.Option("--method", help="svm: supervised RBF SVM; gmm: 2-component mixture, no labels."),
-    ] = "svm",
+        Literal["svm", "logistic", "gmm"] | None,
+        typer.Option(
+            "--method",
+            help="svm: supervised RBF SVM; logistic: logistic regression; gmm: 2-component mixture, no labels "
+            "(default: svm for the paper's features, logistic for the extended set).",
+            show_default=False,
+        ),
+    ] = None,
     fake_fraction: Annotated[
         float | None,
         typer.Option(
@@ -61,8 +66,17 @@ def train(
     gamma: options.Gamma = "scale",
     class_weight: options.ClassWeight = "none",
     real_anchor: options.RealAnchor = None,
+    standardise: Annotated[
+        bool | None,
+        typer.Option(
+            "--standardise/--no-standardise",
+            help="Standardise each feature inside the model (svm, logistic; default: yes, except the paper's "
+            "SVM on its six features).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Fit a detector on feature stores and save it as a model file (SVM: labelled rows; GMM: no labels)."""
+    """Fit a detector on feature stores and save it as a model file (SVM, logistic: labelled rows; GMM: no labels)."""
     from scanner.detect import train as fit
 
     samples = _samples(stores, labels)
@@ -76,6 +90,7 @@ def train(
         class_weight=_weight(class_weight),
         anchors=[str(p) for p in real_anchor or []],
         provenance={"command": "train", "stores": [str(p) for p in stores]},
+        standardise=standardise,
     )
     for note in trained.notes:
         typer.echo(note, err=True)
@@ -104,7 +119,7 @@ def classify(
         Path | None,
         typer.Option(
             "--model",
-            help="Model file (default: the bundled model; see docs/detectors.md).",
+            help="Model file (default: the bundled model of the store's feature set; see docs/detectors.md).",
             metavar="MODEL.h5",
             show_default=False,
         ),
@@ -125,7 +140,7 @@ def classify(
     if unsupervised and model is not None:
         raise InputError("give either --model or --unsupervised, not both")
     samples = _samples([store])
-    loaded = load_model(model) if not unsupervised else None
+    loaded = load_model(model) if model is not None else None  # None: the bundled model of the store's set
     try:
         verdicts = judge(
             samples,
@@ -136,7 +151,7 @@ def classify(
             model_name=str(model or "bundled default"),
         )
     except InputError as exc:
-        raise InputError(f"{store}: {exc}" if loaded is not None else str(exc)) from None
+        raise InputError(f"{store}: {exc}" if not unsupervised else str(exc)) from None
     for note in verdicts.notes:
         typer.echo(note, err=True)
     to_stderr = str(out) == "-"  # the data goes to standard output: the words go to stderr

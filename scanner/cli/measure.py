@@ -59,6 +59,7 @@ def features(
     images: Annotated[list[Path], typer.Argument(help="Image files to measure.", show_default=False)],
     spectrum: options.Spectrum = DEFAULT_SPECTRUM,
     feature_set: options.FeatureSet = DEFAULT_FEATURE_SET,
+    canonical: options.Canonical = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line instead of a table.")] = False,
     planner: options.Planner = DEFAULT_PLANNER,
     max_pixels: options.MaxPixels = DEFAULT_MAX_PIXELS,
@@ -67,7 +68,7 @@ def features(
     from scanner.extract import make_extractor
     from scanner.measure import measure_file
 
-    extractor = make_extractor(feature_set, spectrum=spectrum, planner=planner)
+    extractor = make_extractor(feature_set, spectrum=spectrum, planner=planner, canonical=canonical)
     names = extractor.names
     width = max(len(str(p)) for p in images)
     if not as_json:
@@ -127,6 +128,7 @@ def scan(
     ] = None,
     spectrum: options.Spectrum = DEFAULT_SPECTRUM,
     feature_set: options.FeatureSet = DEFAULT_FEATURE_SET,
+    canonical: options.Canonical = False,
     recursive: Annotated[bool, typer.Option("--recursive/--no-recursive", help="Descend into subdirectories.")] = True,
     ext: Annotated[
         str | None,
@@ -188,6 +190,7 @@ def scan(
     )
     scan_options = ScanOptions(
         feature_set=feature_set,
+        canonical=canonical,
         spectrum=spectrum,
         planner=planner,
         max_pixels=max_pixels,

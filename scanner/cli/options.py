@@ -23,6 +23,14 @@ FeatureSet = Annotated[
         "transform that survive JPEG (docs/method.md).",
     ),
 ]
+Canonical = Annotated[
+    bool,
+    typer.Option(
+        "--canonical/--no-canonical",
+        help="Re-encode each image as JPEG quality 90, 4:2:0, in memory, before measuring, so that every image "
+        "has the same last encoder (the files are never changed; docs/detectors.md says when it helps).",
+    ),
+]
 Planner = Annotated[
     PlannerEffort,
     typer.Option("--planner", help="FFTW planner effort; plans and wisdom are cached per machine."),
@@ -64,8 +72,8 @@ RealAnchor = Annotated[
     list[Path] | None,
     typer.Option(
         "--real-anchor",
-        help="A known-real image or a directory of them (repeatable): the mixture component holding "
-        "most of them is called real, instead of the paper's rule.",
+        help="A known-real image or a directory of them (repeatable): the mixture component whose share "
+        "among them most exceeds its share among all rows is called real, instead of the paper's rule.",
         metavar="PATH",
         show_default=False,
     ),
