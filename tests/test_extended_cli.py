@@ -141,3 +141,39 @@ def test_canonical_is_the_jpeg_round_trip_and_is_recorded(tmp_path):
     assert result.exit_code == 2
     assert "rerun with --canonical to resume it" in result.output and "scan with --no-canonical" in result.output
     assert read_features(out).measurement.canonical
+
+
+def test_classify_evaluate_and_report_on_an_extended_store(tmp_path):
+    """The whole path on the extended set: scan, classify with the default model, train, evaluate, report."""
+    from scanner.detect import bundled_model
+
+    for label, seed in (("real", 30), ("fake", 40)):
+        for k in range(12):
+            rgb = natural_image(48, 48, seed=seed + k)
+            if label == "fake":  # a faint checkerboard, as a transposed convolution leaves
+                rgb = np.clip(rgb.astype(int) + (np.indices((48, 48)).sum(axis=0) % 2 * 8)[..., None], 0, 255)
+            directory = tmp_path / "set" / label
+            directory.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(directory / f"{k}.png"), rgb.astype(np.uint8)[..., ::-1])
+    store = tmp_path / "set.h5"
+    scan = ["scan", str(tmp_path / "set"), "--out", str(store), "--feature-set", "extended", "--workers", "1"]
+    assert runner.invoke(app, [*scan, "--quiet", "--planner", "estimate"]).exit_code == 0
+    result = runner.invoke(app, ["classify", str(store), "--out", str(tmp_path / "v.csv")])
+    assert result.exit_code == 0, result.output
+    described = "bundled default (logistic regression on log-spectrum features (extended set), standardised)"
+    assert described in result.output
+    table = read_features(store)
+    expected = bundled_model("extended").predict(table.features)
+    rows = (tmp_path / "v.csv").read_text().splitlines()[1:]
+    by_path = {line.split(",")[0]: line.split(",")[2] for line in rows}
+    assert [by_path[p] for p in table.path] == list(expected)
+    result = runner.invoke(app, ["train", str(store), "--out", str(tmp_path / "m.h5")])
+    assert result.exit_code == 0, result.output
+    assert "trained logistic regression (standardised features) on 24 rows (12 real, 12 fake)" in result.output
+    result = runner.invoke(app, ["evaluate", str(store), "--protocol", "binary"])
+    assert result.exit_code == 0, result.output
+    assert "Feature set `extended`" in result.output and "| set | logistic |" in result.output
+    result = runner.invoke(app, ["report", str(store), "--out", str(tmp_path / "r.html")])
+    assert result.exit_code == 0, result.output
+    html = (tmp_path / "r.html").read_text()
+    assert "Histograms of the six features" in html and "lum_00" not in html  # the paper's six, drawn

@@ -60,9 +60,15 @@ StoresArgument = Annotated[
     list[Path],
     typer.Argument(help="Feature stores (.h5) written by scanner scan.", metavar="FEATURES.h5", show_default=False),
 ]
-C = Annotated[float, typer.Option("--C", help="SVM regularisation (the paper: scikit-learn's 1).")]
+C = Annotated[
+    float,
+    typer.Option("--C", help="Regularisation of the SVM and the logistic regression (the paper: scikit-learn's 1)."),
+]
 Gamma = Annotated[
-    str, typer.Option("--gamma", help="RBF gamma: scale (1 / (6 var X), the paper's), auto (1/6) or a number.")
+    str,
+    typer.Option(
+        "--gamma", help="RBF gamma: scale (1 / (F var X) for F features, the paper's), auto (1/F) or a number."
+    ),
 ]
 ClassWeight = Annotated[
     Literal["none", "balanced"],
