@@ -120,28 +120,40 @@ def _first_column_at_least(k: int, a: int, height: int, width: int) -> int:
     return j
 
 
+def _first_columns(height: int, width: int) -> np.ndarray:
+    """(H, 15): per row, the first column whose radial bin is at least k, for k = 1..15 (unclipped)."""
+    a = np.arange(height, dtype=np.int64)
+    a = np.where(a <= height // 2, a, a - height)  # numpy.fft.fftfreq's order
+    k = np.arange(1, RADIAL_BINS, dtype=np.int64)
+    if 256 * (height * width) ** 2 >= 2**62:  # products beyond int64: exact Python integers, row by row
+        return np.array([[_first_column_at_least(int(b), int(r), height, width) for b in k] for r in a], np.int64)
+    scale = 512 * height * height
+    need = width * width * (k[None, :] ** 2 * height * height - 512 * a[:, None] ** 2)  # 512 H^2 j^2 >= need
+    j = np.ceil(np.sqrt(np.maximum(need, 0) / scale)).astype(np.int64)
+    for _ in range(2):  # the float estimate is within one of the exact answer: settle it in integers
+        j += scale * j * j < need
+        j -= (j > 0) & (scale * (j - 1) * (j - 1) >= need)
+    return j
+
+
 def radial_runs(height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per row of the half spectrum, the first column of each radial bin; the bins of the columns
     counted once; and each bin's number of full-spectrum frequencies (DC excluded)."""
     half = width // 2 + 1
     starts = np.empty((height, RADIAL_BINS + 1), dtype=np.int64)
+    starts[:, 0] = 0
+    starts[0, 0] = 1  # the DC bin is in no bin
+    starts[:, 1:RADIAL_BINS] = np.clip(_first_columns(height, width), starts[:, :1], half)
+    starts[:, RADIAL_BINS] = half
+    counts = 2.0 * np.diff(starts, axis=1).sum(axis=0)
     edge_bins = np.full((height, 2), -1, dtype=np.int64)
-    counts = np.zeros(RADIAL_BINS)
-    for i in range(height):
-        a = i if i <= height // 2 else i - height  # numpy.fft.fftfreq's order
-        starts[i, 0] = 1 if i == 0 else 0  # the DC bin is in no bin
-        for k in range(1, RADIAL_BINS):
-            starts[i, k] = min(max(_first_column_at_least(k, a, height, width), starts[i, 0]), half)
-        starts[i, RADIAL_BINS] = half
-        for k in range(RADIAL_BINS):
-            counts[k] += 2 * (starts[i, k + 1] - starts[i, k])
-        singles = [0] + ([half - 1] if width % 2 == 0 else [])
-        for e, j in enumerate(singles):
-            if i == 0 and j == 0:
-                continue
-            k = int(np.searchsorted(starts[i], j, side="right")) - 1
-            edge_bins[i, e] = k
-            counts[k] -= 1
+    singles = [0] + ([half - 1] if width % 2 == 0 else [])  # columns counted once
+    for e, column in enumerate(singles):
+        bins = (starts[:, 1:RADIAL_BINS] <= column).sum(axis=1)
+        if column == 0:
+            bins[0] = -1  # DC
+        edge_bins[:, e] = bins
+        counts -= np.bincount(bins[bins >= 0], minlength=RADIAL_BINS)
     return starts, edge_bins, counts
 
 

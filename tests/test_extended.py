@@ -264,3 +264,21 @@ def test_colour_shift_moves_chroma_not_luminance_profile():
     names = EXTENDED.names
     cb = [names.index(f"cb_ratio_{k:02d}") for k in range(8, 16)]
     assert np.all(after[cb] > before[cb])
+
+
+@pytest.mark.parametrize("shape", [(9, 8), (257, 130), (1024, 768), (20_000, 20_000)])
+def test_first_columns_are_exact(shape):
+    """The first column of each bin along a row, exactly, in int64 or (beyond it) Python integers."""
+    from scanner.extended import _first_columns
+
+    height, width = shape
+    columns = _first_columns(height, width)
+
+    def at_least(k, a, column):
+        return 512 * (a * a * width * width + column * column * height * height) >= k * k * height**2 * width**2
+
+    for i in sorted({0, 1, height // 3, height // 2, height - 1}):
+        a = i if i <= height // 2 else i - height
+        for k in range(1, 16):
+            j = int(columns[i, k - 1])
+            assert at_least(k, a, j) and (j == 0 or not at_least(k, a, j - 1)), (i, k, j)
