@@ -46,11 +46,13 @@ from scanner import __version__
 from scanner.backends import DEFAULT_PLANNER
 from scanner.decode import read_image
 from scanner.extract import Extractor, make_extractor
+from scanner.featuresets import DEFAULT_FEATURE_SET, PAPER
 from scanner.measure import measure_file
 from scanner.walk import DEFAULT_EXTENSIONS
 
 FORMATS = ("jpeg", "png")
 JPEG_QUALITY = 90
+PAPER_STAGE = "features_paper"  # decode + the paper's features, timed beside a wider feature set
 SCAN_WORK_SECONDS = 3.0
 
 
@@ -338,7 +340,12 @@ class ScanRun:
 
 
 def scan_command(
-    target: Path | None, out: Path, workers: int, spectrum: str, from_list: Path | None = None
+    target: Path | None,
+    out: Path,
+    workers: int,
+    spectrum: str,
+    from_list: Path | None = None,
+    feature_set: str = DEFAULT_FEATURE_SET,
 ) -> list[str]:
     """`python -m scanner scan` as a user runs it (fresh store, no progress output)."""
     source = ["--from-list", str(from_list)] if from_list else [str(target)]
@@ -354,6 +361,8 @@ def scan_command(
         str(workers),
         "--spectrum",
         spectrum,
+        "--feature-set",
+        feature_set,
         "--quiet",
     ]
 
@@ -377,7 +386,12 @@ def _run_timed(command: list[str]) -> tuple[float, TreeMemorySampler, subprocess
 
 
 def time_scan(
-    paths: Sequence[Path], root: Path | None, worker_counts: Sequence[int], spectrum: str, work_dir: Path
+    paths: Sequence[Path],
+    root: Path | None,
+    worker_counts: Sequence[int],
+    spectrum: str,
+    work_dir: Path,
+    feature_set: str = DEFAULT_FEATURE_SET,
 ) -> list[ScanRun]:
     """Wall time of `scanner scan` over the files, and over their first half, for each
     worker count. With `root`, the full run scans that directory (which must hold
@@ -392,7 +406,7 @@ def time_scan(
     runs = []
     for workers in worker_counts:
         half_out, out = work_dir / f"half-{workers}.h5", work_dir / f"scan-{workers}.h5"
-        half_seconds, _, first = _run_timed(scan_command(None, half_out, workers, spectrum, half_list))
+        half_seconds, _, first = _run_timed(scan_command(None, half_out, workers, spectrum, half_list, feature_set))
         if first.returncode not in (0, 1):
             message = _last_message(first)
             if "no such command" in message.lower():
@@ -400,7 +414,7 @@ def time_scan(
             else:
                 message = f"`scanner scan` failed (exit {first.returncode}): {message}"
             return [ScanRun(workers, None, None, len(paths), half, None, None, error=message)]
-        command = scan_command(root, out, workers, spectrum, None if root else full_list)
+        command = scan_command(root, out, workers, spectrum, None if root else full_list, feature_set)
         seconds, memory, result = _run_timed(command)
         error = (
             ""
@@ -572,9 +586,18 @@ def image_set(
 
 
 def describe_config(
-    directory: Path | None, size: int, fmt: str, count: int, workers: int, spectrum: str, repeats: int, planner: str
+    directory: Path | None,
+    size: int,
+    fmt: str,
+    count: int,
+    workers: int,
+    spectrum: str,
+    repeats: int,
+    planner: str,
+    feature_set: str = DEFAULT_FEATURE_SET,
 ) -> dict:
     return {
+        "feature_set": feature_set,
         "directory": None if directory is None else str(directory),
         "size": size if directory is None else None,
         "format": fmt if directory is None else None,
@@ -599,11 +622,14 @@ def run_bench(
     scan_work_seconds: float = SCAN_WORK_SECONDS,
     seed: int = 0,
     progress: Callable[[str], None] = lambda message: None,
+    feature_set: str = DEFAULT_FEATURE_SET,
 ) -> BenchReport:
     """Time decode, decode + features, features in 1..N processes, and `scanner scan` with 1..N workers.
 
     A generated set is topped up for the scan runs to about `scan_work_seconds`
     of one core's work; a user's directory is scanned as far as `images` goes.
+    With a feature set other than the paper's, decode + the paper's features is
+    timed too, in the same rounds, so that the report gives what the wider set costs.
     """
     workers = workers or usable_cores()
     work_dir = Path(tempfile.mkdtemp(prefix="scanner-bench-"))
@@ -612,18 +638,23 @@ def run_bench(
             progress(f"writing {images or default_image_count(size)} {size}x{size} {fmt} images")
         files = image_set(directory, work_dir, size, fmt, images, seed)
         paths = list(files.paths)
-        config = describe_config(directory, size, fmt, len(paths), workers, spectrum, repeats, planner)
-        extractor = make_extractor(spectrum=spectrum, planner=planner)
+        config = describe_config(directory, size, fmt, len(paths), workers, spectrum, repeats, planner, feature_set)
+        extractor = make_extractor(feature_set, spectrum=spectrum, planner=planner)
         progress("decode, and decode + features")
-        stages = time_stages(
-            {"decode": (decode_files, paths), "features": (lambda p: features_files(p, extractor), paths)},
-            repeats,
-            warm_up=None if directory is not None else 8,
-        )
+        timed: dict[str, tuple[Callable[[Sequence[Path]], None], Sequence[Path]]] = {
+            "decode": (decode_files, paths),
+            "features": (lambda p: features_files(p, extractor), paths),
+        }
+        if feature_set != PAPER.name:
+            paper = make_extractor(PAPER.name, spectrum=spectrum, planner=planner)
+            timed[PAPER_STAGE] = (lambda p: features_files(p, paper), paths)
+        stages = time_stages(timed, repeats, warm_up=None if directory is not None else 8)
         scaling = []
         for n in worker_counts(workers):
             progress(f"features in {n} processes")
-            scaling.append(time_parallel_features(paths, n, repeats, spectrum=spectrum, planner=planner))
+            scaling.append(
+                time_parallel_features(paths, n, repeats, feature_set=feature_set, spectrum=spectrum, planner=planner)
+            )
         scan: list[ScanRun] = []
         if include_scan:
             features_seconds = stages["features"].seconds or 0.0
@@ -631,7 +662,7 @@ def run_bench(
             progress(f"scan of {wanted} images")
             scan_paths = files.top_up(wanted)
             whole_root = files.root if len(image_files(files.root)) == len(scan_paths) else None
-            scan = time_scan(scan_paths, whole_root, worker_counts(workers), spectrum, work_dir)
+            scan = time_scan(scan_paths, whole_root, worker_counts(workers), spectrum, work_dir, feature_set)
         return BenchReport(config, machine_description(), stages, scaling, scan, scan_memory(scan))
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
@@ -674,9 +705,10 @@ def _rate(images_per_s: float | None) -> str:
 def format_report(report: BenchReport) -> str:
     """The report in a user's words: images per second per stage, scaling, memory, what a million would take."""
     c, m = report.config, report.machine
+    feature_set = c.get("feature_set", DEFAULT_FEATURE_SET)
     lines = [
-        f"scanner bench: {source_text(c)}, {c['spectrum']} spectrum; median of {c['repeats']} timed "
-        f"pass{'es' if c['repeats'] != 1 else ''}",
+        f"scanner bench: {source_text(c)}, {feature_set} features, {c['spectrum']} spectrum; "
+        f"median of {c['repeats']} timed pass{'es' if c['repeats'] != 1 else ''}",
         f"this machine: {m['cpu']}, {m['cores']} cores, {m['memory']} memory",
         "",
     ]
@@ -686,6 +718,13 @@ def format_report(report: BenchReport) -> str:
         stage = report.stages[name]
         each = f"  ({stage.ms_per_image:.2f} ms an image)" if stage.ms_per_image else ""
         lines.append(f"  {label:<28}{_rate(stage.images_per_s)}{each}")
+    paper = report.stages.get(PAPER_STAGE)
+    if paper is not None:
+        ours = report.stages["features"]
+        ratio = ours.seconds / paper.seconds if ours.seconds and paper.seconds else None
+        ratio_words = f"; the {feature_set} set costs {ratio:.2f}x" if ratio else ""
+        each = f"{paper.ms_per_image:.2f} ms an image" if paper.ms_per_image else "-"
+        lines.append(f"  {'... with the paper set':<28}{_rate(paper.images_per_s)}  ({each}{ratio_words})")
     lines += ["", "measuring in parallel (no store, no walk):"]
     base = report.scaling[0].images_per_s if report.scaling else None
     for k, stage in enumerate(report.scaling):

@@ -138,7 +138,9 @@ def spectra_view(
     if model is not None:
         m = model.measurement
         model_features = (
-            features if m == extractor.measurement else spectral_features(rgb, m.spectrum, m.feature_set, m.precision)
+            features
+            if m == extractor.measurement
+            else spectral_features(rgb, m.spectrum, m.feature_set, m.precision, m.canonical)
         )
         score = float(model.score(model_features)[0])
         verdict, model_spectrum = str(model.predict(model_features)[0]), m.spectrum

@@ -154,10 +154,10 @@ def check_compatible(what: str, found: Measurement, wanted: Measurement) -> None
     if differs is None:
         return
     option, mine, theirs = differs
+    resume, restart = (" ".join(filter(None, (option, value))) for value in (theirs, mine))
     raise StoreMismatch(
         f"{what} holds rows measured with {found.describe()}, not {wanted.describe()}: rerun with "
-        f"{option} {theirs} to resume it, or pass --overwrite (or another --out) to scan with "
-        f"{option} {mine}"
+        f"{resume} to resume it, or pass --overwrite (or another --out) to scan with {restart}"
     )
 
 

@@ -49,6 +49,7 @@ class ScanOptions:
     feature_set: str = DEFAULT_FEATURE_SET
     spectrum: str = DEFAULT_SPECTRUM
     precision: str = DEFAULT_PRECISION
+    canonical: bool = False  # re-encode each image as JPEG q90 4:2:0 in memory before measuring
     backend: str = DEFAULT_BACKEND
     planner: str = DEFAULT_PLANNER  # fftw backend only
     max_pixels: int = DEFAULT_MAX_PIXELS
@@ -74,7 +75,9 @@ class ScanOptions:
 
     def extractor_spec(self) -> ExtractorSpec:
         options: dict[str, Any] = {"planner": self.planner} if self.backend == "fftw" else {}
-        return extractor_spec(self.feature_set, self.spectrum, self.precision, self.backend, **options)
+        return extractor_spec(
+            self.feature_set, self.spectrum, self.precision, self.backend, canonical=self.canonical, **options
+        )
 
     def policy(self) -> CommitPolicy:
         return CommitPolicy(self.commit_rows, self.commit_seconds, self.checkpoint_rows)

@@ -79,7 +79,7 @@ def test_the_readme_python_example_runs(tmp_path):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("ok {'mean': ")
-    assert lines[1].startswith("8 Measurement(feature_set='paper', spectrum='log', precision='double')")
+    assert lines[1].startswith("8 Measurement(feature_set='paper', spectrum='log', precision='double'")
 
 
 @pytest.mark.parametrize("page", ["store.md"])

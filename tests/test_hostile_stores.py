@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from hostile import assert_message, scanner, scanner_batch, text
 
-from scanner.detect import ModelError, default_model_path, load_model
+from scanner.detect import ModelError, bundled_model_path, load_model
 from scanner.schema import make_table
 from scanner.store import StoreError, read_features, read_header, write_table
 
@@ -222,7 +222,7 @@ def test_infinite_features_are_read_and_judged_unusable(tmp_path):
 
 def model_copy(tmp_path, change):
     path = tmp_path / "model.h5"
-    shutil.copy(default_model_path(), path)
+    shutil.copy(bundled_model_path("paper"), path)
     with h5py.File(path, "a") as f:
         change(f)
     return path
@@ -299,7 +299,7 @@ def crafted_model(tmp_path, name):
 
         def link(f):
             del f["svm"]
-            f["svm"] = h5py.ExternalLink(str(default_model_path()), "/svm")
+            f["svm"] = h5py.ExternalLink(str(bundled_model_path("paper")), "/svm")
 
         return model_copy(tmp_path, link)
 

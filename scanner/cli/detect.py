@@ -101,9 +101,14 @@ def train(
     stores: InputsArgument,
     out: options.ModelOut,
     method: Annotated[
-        Literal["svm", "gmm"],
-        typer.Option("--method", help="svm: supervised RBF SVM; gmm: 2-component mixture, no labels."),
-    ] = "svm",
+        Literal["svm", "logistic", "gmm"] | None,
+        typer.Option(
+            "--method",
+            help="svm: supervised RBF SVM; logistic: logistic regression; gmm: 2-component mixture, no labels "
+            "(default: svm for the paper's features, logistic for the extended set).",
+            show_default=False,
+        ),
+    ] = None,
     fake_fraction: Annotated[
         float | None,
         typer.Option(
@@ -124,9 +129,19 @@ def train(
     max_pixels: options.MaxPixels = DEFAULT_MAX_PIXELS,
     max_bytes: options.MaxBytes = DEFAULT_MAX_BYTES,
     strict: options.Strict = False,
+    standardise: Annotated[
+        bool | None,
+        typer.Option(
+            "--standardise/--no-standardise",
+            help="Standardise each feature inside the model (svm, logistic; default: yes, except the paper's "
+            "SVM on its six features).",
+            show_default=False,
+            rich_help_panel=options.FITTING,
+        ),
+    ] = None,
 ) -> None:
-    """Fit a detector on feature stores or images and save it as a model file (SVM: labelled rows; GMM: no
-    labels)."""
+    """Fit a detector on feature stores or images and save it as a model file (SVM, logistic: labelled rows;
+    GMM: no labels)."""
     use_pixel_cap(max_pixels)  # images and real anchors may be read
     from scanner.detect import train as fit
 
@@ -143,6 +158,7 @@ def train(
         anchors=[str(p) for p in real_anchor or []],
         provenance={"command": "train", "stores": [str(p) for p in stores]},
         limits=ReadLimits(max_pixels, max_bytes),
+        standardise=standardise,
     )
     for note in trained.notes:
         say(note, err=True)
@@ -170,7 +186,7 @@ def classify(
         Path | None,
         typer.Option(
             "--model",
-            help="Model file (default: the bundled model; see docs/detectors.md).",
+            help="Model file (default: the bundled model of the store's feature set; see docs/detectors.md).",
             metavar="MODEL.h5",
             show_default=False,
         ),
@@ -221,15 +237,17 @@ def classify(
     import numpy as np
 
     from scanner.detect import judge, label_from_path, load_model, write_verdicts
+    from scanner.inputs import is_store
     from scanner.warmup import install_compile_notice
 
     if unsupervised and model is not None:
         raise InputError("give either --model or --unsupervised, not both")
     install_compile_notice()  # scoring compiles a kernel on a first run too
-    loaded = load_model(model) if not unsupervised else None
-    samples = _input_samples(
-        inputs, loaded.measurement if loaded is not None else None, limits=ReadLimits(max_pixels, max_bytes)
-    )
+    loaded = load_model(model) if model is not None else None  # None: the bundled model of the inputs' set
+    measure_as = loaded.measurement if loaded is not None else None
+    if measure_as is None and not unsupervised and not any(is_store(p) for p in inputs):
+        measure_as = load_model(None).measurement  # images alone: measured as the bundled default model needs
+    samples = _input_samples(inputs, measure_as, limits=ReadLimits(max_pixels, max_bytes))
     named = str(inputs[0]) if len(inputs) == 1 else f"{len(inputs)} inputs"
     try:
         verdicts, _ = judge(
@@ -244,7 +262,7 @@ def classify(
             limits=ReadLimits(max_pixels, max_bytes),
         )
     except InputError as exc:
-        raise InputError(f"{named}: {exc}" if loaded is not None else str(exc)) from None
+        raise InputError(f"{named}: {exc}" if not unsupervised else str(exc)) from None
     for note in verdicts.notes:
         say(note, err=True)
     tell = _tell(str(out) == "-")  # the data goes to standard output: the words go to stderr

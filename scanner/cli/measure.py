@@ -27,6 +27,7 @@ from scanner.constants import (
     Status,
 )
 from scanner.errors import FatalError, InputError
+from scanner.featuresets import DEFAULT_FEATURE_SET, FEATURE_NAMES
 from scanner.limits import use_pixel_cap
 
 if TYPE_CHECKING:
@@ -51,12 +52,17 @@ def _feature_record(result: FileRecord, names: tuple[str, ...]) -> dict:
     return record
 
 
-def _feature_row(result: FileRecord, width: int) -> str:
+def _feature_row(result: FileRecord, width: int, names: tuple[str, ...] = FEATURE_NAMES) -> str:
+    """The paper's six in columns; a wider set's other features below, a few name=value per line."""
     size = f"{result.info.width}x{result.info.height}" if result.info.width else "-"
     head = f"{shown(result.path):<{width}}  {result.status:<10}  {size:>9}"
     if result.features is None:
         return f"{head}  {result.error}"
-    return head + "".join(f"  {v:>9.6f}" for v in result.features)
+    first = len(FEATURE_NAMES)
+    lines = [head + "".join(f"  {v:>9.6f}" for v in result.features[:first])]
+    rest = [f"{name}={value:.6f}" for name, value in zip(names[first:], result.features[first:], strict=True)]
+    lines += ["    " + "  ".join(rest[k : k + 6]) for k in range(0, len(rest), 6)]
+    return "\n".join(lines)
 
 
 @command("features", "Measure")
@@ -65,27 +71,32 @@ def features(
         list[Path], typer.Argument(help="Image files to measure.", metavar="IMAGE...", show_default=False)
     ],
     spectrum: options.Spectrum = DEFAULT_SPECTRUM,
+    feature_set: options.FeatureSet = DEFAULT_FEATURE_SET,
+    canonical: options.Canonical = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line instead of a table.")] = False,
     planner: options.Planner = DEFAULT_PLANNER,
     max_pixels: options.MaxPixels = DEFAULT_MAX_PIXELS,
     max_bytes: options.MaxBytes = DEFAULT_MAX_BYTES,
     strict: options.Strict = False,
 ) -> None:
-    """Print the six features of a few images: a quick look before a sweep."""
+    """Print the features of a few images: a quick look before a sweep."""
     use_pixel_cap(max_pixels)
     from scanner.extract import make_extractor
     from scanner.measure import measure_file
 
-    extractor = make_extractor(spectrum=spectrum, planner=planner)
+    extractor = make_extractor(feature_set, spectrum=spectrum, planner=planner, canonical=canonical)
     names = extractor.names
     width = max(len(shown(p)) for p in images)
     if not as_json:
-        say(f"{'path':<{width}}  {'status':<10}  {'size':>9}" + "".join(f"  {n:>9}" for n in names))
+        say(
+            f"{'path':<{width}}  {'status':<10}  {'size':>9}"
+            + "".join(f"  {n:>9}" for n in names[: len(FEATURE_NAMES)])
+        )
     unusable = 0
     for path in images:
         result = measure_file(path, extractor, max_pixels, max_bytes)
         unusable += result.status != Status.OK
-        say(json.dumps(_feature_record(result, names)) if as_json else _feature_row(result, width))
+        say(json.dumps(_feature_record(result, names)) if as_json else _feature_row(result, width, names))
     raise typer.Exit(ExitCode.SOME_UNUSABLE if strict and unusable else ExitCode.OK)
 
 
@@ -184,6 +195,8 @@ def scan(
         ),
     ] = None,
     spectrum: options.Spectrum = DEFAULT_SPECTRUM,
+    feature_set: options.FeatureSet = DEFAULT_FEATURE_SET,
+    canonical: options.Canonical = False,
     recursive: Annotated[
         bool,
         typer.Option("--recursive/--no-recursive", help="Descend into subdirectories.", rich_help_panel=WHAT_TO_SCAN),
@@ -320,6 +333,8 @@ def scan(
     # a list that cannot be read twice (stdin, a pipe) shows no total.
     countable = not quiet and (from_list is None or (str(from_list) != "-" and from_list.is_file()))
     scan_options = ScanOptions(
+        feature_set=feature_set,
+        canonical=canonical,
         spectrum=spectrum,
         planner=planner,
         max_pixels=max_pixels,

@@ -9,10 +9,36 @@ import typer
 
 from scanner.backends import PlannerEffort
 from scanner.constants import SpectrumMode
+from scanner.featuresets import FeatureSetName
+
+MEASURING = "How images are measured"  # a help panel of its own: rarely changed, and it keeps columns narrow
+FITTING = "Model fitting"
 
 Spectrum = Annotated[
     SpectrumMode,
-    typer.Option("--spectrum", help="log: the authors' released pipeline (default); modulus: eq. 5 literally."),
+    typer.Option(
+        "--spectrum",
+        help="log: the authors' released pipeline (default); modulus: eq. 5 literally.",
+        rich_help_panel=MEASURING,
+    ),
+]
+FeatureSet = Annotated[
+    FeatureSetName,
+    typer.Option(
+        "--feature-set",
+        help="paper: the paper's six features; extended: those six and 63 more statistics of the same "
+        "transform that survive JPEG (docs/method.md).",
+        rich_help_panel=MEASURING,
+    ),
+]
+Canonical = Annotated[
+    bool,
+    typer.Option(
+        "--canonical/--no-canonical",
+        help="Re-encode each image as JPEG quality 90, 4:2:0, in memory, before measuring, so that every image "
+        "has the same last encoder (the files are never changed; docs/detectors.md says when it helps).",
+        rich_help_panel=MEASURING,
+    ),
 ]
 Planner = Annotated[
     PlannerEffort,
@@ -20,6 +46,7 @@ Planner = Annotated[
         "--planner",
         metavar="EFFORT",
         help="FFTW planning: estimate, measure, patient or exhaustive; plans are cached per machine.",
+        rich_help_panel=MEASURING,
     ),
 ]
 MaxPixels = Annotated[
@@ -61,20 +88,32 @@ Strict = Annotated[
         "and reports each such file).",
     ),
 ]
-C = Annotated[float, typer.Option("--C", help="SVM regularisation (the paper: scikit-learn's 1).")]
+C = Annotated[
+    float,
+    typer.Option(
+        "--C",
+        help="Regularisation of the SVM and the logistic regression (the paper: scikit-learn's 1).",
+        rich_help_panel=FITTING,
+    ),
+]
 Gamma = Annotated[
-    str, typer.Option("--gamma", help="RBF gamma: scale (1 / (6 var X), the paper's), auto (1/6) or a number.")
+    str,
+    typer.Option(
+        "--gamma",
+        help="RBF gamma: scale (1 / (F var X) for F features, the paper's), auto (1/F) or a number.",
+        rich_help_panel=FITTING,
+    ),
 ]
 ClassWeight = Annotated[
     Literal["none", "balanced"],
-    typer.Option("--class-weight", help="balanced: weigh classes inversely to their counts."),
+    typer.Option("--class-weight", help="balanced: weigh classes inversely to their counts.", rich_help_panel=FITTING),
 ]
 RealAnchor = Annotated[
     list[Path] | None,
     typer.Option(
         "--real-anchor",
-        help="A known-real image or a directory of them (repeatable): the mixture component holding "
-        "most of them is called real, instead of the paper's rule.",
+        help="A known-real image or a directory of them (repeatable): the mixture component whose share "
+        "among them most exceeds its share among all rows is called real, instead of the paper's rule.",
         metavar="PATH",
         show_default=False,
     ),

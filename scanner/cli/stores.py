@@ -108,6 +108,7 @@ def info(
         f"feature set:    {m.feature_set}",
         f"spectrum:       {m.spectrum}",
         f"precision:      {m.precision}",
+        f"canonicalised:  {'yes (re-encoded as JPEG q90 4:2:0 before measuring)' if m.canonical else 'no'}",
         f"schema version: {header.schema_version}",
         f"tool version:   {attrs.get('tool_version')}",
         f"created:        {attrs.get('created')}",
