@@ -43,6 +43,7 @@ _EXPORTS = {
     "FeatureTable": "scanner.schema",
     # detectors
     "load_model": "scanner.detect",
+    "bundled_model": "scanner.detect",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -47,11 +47,13 @@ from scanner.backends import DEFAULT_BACKEND, DEFAULT_PLANNER, available_backend
 from scanner.constants import DEFAULT_PRECISION, PRECISIONS
 from scanner.decode import read_image
 from scanner.extract import Extractor, make_extractor
+from scanner.featuresets import DEFAULT_FEATURE_SET, PAPER
 from scanner.measure import measure_file
 from scanner.walk import DEFAULT_EXTENSIONS
 
 FORMATS = ("jpeg", "png")
 JPEG_QUALITY = 90
+PAPER_STAGE = "features_paper"  # decode + the paper's features, timed beside a wider feature set
 SCAN_WORK_SECONDS = 3.0
 
 
@@ -584,9 +586,18 @@ def image_set(
 
 
 def describe_config(
-    directory: Path | None, size: int, fmt: str, count: int, workers: int, spectrum: str, repeats: int, planner: str
+    directory: Path | None,
+    size: int,
+    fmt: str,
+    count: int,
+    workers: int,
+    spectrum: str,
+    repeats: int,
+    planner: str,
+    feature_set: str = DEFAULT_FEATURE_SET,
 ) -> dict:
     return {
+        "feature_set": feature_set,
         "directory": None if directory is None else str(directory),
         "size": size if directory is None else None,
         "format": fmt if directory is None else None,
@@ -639,43 +650,48 @@ def run_bench(
     progress: Callable[[str], None] = lambda message: None,
     precision: str = DEFAULT_PRECISION,
     fft: str = DEFAULT_BACKEND,
+    feature_set: str = DEFAULT_FEATURE_SET,
 ) -> BenchReport:
     """Time decode, decode + features in both precisions, the FFT libraries, features in 1..N
     processes, and `scanner scan` with 1..N workers.
 
     A generated set is topped up for the scan runs to about `scan_work_seconds`
     of one core's work; a user's directory is scanned as far as `images` goes.
+    With a feature set other than the paper's, decode + the paper's features is
+    timed too, in the same rounds, so that the report gives what the wider set costs.
     """
     workers = workers or usable_cores()
     work_dir = Path(tempfile.mkdtemp(prefix="scanner-bench-"))
-    options = {"spectrum": spectrum, "backend": fft, **({"planner": planner} if fft == "fftw" else {})}
+    options: dict[str, Any] = {"spectrum": spectrum, "backend": fft, **({"planner": planner} if fft == "fftw" else {})}
     other = next(p for p in PRECISIONS if p != precision)
     try:
         if directory is None:
             progress(f"writing {images or default_image_count(size)} {size}x{size} {fmt} images")
         files = image_set(directory, work_dir, size, fmt, images, seed)
         paths = list(files.paths)
-        config = describe_config(directory, size, fmt, len(paths), workers, spectrum, repeats, planner)
+        config = describe_config(directory, size, fmt, len(paths), workers, spectrum, repeats, planner, feature_set)
         config.update(precision=precision, fft=fft)
-        extractor = make_extractor(precision=precision, **options)
-        other_extractor = make_extractor(precision=other, **options)
+        extractor = make_extractor(feature_set, precision=precision, **options)
+        other_extractor = make_extractor(feature_set, precision=other, **options)
         progress(f"decode, and decode + features in {precision} and {other} precision")
-        stages = time_stages(
-            {
-                "decode": (decode_files, paths),
-                "features": (lambda p: features_files(p, extractor), paths),
-                f"features_{other}": (lambda p: features_files(p, other_extractor), paths),
-            },
-            repeats,
-            warm_up=None if directory is not None else 8,
-        )
+        timed: dict[str, tuple[Callable[[Sequence[Path]], None], Sequence[Path]]] = {
+            "decode": (decode_files, paths),
+            "features": (lambda p: features_files(p, extractor), paths),
+            f"features_{other}": (lambda p: features_files(p, other_extractor), paths),
+        }
+        if feature_set != PAPER.name:
+            paper = make_extractor(PAPER.name, precision=precision, **options)
+            timed[PAPER_STAGE] = (lambda p: features_files(p, paper), paths)
+        stages = time_stages(timed, repeats, warm_up=None if directory is not None else 8)
         progress("the FFT libraries")
         first = read_image(paths[0]).pixels.shape[:2]
         libraries = fft_libraries(first[0], first[1], repeats, planner)
         scaling = []
         for n in worker_counts(workers):
             progress(f"features in {n} processes")
-            scaling.append(time_parallel_features(paths, n, repeats, precision=precision, **options))
+            scaling.append(
+                time_parallel_features(paths, n, repeats, feature_set=feature_set, precision=precision, **options)
+            )
         scan: list[ScanRun] = []
         if include_scan:
             features_seconds = stages["features"].seconds or 0.0
@@ -689,7 +705,7 @@ def run_bench(
                 worker_counts(workers),
                 spectrum,
                 work_dir,
-                ["--precision", precision, "--fft", fft, "--planner", planner],
+                ["--feature-set", feature_set, "--precision", precision, "--fft", fft, "--planner", planner],
             )
         return BenchReport(
             config,
@@ -741,9 +757,10 @@ def _rate(images_per_s: float | None) -> str:
 def format_report(report: BenchReport) -> str:
     """The report in a user's words: images per second per stage, scaling, memory, what a million would take."""
     c, m = report.config, report.machine
+    feature_set = c.get("feature_set", DEFAULT_FEATURE_SET)
     lines = [
-        f"scanner bench: {source_text(c)}, {c['spectrum']} spectrum; median of {c['repeats']} timed "
-        f"pass{'es' if c['repeats'] != 1 else ''}",
+        f"scanner bench: {source_text(c)}, {feature_set} features, {c['spectrum']} spectrum; "
+        f"median of {c['repeats']} timed pass{'es' if c['repeats'] != 1 else ''}",
         f"this machine: {m['cpu']}, {m['cores']} cores, {m['memory']} memory",
         "",
     ]
@@ -754,7 +771,7 @@ def format_report(report: BenchReport) -> str:
         {
             name: f"the same in {name.split('_', 1)[1]} precision"
             for name in report.stages
-            if name.startswith("features_")
+            if name.removeprefix("features_") in PRECISIONS
         }
     )
     base_ms = report.stages["features"].ms_per_image
@@ -762,11 +779,18 @@ def format_report(report: BenchReport) -> str:
         stage = report.stages[name]
         relative = (
             f", {stage.ms_per_image / base_ms:.2f} times as long"
-            if name.startswith("features_") and stage.ms_per_image and base_ms
+            if name != "features" and stage.ms_per_image and base_ms
             else ""
         )
         each = f"  ({stage.ms_per_image:.2f} ms an image{relative})" if stage.ms_per_image else ""
         lines.append(f"  {label:<30}{_rate(stage.images_per_s)}{each}")
+    paper = report.stages.get(PAPER_STAGE)
+    if paper is not None:
+        ours = report.stages["features"]
+        ratio = ours.seconds / paper.seconds if ours.seconds and paper.seconds else None
+        ratio_words = f"; the {feature_set} set costs {ratio:.2f}x" if ratio else ""
+        each = f"{paper.ms_per_image:.2f} ms an image" if paper.ms_per_image else "-"
+        lines.append(f"  {'... with the paper set':<30}{_rate(paper.images_per_s)}  ({each}{ratio_words})")
     libraries = report.extra.get("fft_libraries")
     if libraries:
         height, width = report.extra["fft_shape"]

@@ -7,6 +7,7 @@ loading numba, pyFFTW or OpenCV.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from typing import Literal, get_args
 
@@ -17,6 +18,7 @@ class Status(StrEnum):
     OK = "ok"
     UNREADABLE = "unreadable"
     TRUNCATED = "truncated"
+    CORRUPT = "corrupt"
     GRAYSCALE = "grayscale"
     TOO_SMALL = "too_small"
     TOO_LARGE = "too_large"
@@ -50,7 +52,24 @@ DEFAULT_SPECTRUM: SpectrumMode = "log"
 
 Precision = Literal["double", "single"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
-DEFAULT_PRECISION: Precision = "double"
+DEFAULT_PRECISION: Precision = "single"
 
+# Symbolic links inside scanned directories are not followed unless asked (docs/hostile-input.md says why).
+DEFAULT_FOLLOW_LINKS = False
 DEFAULT_MAX_PIXELS = 100_000_000
+# Files are never read past this many bytes: more than any image of DEFAULT_MAX_PIXELS
+# pixels stored uncompressed at 8 bits a channel with alpha (400 MB) needs.
+DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 MIN_SIDE = 8
+DEFAULT_FILE_TIMEOUT = 60.0  # seconds one file may take to be read and decoded before its worker is stopped
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """The bounds on reading one image: pixels (from the header, before decoding) and bytes (before reading)."""
+
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_bytes: int = DEFAULT_MAX_BYTES
+
+
+DEFAULT_LIMITS = ReadLimits()

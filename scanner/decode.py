@@ -1,11 +1,19 @@
 """Reading image files into (H, W, 3) uint8 BGR arrays, with a reason for every failure.
 
-Files are read as bytes and judged by their content, never their extension:
-the header gives the true format, the dimensions (so that decompression bombs
-are refused before any pixel is decoded) and, for JPEG, the chroma subsampling
-and an estimate of the quality (compression is a confound for this detector).
-Truncation is also judged from the content: a JPEG must have an end-of-image
-marker after its last scan and a PNG must reach its IEND chunk.
+Files are read through scanner.safeio (regular files only, never blocking, never
+more than ``max_bytes``) and judged by their content, never their extension: the
+header gives the true format, the dimensions (so that decompression bombs are
+refused before any pixel is decoded; scanner.headers reads them for every format
+the decoder accepts, and a file whose header cannot be read is refused, never
+decoded blind) and, for JPEG, the chroma subsampling and an estimate of the
+quality (compression is a confound for this detector). Truncation is also judged
+from the content: a JPEG must have an end-of-image marker after its last scan, a
+PNG must reach its IEND chunk, a TIFF's strips must lie inside the file.
+
+What the C decoders write on stderr while decoding (libjpeg's "Corrupt JPEG data:
+premature end of data segment", libpng's warnings) is captured, never shown: a
+message saying that data is missing makes the file ``truncated``, one saying that
+data is damaged makes it ``corrupt``, with the message as the reason.
 
 OpenCV decodes with IMREAD_COLOR | IMREAD_IGNORE_ORIENTATION: 16-bit images
 come out 8-bit, alpha is dropped, CMYK and palette images are converted, and
@@ -16,23 +24,51 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import struct
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
 import numpy as np
 
-from scanner.constants import DEFAULT_MAX_PIXELS, MIN_SIDE, Status
+from scanner import safeio
+from scanner.constants import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, MIN_SIDE, Status
+from scanner.headers import PARSERS, BadHeader, CutShort
+from scanner.limits import PIXEL_LIMIT_VARIABLE
 
-# OpenCV reads its own pixel limit once, when loaded; ours is checked from the
-# header before decoding, so OpenCV's only has to be above it.
-os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(1 << 34))
-import cv2
+
+def _opencv_pixel_limit() -> int:
+    """OpenCV's own pixel limit, which it reads once, when it loads.
+
+    It is kept at the tool's cap: the default cap, or the cap a command asked
+    for before the decoder loaded (scanner.limits.use_pixel_cap). Our header
+    check comes first; this one is OpenCV's second look at the size, from its own
+    parse of the header.
+    """
+    try:
+        value = int(os.environ.get(PIXEL_LIMIT_VARIABLE, ""))
+    except ValueError:
+        value = 0
+    if value < 1:
+        value = DEFAULT_MAX_PIXELS
+        os.environ[PIXEL_LIMIT_VARIABLE] = str(value)
+    return value
+
+
+OPENCV_PIXEL_LIMIT = _opencv_pixel_limit()
+import cv2  # noqa: E402 - after its pixel limit is set
 
 cv2.utils.logging.setLogLevel(
     cv2.utils.logging.LOG_LEVEL_SILENT
 )  # corrupt files are reported as statuses, not as stderr noise
 
 _READ_FLAGS = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
+
+Data = bytes | bytearray
 
 
 @dataclass(frozen=True)
@@ -63,29 +99,55 @@ class DecodedImage:
     info: ImageInfo
 
 
-def sniff_format(data: bytes) -> str | None:
-    """The image format from the file's first bytes, or None if not recognised."""
-    if data[:3] == b"\xff\xd8\xff":
+# Formats recognised by content but not decoded by this OpenCV build: refused, never handed over.
+NOT_DECODED = {"EXR": "OpenEXR"}
+
+
+def sniff_format(data: Data) -> str | None:
+    """The image format from the file's first bytes, or None if not recognised.
+
+    These are the signatures OpenCV's decoders accept; bytes that match none of
+    them are never given to the decoder.
+    """
+    head = bytes(data[:32])
+    if head[:3] == b"\xff\xd8\xff":
         return "JPEG"
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
+    if head[:8] == b"\x89PNG\r\n\x1a\n":
         return "PNG"
-    if data[:6] in (b"GIF87a", b"GIF89a"):
+    if head[:6] in (b"GIF87a", b"GIF89a"):
         return "GIF"
-    if data[:2] == b"BM":
+    if head[:2] == b"BM":
         return "BMP"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "WEBP"
-    if data[:4] in (b"II*\x00", b"MM\x00*"):
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
         return "TIFF"
-    if data[:12] == b"\x00\x00\x00\x0cjP  \r\n\x87\n" or data[:4] == b"\xff\x4f\xff\x51":
+    if head[:12] == b"\x00\x00\x00\x0cjP  \r\n\x87\n" or head[:4] == b"\xff\x4f\xff\x51":
         return "JPEG2000"
-    if data[:2] in (b"P1", b"P2", b"P3", b"P4", b"P5", b"P6") and data[2:3].isspace():
-        return "PNM"
-    if data[:4] == b"\x76\x2f\x31\x01":
-        return "EXR"
-    if data[:10] in (b"#?RADIANCE", b"#?RGBE\n\n\n\n"[:10]):
+    if head[:1] == b"P" and head[2:3].isspace():
+        kind = head[1:2]
+        if kind in b"123456":
+            return "PNM"
+        if kind == b"7":
+            return "PAM"
+        if kind in (b"F", b"f"):
+            return "PFM"
+    if head[:4] == b"\x59\xa6\x6a\x95":
+        return "SUNRASTER"
+    if head.startswith((b"#?RADIANCE", b"#?RGBE")):
         return "HDR"
+    if head[:4] == b"\x76\x2f\x31\x01":
+        return "EXR"
+    if head[4:8] == b"ftyp" and _avif_brand(data):
+        return "AVIF"
     return None
+
+
+def _avif_brand(data: Data) -> bool:
+    """True when the file type box lists the AVIF brands (as libavif checks)."""
+    (size,) = struct.unpack_from(">I", data, 0)
+    brands = bytes(data[8 : min(size, len(data), 4096)])
+    return any(brands[i : i + 4] in (b"avif", b"avis") for i in range(0, len(brands) - 3, 4))
 
 
 # libjpeg's standard luminance quantisation table (quality 50), in zigzag order
@@ -185,7 +247,7 @@ def estimate_jpeg_quality(luma_table: np.ndarray) -> int:
 _SUBSAMPLING = {(1, 1): "4:4:4", (2, 1): "4:2:2", (2, 2): "4:2:0", (1, 2): "4:4:0", (4, 1): "4:1:1"}
 
 
-def _jpeg_header(data: bytes) -> ImageInfo:
+def _jpeg_header(data: Data) -> ImageInfo:
     """Walk JPEG marker segments up to the first scan: size, sampling, quality."""
     width = height = None
     subsampling = None
@@ -237,39 +299,35 @@ def _jpeg_header(data: bytes) -> ImageInfo:
     return ImageInfo("JPEG", width, height, subsampling, quality)
 
 
-def probe(data: bytes) -> ImageInfo:
-    """Format and dimensions from the header alone (no pixel is decoded)."""
+def _header(data: Data) -> tuple[ImageInfo, str | None, str | None]:
+    """The header's facts, why it cannot be used (None if it can), and why the data is cut short (None if not)."""
     fmt = sniff_format(data)
+    if fmt is None or fmt in NOT_DECODED:
+        return ImageInfo(fmt), None, None
+    if fmt == "JPEG":
+        info = _jpeg_header(data)
+        cut = None if _jpeg_complete(data) else "JPEG data ends before its end-of-image marker"
+        if (info.width is None or info.height is None) and not cut:
+            return info, "JPEG without a frame header before its first scan", None
+        return info, None, cut
     try:
-        if fmt == "JPEG":
-            return _jpeg_header(data)
-        if fmt == "PNG" and len(data) >= 24:
-            width, height = struct.unpack(">II", data[16:24])
-            return ImageInfo(fmt, width, height)
-        if fmt == "GIF" and len(data) >= 10:
-            width, height = struct.unpack("<HH", data[6:10])
-            return ImageInfo(fmt, width, height)
-        if fmt == "BMP" and len(data) >= 26:
-            width, height = struct.unpack("<ii", data[18:26])
-            return ImageInfo(fmt, abs(width), abs(height))
-        if fmt == "WEBP" and len(data) >= 30:
-            kind = data[12:16]
-            if kind == b"VP8X":
-                width = 1 + int.from_bytes(data[24:27], "little")
-                height = 1 + int.from_bytes(data[27:30], "little")
-                return ImageInfo(fmt, width, height)
-            if kind == b"VP8L":
-                bits = int.from_bytes(data[21:25], "little")
-                return ImageInfo(fmt, 1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF))
-            if kind == b"VP8 ":
-                width, height = struct.unpack("<HH", data[26:30])
-                return ImageInfo(fmt, width & 0x3FFF, height & 0x3FFF)
-    except (struct.error, IndexError, ValueError):
-        pass
-    return ImageInfo(fmt)
+        header = PARSERS[fmt](data)
+    except CutShort:
+        return ImageInfo(fmt), None, f"{fmt} data ends inside its header"
+    except (BadHeader, struct.error, IndexError, ValueError) as exc:
+        return ImageInfo(fmt), str(exc) or "unreadable header", None
+    cut = header.truncated
+    if fmt == "PNG" and not _png_complete(data):
+        cut = "PNG data ends before its IEND chunk"
+    return ImageInfo(fmt, header.width, header.height), None, cut
 
 
-def _png_complete(data: bytes) -> bool:
+def probe(data: Data) -> ImageInfo:
+    """Format and dimensions from the header alone (no pixel is decoded; None where unreadable)."""
+    return _header(data)[0]
+
+
+def _png_complete(data: Data) -> bool:
     """True when the PNG's chunks run, whole, up to an IEND chunk."""
     pos = 8
     n = len(data)
@@ -285,7 +343,7 @@ def _png_complete(data: bytes) -> bool:
     return False
 
 
-def _jpeg_complete(data: bytes) -> bool:
+def _jpeg_complete(data: Data) -> bool:
     """True when an end-of-image marker follows the last start-of-scan marker.
 
     Inside entropy-coded data 0xFF is always followed by 0x00 or a restart
@@ -295,30 +353,130 @@ def _jpeg_complete(data: bytes) -> bool:
     return last_scan >= 0 and data.rfind(b"\xff\xd9") > last_scan
 
 
-def truncation(data: bytes, fmt: str | None) -> str | None:
+def truncation(data: Data, fmt: str | None) -> str | None:
     """Why the content is cut short, or None if it looks complete."""
-    if fmt == "JPEG" and not _jpeg_complete(data):
-        return "JPEG data ends before its end-of-image marker"
-    if fmt == "PNG" and not _png_complete(data):
-        return "PNG data ends before its IEND chunk"
+    if fmt is None or fmt != sniff_format(data):
+        return None
+    return _header(data)[2]
+
+
+# --- what the decoders say --------------------------------------------------------------------
+
+# Decoder messages that mean pixel data is missing (truncated) or damaged (corrupt).
+# libjpeg prints the first warning of each image; libpng prefixes its own.
+_MISSING = re.compile(r"premature end|not enough image data|truncated|unexpected end", re.IGNORECASE)
+_DAMAGED = re.compile(
+    r"corrupt jpeg data|invalid sos parameters|inconsistent progression|unknown adobe color transform"
+    r"|too many scanlines|too much image data|extra compressed data|IDAT: CRC error|damaged|bad huffman|bad arithmetic",
+    re.IGNORECASE,
+)
+MESSAGE_BYTES = 1 << 16  # what is kept of one decode's messages
+
+_capture_lock = threading.Lock()
+_capture: tuple[int, int] | None = None  # (process id, descriptor): one capture file per process
+
+
+def _capture_fd() -> int:
+    global _capture
+    if _capture is None or _capture[0] != os.getpid():
+        try:
+            fd = os.memfd_create("scanner-decoder-messages", os.MFD_CLOEXEC)
+        except (AttributeError, OSError):  # pragma: no cover - systems without memfd
+            fd, name = tempfile.mkstemp(prefix="scanner-decoder-")
+            os.unlink(name)
+        _capture = (os.getpid(), fd)
+    return _capture[1]
+
+
+@contextmanager
+def decoder_messages() -> Iterator[list[str]]:
+    """Capture what C libraries write on stderr (file descriptor 2) inside the block, instead of showing it.
+
+    The list it gives is filled with the captured lines when the block ends. The
+    decoders write on the descriptor, below Python, so the descriptor itself is
+    pointed at an in-memory file for the duration; a lock keeps two threads of
+    one process from doing so at once.
+    """
+    messages: list[str] = []
+    with _capture_lock:
+        fd = _capture_fd()
+        for stream in (sys.stderr, sys.__stderr__):
+            if stream is not None:
+                with suppress(OSError, ValueError):
+                    stream.flush()
+        try:
+            saved: int | None = os.dup(2)
+        except OSError:
+            saved = None
+        os.dup2(fd, 2)
+        try:
+            yield messages
+        finally:
+            if saved is not None:
+                os.dup2(saved, 2)
+                os.close(saved)
+            else:  # pragma: no cover - stderr was closed
+                os.close(2)
+            size = os.fstat(fd).st_size
+            text = os.pread(fd, min(size, MESSAGE_BYTES), 0) if size else b""
+            if size:
+                os.ftruncate(fd, 0)
+            os.lseek(fd, 0, os.SEEK_SET)
+            messages.extend(line.strip() for line in text.decode("utf-8", "replace").splitlines() if line.strip())
+
+
+def judge_messages(messages: list[str]) -> tuple[Status, str] | None:
+    """The status and reason that decoder messages call for, or None if they report nothing lost."""
+    for pattern, status in ((_MISSING, Status.TRUNCATED), (_DAMAGED, Status.CORRUPT)):
+        for message in messages:
+            if pattern.search(message):
+                return status, f"the decoder reports: {message}"
     return None
 
 
-def decode_bytes(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
+def _imdecode(data: Data, info: ImageInfo) -> np.ndarray:
+    """OpenCV's decode of the bytes, its messages captured; UnusableImage when it fails."""
+    with decoder_messages() as messages:
+        try:
+            pixels = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), _READ_FLAGS)
+            error = ""
+        except cv2.error as exc:
+            pixels, error = None, str(exc).strip().splitlines()[-1] if str(exc).strip() else "decoder error"
+    if pixels is None:
+        said = messages[-1] if messages else error
+        if "CV_IO_MAX_IMAGE_PIXELS" in error or "CV_IO_MAX_IMAGE_PIXELS" in said:
+            raise UnusableImage(
+                Status.TOO_LARGE,
+                f"over the decoder's own limit of {OPENCV_PIXEL_LIMIT:,} pixels ({PIXEL_LIMIT_VARIABLE})",
+                info,
+            )
+        detail = f": {said}" if said else ""
+        raise UnusableImage(
+            Status.UNREADABLE, f"corrupt {info.format} data: the decoder could not read it{detail}", info
+        )
+    judged = judge_messages(messages)
+    if judged is not None:
+        raise UnusableImage(judged[0], judged[1], info)
+    return pixels
+
+
+def decode_bytes(data: Data, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
     """Decode an image file's bytes; raises UnusableImage with a status and reason."""
     if not data:
         raise UnusableImage(Status.UNREADABLE, "empty file (0 bytes)")
-    info = probe(data)
-    if info.format is not None and info.width is not None and info.height is not None:
-        _check_size(info, max_pixels)
-    cut = truncation(data, info.format)
+    info, problem, cut = _header(data)
+    if info.format is None:
+        raise UnusableImage(Status.NOT_IMAGE, "not an image format this tool decodes")
+    if info.format in NOT_DECODED:
+        raise UnusableImage(Status.NOT_IMAGE, f"{NOT_DECODED[info.format]} images are not decoded by this build", info)
+    if problem is not None:
+        raise UnusableImage(Status.UNREADABLE, f"unusable {info.format} header: {problem} (not decoded)", info)
+    if cut and (info.width is None or info.height is None):
+        raise UnusableImage(Status.TRUNCATED, cut, info)
+    _check_size(info, max_pixels)
     if cut:
         raise UnusableImage(Status.TRUNCATED, cut, info)
-    pixels = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), _READ_FLAGS)
-    if pixels is None:
-        if info.format is None:
-            raise UnusableImage(Status.NOT_IMAGE, "not an image format OpenCV can decode")
-        raise UnusableImage(Status.UNREADABLE, f"corrupt {info.format} data: OpenCV could not decode it", info)
+    pixels = _imdecode(data, info)
     if pixels.ndim == 2:
         pixels = cv2.cvtColor(pixels, cv2.COLOR_GRAY2BGR)
     height, width = pixels.shape[:2]
@@ -337,23 +495,54 @@ def _check_size(info: ImageInfo, max_pixels: int) -> None:
         raise UnusableImage(
             Status.TOO_LARGE, f"{width}x{height} px is over the {max_pixels:,}-pixel cap (--max-pixels)", info
         )
+    if width * height > OPENCV_PIXEL_LIMIT:
+        raise UnusableImage(
+            Status.TOO_LARGE,
+            f"{width}x{height} px is over the decoder's limit of {OPENCV_PIXEL_LIMIT:,} pixels, fixed when it "
+            f"loaded ({PIXEL_LIMIT_VARIABLE}; the command line sets it from --max-pixels)",
+            info,
+        )
 
 
-def read_image(path: str | bytes | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
-    """Read and decode one file; every failure is an UnusableImage, never an OSError."""
+def read_file(path: str | bytes | os.PathLike, max_bytes: int = DEFAULT_MAX_BYTES, *, follow: bool = True) -> Data:
+    """A file's bytes through scanner.safeio; every failure an UnusableImage with its status."""
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
+        return safeio.read_bounded(path, max_bytes, follow=follow)
+    except safeio.NotRegularFile as exc:
+        raise UnusableImage(Status.NOT_IMAGE, safeio.not_regular(exc.kind)) from None
+    except safeio.TooManyBytes as exc:
+        raise UnusableImage(
+            Status.TOO_LARGE, f"{exc.size:,} bytes is over the {exc.cap:,}-byte cap (--max-bytes): not read"
+        ) from None
     except FileNotFoundError:
         if os.path.islink(path):
             raise UnusableImage(Status.UNREADABLE, "broken symbolic link") from None
         raise UnusableImage(Status.VANISHED, "no such file (moved or deleted?)") from None
     except PermissionError:
         raise UnusableImage(Status.PERMISSION, "permission denied") from None
-    except IsADirectoryError:
-        raise UnusableImage(Status.NOT_IMAGE, "is a directory") from None
     except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise UnusableImage(Status.UNREADABLE, "symbolic link loop") from None
-        raise UnusableImage(Status.UNREADABLE, exc.strerror or str(exc)) from None
-    return decode_bytes(data, max_pixels)
+        raise UnusableImage(Status.UNREADABLE, os_reason(exc)) from None
+
+
+def os_reason(exc: OSError) -> str:
+    """Why the system would not give a file, in words (the walk and the reader say it alike)."""
+    if exc.errno == errno.ELOOP:
+        return "symbolic link loop"
+    if exc.errno == errno.ENAMETOOLONG:
+        return safeio.PATH_TOO_LONG
+    return exc.strerror or str(exc)
+
+
+def read_image(
+    path: str | bytes | os.PathLike,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    *,
+    follow: bool = True,
+) -> DecodedImage:
+    """Read and decode one file; every failure is an UnusableImage, never an OSError.
+
+    follow=False refuses a symbolic link in the path's last component (the scan
+    uses it for files it found as regular files when links are not followed).
+    """
+    return decode_bytes(read_file(path, max_bytes, follow=follow), max_pixels)

@@ -15,6 +15,7 @@ import numpy as np
 
 from scanner import kernels
 from scanner.backends import Transform, make_backend
+from scanner.canonical import canonical_bgr
 from scanner.constants import MIN_SIDE
 from scanner.extract import ExtractorSpec, GreyImage
 from scanner.featuresets import get_feature_set
@@ -75,6 +76,8 @@ class SpectralExtractor:
         height, width = image.shape[:2]
         if min(height, width) < MIN_SIDE:
             raise ValueError(f"image is {width}x{height}; the method needs at least {MIN_SIDE} px a side")
+        if self.measurement.canonical:
+            image, red_index = canonical_bgr(image, red_index), 2
         transform = self.backend.transform(height, width)
         scale = transform.pixels.dtype.type(self.features.input_scale)
         flags = int(kernels.to_planar(np.ascontiguousarray(image), transform.pixels, scale, red_index))

@@ -153,14 +153,24 @@ def _csv_value(value: Any) -> Any:
 
 def write_csv(handle: IO[str], names: list[str], chunks: Iterable[dict[str, np.ndarray]]) -> int:
     writer = csv.writer(handle, lineterminator="\n")
+    # QUOTE_MINIMAL quotes only the line terminator's characters: a name holding a carriage return
+    # would read back as two records, so a row with one is written with every field quoted.
+    quoted = csv.writer(handle, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writerow(names)
     n = 0
     for columns in chunks:
         lists = [columns[name].tolist() for name in names]
         for row in zip(*lists, strict=True):
-            writer.writerow([_csv_value(v) for v in row])
+            values = [_csv_value(v) for v in row]
+            (quoted if any(isinstance(v, str) and "\r" in v for v in values) else writer).writerow(values)
         n += len(lists[0])
     return n
+
+
+def export_csv(store: str | os.PathLike, handle: IO[str]) -> int:
+    """The whole store as CSV (every exported column) to an open text handle; the number of rows."""
+    names, chunks = export_chunks(store, None, None)
+    return write_csv(handle, names, chunks)
 
 
 def _json_value(value: Any) -> Any:

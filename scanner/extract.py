@@ -76,10 +76,12 @@ def extractor_spec(
     spectrum: str = DEFAULT_SPECTRUM,
     precision: str = DEFAULT_PRECISION,
     backend: str = DEFAULT_BACKEND,
+    *,
+    canonical: bool = False,
     **options: Any,
 ) -> ExtractorSpec:
     """The spec of an extractor, checked now: InputError names what is wrong and the choices."""
-    return ExtractorSpec(Measurement(feature_set, spectrum, precision), backend, dict(options))
+    return ExtractorSpec(Measurement(feature_set, spectrum, precision, canonical), backend, dict(options))
 
 
 def make_extractor(
@@ -87,13 +89,16 @@ def make_extractor(
     spectrum: str = DEFAULT_SPECTRUM,
     precision: str = DEFAULT_PRECISION,
     backend: str = DEFAULT_BACKEND,
+    *,
+    canonical: bool = False,
     **options: Any,
 ) -> Extractor:
-    """An extractor for this feature set, spectrum mode and precision, on this FFT backend.
+    """An extractor for this feature set, spectrum mode and precision, on this FFT backend; with
+    `canonical`, each image is re-encoded as JPEG quality 90, 4:2:0 in memory before it is measured.
 
     Backend options go to the backend (fftw: ``planner``, ``use_wisdom``).
     """
-    return extractor_spec(feature_set, spectrum, precision, backend, **options).build()
+    return extractor_spec(feature_set, spectrum, precision, backend, canonical=canonical, **options).build()
 
 
 _SHARED: dict[ExtractorSpec | tuple, Extractor] = {}
@@ -104,13 +109,14 @@ def spectral_features(
     spectrum: str = DEFAULT_SPECTRUM,
     feature_set: str = DEFAULT_FEATURE_SET,
     precision: str = DEFAULT_PRECISION,
+    canonical: bool = False,
 ) -> np.ndarray:
     """The features of an (H, W, 3) uint8 RGB image (the feature set's order), with a shared extractor.
 
     Raises GreyImage when the three channels are identical, ValueError when a side is under 8 px.
     """
-    key = (feature_set, spectrum, precision)
+    key = (feature_set, spectrum, precision, canonical)
     extractor = _SHARED.get(key)
     if extractor is None:
-        extractor = _SHARED[key] = make_extractor(feature_set, spectrum, precision)
+        extractor = _SHARED[key] = make_extractor(feature_set, spectrum, precision, canonical=canonical)
     return extractor.from_rgb(image)

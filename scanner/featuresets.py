@@ -34,9 +34,38 @@ PAPER = FeatureSet(
     engine="scanner.paper:PaperFeatures",
 )
 
-FEATURE_SETS: dict[str, FeatureSet] = {PAPER.name: PAPER}
+# The extended set's groups (docs/method.md defines them): 16 radial bins of the
+# spectrum; probes of periodic peaks on the 1/8 grid, named by (ky, kx) in eighths.
+RADIAL_BINS = 16
+NAMED_PEAKS = ((0, 4), (4, 0), (4, 4), (0, 2), (2, 0), (2, 2), (2, 4), (2, 6), (4, 2))  # levels 1/2 then 1/4
+PEAK_LEVELS = (2, 4, 8)  # 1/2, 1/4, 1/8
+
+
+def _extended_names() -> tuple[str, ...]:
+    radial = range(RADIAL_BINS)
+    return (
+        *PAPER.names,
+        *(f"lum_{k:02d}" for k in radial),
+        *(f"cb_ratio_{k:02d}" for k in radial),
+        *(f"cr_ratio_{k:02d}" for k in radial),
+        *(f"peak_{ky}_{kx}" for ky, kx in NAMED_PEAKS),
+        *(f"peak_{level}_{stat}" for level in PEAK_LEVELS for stat in ("mean", "max")),
+    )
+
+
+EXTENDED = FeatureSet(
+    name="extended",
+    names=_extended_names(),
+    summary="the paper's six, then statistics of the same transform that survive JPEG compression: the luminance "
+    "log-spectrum's radial profile (16), the chroma-minus-luminance profiles of Cb and Cr (32) and the prominence "
+    "of periodic peaks on the 1/8 grid (15)",
+    engine="scanner.extended:ExtendedFeatures",
+)
+
+FEATURE_SETS: dict[str, FeatureSet] = {PAPER.name: PAPER, EXTENDED.name: EXTENDED}
 FEATURE_NAMES = PAPER.names  # the paper's six, first in every feature set
-FeatureSetName = Literal["paper"]
+assert all(s.names[: len(FEATURE_NAMES)] == FEATURE_NAMES for s in FEATURE_SETS.values())
+FeatureSetName = Literal["paper", "extended"]
 assert get_args(FeatureSetName) == tuple(FEATURE_SETS)
 DEFAULT_FEATURE_SET: FeatureSetName = "paper"
 

@@ -29,7 +29,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from scanner.constants import DEFAULT_MAX_PIXELS, Status
+from scanner.constants import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, Status
 from scanner.decode import ImageInfo, UnusableImage, read_image
 from scanner.extract import Extractor, GreyImage, spectral_features
 from scanner.outputs import output_file
@@ -80,8 +80,10 @@ def block_mean(array: np.ndarray, max_side: int) -> np.ndarray:
     factor = math.ceil(max(array.shape[:2]) / max_side)
     if factor <= 1:
         return array
-    height, width = (array.shape[0] // factor) * factor, (array.shape[1] // factor) * factor
-    blocks = array[:height, :width].reshape(height // factor, factor, width // factor, factor, *array.shape[2:])
+    # A side shorter than the factor keeps one row (or column): an 8 x 4000 image stays 1 x 125, never 0 x 125.
+    fy, fx = min(factor, array.shape[0]), min(factor, array.shape[1])
+    height, width = (array.shape[0] // fy) * fy, (array.shape[1] // fx) * fx
+    blocks = array[:height, :width].reshape(height // fy, fy, width // fx, fx, *array.shape[2:])
     return blocks.mean(axis=(1, 3))
 
 
@@ -115,6 +117,7 @@ def spectra_view(
     model: Model | None = None,
     max_side: int = 512,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> SpectraView:
     """Read one file and compute its display spectra, features and (given a model) verdict.
 
@@ -122,7 +125,7 @@ def spectra_view(
     extractor measures otherwise. Raises UnusableImage (with the same statuses as a
     scan) for files the method cannot judge, including grey images.
     """
-    decoded = read_image(path, max_pixels)
+    decoded = read_image(path, max_pixels, max_bytes)
     try:
         features = extractor.from_bgr(decoded.pixels)
     except GreyImage as exc:
@@ -135,7 +138,9 @@ def spectra_view(
     if model is not None:
         m = model.measurement
         model_features = (
-            features if m == extractor.measurement else spectral_features(rgb, m.spectrum, m.feature_set, m.precision)
+            features
+            if m == extractor.measurement
+            else spectral_features(rgb, m.spectrum, m.feature_set, m.precision, m.canonical)
         )
         score = float(model.score(model_features)[0])
         verdict, model_spectrum = str(model.predict(model_features)[0]), m.spectrum

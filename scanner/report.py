@@ -34,7 +34,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from scanner import __version__
-from scanner.constants import DEFAULT_MAX_PIXELS, STATUSES, Status
+from scanner.constants import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, STATUSES, Status
 from scanner.decode import UnusableImage
 from scanner.detect import FAKE, REAL, label_from_path
 from scanner.errors import InputError
@@ -402,6 +402,7 @@ class ReportInputs:
     thumbnails: bool = False
     scatter: tuple[str, str] = DEFAULT_SCATTER
     max_pixels: int = DEFAULT_MAX_PIXELS
+    max_bytes: int = DEFAULT_MAX_BYTES
 
 
 def build_report(table: FeatureTable, inputs: ReportInputs) -> str:
@@ -604,7 +605,9 @@ def _suspicious_section(table: FeatureTable, inputs: ReportInputs, labels: np.nd
     for i in rows.tolist():
         path = table.path[i]
         try:
-            view = spectra_view(path, extractor, max_side=SPECTRA_SIDE, max_pixels=inputs.max_pixels)
+            view = spectra_view(
+                path, extractor, max_side=SPECTRA_SIDE, max_pixels=inputs.max_pixels, max_bytes=inputs.max_bytes
+            )
         except UnusableImage as exc:
             problems[i] = f"spectra not drawn: the file is now {exc.status} ({exc.reason})"
             continue

@@ -2,9 +2,14 @@
 
 Three pieces meet here and nowhere else: the walk (scanner.walk) lists files;
 the store session (scanner.lifecycle) says which are done and keeps the rows;
-the executor (scanner.executors; by default a local process pool) measures the
-rest. The walk is consumed lazily, chunk by chunk as workers have room, so a
-million-file tree is never held in memory.
+the executor (scanner.executors; by default a local process pool, or a Dask
+cluster with ``cluster``) measures the rest. The walk is consumed lazily, chunk
+by chunk as workers have room, so a million-file tree is never held in memory.
+
+``shard=(I, N)`` scans only the I-th of N shards of the listing: a file belongs
+to the shard its full path hashes to (scanner.lifecycle.path_key), so the shards
+of one listing are disjoint, cover it, and do not depend on the walk's order or on
+the machine; with ``scanner merge`` their stores make one.
 """
 
 from __future__ import annotations
@@ -14,11 +19,13 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from scanner.backends import DEFAULT_BACKEND, DEFAULT_PLANNER
-from scanner.constants import DEFAULT_MAX_PIXELS
-from scanner.executors import Chunk, Executor, MeasureSpec
+from scanner.constants import DEFAULT_FILE_TIMEOUT, DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
+from scanner.errors import InputError
+from scanner.executors import Chunk, Executor, MeasureSpec, PartDone
 from scanner.extract import ExtractorSpec, extractor_spec
 from scanner.lifecycle import (
     CommitPolicy,
@@ -27,6 +34,7 @@ from scanner.lifecycle import (
     StoreSession,
     journal_path,
     measurement_to_resume,
+    path_key,
 )
 from scanner.measure import problem_rows
 from scanner.schema import Measurement
@@ -44,15 +52,29 @@ class ScanOptions:
     feature_set: str | None = None
     spectrum: str | None = None
     precision: str | None = None
+    canonical: bool | None = None  # re-encode each image as JPEG q90 4:2:0 in memory before measuring
     backend: str = DEFAULT_BACKEND
     planner: str = DEFAULT_PLANNER  # fftw backend only
     max_pixels: int = DEFAULT_MAX_PIXELS
+    max_bytes: int = DEFAULT_MAX_BYTES  # files are never read past this many bytes
     workers: int | None = None  # None: every core this process may use
     overwrite: bool = False
     chunk_files: int = 16  # files per task sent to a worker
     commit_rows: int = 1024  # journal batch size ...
     commit_seconds: float = 1.0  # ... or age, whichever comes first
     checkpoint_rows: int = 50_000  # merge into the store after this many new rows (or the store's size)
+    file_timeout: float = DEFAULT_FILE_TIMEOUT  # seconds of reading and decoding per file (0: no limit)
+    shard: tuple[int, int] | None = None  # (I, N): only the I-th of N shards of the listing
+    cluster: str | None = None  # a Dask scheduler's address, or "local"; None: the local process pool
+    task_files: int | None = None  # files per Dask task at most (None: the executor's default)
+
+    def __post_init__(self) -> None:
+        if self.shard is not None:
+            i, n = self.shard
+            if not 1 <= i <= n:
+                raise InputError(f"shard {i}/{n}: I must be from 1 to N")
+        if self.file_timeout < 0:
+            raise InputError("the time limit per file cannot be negative (0: no limit)")
 
     def extractor_spec(self, resume: Measurement | None = None) -> ExtractorSpec:
         """The extractor to measure with: the options given, else those of the rows to resume, else the defaults."""
@@ -63,6 +85,7 @@ class ScanOptions:
             self.spectrum or base.spectrum,
             self.precision or base.precision,
             self.backend,
+            canonical=base.canonical if self.canonical is None else self.canonical,
             **options,
         )
 
@@ -101,11 +124,36 @@ class ScanSummary:
         return self.written / self.elapsed if self.elapsed > 0 else 0.0
 
 
-def _chunks(walk: Walk, session: StoreSession, size: int, width: int) -> Iterator[Chunk]:
+def parse_shard(text: str) -> tuple[int, int]:
+    """'2/8' -> (2, 8); InputError unless 1 <= I <= N."""
+    i, slash, n = text.partition("/")
+    try:
+        shard = (int(i), int(n))
+    except ValueError:
+        shard = (0, 0)
+    if not slash or not 1 <= shard[0] <= shard[1]:
+        raise InputError(f"--shard takes I/N with 1 <= I <= N (e.g. 2/8), not {text!r}")
+    return shard
+
+
+def shard_of(path: bytes, n: int) -> int:
+    """The shard (1 to n) a file's full path belongs to: the same on every machine and in every walk order."""
+    return path_key(path) % n + 1
+
+
+def _chunks(
+    walk: Walk,
+    session: StoreSession,
+    size: int,
+    width: int,
+    shard: tuple[int, int] | None = None,
+    max_bytes: int | None = None,
+) -> Iterator[Chunk]:
     """The walk in chunks of files to measure: done files skipped, the walk's own problems recorded.
 
-    An empty chunk means nothing is ready yet (a long run of done files): the
-    executor looks at its workers before asking again.
+    A chunk ends at `size` files or at `max_bytes` bytes of files. An empty chunk
+    means nothing is ready yet (a long run of done files): the executor looks at
+    its workers before asking again.
     """
     roots = session.roots
     entries = iter(walk)
@@ -113,14 +161,18 @@ def _chunks(walk: Walk, session: StoreSession, size: int, width: int) -> Iterato
         chunk: Chunk = []
         problems: list[Found] = []
         exhausted = True
+        nbytes = 0
         for examined, found in enumerate(entries, 1):
-            if session.is_done(os.path.join(roots[found.root], found.relpath), found.size, found.mtime):
+            path = os.path.join(roots[found.root], found.relpath)
+            elsewhere = shard is not None and shard_of(path, shard[1]) != shard[0]
+            if elsewhere or session.is_done(path, found.size, found.mtime):
                 pass
             elif found.status:
                 problems.append(found)
             else:
                 chunk.append(found)
-                if len(chunk) >= size:
+                nbytes += found.size
+                if len(chunk) >= size or (max_bytes is not None and nbytes >= max_bytes):
                     exhausted = False
                     break
             if examined >= LOOK_AHEAD:
@@ -155,8 +207,9 @@ def scan(
 
     The default executor's workers come from a fork server, so, as with
     multiprocessing's spawn, a script that calls this must do so under
-    ``if __name__ == "__main__":``. Raises StoreMismatch when `out` cannot be
-    resumed with these options, and ScanError when the scan cannot start or go on.
+    ``if __name__ == "__main__":`` (so must one that starts a local Dask cluster).
+    Raises StoreMismatch when `out` cannot be resumed with these options, and
+    ScanError when the scan cannot start or go on.
     """
     from scanner.executors.local import LocalPool
 
@@ -184,7 +237,13 @@ def scan(
             on_progress(progress)
 
     with session:
-        measure = MeasureSpec(spec, tuple(session.roots), options.max_pixels)
+        measure = MeasureSpec(
+            spec,
+            tuple(session.roots),
+            options.max_pixels,
+            file_timeout=options.file_timeout,
+            max_bytes=options.max_bytes,
+        )
         compile_seconds = 0.0
 
         def warm() -> None:  # once per installation: compile the kernels here, so the workers load them
@@ -193,13 +252,26 @@ def scan(
             if warm_up(spec):
                 compile_seconds = time.monotonic() - began
 
+        if executor is None and options.cluster:
+            from scanner.executors.dask import TASK_FILES, DaskExecutor
+
+            executor = partial(
+                DaskExecutor,
+                address=options.cluster,
+                parts_dir=session.parts_dir,
+                task_files=options.task_files or TASK_FILES,
+            )
         pool = (executor or LocalPool)(measure, options.workers)
         interrupted = False
         try:
             with pool:
-                for rows in pool.map(_after(warm, _chunks(walk, session, options.chunk_files, measure.n_features))):
-                    if rows is not None:
-                        session.add(rows)
+                size = pool.chunk_files or options.chunk_files
+                chunks = _chunks(walk, session, size, measure.n_features, options.shard, pool.chunk_bytes)
+                for result in pool.map(_after(warm, chunks)):
+                    if isinstance(result, PartDone):
+                        session.add_part(result.path, result.rows, result.counts)
+                    elif result is not None:
+                        session.add(result)
                     session.tick()
                     report()
         except KeyboardInterrupt:

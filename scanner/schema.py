@@ -9,7 +9,8 @@ the feature set that measured the rows; its column names are recorded with the
 store and checked whenever it is read.
 
 ``Measurement`` is what makes two sets of rows comparable: the feature set, the
-spectrum mode and the precision. A store, a journal and a model each record
+spectrum mode, the precision, and whether images were canonicalised (re-encoded
+as JPEG quality 90, 4:2:0, in memory) before measuring. A store, a journal and a model each record
 theirs, and rows measured differently are never mixed.
 
 Only numpy is imported here, so light commands stay light.
@@ -218,11 +219,13 @@ def joined_paths(rows: Rows, roots: Sequence[str | bytes]) -> list[str]:
 
 @dataclass(frozen=True)
 class Measurement:
-    """What makes rows comparable: the feature set, the spectrum mode and the transform's precision."""
+    """What makes rows comparable: the feature set, the spectrum mode, the transform's precision, and
+    whether each image was canonicalised (re-encoded as JPEG quality 90, 4:2:0, in memory) first."""
 
     feature_set: str = DEFAULT_FEATURE_SET
     spectrum: str = DEFAULT_SPECTRUM
     precision: str = DEFAULT_PRECISION
+    canonical: bool = False
 
     def __post_init__(self) -> None:
         get_feature_set(self.feature_set)
@@ -240,27 +243,42 @@ class Measurement:
         return len(self.feature_names)
 
     def attrs(self) -> dict[str, str]:
-        return {"feature_set": self.feature_set, "spectrum": self.spectrum, "precision": self.precision}
+        attrs = {"feature_set": self.feature_set, "spectrum": self.spectrum, "precision": self.precision}
+        if self.canonical:  # written only when set: files measured as found read the same as before
+            attrs["canonical"] = "true"
+        return attrs
 
     @classmethod
     def from_attrs(cls, attrs: Mapping[str, Any]) -> Measurement:
         """From a store's, journal's or model's attributes. Files of scanner 0.1 lack the feature set
         and the precision: they hold the paper's features, measured in double precision."""
+        canonical = attrs.get("canonical", "false")
+        if isinstance(canonical, bytes):
+            canonical = canonical.decode("utf-8", "replace")
+        if str(canonical) not in ("true", "false"):
+            raise InputError(f"the canonical attribute must be true or false, not {canonical!r}")
         return cls(
             str(attrs.get("feature_set", "paper")),
             str(attrs.get("spectrum", "log")),
             str(attrs.get("precision", "double")),
+            str(canonical) == "true",
         )
 
     def describe(self) -> str:
-        return f"{self.feature_set} features, {self.spectrum} spectrum, {self.precision} precision"
+        canonical = ", canonicalised (JPEG q90 4:2:0)" if self.canonical else ""
+        return f"{self.feature_set} features, {self.spectrum} spectrum, {self.precision} precision{canonical}"
 
     def difference(self, other: Measurement) -> tuple[str, str, str] | None:
-        """The first option in which `other` differs, as (option, this value, its value); None when they match."""
+        """The first option in which `other` differs, as (option, this value, its value); None when they match.
+
+        For canonicalising the option is empty and the values are the flags (--canonical, --no-canonical)."""
         for name in ("feature_set", "spectrum", "precision"):
             mine, theirs = getattr(self, name), getattr(other, name)
             if mine != theirs:
                 return f"--{name.replace('_', '-')}", mine, theirs
+        if self.canonical != other.canonical:
+            flag = {True: "--canonical", False: "--no-canonical"}
+            return "", flag[self.canonical], flag[other.canonical]
         return None
 
 

@@ -17,13 +17,12 @@ is read; StoreError says what is wrong and what to do.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import Any
 
 import h5py
 import numpy as np
@@ -32,6 +31,7 @@ from scanner import __version__
 from scanner.constants import STATUSES
 from scanner.errors import InputError
 from scanner.featuresets import feature_set_of_names
+from scanner.h5safe import CheckedFile, errors_as
 from scanner.schema import (
     COLUMNS,
     READABLE_SCHEMAS,
@@ -40,7 +40,6 @@ from scanner.schema import (
     FeatureTable,
     Measurement,
     Rows,
-    export_columns_of,
     joined_paths,
 )
 
@@ -186,8 +185,14 @@ class StoreWriter:
         fsync_directory(self.path)
 
     def abort(self) -> None:
-        self._file.close()
-        os.unlink(self.tmp)
+        """Remove the temporary file; a file HDF5 cannot close (a full disk) is removed all the same."""
+        try:
+            self._file.close()
+        except Exception:
+            pass
+        finally:
+            if os.path.exists(self.tmp):
+                os.unlink(self.tmp)
 
 
 def fsync_directory(path: str) -> None:
@@ -220,20 +225,15 @@ def write_table(path: str | os.PathLike, table: FeatureTable) -> None:
 # --- reading ---------------------------------------------------------------------------
 
 
-def _attr_value(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-def _header(name: str, f: h5py.File) -> StoreHeader:
+def _header(store: CheckedFile) -> StoreHeader:
     """Check a store's attributes and columns (never its rows); StoreError says what is wrong."""
-    attrs = {key: _attr_value(value) for key, value in f.attrs.items()}
+    name, f = store.name, store.file
+    attrs = store.attributes(f)
     version = attrs.get("schema_version")
     if version is None:
         raise StoreError(f"{name}: an HDF5 file, but not a scanner feature store (no schema_version)")
+    if isinstance(version, bool) or not isinstance(version, int | float | str):
+        raise StoreError(f"{name}: damaged feature store (schema_version {version!r})")
     try:
         version = int(version)
     except (TypeError, ValueError):
@@ -245,22 +245,33 @@ def _header(name: str, f: h5py.File) -> StoreHeader:
         )
     if version not in READABLE_SCHEMAS:
         raise StoreError(f"{name}: store schema {version} is not one this scanner reads ({READABLE_SCHEMAS})")
+    wrong = [key for key in TEXT_ATTRIBUTES if key in attrs and not isinstance(attrs[key], str)]
+    if wrong:
+        raise StoreError(f"{name}: damaged feature store (attribute {wrong[0]} is not text)")
     try:
         measurement = Measurement.from_attrs(attrs)
         attrs["roots"] = roots = json.loads(attrs.get("roots", '[""]'))
     except (InputError, ValueError) as exc:
         raise StoreError(f"{name}: damaged feature store attributes: {exc}") from None
-    if not isinstance(roots, list) or not all(isinstance(r, str) for r in roots):
+    if not isinstance(roots, list) or not roots or not all(isinstance(r, str) for r in roots):
         raise StoreError(f"{name}: damaged feature store (roots is not a list of directories)")
-    missing = [c.name for c in COLUMNS if c.name not in f]
+    missing = [c.name for c in COLUMNS if store.member(f, c.name) is None]
     if missing:
         raise StoreError(f"{name}: damaged feature store, missing {', '.join(missing)}")
-    lengths = {f[c.name].shape[0] if f[c.name].shape else -1 for c in COLUMNS}
+    datasets = {c.name: store.dataset(f, c.name, _KINDS[c.kind], 2 if c.kind == "features" else 1) for c in COLUMNS}
+    lengths = {d.shape[0] for d in datasets.values() if d is not None}
     if len(lengths) != 1:
         raise StoreError(f"{name}: damaged feature store, columns of different lengths")
-    features = f["features"]
-    names = [_attr_value(n) for n in features.attrs.get("columns", [])]
-    if features.ndim != 2 or features.shape[1] != measurement.n_features or tuple(names) != measurement.feature_names:
+    features = datasets["features"]
+    assert features is not None
+    columns = store.attributes(features, ("columns",)).get("columns", [])
+    names = [str(n) for n in columns] if isinstance(columns, list) else [str(columns)]
+    if features.shape[1] != measurement.n_features:
+        raise StoreError(
+            f"{name}: damaged feature store: features has {features.shape[1]} columns, the "
+            f"{measurement.feature_set} feature set it declares has {measurement.n_features}"
+        )
+    if tuple(names) != measurement.feature_names:
         found = feature_set_of_names(names)
         what = f"the {found.name} feature set" if found else f"features {names}"
         raise StoreError(
@@ -270,43 +281,52 @@ def _header(name: str, f: h5py.File) -> StoreHeader:
     return StoreHeader(name, version, measurement, roots, lengths.pop(), attrs)
 
 
+# The kinds of dataset each kind of column may be stored as ('T': text).
+_KINDS = {"bytes": "T", "text": "T", "int32": "iu", "int64": "iu", "float64": "f", "features": "f"}
+TEXT_ATTRIBUTES = (
+    "tool_version",
+    "feature_set",
+    "spectrum",
+    "precision",
+    "backend",
+    "created",
+    "updated",
+    "command",
+    "roots",
+    "journal_id",
+)
+
+
 class _OpenStore:
-    """A store opened for reading and checked: the h5py file and its header."""
+    """A store opened for reading through the checking opener (scanner.h5safe): the file and its header."""
 
     def __init__(self, path: str | os.PathLike) -> None:
-        name = os.fspath(path)
-        if not os.path.exists(name):
-            raise StoreError(f"{name}: no such file")
+        self.checked = CheckedFile(path, "feature store", StoreError)
+        self.file = self.checked.file
         try:
-            self.file = h5py.File(name, "r")
-        except OSError as exc:
-            raise StoreError(f"{name}: not a readable HDF5 file (damaged, or not a feature store): {exc}") from None
-        try:
-            self.header = _header(name, self.file)
+            with errors_as(StoreError, self.checked.name, "feature store"):
+                self.header = _header(self.checked)
         except BaseException:
-            self.file.close()
+            self.checked.close()
             raise
 
     def __enter__(self) -> _OpenStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.file.close()
+        self.checked.close()
 
     def rows(self, where: slice) -> Rows:
         f = self.file
-
-        def text(name: str) -> np.ndarray:
-            return np.asarray(f[name].asstr(errors="surrogateescape")[where], dtype=object)
-
         columns: dict[str, Any] = {}
-        for column in COLUMNS:
-            if column.kind == "bytes":
-                columns[column.name] = np.asarray(f[column.name][where], dtype=object)
-            elif column.kind == "text":
-                columns[column.name] = text(column.name)
-            else:
-                columns[column.name] = f[column.name][where].astype(column.dtype, copy=False)
+        with errors_as(StoreError, self.checked.name, "feature store"):
+            for column in COLUMNS:
+                if column.kind == "bytes":
+                    columns[column.name] = self.checked.text(f[column.name], where, as_bytes=True)
+                elif column.kind == "text":
+                    columns[column.name] = self.checked.text(f[column.name], where)
+                else:
+                    columns[column.name] = f[column.name][where].astype(column.dtype, copy=False)
         return Rows(columns, self.header.measurement.n_features)
 
 
@@ -333,6 +353,8 @@ def iter_rows(path: str | os.PathLike, chunk_rows: int = CHUNK_ROWS) -> Iterator
             for start in range(0, n, chunk_rows):
                 yield store.rows(slice(start, min(n, start + chunk_rows)))
     except (OSError, KeyError, ValueError, TypeError) as exc:
+        if isinstance(exc, InputError):
+            raise
         raise _damaged(path, exc) from None
 
 
@@ -344,6 +366,8 @@ def read_features(path: str | os.PathLike) -> FeatureTable:
             rows = store.rows(slice(None))
         table = FeatureTable(rows, header.roots, header.measurement, header.attrs)
     except (OSError, KeyError, ValueError, IndexError, TypeError) as exc:
+        if isinstance(exc, InputError):
+            raise
         raise _damaged(path, exc) from None
     unknown = set(rows.status.tolist()) - set(STATUSES)
     if unknown:
@@ -357,10 +381,9 @@ def column_counts(path: str | os.PathLike, name: str = "status") -> dict[str, in
     with _OpenStore(path) as store:
         dataset = store.file[name]
         for start in range(0, dataset.shape[0], CHUNK_ROWS):
-            values, n = np.unique(dataset[start : start + CHUNK_ROWS], return_counts=True)
+            values, n = np.unique(store.checked.text(dataset, slice(start, start + CHUNK_ROWS)), return_counts=True)
             for value, count in zip(values.tolist(), n.tolist(), strict=True):
-                key = value.decode("utf-8", "surrogateescape")
-                counts[key] = counts.get(key, 0) + count
+                counts[str(value)] = counts.get(str(value), 0) + count
     return counts
 
 
@@ -379,32 +402,3 @@ def first_problems(path: str | os.PathLike, limit: int = 5) -> list[tuple[str, s
             if len(found) >= limit:
                 break
     return found
-
-
-# --- export ------------------------------------------------------------------------------
-
-
-def export_columns(measurement: Measurement) -> tuple[str, ...]:
-    """The CSV header: the exported schema columns (path as a usable path), then one column per feature."""
-    return export_columns_of(measurement)
-
-
-def export_csv(path: str | os.PathLike, handle: IO[str]) -> int:
-    """Write the store as CSV (export_columns) to a text handle; returns the row count.
-
-    Paths are usable file paths; open the handle with errors="surrogateescape"
-    so that a name that is not UTF-8 is written back as its original bytes.
-    Features are written exactly (shortest round-trip form); NaN is empty.
-    """
-    header = read_header(path)
-    names = [c.name for c in COLUMNS if c.export and c.kind != "features"]
-    writer = csv.writer(handle, lineterminator="\n")
-    writer.writerow(export_columns(header.measurement))
-    n = 0
-    for rows in iter_rows(path):
-        columns = [joined_paths(rows, header.roots) if name == "path" else rows[name].tolist() for name in names]
-        features = [["" if v != v else repr(v) for v in row] for row in rows.features.tolist()]
-        for values, feature_values in zip(zip(*columns, strict=True), features, strict=True):
-            writer.writerow([*values, *feature_values])
-        n += len(rows)
-    return n

@@ -14,23 +14,34 @@ What it yields, one `Found` per file:
 * problems as rows with a status: a broken symbolic link or a link loop
   (``unreadable``), an unreadable directory (``permission``), a FIFO, socket or
   device (``not_image``: never read, a FIFO would block), an entry that is gone
-  by the time it is looked at (``vanished``).
+  by the time it is looked at (``vanished``), a path too long for the system
+  (``unreadable``).
 
-Symbolic links to directories are followed; a link back to one of its own
-ancestors is reported as a loop, and a directory reached a second time by
-another route is not walked again (so no file gets two rows).
+Symbolic links met inside the directories are not followed by default
+(``follow_links=False``, like find, du and grep -r): a tree prepared by someone
+else, a mounted disk image above all, may hold links that lead anywhere on the
+machine reading it, and their files are not the tree's. Each such link gets a
+``not_image`` row saying it was not followed, and the file found as a regular
+file is later opened with O_NOFOLLOW, so that one replaced by a link after the
+walk is not followed either. Paths named directly (arguments, list lines) are
+followed: the user chose them. With ``follow_links=True`` links are followed; a
+link back to one of its own ancestors is reported as a loop, and a directory
+reached a second time by another route is not walked again (so no file gets two
+rows).
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 from collections.abc import Iterable, Iterator
-from stat import S_ISDIR, S_ISREG
-from typing import NamedTuple
+from stat import S_ISDIR, S_ISLNK, S_ISREG
+from typing import BinaryIO, NamedTuple
 
-from scanner.constants import Status
+from scanner.constants import DEFAULT_FOLLOW_LINKS, Status
+from scanner.safeio import PATH_TOO_LONG, kind_of, not_regular
 
 DEFAULT_EXTENSIONS = frozenset(
     {
@@ -66,6 +77,7 @@ class Found(NamedTuple):
     mtime: float
     status: str = ""  # "" when the file is to be read; otherwise the row's status
     error: str = ""
+    follow: bool = True  # whether reading it may follow a symbolic link in its last component
 
 
 def parse_extensions(text: str | None) -> frozenset[str] | None:
@@ -92,14 +104,54 @@ def _problem(exc: OSError, is_link: bool) -> tuple[str, str]:
         return Status.PERMISSION, "permission denied"
     if exc.errno == errno.ELOOP:
         return Status.UNREADABLE, "symbolic link loop"
+    if exc.errno == errno.ENAMETOOLONG:
+        return Status.UNREADABLE, PATH_TOO_LONG
     return Status.UNREADABLE, exc.strerror or str(exc)
+
+
+NOT_FOLLOWED = "a symbolic link, not followed (--follow-links follows links)"
+DIRECTORY_NOT_FOLLOWED = "a symbolic link to a directory, not followed (--follow-links follows links)"
 
 
 def _file_row(root: int, rel: bytes, info: os.stat_result) -> Found:
     if stat.S_ISREG(info.st_mode):
         return Found(root, rel, info.st_size, info.st_mtime)
-    kind = "a FIFO" if stat.S_ISFIFO(info.st_mode) else "a socket" if stat.S_ISSOCK(info.st_mode) else "a device"
-    return Found(root, rel, 0, info.st_mtime, Status.NOT_IMAGE, f"not a regular file ({kind})")
+    return Found(root, rel, 0, info.st_mtime, Status.NOT_IMAGE, not_regular(kind_of(info.st_mode)))
+
+
+MAX_LIST_ENTRY = 1 << 16  # bytes: far beyond any path the system accepts (4096 on Linux)
+_LINE_SEPARATORS = re.compile(rb"\r?\n|\0")
+
+
+def list_entries(handle: BinaryIO, null: bool = False, block: int = 1 << 16) -> Iterator[bytes]:
+    """The paths of a list file, streamed as they arrive (stdin from find works as it runs).
+
+    One path a line (a trailing carriage return is dropped); a NUL byte also ends
+    an entry, since no path can hold one, so ``find -print0`` output is read as
+    it is. With null=True only NUL ends an entry (like xargs -0), so names that
+    hold a newline survive. Empty entries are skipped; an entry longer than
+    MAX_LIST_ENTRY bytes is cut there (no system accepts such a path: it gets its
+    row saying so) and the rest of it is skipped.
+    """
+    separators = re.compile(rb"\0") if null else _LINE_SEPARATORS
+    read = getattr(handle, "read1", handle.read)
+    pending, skipping = b"", False
+    while True:
+        chunk = read(block)
+        if not chunk:
+            break
+        parts = separators.split(pending + chunk)
+        pending = parts.pop()
+        for part in parts:
+            if part and not skipping:
+                yield part
+            skipping = False
+        if len(pending) > MAX_LIST_ENTRY:
+            if not skipping:
+                yield pending[:MAX_LIST_ENTRY]
+            pending, skipping = b"", True
+    if pending and not skipping:
+        yield pending.rstrip(b"\r") if not null else pending
 
 
 class Walk:
@@ -116,9 +168,11 @@ class Walk:
         recursive: bool = True,
         extensions: frozenset[str] | None = DEFAULT_EXTENSIONS,
         from_list: Iterable[str | bytes] | None = None,
+        follow_links: bool = DEFAULT_FOLLOW_LINKS,
     ) -> None:
         self.paths = [os.fsencode(os.path.abspath(p)) for p in paths]
         self.recursive = recursive
+        self.follow_links = follow_links
         self.extensions = None if extensions is None else frozenset(e.encode() for e in extensions)
         self.from_list = from_list
         self.roots: list[str] = [""]
@@ -134,8 +188,9 @@ class Walk:
         if self.from_list is not None:
             for line in self.from_list:
                 entry = os.fsencode(line.rstrip("\r\n") if isinstance(line, str) else line.rstrip(b"\r\n"))
-                if entry:
-                    yield from self._named(os.path.abspath(entry), directory_root=False)
+                for part in entry.split(b"\0"):  # no path holds a NUL: it can only separate two
+                    if part:
+                        yield from self._named(os.path.abspath(part), directory_root=False)
 
     def _named(self, path: bytes, directory_root: bool) -> Iterator[Found]:
         """A path given by the user: a file is taken whatever its extension."""
@@ -162,6 +217,7 @@ class Walk:
             return
         self._visited.add(top_id)
         wanted, recursive, new = self.extensions, self.recursive, tuple.__new__
+        follow = self.follow_links
         stack: list[tuple[bytes, bytes, tuple[tuple[int, int], ...]]] = [(top, prefix, (top_id,))]
         while stack:
             directory, rel_prefix, ancestors = stack.pop()
@@ -171,21 +227,25 @@ class Walk:
                     for entry in it:
                         name = entry.name
                         if wanted is not None and name.rpartition(b".")[2].lower() not in wanted:
-                            if recursive and _is_dir(entry):
+                            if recursive and _is_dir(entry, follow):
                                 subdirs.append(entry)
+                            elif recursive and not follow and entry.is_symlink() and _is_dir(entry, True):
+                                yield Found(root, rel_prefix + name, 0, 0.0, Status.NOT_IMAGE, DIRECTORY_NOT_FOLLOWED)
                             continue
                         try:
-                            st = entry.stat()
+                            st = entry.stat(follow_symlinks=follow)
                         except OSError as exc:
-                            if not (recursive and _is_dir(entry)):
+                            if not (recursive and _is_dir(entry, follow)):
                                 status, error = _problem(exc, entry.is_symlink())
                                 yield Found(root, rel_prefix + name, 0, 0.0, status, error)
                             continue
                         if S_ISREG(st.st_mode):
-                            yield new(Found, (root, rel_prefix + name, st.st_size, st.st_mtime, "", ""))
+                            yield new(Found, (root, rel_prefix + name, st.st_size, st.st_mtime, "", "", follow))
                         elif S_ISDIR(st.st_mode):
                             if recursive:
                                 subdirs.append(entry)
+                        elif S_ISLNK(st.st_mode):
+                            yield Found(root, rel_prefix + name, 0, st.st_mtime, Status.NOT_IMAGE, NOT_FOLLOWED)
                         else:
                             yield _file_row(root, rel_prefix + name, st)
             except OSError as exc:
@@ -215,8 +275,8 @@ class Walk:
                     stack.append((entry.path, rel + b"/", ancestors + (sub_id,)))
 
 
-def _is_dir(entry: os.DirEntry) -> bool:
+def _is_dir(entry: os.DirEntry, follow: bool) -> bool:
     try:
-        return entry.is_dir()
+        return entry.is_dir(follow_symlinks=follow)
     except OSError:
         return False

@@ -1,7 +1,9 @@
 """The shared face sets as feature stores, as found or with both classes re-encoded to one JPEG quality.
 
 Used by scripts/evaluation.py and scripts/train_default_model.py so that both
-see exactly the same features. Every step is deterministic: files are taken in
+see exactly the same features. A store of the extended set holds the paper's
+six as its first six columns, bit for bit what a scan with the paper's set gives
+(tests/test_extended.py), so `paper_samples` reads them from it. Every step is deterministic: files are taken in
 sorted order and measured one after another in this process (so rows keep that
 order), FFTW plans with the `estimate` planner (no timing-dependent plan choice)
 and no saved wisdom, and the re-encoding is OpenCV's JPEG encoder at a
@@ -15,14 +17,23 @@ from pathlib import Path
 
 import cv2
 
+from scanner.detect import Samples
 from scanner.executors.inline import InProcess
+from scanner.featuresets import PAPER
 from scanner.scan import ScanOptions, scan
+from scanner.schema import Measurement
+from scanner.store import read_header
 from scanner.walk import Walk
 
 FACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces"
 SETS = ("stargan-celeba-128", "ffhq-tpdne-128", "ffhq-stylegan-1024")
 LABELS = ("real", "fake")
 REENCODE_QUALITY = 90
+# Matched compression: both classes re-encoded once at a quality below the lowest already present in
+# either class, so that no class keeps traces of an earlier, coarser JPEG step the other lacks.
+# ffhq-tpdne-128's fakes were JPEG quality 75 (a quality-90 re-encode would leave those traces), so 70;
+# stargan-celeba-128's classes share one earlier JPEG step; ffhq-stylegan-1024's fakes are quality 100.
+MATCHED_QUALITY = {"stargan-celeba-128": 90, "ffhq-tpdne-128": 70, "ffhq-stylegan-1024": 90}
 
 
 def set_files(set_dir: Path) -> list[Path]:
@@ -45,20 +56,59 @@ def reencode_set(set_dir: Path, out_dir: Path, quality: int = REENCODE_QUALITY) 
     return target
 
 
-def feature_store(set_dir: Path, out_path: Path, spectrum: str = "log") -> Path:
+def variant(quality: int | None) -> str:
+    """The name of a version of the sets: as-found, or jpegQ for both classes re-encoded at quality Q."""
+    return "as-found" if quality is None else f"jpeg{quality}"
+
+
+def feature_store(set_dir: Path, out_path: Path, spectrum: str = "log", feature_set: str = PAPER.name) -> Path:
     """Measure every file of the set, in set_files order, into a store at out_path (replaced if it exists)."""
     out_path.parent.mkdir(parents=True, exist_ok=True)
     walk = Walk(from_list=[os.fsencode(p) for p in set_files(set_dir)])
-    options = ScanOptions(spectrum=spectrum, planner="estimate", overwrite=True)
+    # double: EVALUATION.md and the bundled models were measured so (the default, single, moves no verdict)
+    options = ScanOptions(
+        feature_set=feature_set, spectrum=spectrum, precision="double", planner="estimate", overwrite=True
+    )
     scan(walk, out_path, options, ["scripts/face_sets.py"], executor=InProcess)
     return out_path
 
 
-def build_stores(work_dir: Path, faces: Path = FACES, sets=SETS, spectrum: str = "log") -> dict[str, dict[str, Path]]:
-    """Feature stores of each set as found ("as-found") and re-encoded ("jpeg90"), under work_dir."""
-    stores: dict[str, dict[str, Path]] = {"as-found": {}, "jpeg90": {}}
+def build_stores(
+    work_dir: Path,
+    faces: Path = FACES,
+    sets=SETS,
+    spectrum: str = "log",
+    feature_set: str = PAPER.name,
+    qualities: tuple[int, ...] = (REENCODE_QUALITY,),
+) -> dict[str, dict[str, Path]]:
+    """Feature stores of each set as found ("as-found") and re-encoded at each quality ("jpeg90", ...),
+    under work_dir; a store already there (from an earlier run with --keep) is used as it is."""
+    stores: dict[str, dict[str, Path]] = {variant(q): {} for q in (None, *qualities)}
     for name in sets:
-        stores["as-found"][name] = feature_store(faces / name, work_dir / "as-found" / f"{name}.h5", spectrum)
-        reencoded = reencode_set(faces / name, work_dir / "images-jpeg90")
-        stores["jpeg90"][name] = feature_store(reencoded, work_dir / "jpeg90" / f"{name}.h5", spectrum)
+        for quality in (None, *qualities):
+            out = work_dir / variant(quality) / f"{name}.h5"
+            if not out.exists() or read_header(out).measurement.feature_set != feature_set:
+                images = faces / name
+                if quality is not None:
+                    images = reencode_set(images, work_dir / f"images-{variant(quality)}", quality)
+                feature_store(images, out, spectrum, feature_set)
+            stores[variant(quality)][name] = out
     return stores
+
+
+def matched(stores: dict[str, dict[str, Path]], sets=SETS) -> dict[str, Path]:
+    """Each set's store at its matched quality (MATCHED_QUALITY)."""
+    return {name: stores[variant(MATCHED_QUALITY[name])][name] for name in sets}
+
+
+def paper_samples(samples: Samples) -> Samples:
+    """The paper's six of an extended set's samples: its first six columns, as a paper-set sample."""
+    m = samples.measurement
+    width = len(PAPER.names)
+    return Samples(
+        samples.paths,
+        samples.status,
+        samples.features[:, :width],
+        samples.labels,
+        Measurement(PAPER.name, m.spectrum, m.precision),
+    )

@@ -116,7 +116,7 @@ def test_user_report_has_every_stage_in_plain_words(tiny_report):
 @pytest.mark.parametrize("mode", MODES)
 def test_authors_pipeline_computes_the_engines_features(mode):
     rgb = natural_image(48, 70, np.random.default_rng(5))
-    engine = make_extractor(spectrum=mode, planner="estimate").from_rgb(rgb)
+    engine = make_extractor(spectrum=mode, precision="double", planner="estimate").from_rgb(rgb)
     np.testing.assert_allclose(harness.reference_features(rgb, mode), engine, rtol=1e-6)
 
 

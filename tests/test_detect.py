@@ -16,6 +16,7 @@ from scanner.detect import (
     ModelError,
     adapt,
     anchor_features,
+    bundled_model,
     component_means,
     fit_gmm,
     fit_gmm_on,
@@ -311,8 +312,8 @@ def test_gmm_with_singular_covariance_refused():
         GMMDecision(np.array([0.5, 0.5]), np.zeros((2, 6)), np.zeros((2, 6, 6)), 1)
 
 
-def test_bundled_default_model():
-    model = load_model(None)
+def test_bundled_paper_set_model():
+    model = bundled_model("paper")
     assert model.spectrum == "log" and model.method == "svm" and model.scaling is None
     assert model.provenance["real"] > 1000 and "JPEG quality 90" in model.provenance["trained_on"][0]
     scores = model.score(np.vstack([REAL_CENTRE, FAKE_CENTRE, np.full(6, np.nan)]))

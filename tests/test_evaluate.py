@@ -57,7 +57,7 @@ def test_all_protocols_on_two_sets_repeat_exactly():
     assert json.dumps(result) == json.dumps(again)
     assert [s["name"] for s in result["sets"]] == ["a", "b"]
     binary = {(r["set"], r["method"]): r for r in result["binary"]}
-    assert set(binary) == {("a", "gmm"), ("a", "svm"), ("b", "gmm"), ("b", "svm")}
+    assert set(binary) == {(name, m) for name in "ab" for m in ("gmm", "svm", "logistic")}
     assert binary[("a", "svm")]["accuracy"] > 0.95 and binary[("a", "svm")]["n"] == 60
     assert binary[("a", "gmm")]["gmm_side_wrong"] is False
     split = split_set("a", sets[0][1], 0.5, 0)
@@ -73,8 +73,12 @@ def test_all_protocols_on_two_sets_repeat_exactly():
     assert all(0 <= r["accuracy"] <= 1 and 0 <= r["unadapted_accuracy"] <= 1 for r in result["adaptation"])
     assert result["adaptation"][0]["accuracy"] > result["adaptation"][0]["unadapted_accuracy"]
     text = markdown(result)
-    assert "Binary classification (Table 2):" in text and "(Table 3)" in text and "(Table 4)" in text
-    assert "| a | SVM | " in text and "| a | 25% | balanced | 30/10 |" in text
+    assert (
+        "Binary classification (Table 2, and a logistic regression):" in text
+        and "(Table 3)" in text
+        and "(Table 4)" in text
+    )
+    assert "| a | SVM | " in text and "| a | logistic | " in text and "| a | 25% | balanced | 30/10 |" in text
 
 
 def test_protocol_choice_and_refusals():

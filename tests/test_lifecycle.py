@@ -71,7 +71,7 @@ def test_session_resumes_by_path_size_and_mtime(tmp_path):
 
 def test_another_measurement_is_refused_with_what_to_do(tmp_path):
     out = tmp_path / "s.h5"
-    with StoreSession(out, Measurement(), [""]) as session:
+    with StoreSession(out, Measurement(precision="double"), [""]) as session:
         session.finish()
     with pytest.raises(StoreMismatch, match="rerun with --precision double to resume it"):
         StoreSession(out, Measurement(precision="single"), [""]).__enter__()

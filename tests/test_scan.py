@@ -118,13 +118,14 @@ def odd_tree(tmp_path_factory):
     put("visage-é.png", cv2.imencode(".png", bgr)[1].tobytes(), "ok", "PNG")
     put(b"latin1-\xe9.png", cv2.imencode(".png", bgr)[1].tobytes(), "ok", "PNG")
     (root / "readme.txt").write_text("not scanned: extension not in the filter")
+    # Links inside the tree are not followed (the default): each gets a row saying so.
     (root / "broken.jpg").symlink_to(root / "nowhere.jpg")
-    expected[str(root / "broken.jpg")] = ("unreadable", "")
+    expected[str(root / "broken.jpg")] = ("not_image", "")
     (root / "loop.jpg").symlink_to(root / "loop.jpg")
-    expected[str(root / "loop.jpg")] = ("unreadable", "")
+    expected[str(root / "loop.jpg")] = ("not_image", "")
     (root / "sub").mkdir()
     (root / "sub" / "up").symlink_to(root)
-    expected[str(root / "sub" / "up")] = ("unreadable", "")
+    expected[str(root / "sub" / "up")] = ("not_image", "")
     os.mkfifo(root / "pipe.jpg")
     expected[str(root / "pipe.jpg")] = ("not_image", "")
     if os.geteuid() != 0:
@@ -143,8 +144,13 @@ def test_every_bad_and_odd_file_gets_its_row(odd_tree, tmp_path):
     for i, status in enumerate(table.status):
         assert (table.error[i] == "") == (status == "ok"), table.path[i]
         assert np.isnan(table.features[i]).all() == (status != "ok"), table.path[i]
-    assert "loop" in table.error[table.path.index(str(root / "sub" / "up"))]
-    assert "broken symbolic link" in table.error[table.path.index(str(root / "broken.jpg"))]
+    assert "not followed" in table.error[table.path.index(str(root / "sub" / "up"))]
+    assert "not followed" in table.error[table.path.index(str(root / "broken.jpg"))]
+    scan(Walk([root], follow_links=True), tmp_path / "followed.h5", ScanOptions(**OPTIONS))
+    followed = read_features(tmp_path / "followed.h5")
+    assert "loop" in followed.error[followed.path.index(str(root / "sub" / "up"))]
+    assert "broken symbolic link" in followed.error[followed.path.index(str(root / "broken.jpg"))]
+    assert followed.status[followed.path.index(str(root / "loop.jpg"))] == "unreadable"
 
 
 def test_rows_match_features_of_file(odd_tree, tmp_path):
@@ -223,7 +229,7 @@ def open_journal_beside(out: str, table) -> Journal:
     return Journal.create(
         journal_path(out),
         {
-            "spectrum": "log",
+            **table.measurement.attrs(),
             "schema_version": 2,
             "command": "scanner scan",
             "created": "now",
@@ -504,11 +510,11 @@ def test_a_worker_killed_mid_scan_is_replaced(crash_images, tmp_path):
 def test_an_unexpected_error_is_that_files_row(monkeypatch):
     import scanner.measure as measure_module
 
-    def broken(*args):
+    def broken(*args, **kwargs):
         raise MemoryError("out of memory")
 
     monkeypatch.setattr(measure_module, "measure_file", broken)
-    record = measure_module._measured(b"x.jpg", None, 100)
+    record = measure_module._measured(b"x.jpg", None, 100, 100, True)
     assert (record.status, record.features, record.info.format) == ("unreadable", None, None)
     assert record.error == "internal error: MemoryError('out of memory')"
 

@@ -7,8 +7,8 @@ import pytest
 
 from scanner import __version__
 from scanner.featuresets import FEATURE_NAMES
-from scanner.schema import COLUMNS, SCHEMA_VERSION, Measurement, Rows, make_table
-from scanner.store import StoreError, export_columns, iter_rows, read_attrs, read_features, read_header, write_table
+from scanner.schema import COLUMNS, SCHEMA_VERSION, Measurement, Rows, export_columns_of, make_table
+from scanner.store import StoreError, iter_rows, read_attrs, read_features, read_header, write_table
 
 
 def sample_table():
@@ -127,11 +127,11 @@ def test_every_column_of_the_schema_is_a_dataset_and_comes_back(tmp_path):
     write_table(tmp_path / "s.h5", sample_table())
     with h5py.File(tmp_path / "s.h5") as f:
         assert sorted(name for name in f) == sorted(c.name for c in COLUMNS)
-        assert f.attrs["feature_set"] == "paper" and f.attrs["precision"] == "double"
+        assert f.attrs["feature_set"] == "paper" and f.attrs["precision"] == "single"
     rows = next(iter_rows(tmp_path / "s.h5"))
     for column in COLUMNS:
         assert rows[column.name].dtype == column.dtype, column.name
-    assert export_columns(Measurement()) == (
+    assert export_columns_of(Measurement()) == (
         *("path", "status", "error", "height", "width", "format", "jpeg_subsampling", "jpeg_quality", "size", "mtime"),
         *FEATURE_NAMES,
     )

@@ -11,7 +11,7 @@ from conftest import natural_image
 from test_cli_detect import invoke, read_csv, store
 from test_detect import FAKE_CENTRE, REAL_CENTRE, clusters
 
-from scanner.detect import DetectorError, fit_gmm, load_model, logistic, threshold_at_fpr
+from scanner.detect import DetectorError, bundled_model, fit_gmm, load_model, logistic, threshold_at_fpr
 from scanner.extract import make_extractor
 from scanner.measure import measure_file
 
@@ -61,7 +61,7 @@ def test_the_mixture_probability_is_its_posterior():
 
 def test_classify_with_a_fixed_threshold(tmp_path):
     path, _, x = store(tmp_path, "s", 20, 20)
-    scores = load_model(None).score(x)
+    scores = bundled_model("paper").score(x)  # a store of the paper's set: classify uses its bundled model
     threshold = float(np.median(scores))
     result = invoke("classify", path, "--threshold", threshold, "--out", tmp_path / "v.csv")
     assert result.exit_code == 0, result.output
@@ -80,7 +80,7 @@ def test_classify_threshold_from_known_reals(tmp_path):
     assert result.exit_code == 0, result.output
     rows = read_csv(tmp_path / "v.csv")
     threshold = float(rows[0]["threshold"])
-    anchor_scores = np.sort(load_model(None).score(x[[paths.index(p) for p in reals]]))[::-1]
+    anchor_scores = np.sort(bundled_model("paper").score(x[[paths.index(p) for p in reals]]))[::-1]
     assert threshold == anchor_scores[2]  # floor(0.1 * 20) = 2 may lie above: the third highest
     called_fake = [r["verdict"] == "fake" for r in rows if r["path"] in reals]
     assert sum(called_fake) == 2 and "2 of 20 known-real images score above it (10.0%" in result.output
@@ -125,8 +125,10 @@ def test_classify_images_measured_on_the_spot(tmp_path):
     rows = list(csv.DictReader(io.StringIO(result.stdout)))  # the verdicts alone on stdout
     assert len(rows) == 7 and not (tmp_path / "-").exists()
     by_path = {r["path"]: r for r in rows}
-    assert by_path[str(tmp_path / "faces" / "real" / "broken.png")]["status"] == "truncated"
-    model, extractor = load_model(None), make_extractor()
+    assert by_path[str(tmp_path / "faces" / "real" / "broken.png")]["status"] == "unreadable"  # no PNG header
+    model = load_model(None)  # images alone are measured as the bundled default model needs
+    m = model.measurement
+    extractor = make_extractor(m.feature_set, m.spectrum, m.precision, canonical=m.canonical)
     for path in files:  # the same score as measuring the file by hand
         expected = model.score(measure_file(path, extractor).features)[0]
         assert float(by_path[str(path)]["score"]) == expected

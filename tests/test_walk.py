@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from scanner.walk import DEFAULT_EXTENSIONS, Found, Walk, parse_extensions
+from scanner.walk import DEFAULT_EXTENSIONS, DIRECTORY_NOT_FOLLOWED, NOT_FOLLOWED, Found, Walk, parse_extensions
 
 
 def listing(walk):
@@ -85,10 +85,10 @@ def test_from_list_streams_lines_losslessly(tree, tmp_path):
 
 def test_symlink_loop_is_a_row(tree):
     (tree / "a" / "b" / "back").symlink_to(tree / "a")
-    found = [f for f in Walk([tree]) if f.status]
+    found = [f for f in Walk([tree], follow_links=True) if f.status]
     assert [(f.relpath, f.status) for f in found] == [(b"a/b/back", "unreadable")]
     assert "links to a directory that contains it" in found[0].error
-    assert sum(f.relpath.endswith(b"deep.webp") for f in Walk([tree])) == 1
+    assert sum(f.relpath.endswith(b"deep.webp") for f in Walk([tree], follow_links=True)) == 1
 
 
 def test_links_duplicates_and_broken_links(tree):
@@ -96,13 +96,34 @@ def test_links_duplicates_and_broken_links(tree):
     (tree / "dangling.jpg").symlink_to(tree / "nowhere.jpg")
     (tree / "self.png").symlink_to(tree / "self.png")
     (tree / "alias.jpg").symlink_to(tree / "top.jpg")  # a link to a file is a file
-    got = listing(Walk([tree]))
+    got = listing(Walk([tree], follow_links=True))
     assert sum(p.endswith("/deep.webp") for p in got) == 1  # reached twice, walked once
     assert got[str(tree / "dangling.jpg")] == ("unreadable", 0)
     assert got[str(tree / "self.png")] == ("unreadable", 0)
     assert got[str(tree / "alias.jpg")] == ("", 1)
-    errors = {f.relpath: f.error for f in Walk([tree]) if f.status}
+    errors = {f.relpath: f.error for f in Walk([tree], follow_links=True) if f.status}
     assert errors == {b"dangling.jpg": "broken symbolic link", b"self.png": "symbolic link loop"}
+
+
+def test_links_are_not_followed_by_default(tree, tmp_path_factory):
+    """A link inside the tree, to a file or to a directory outside it, is a row saying it was not followed;
+    the files found are opened without following a link (so one swapped in after the walk is refused)."""
+    outside = tmp_path_factory.mktemp("outside")
+    (outside / "elsewhere.jpg").write_bytes(b"x")
+    (tree / "out").symlink_to(outside)
+    (tree / "alias.jpg").symlink_to(tree / "top.jpg")
+    (tree / "dangling.jpg").symlink_to(tree / "nowhere.jpg")
+    walk = Walk([tree])
+    assert walk.follow_links is False
+    found = {f.relpath: f for f in walk}
+    assert not any(p.endswith(b"elsewhere.jpg") for p in found)
+    assert (found[b"out"].status, found[b"out"].error) == ("not_image", DIRECTORY_NOT_FOLLOWED)
+    for name in (b"alias.jpg", b"dangling.jpg"):
+        assert (found[name].status, found[name].error) == ("not_image", NOT_FOLLOWED)
+    assert found[b"top.jpg"].status == "" and found[b"top.jpg"].follow is False
+    # Named directly, a link is followed: the user chose it.
+    assert [(f.status, f.follow) for f in Walk([tree / "alias.jpg"])] == [("", True)]
+    assert {f.relpath for f in Walk([tree / "out"]) if not f.status} == {b"elsewhere.jpg"}
 
 
 def test_special_files_are_never_opened(tree):

@@ -18,6 +18,7 @@ import typer
 
 from scanner import __version__, logs
 from scanner.cli.helptext import Command, Group
+from scanner.cli.text import say
 from scanner.constants import ExitCode
 from scanner.errors import ScannerError
 
@@ -70,7 +71,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def fail(command: str, message: str, code: int = ExitCode.USAGE) -> NoReturn:
     """Say what went wrong, as `scanner COMMAND: message` on stderr, and exit with code."""
-    typer.echo(f"scanner {command}: {message}", err=True)
+    say(f"scanner {command}: {message}", err=True)
     raise typer.Exit(int(code))
 
 
@@ -91,6 +92,9 @@ def command(name: str, panel: str | None = None) -> Callable[[F], F]:
                 return function(*args, **kwargs)
             except ScannerError as exc:
                 fail(name, str(exc), exc.exit_code)
+            except KeyboardInterrupt:  # before click's own handler, which would only print a blank line
+                say("interrupted", err=True)
+                raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
 
         run.__signature__ = signature.replace(parameters=[*signature.parameters.values(), *added])  # type: ignore[attr-defined]
         run.__annotations__ = {p.name: p.annotation for p in run.__signature__.parameters.values()}  # type: ignore[attr-defined]

@@ -12,8 +12,10 @@ import typer
 
 from scanner.cli import options
 from scanner.cli.app import command
-from scanner.constants import ExitCode
+from scanner.cli.text import say
+from scanner.constants import DEFAULT_LIMITS, DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, ExitCode, ReadLimits
 from scanner.errors import InputError
+from scanner.limits import use_pixel_cap
 
 if TYPE_CHECKING:
     import numpy as np
@@ -42,7 +44,12 @@ def _samples(stores: list[Path], labels: Path | None = None) -> Samples:
     return samples_of([read_features(p) for p in stores], read_labels_csv(labels) if labels else None)
 
 
-def _input_samples(inputs: list[Path], measurement: Measurement | None = None, labels: Path | None = None) -> Samples:
+def _input_samples(
+    inputs: list[Path],
+    measurement: Measurement | None = None,
+    labels: Path | None = None,
+    limits: ReadLimits = DEFAULT_LIMITS,
+) -> Samples:
     """Samples of feature stores and of images measured now (as `measurement`, else as the first store was)."""
     from scanner.detect import read_labels_csv, samples_of
     from scanner.inputs import feature_tables, is_store
@@ -52,7 +59,7 @@ def _input_samples(inputs: list[Path], measurement: Measurement | None = None, l
     if measurement is None:
         stores = [p for p in inputs if is_store(p)]
         measurement = read_header(stores[0]).measurement if stores else Measurement()
-    return samples_of(feature_tables(inputs, measurement), read_labels_csv(labels) if labels else None)
+    return samples_of(feature_tables(inputs, measurement, limits=limits), read_labels_csv(labels) if labels else None)
 
 
 def shown_path(path: str) -> str:
@@ -61,14 +68,15 @@ def shown_path(path: str) -> str:
     return path if relative.startswith(os.pardir) else relative
 
 
-def _say(to_stderr: bool) -> Callable[[str], None]:
-    """Print words to stdout, or to stderr when the command's data goes to stdout."""
-    return lambda text: typer.echo(text, err=to_stderr)
+def _tell(to_stderr: bool) -> Callable[[str], None]:
+    """Print words for people (made safe for a terminal) to stdout, or to stderr when the command's data
+    goes to stdout."""
+    return lambda text: say(text, err=to_stderr)
 
 
 def _save(model: Model, out: Path, inputs: list[Path | None]) -> None:
     model.save(out, inputs=inputs)
-    typer.echo(f"model: {out} ({model.describe()})", err=str(out) == "-")
+    say(f"model: {out} ({model.describe()})", err=str(out) == "-")
 
 
 def _weight(class_weight: str) -> str | None:
@@ -93,9 +101,14 @@ def train(
     stores: InputsArgument,
     out: options.ModelOut,
     method: Annotated[
-        Literal["svm", "gmm"],
-        typer.Option("--method", help="svm: supervised RBF SVM; gmm: 2-component mixture, no labels."),
-    ] = "svm",
+        Literal["svm", "logistic", "gmm"] | None,
+        typer.Option(
+            "--method",
+            help="svm: supervised RBF SVM; logistic: logistic regression; gmm: 2-component mixture, no labels "
+            "(default: svm for the paper's features, logistic for the extended set).",
+            show_default=False,
+        ),
+    ] = None,
     fake_fraction: Annotated[
         float | None,
         typer.Option(
@@ -113,14 +126,27 @@ def train(
     gamma: options.Gamma = "scale",
     class_weight: options.ClassWeight = "none",
     real_anchor: options.RealAnchor = None,
+    max_pixels: options.MaxPixels = DEFAULT_MAX_PIXELS,
+    max_bytes: options.MaxBytes = DEFAULT_MAX_BYTES,
     strict: options.Strict = False,
+    standardise: Annotated[
+        bool | None,
+        typer.Option(
+            "--standardise/--no-standardise",
+            help="Standardise each feature inside the model (svm, logistic; default: yes, except the paper's "
+            "SVM on its six features).",
+            show_default=False,
+            rich_help_panel=options.FITTING,
+        ),
+    ] = None,
 ) -> None:
-    """Fit a detector on feature stores or images and save it as a model file (SVM: labelled rows; GMM: no
-    labels)."""
+    """Fit a detector on feature stores or images and save it as a model file (SVM, logistic: labelled rows;
+    GMM: no labels)."""
+    use_pixel_cap(max_pixels)  # images and real anchors may be read
     from scanner.detect import train as fit
 
-    samples = _input_samples(stores, labels=labels)
-    say = _say(str(out) == "-")
+    samples = _input_samples(stores, labels=labels, limits=ReadLimits(max_pixels, max_bytes))
+    tell = _tell(str(out) == "-")
     trained = fit(
         samples,
         method=method,
@@ -131,12 +157,14 @@ def train(
         class_weight=_weight(class_weight),
         anchors=[str(p) for p in real_anchor or []],
         provenance={"command": "train", "stores": [str(p) for p in stores]},
+        limits=ReadLimits(max_pixels, max_bytes),
+        standardise=standardise,
     )
     for note in trained.notes:
-        typer.echo(note, err=True)
-    say(trained.summary)
+        say(note, err=True)
+    tell(trained.summary)
     for line in _calibration_lines(samples, samples.labelled if method == "svm" else samples.usable):
-        say(line)
+        tell(line)
     _save(trained.model, out, [*stores, *(real_anchor or []), labels])
     raise typer.Exit(ExitCode.SOME_UNUSABLE if strict and samples.counts()["unusable"] else ExitCode.OK)
 
@@ -158,7 +186,7 @@ def classify(
         Path | None,
         typer.Option(
             "--model",
-            help="Model file (default: the bundled model; see docs/detectors.md).",
+            help="Model file (default: the bundled model of the store's feature set; see docs/detectors.md).",
             metavar="MODEL.h5",
             show_default=False,
         ),
@@ -199,20 +227,27 @@ def classify(
         ),
     ] = None,
     seed: options.Seed = 0,
+    max_pixels: options.MaxPixels = DEFAULT_MAX_PIXELS,
+    max_bytes: options.MaxBytes = DEFAULT_MAX_BYTES,
     strict: options.Strict = False,
 ) -> None:
     """Give every file a verdict (real, fake, or none) and a score (higher: more likely fake): the files of
     feature stores, or images measured now."""
+    use_pixel_cap(max_pixels)  # images and real anchors may be read
     import numpy as np
 
     from scanner.detect import judge, label_from_path, load_model, write_verdicts
+    from scanner.inputs import is_store
     from scanner.warmup import install_compile_notice
 
     if unsupervised and model is not None:
         raise InputError("give either --model or --unsupervised, not both")
     install_compile_notice()  # scoring compiles a kernel on a first run too
-    loaded = load_model(model) if not unsupervised else None
-    samples = _input_samples(inputs, loaded.measurement if loaded is not None else None)
+    loaded = load_model(model) if model is not None else None  # None: the bundled model of the inputs' set
+    measure_as = loaded.measurement if loaded is not None else None
+    if measure_as is None and not unsupervised and not any(is_store(p) for p in inputs):
+        measure_as = load_model(None).measurement  # images alone: measured as the bundled default model needs
+    samples = _input_samples(inputs, measure_as, limits=ReadLimits(max_pixels, max_bytes))
     named = str(inputs[0]) if len(inputs) == 1 else f"{len(inputs)} inputs"
     try:
         verdicts, _ = judge(
@@ -224,13 +259,14 @@ def classify(
             model_name=str(model or "bundled default"),
             threshold=threshold,
             fpr=fpr,
+            limits=ReadLimits(max_pixels, max_bytes),
         )
     except InputError as exc:
-        raise InputError(f"{named}: {exc}" if loaded is not None else str(exc)) from None
+        raise InputError(f"{named}: {exc}" if not unsupervised else str(exc)) from None
     for note in verdicts.notes:
-        typer.echo(note, err=True)
-    say = _say(str(out) == "-")  # the data goes to standard output: the words go to stderr
-    say(f"model: {verdicts.model}")
+        say(note, err=True)
+    tell = _tell(str(out) == "-")  # the data goes to standard output: the words go to stderr
+    tell(f"model: {verdicts.model}")
     write_verdicts(
         out,
         verdicts.paths,
@@ -244,17 +280,17 @@ def classify(
     labels = np.array([label_from_path(p) for p in verdicts.paths], dtype=object)
     if len(verdicts.score) <= LIST_FILES_UP_TO:
         for line in _verdict_table(verdicts, labels):
-            say(line)
+            tell(line)
     counts = verdicts.counts()
     at = f" (score above {verdicts.threshold:.6g})" if verdicts.threshold else ""
-    say(
+    tell(
         f"{counts['fake']} fake{at}, {counts['real']} real, {counts['none']} without a verdict (unusable); "
         f"verdicts: {out}"
     )
     judged = np.isin(verdicts.verdict, ("real", "fake")) & (labels != "")
     if judged.any():
         right = int(np.sum(verdicts.verdict[judged] == labels[judged]))
-        say(f"{right} of {int(judged.sum())} verdicts agree with the folders' labels (real/, fake/)")
+        tell(f"{right} of {int(judged.sum())} verdicts agree with the folders' labels (real/, fake/)")
     raise typer.Exit(ExitCode.SOME_UNUSABLE if strict and counts["none"] else ExitCode.OK)
 
 
@@ -334,11 +370,11 @@ def adapt(
         provenance=provenance,
     )
     source_counts, target_counts = source_samples.counts(), target_samples.counts()
-    say = _say(str(out) == "-")
-    say(f"source: {source_counts['real']} real, {source_counts['fake']} fake rows; {left_out(source_counts)}")
-    say(f"target: {int(target_samples.usable.sum())} rows; {left_out(target_counts, unlabelled=False)}")
+    tell = _tell(str(out) == "-")
+    tell(f"source: {source_counts['real']} real, {source_counts['fake']} fake rows; {left_out(source_counts)}")
+    tell(f"target: {int(target_samples.usable.sum())} rows; {left_out(target_counts, unlabelled=False)}")
     _save(adapted.model, out, [source, target, labels])
-    say(f"classify only {target}'s domain with it: it rescales features by that domain's mixture means")
+    tell(f"classify only {target}'s domain with it: it rescales features by that domain's mixture means")
     unusable = source_counts["unusable"] or target_counts["unusable"]
     raise typer.Exit(ExitCode.SOME_UNUSABLE if strict and unusable else ExitCode.OK)
 
@@ -378,4 +414,4 @@ def evaluate(
     if protocol == "all" and len(stores) < 2:
         chosen = tuple(p for p in PROTOCOLS if p != "adaptation")
     result = run_protocols(named, chosen, test_size=test_size, seed=seed)
-    typer.echo(json.dumps(result, indent=2) if as_json else markdown(result), nl=as_json)
+    say(json.dumps(result, indent=2) if as_json else markdown(result), nl=as_json)

@@ -16,8 +16,20 @@ import typer
 from scanner.backends import DEFAULT_BACKEND, DEFAULT_PLANNER
 from scanner.cli import options
 from scanner.cli.app import command
-from scanner.constants import DEFAULT_MAX_PIXELS, DEFAULT_PRECISION, DEFAULT_SPECTRUM, ExitCode, Status
+from scanner.cli.text import say, shown
+from scanner.constants import (
+    DEFAULT_FILE_TIMEOUT,
+    DEFAULT_FOLLOW_LINKS,
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_PRECISION,
+    DEFAULT_SPECTRUM,
+    ExitCode,
+    Status,
+)
 from scanner.errors import FatalError, InputError
+from scanner.featuresets import DEFAULT_FEATURE_SET, FEATURE_NAMES
+from scanner.limits import use_pixel_cap
 
 if TYPE_CHECKING:
     from scanner.measure import FileRecord
@@ -41,12 +53,17 @@ def _feature_record(result: FileRecord, names: tuple[str, ...]) -> dict:
     return record
 
 
-def _feature_row(result: FileRecord, width: int) -> str:
+def _feature_row(result: FileRecord, width: int, names: tuple[str, ...] = FEATURE_NAMES) -> str:
+    """The paper's six in columns; a wider set's other features below, a few name=value per line."""
     size = f"{result.info.width}x{result.info.height}" if result.info.width else "-"
-    head = f"{result.path:<{width}}  {result.status:<10}  {size:>9}"
+    head = f"{shown(result.path):<{width}}  {result.status:<10}  {size:>9}"
     if result.features is None:
         return f"{head}  {result.error}"
-    return head + "".join(f"  {v:>9.6f}" for v in result.features)
+    first = len(FEATURE_NAMES)
+    lines = [head + "".join(f"  {v:>9.6f}" for v in result.features[:first])]
+    rest = [f"{name}={value:.6f}" for name, value in zip(names[first:], result.features[first:], strict=True)]
+    lines += ["    " + "  ".join(rest[k : k + 6]) for k in range(0, len(rest), 6)]
+    return "\n".join(lines)
 
 
 @command("features", "Measure")
@@ -56,28 +73,40 @@ def features(
     ],
     spectrum: options.Spectrum = DEFAULT_SPECTRUM,
     precision: options.Precision = DEFAULT_PRECISION,
+    feature_set: options.FeatureSet = DEFAULT_FEATURE_SET,
+    canonical: options.Canonical = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line instead of a table.")] = False,
     planner: options.Planner = DEFAULT_PLANNER,
     fft: options.FFT = DEFAULT_BACKEND,
     max_pixels: options.MaxPixels = DEFAULT_MAX_PIXELS,
+    max_bytes: options.MaxBytes = DEFAULT_MAX_BYTES,
     strict: options.Strict = False,
 ) -> None:
-    """Print the six features of a few images: a quick look before a sweep."""
+    """Print the features of a few images: a quick look before a sweep."""
+    use_pixel_cap(max_pixels)
     from scanner.extract import make_extractor
     from scanner.measure import measure_file
 
     extractor = make_extractor(
-        spectrum=spectrum, precision=precision, backend=fft, **({"planner": planner} if fft == "fftw" else {})
+        feature_set,
+        spectrum=spectrum,
+        precision=precision,
+        backend=fft,
+        canonical=canonical,
+        **({"planner": planner} if fft == "fftw" else {}),
     )
     names = extractor.names
-    width = max(len(str(p)) for p in images)
+    width = max(len(shown(p)) for p in images)
     if not as_json:
-        typer.echo(f"{'path':<{width}}  {'status':<10}  {'size':>9}" + "".join(f"  {n:>9}" for n in names))
+        say(
+            f"{'path':<{width}}  {'status':<10}  {'size':>9}"
+            + "".join(f"  {n:>9}" for n in names[: len(FEATURE_NAMES)])
+        )
     unusable = 0
     for path in images:
-        result = measure_file(path, extractor, max_pixels)
+        result = measure_file(path, extractor, max_pixels, max_bytes)
         unusable += result.status != Status.OK
-        typer.echo(json.dumps(_feature_record(result, names)) if as_json else _feature_row(result, width))
+        say(json.dumps(_feature_record(result, names)) if as_json else _feature_row(result, width, names))
     raise typer.Exit(ExitCode.SOME_UNUSABLE if strict and unusable else ExitCode.OK)
 
 
@@ -106,7 +135,7 @@ def _summary(summary: ScanSummary, counts: dict[str, int], problems: list[tuple[
     skipped = f"; {summary.skipped:,} already in the store" if summary.skipped else ""
     lines = [
         f"scanned {plural(summary.written, 'file')} in {summary.elapsed:,.1f} s{_rate_words(summary)}{skipped}",
-        f"{summary.out}: {plural(summary.store_rows, 'row')}",
+        f"{shown(summary.out)}: {plural(summary.store_rows, 'row')}",
         *counts_lines(counts),
     ]
     unusable = {status: n for status, n in counts.items() if status != Status.OK}
@@ -139,10 +168,18 @@ def _summary_json(summary: ScanSummary, counts: dict[str, int], problems: list[t
     )
 
 
-def _list_lines(path: Path) -> Iterator[bytes]:
-    """Lines of a list file (or stdin for '-'), as bytes so any file name survives."""
-    with sys.stdin.buffer if str(path) == "-" else open(path, "rb") as handle:
-        yield from handle
+WHAT_TO_SCAN = "What to scan"
+
+
+def _list_entries(path: Path, null: bool) -> Iterator[bytes]:
+    """Paths of a list file (or stdin for '-'), as bytes so any file name survives."""
+    from scanner.walk import list_entries
+
+    try:
+        with sys.stdin.buffer if str(path) == "-" else open(path, "rb") as handle:
+            yield from list_entries(handle, null)
+    except OSError as exc:
+        raise InputError(f"cannot read the list {path}: {exc.strerror or exc}") from None
 
 
 @command("scan", "Measure")
@@ -168,14 +205,20 @@ def scan(
         ),
     ] = None,
     spectrum: options.ResumableSpectrum = None,
+    feature_set: options.ResumableFeatureSet = None,
+    canonical: options.ResumableCanonical = None,
     precision: options.ResumablePrecision = None,
     fft: options.FFT = DEFAULT_BACKEND,
-    recursive: Annotated[bool, typer.Option("--recursive/--no-recursive", help="Descend into subdirectories.")] = True,
+    recursive: Annotated[
+        bool,
+        typer.Option("--recursive/--no-recursive", help="Descend into subdirectories.", rich_help_panel=WHAT_TO_SCAN),
+    ] = True,
     ext: Annotated[
         str | None,
         typer.Option(
             "--ext",
             metavar="EXT,...",
+            rich_help_panel=WHAT_TO_SCAN,
             help="Extensions to take from directories, e.g. jpg,png ('*': every file; default: the "
             "common image extensions).",
         ),
@@ -183,13 +226,34 @@ def scan(
     from_list: Annotated[
         Path | None,
         typer.Option(
-            "--from-list", metavar="FILE", help="Also scan the paths in this file, one per line ('-': stdin)."
+            "--from-list",
+            metavar="FILE",
+            rich_help_panel=WHAT_TO_SCAN,
+            help="Also scan the paths in this file, one per line or NUL-separated as find -print0 writes ('-': stdin).",
         ),
     ] = None,
+    null: Annotated[
+        bool,
+        typer.Option(
+            "--null",
+            "-0",
+            help="Paths in the --from-list file end only at NUL bytes (names with newlines).",
+            rich_help_panel=WHAT_TO_SCAN,
+        ),
+    ] = False,
+    follow_links: Annotated[
+        bool,
+        typer.Option(
+            "--follow-links/--no-follow-links",
+            rich_help_panel=WHAT_TO_SCAN,
+            help="Follow symbolic links met inside the directories (paths named directly are always followed).",
+        ),
+    ] = DEFAULT_FOLLOW_LINKS,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Start over instead of resuming.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no summary.")] = False,
     planner: options.Planner = DEFAULT_PLANNER,
     max_pixels: options.MaxPixels = DEFAULT_MAX_PIXELS,
+    max_bytes: options.MaxBytes = DEFAULT_MAX_BYTES,
     checkpoint_rows: Annotated[
         int,
         typer.Option(
@@ -203,12 +267,49 @@ def scan(
     as_json: Annotated[
         bool, typer.Option("--json", help="End with one JSON line on stdout (counts, problems) instead of words.")
     ] = False,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            "--cluster",
+            metavar="ADDRESS",
+            help="Run on a Dask cluster: a scheduler's address (tcp://host:8786), or 'local' for --workers "
+            "processes on this machine (docs/cluster.md).",
+            show_default=False,
+        ),
+    ] = None,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            "--shard",
+            metavar="I/N",
+            help="Scan only the I-th of N shards of the listing (disjoint, covering; by path), e.g. for an "
+            "array job; join the stores with `scanner merge`.",
+            show_default=False,
+        ),
+    ] = None,
+    file_timeout: Annotated[
+        float,
+        typer.Option(
+            "--file-timeout",
+            min=0,
+            metavar="SECONDS",
+            help="Stop a worker that spends longer reading and decoding one file; the file gets an unreadable "
+            "row (0: no limit).",
+        ),
+    ] = DEFAULT_FILE_TIMEOUT,
+    task_files: Annotated[
+        int | None,
+        typer.Option(
+            "--task-files", min=1, metavar="N", help="With --cluster: files per task at most (default 2,048)."
+        ),
+    ] = None,
 ) -> None:
     """Scan directories into a crash-safe, resumable HDF5 feature store."""
+    use_pixel_cap(max_pixels)  # before the decoder loads, here and in the workers
     from contextlib import nullcontext
 
     from scanner.progress import ScanDisplay, TotalCount
-    from scanner.scan import ScanOptions
+    from scanner.scan import ScanOptions, parse_shard
     from scanner.scan import scan as run_scan
     from scanner.store import column_counts, first_problems
     from scanner.walk import Walk, parse_extensions
@@ -219,32 +320,46 @@ def scan(
     if not paths and from_list is None:
         raise InputError("nothing to scan: give directories or files, or --from-list FILE")
     missing = [str(p) for p in paths if not os.path.lexists(p)]
-    if from_list is not None and str(from_list) != "-" and not from_list.is_file():
-        missing.append(str(from_list))
+    if from_list is not None and str(from_list) != "-" and (not from_list.exists() or from_list.is_dir()):
+        missing.append(str(from_list))  # a pipe is fine: --from-list <(find ...)
     if missing:
         raise InputError(f"no such file or directory: {', '.join(missing)}")
     try:
         extensions = parse_extensions(ext)
     except ValueError as exc:
         raise InputError(str(exc)) from None
+    if task_files is not None and cluster is None:
+        raise InputError("--task-files sets the size of a Dask task: it goes with --cluster")
+    if workers is not None and cluster not in (None, "local"):
+        raise InputError(
+            "--workers sets the processes of the local pool or of --cluster local; a running Dask "
+            "cluster has the workers started for it"
+        )
 
     def walk_of(from_list: Path | None) -> Walk:
-        lines = _list_lines(from_list) if from_list is not None else None
-        return Walk(paths, recursive=recursive, extensions=extensions, from_list=lines)
+        entries = _list_entries(from_list, null) if from_list is not None else None
+        return Walk(paths, recursive=recursive, extensions=extensions, from_list=entries, follow_links=follow_links)
 
     walk = walk_of(from_list)
     # The total (for the bar and the time left) comes from a second walk counted in the background;
-    # a list read from stdin cannot be read twice, so that scan shows no total.
-    countable = not quiet and (from_list is None or str(from_list) != "-")
+    # a list that cannot be read twice (stdin, a pipe) shows no total.
+    countable = not quiet and (from_list is None or (str(from_list) != "-" and from_list.is_file()))
     scan_options = ScanOptions(
+        feature_set=feature_set,
+        canonical=canonical,
         spectrum=spectrum,
         precision=precision,
         backend=fft,
         planner=planner,
         max_pixels=max_pixels,
+        max_bytes=max_bytes,
         workers=workers,
         overwrite=overwrite,
         checkpoint_rows=checkpoint_rows,
+        file_timeout=file_timeout,
+        shard=parse_shard(shard) if shard is not None else None,
+        cluster=cluster,
+        task_files=task_files,
     )
     try:
         with (
@@ -259,9 +374,9 @@ def scan(
     if as_json:
         typer.echo(_summary_json(summary, counts, problems))
     elif not quiet:
-        typer.echo(_summary(summary, counts, problems))
+        say(_summary(summary, counts, problems))
     if summary.interrupted:
-        typer.echo("interrupted: what finished is in the store; run the same command again to go on", err=True)
+        say("interrupted: what finished is in the store; run the same command again to go on", err=True)
         raise typer.Exit(ExitCode.INTERRUPTED)
     unusable = any(s != Status.OK for s in counts)
     raise typer.Exit(ExitCode.SOME_UNUSABLE if strict and unusable else ExitCode.OK)

@@ -10,10 +10,36 @@ import typer
 from scanner.backends import BackendName, PlannerEffort
 from scanner.constants import DEFAULT_PRECISION, SpectrumMode
 from scanner.constants import Precision as PrecisionName
+from scanner.featuresets import FeatureSetName
+
+MEASURING = "How images are measured"  # a help panel of its own: rarely changed, and it keeps columns narrow
+FITTING = "Model fitting"
 
 Spectrum = Annotated[
     SpectrumMode,
-    typer.Option("--spectrum", help="log: the authors' released pipeline (default); modulus: eq. 5 literally."),
+    typer.Option(
+        "--spectrum",
+        help="log: the authors' released pipeline (default); modulus: eq. 5 literally.",
+        rich_help_panel=MEASURING,
+    ),
+]
+FeatureSet = Annotated[
+    FeatureSetName,
+    typer.Option(
+        "--feature-set",
+        help="paper: the paper's six features; extended: those six and 63 more statistics of the same "
+        "transform that survive JPEG (docs/method.md).",
+        rich_help_panel=MEASURING,
+    ),
+]
+Canonical = Annotated[
+    bool,
+    typer.Option(
+        "--canonical/--no-canonical",
+        help="Re-encode each image as JPEG quality 90, 4:2:0, in memory, before measuring, so that every image "
+        "has the same last encoder (the files are never changed; docs/detectors.md says when it helps).",
+        rich_help_panel=MEASURING,
+    ),
 ]
 # A scan resumes a store as its rows were measured unless told otherwise: these default to None.
 ResumableSpectrum = Annotated[
@@ -22,11 +48,34 @@ ResumableSpectrum = Annotated[
         "--spectrum",
         help="log: the authors' released pipeline; modulus: eq. 5 literally (default: the store's, else log).",
         show_default=False,
+        rich_help_panel=MEASURING,
+    ),
+]
+ResumableFeatureSet = Annotated[
+    FeatureSetName | None,
+    typer.Option(
+        "--feature-set",
+        help="paper: the paper's six features; extended: those six and 63 more statistics of the same "
+        "transform that survive JPEG (docs/method.md; default: the store's, else paper).",
+        show_default=False,
+        rich_help_panel=MEASURING,
+    ),
+]
+ResumableCanonical = Annotated[
+    bool | None,
+    typer.Option(
+        "--canonical/--no-canonical",
+        help="Re-encode each image as JPEG quality 90, 4:2:0, in memory, before measuring (the files are never "
+        "changed; docs/detectors.md says when it helps; default: as the store's rows were, else no).",
+        show_default=False,
+        rich_help_panel=MEASURING,
     ),
 ]
 Precision = Annotated[
     PrecisionName,
-    typer.Option("--precision", help="The FFT's floating-point precision (docs/method.md#precision)."),
+    typer.Option(
+        "--precision", help="The transform's floating-point precision (docs/method.md).", rich_help_panel=MEASURING
+    ),
 ]
 ResumablePrecision = Annotated[
     PrecisionName | None,
@@ -34,6 +83,7 @@ ResumablePrecision = Annotated[
         "--precision",
         help=f"The FFT's floating-point precision (default: the store's, else {DEFAULT_PRECISION}).",
         show_default=False,
+        rich_help_panel=MEASURING,
     ),
 ]
 FFT = Annotated[
@@ -42,6 +92,7 @@ FFT = Annotated[
         "--fft",
         metavar="LIBRARY",
         help="The FFT library: fftw, numpy, scipy or mkl (the last two need their packages).",
+        rich_help_panel=MEASURING,
     ),
 ]
 Planner = Annotated[
@@ -50,10 +101,17 @@ Planner = Annotated[
         "--planner",
         metavar="EFFORT",
         help="FFTW planning: estimate, measure, patient or exhaustive; plans are cached per machine.",
+        rich_help_panel=MEASURING,
     ),
 ]
 MaxPixels = Annotated[
     int, typer.Option("--max-pixels", min=1, help="Refuse images larger than this (decompression bombs).")
+]
+MaxBytes = Annotated[
+    int,
+    typer.Option(
+        "--max-bytes", min=1, metavar="N", help="Refuse files larger than this many bytes, before reading them."
+    ),
 ]
 Seed = Annotated[int, typer.Option("--seed", help="Seed of every random step (mixture start, subsampling, splits).")]
 Labels = Annotated[
@@ -85,20 +143,32 @@ Strict = Annotated[
         "and reports each such file).",
     ),
 ]
-C = Annotated[float, typer.Option("--C", help="SVM regularisation (the paper: scikit-learn's 1).")]
+C = Annotated[
+    float,
+    typer.Option(
+        "--C",
+        help="Regularisation of the SVM and the logistic regression (the paper: scikit-learn's 1).",
+        rich_help_panel=FITTING,
+    ),
+]
 Gamma = Annotated[
-    str, typer.Option("--gamma", help="RBF gamma: scale (1 / (6 var X), the paper's), auto (1/6) or a number.")
+    str,
+    typer.Option(
+        "--gamma",
+        help="RBF gamma: scale (1 / (F var X) for F features, the paper's), auto (1/F) or a number.",
+        rich_help_panel=FITTING,
+    ),
 ]
 ClassWeight = Annotated[
     Literal["none", "balanced"],
-    typer.Option("--class-weight", help="balanced: weigh classes inversely to their counts."),
+    typer.Option("--class-weight", help="balanced: weigh classes inversely to their counts.", rich_help_panel=FITTING),
 ]
 RealAnchor = Annotated[
     list[Path] | None,
     typer.Option(
         "--real-anchor",
-        help="A known-real image or a directory of them (repeatable): the mixture component holding "
-        "most of them is called real, instead of the paper's rule.",
+        help="A known-real image or a directory of them (repeatable): the mixture component whose share "
+        "among them most exceeds its share among all rows is called real, instead of the paper's rule.",
         metavar="PATH",
         show_default=False,
     ),

@@ -1,4 +1,4 @@
-"""`scanner export` and `scanner info`: reading feature stores.
+"""`scanner export`, `scanner info` and `scanner merge`: reading and joining feature stores.
 
 Light: no numba, FFTW, OpenCV, scikit-learn or matplotlib; pyarrow only for a Parquet export.
 """
@@ -16,11 +16,13 @@ import typer
 from scanner.cli import options
 from scanner.cli.app import command
 from scanner.cli.measure import counts_lines
+from scanner.cli.text import say
 from scanner.export import ExportFormat
-from scanner.lifecycle import journal_path
+from scanner.lifecycle import journal_path, merge_stores
+from scanner.parts import list_parts, parts_path
 from scanner.store import column_counts, read_header
 
-__all__ = ["export", "info"]
+__all__ = ["export", "info", "merge"]
 
 
 @command("export", "Measure")
@@ -106,6 +108,7 @@ def info(
         f"feature set:    {m.feature_set}",
         f"spectrum:       {m.spectrum}",
         f"precision:      {m.precision}",
+        f"canonicalised:  {'yes (re-encoded as JPEG q90 4:2:0 before measuring)' if m.canonical else 'no'}",
         f"schema version: {header.schema_version}",
         f"tool version:   {attrs.get('tool_version')}",
         f"created:        {attrs.get('created')}",
@@ -119,4 +122,33 @@ def info(
     ]
     if unfinished:
         lines.append("note: an unfinished scan's journal is next to it; rerun that scan to finish and merge it")
-    typer.echo("\n".join(lines))
+    if list_parts(parts_path(os.path.abspath(store))):
+        lines.append("note: an unfinished distributed scan's part files are next to it; rerun that scan to merge them")
+    say("\n".join(lines))
+
+
+@command("merge", "Measure")
+def merge(
+    stores: options.StoresArgument,
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="The store to write.", metavar="ALL.h5", show_default=False),
+    ],
+) -> None:
+    """Merge feature stores measured the same way (e.g. the shards of a scan) into one."""
+    for store in stores:
+        name = os.path.abspath(store)
+        if os.path.exists(journal_path(name)) or list_parts(parts_path(name)):
+            say(
+                f"note: {store} has an unfinished scan next to it; its latest rows are not in the store yet "
+                "(rerun that scan to finish it)",
+                err=True,
+            )
+    result = merge_stores(stores, out, " ".join(["scanner", *sys.argv[1:]]))
+    duplicates = (
+        f"; {result.duplicates:,} rows of paths present more than once left out (the newest mtime kept)"
+        if result.duplicates
+        else ""
+    )
+    say(f"{out}: {result.rows:,} rows from {len(stores)} stores{duplicates}")
+    say("\n".join(counts_lines(column_counts(out))))

@@ -11,8 +11,10 @@ import typer
 from scanner.backends import DEFAULT_PLANNER
 from scanner.cli import options
 from scanner.cli.app import command
-from scanner.constants import DEFAULT_MAX_PIXELS, DEFAULT_SPECTRUM, ExitCode
+from scanner.cli.text import say
+from scanner.constants import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, DEFAULT_SPECTRUM, ExitCode
 from scanner.errors import InputError
+from scanner.limits import use_pixel_cap
 
 DEFAULT_DPI = 120  # scanner.figures.DEFAULT_DPI, repeated here so that --help imports no matplotlib
 
@@ -59,9 +61,11 @@ def spectrum(
     ] = None,
     planner: options.Planner = DEFAULT_PLANNER,
     max_pixels: options.MaxPixels = DEFAULT_MAX_PIXELS,
+    max_bytes: options.MaxBytes = DEFAULT_MAX_BYTES,
     strict: options.Strict = False,
 ) -> None:
     """Draw each image's channel spectra, their stacked view and differences (the paper's Figure 1)."""
+    use_pixel_cap(max_pixels)
     from scanner.decode import UnusableImage
     from scanner.detect import load_model
     from scanner.extract import make_extractor
@@ -77,15 +81,15 @@ def spectrum(
     views = []
     for path in images:
         try:
-            views.append(spectra_view(path, extractor, model=judge, max_pixels=max_pixels))
+            views.append(spectra_view(path, extractor, model=judge, max_pixels=max_pixels, max_bytes=max_bytes))
         except UnusableImage as exc:
-            typer.echo(f"{path}: {exc.status}: {exc.reason} (not drawn)", err=True)
+            say(f"{path}: {exc.status}: {exc.reason} (not drawn)", err=True)
     if not views:
-        typer.echo("scanner spectrum: no usable image to draw; nothing written", err=True)
+        say("scanner spectrum: no usable image to draw; nothing written", err=True)
         raise typer.Exit(ExitCode.SOME_UNUSABLE)
     save_figure(spectrum_figure(views), out, dpi, inputs=[*images, model], file_format=chosen)
     where = "standard output" if str(out) == "-" else f"{out} ({os.path.getsize(out) / 1e3:,.0f} KB)"
-    typer.echo(f"{where}: {len(views)} of {len(images)} images drawn", err=str(out) == "-")
+    say(f"{where}: {len(views)} of {len(images)} images drawn", err=str(out) == "-")
     raise typer.Exit(ExitCode.SOME_UNUSABLE if strict and len(views) < len(images) else ExitCode.OK)
 
 
@@ -116,8 +120,10 @@ def report(
         typer.Option("--scatter", help="The two features of the scatter plot.", metavar="FEATURE_X FEATURE_Y"),
     ] = ("mean", "icorr_rg"),
     max_pixels: options.MaxPixels = DEFAULT_MAX_PIXELS,
+    max_bytes: options.MaxBytes = DEFAULT_MAX_BYTES,
 ) -> None:
     """Write one self-contained HTML report of a sweep: counts, histograms, encodings, the most suspicious files."""
+    use_pixel_cap(max_pixels)
     from scanner.report import ReportInputs, build_report, read_verdicts, write_report
     from scanner.store import read_features
 
@@ -129,8 +135,9 @@ def report(
         thumbnails=thumbnails,
         scatter=scatter,
         max_pixels=max_pixels,
+        max_bytes=max_bytes,
     )
     text = build_report(table, inputs)
     write_report(text, out, inputs=[store, verdicts])
     where = "standard output" if str(out) == "-" else str(out)
-    typer.echo(f"{where}: report of {len(table):,} files ({len(text.encode()) / 1e6:.1f} MB)", err=str(out) == "-")
+    say(f"{where}: report of {len(table):,} files ({len(text.encode()) / 1e6:.1f} MB)", err=str(out) == "-")

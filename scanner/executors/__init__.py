@@ -8,17 +8,24 @@ with the same function (scanner.measure.measure_files), so where the work runs
 never changes a row.
 
 ``LocalPool`` (worker processes on this machine) is the default; another engine
-is a new module with a subclass of Executor.
+is a new module with a subclass of Executor. An engine whose workers write their
+rows to part files themselves (``dask.DaskExecutor``) yields ``PartDone`` (the
+part file and its counts) instead of the rows, so that rows never travel through
+its scheduler.
+
+Every executor holds one file to ``MeasureSpec.file_timeout`` seconds of reading
+and decoding: a worker stuck in a decoder is stopped and replaced, and the file
+gets an ``unreadable`` row (``timed_out_error``).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 
-from scanner.constants import DEFAULT_MAX_PIXELS
+from scanner.constants import DEFAULT_FILE_TIMEOUT, DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 from scanner.extract import ExtractorSpec
 from scanner.schema import Rows
 from scanner.walk import Found
@@ -33,10 +40,26 @@ class MeasureSpec:
     extractor: ExtractorSpec
     roots: tuple[bytes, ...]
     max_pixels: int = DEFAULT_MAX_PIXELS
+    file_timeout: float = DEFAULT_FILE_TIMEOUT  # seconds of reading and decoding per file; 0: no limit
+    max_bytes: int = DEFAULT_MAX_BYTES
 
     @property
     def n_features(self) -> int:
         return self.extractor.measurement.n_features
+
+
+def timed_out_error(seconds: float) -> str:
+    """The error of a file whose reading and decoding did not end within the time limit."""
+    return f"timed out: reading and decoding took over {seconds:g} s (--file-timeout); the worker was stopped"
+
+
+@dataclass(frozen=True)
+class PartDone:
+    """A finished task whose rows a worker wrote to a part file (scanner.parts), not sent back."""
+
+    path: str
+    rows: int
+    counts: dict[str, int] = field(default_factory=dict)  # rows per status
 
 
 class Executor(ABC):
@@ -44,9 +67,13 @@ class Executor(ABC):
 
     workers: int
 
+    # Files, and bytes of files, per chunk this executor wants from the scan (None: the scan's own).
+    chunk_files: int | None = None
+    chunk_bytes: int | None = None
+
     @abstractmethod
-    def map(self, chunks: Iterator[Chunk]) -> Iterator[Rows | None]:
-        """Rows of each finished chunk, in completion order.
+    def map(self, chunks: Iterator[Chunk]) -> Iterator[Rows | PartDone | None]:
+        """Rows of each finished chunk (or the part file holding them), in completion order.
 
         Chunks are taken from the iterator only as workers have room, so memory
         stays bounded however many files there are; an empty chunk is skipped.

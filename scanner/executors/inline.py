@@ -25,5 +25,6 @@ class InProcess(Executor):
     def map(self, chunks: Iterator[Chunk]) -> Iterator[Rows | None]:
         if self._extractor is None:
             self._extractor = self.spec.extractor.build()
+        spec = self.spec
         for chunk in chunks:
-            yield measure_files(chunk, self.spec.roots, self._extractor, self.spec.max_pixels) if chunk else None
+            yield measure_files(chunk, spec.roots, self._extractor, spec.max_pixels, spec.max_bytes) if chunk else None

@@ -1,0 +1,342 @@
+"""Crafted feature stores and models: nothing is read from outside the file, nothing hangs, no traceback.
+
+Each hostile file is built here with h5py, then every command that reads it runs
+in a subprocess with a timeout and a memory limit (tests/hostile.py): it must end
+with the documented one-line message and exit code 2.
+"""
+
+import os
+import shutil
+
+import h5py
+import numpy as np
+import pytest
+from hostile import assert_message, scanner, scanner_batch, text
+
+from scanner.detect import ModelError, bundled_model_path, load_model
+from scanner.schema import make_table
+from scanner.store import StoreError, read_features, read_header, write_table
+
+SECRET = b"secret-content-of-another-file-0123456789" * 4
+
+
+def good_store(path):
+    rng = np.random.default_rng(0)
+    table = make_table(
+        [f"/data/{i}.jpg" for i in range(40)],
+        rng.random((40, 6)),
+        format=["JPEG"] * 40,
+        size=list(range(40)),
+        mtime=[1.0] * 40,
+        roots=["/data"],
+    )
+    write_table(path, table)
+    return path
+
+
+def rebuilt(path, change):
+    """A copy of the good store with `change(f)` applied to it (h5py, file opened for writing)."""
+    with h5py.File(path, "a") as f:
+        change(f)
+    return path
+
+
+def replace_dataset(f, name, **create):
+    attrs = dict(f[name].attrs)
+    del f[name]
+    dataset = f.create_dataset(name, **create)
+    for key, value in attrs.items():
+        dataset.attrs[key] = value
+
+
+def _external_link(f, tmp):
+    del f["features"]
+    f["features"] = h5py.ExternalLink(str(tmp / "other.h5"), "/features")
+
+
+def _external_link_to_fifo(f, tmp):
+    del f["status"]
+    f["status"] = h5py.ExternalLink(str(tmp / "fifo.h5"), "/status")
+
+
+def _external_storage(f, tmp):
+    replace_dataset(f, "features", shape=(40, 6), dtype="<f8", external=[(str(tmp / "secret.txt"), 0, 40 * 6 * 8)])
+
+
+def _virtual(f, tmp):
+    layout = h5py.VirtualLayout(shape=(40, 6), dtype="f8")
+    layout[:] = h5py.VirtualSource(str(tmp / "other.h5"), "features", shape=(40, 6))
+    attrs = dict(f["features"].attrs)
+    del f["features"]
+    f.create_virtual_dataset("features", layout, fillvalue=np.nan)
+    for key, value in attrs.items():
+        f["features"].attrs[key] = value
+
+
+def _soft_loop(f, tmp):
+    del f["features"]
+    f["a"] = h5py.SoftLink("/b")
+    f["b"] = h5py.SoftLink("/a")
+    f["features"] = h5py.SoftLink("/a")
+
+
+def _declared_rows(f, tmp):
+    for column in list(f):
+        dtype, shape = f[column].dtype, f[column].shape
+        replace_dataset(f, column, shape=(1 << 40, *shape[1:]), dtype=dtype, chunks=(1 << 14, *shape[1:]))
+
+
+def _declared_rows_contiguous(f, tmp):
+    replace_dataset(f, "size", shape=(1 << 25,), dtype="<i8")  # never written: no storage at all
+
+
+def _unknown_filter(f, tmp):
+    replace_dataset(f, "size", data=np.arange(40), chunks=(40,), compression=32001, allow_unknown_filter=True)
+
+
+def _wrong_type_column(f, tmp):
+    replace_dataset(f, "status", data=np.arange(40))
+
+
+def _features_of_three(f, tmp):
+    replace_dataset(f, "features", data=np.zeros((40, 3)))
+
+
+def _wrong_type_attribute(f, tmp):
+    f.attrs["schema_version"] = "abc"
+
+
+def _roots_not_text(f, tmp):
+    f.attrs["roots"] = np.arange(3)
+
+
+def _reference_attribute(f, tmp):
+    f.attrs["command"] = f["size"].ref
+
+
+STORES = {
+    "external link": (_external_link, "external link"),
+    "external link to a FIFO": (_external_link_to_fifo, "external link"),
+    "external raw storage": (_external_storage, "external files"),
+    "virtual dataset": (_virtual, "virtual dataset"),
+    "soft-link loop": (_soft_loop, "soft link"),
+    "2^40 declared rows": (_declared_rows, "holds the data of fewer"),
+    "2^25 rows never written": (_declared_rows_contiguous, "declares 33,554,432 rows"),
+    "unknown filter (a plugin)": (_unknown_filter, "filter 32001"),
+    "status of integers": (_wrong_type_column, "/status holds integers, not text"),
+    "features of 3 columns": (_features_of_three, "features has 3 columns"),
+    "schema_version 'abc'": (_wrong_type_attribute, "schema_version 'abc'"),
+    "roots of integers": (_roots_not_text, "attribute roots is not text"),
+    "an attribute that is a reference": (_reference_attribute, "attribute command holds references"),
+}
+
+
+@pytest.fixture
+def outside(tmp_path):
+    (tmp_path / "secret.txt").write_bytes(SECRET * 10)
+    good_store(tmp_path / "other.h5")
+    os.mkfifo(tmp_path / "fifo.h5")
+    return tmp_path
+
+
+@pytest.mark.parametrize("name", list(STORES))
+def test_crafted_store_is_refused_by_the_opener(outside, tmp_path, name):
+    change, needle = STORES[name]
+    store = rebuilt(good_store(tmp_path / "crafted.h5"), lambda f: change(f, outside))
+    with pytest.raises(StoreError, match=needle):
+        read_features(store)
+
+
+def test_crafted_stores_are_refused_by_every_command(outside, tmp_path):
+    """info, export, report and classify on every crafted store, in one subprocess (timeout, memory limit)."""
+    commands, needles = [], []
+    for i, (change, needle) in enumerate(STORES.values()):
+        store = rebuilt(good_store(tmp_path / f"crafted{i}.h5"), lambda f, c=change: c(f, outside))
+        for command in (
+            ["info", store],
+            ["export", store, "--out", tmp_path / "out.csv"],
+            ["report", store, "--out", tmp_path / "r.html"],
+            ["classify", store, "--out", tmp_path / "v.csv"],
+        ):
+            commands.append(command)
+            needles.append(needle)
+    results = scanner_batch(commands, timeout=300)
+    for result, needle in zip(results, needles, strict=True):
+        assert_message(result, 2, needle)
+    assert not any((tmp_path / name).exists() for name in ("out.csv", "r.html", "v.csv"))
+    assert SECRET[:20] not in b"".join(r.stdout + r.stderr for r in results)
+
+
+def test_scan_resuming_a_crafted_store_says_what_to_do(outside, tmp_path):
+    store = rebuilt(good_store(tmp_path / "crafted.h5"), lambda f: _external_storage(f, outside))
+    (tmp_path / "images").mkdir()
+    result = scanner("scan", tmp_path / "images", "--out", store, "--planner", "estimate", timeout=120)
+    assert_message(result, 2, "external files", "--overwrite")
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda data: data[:512] + os.urandom(len(data) - 512), id="random bytes after the superblock"),
+        pytest.param(lambda data: data[: len(data) // 2], id="cut in half"),
+        pytest.param(lambda data: b"\x89HDF\r\n\x1a\n" + os.urandom(2000), id="a signature and noise"),
+    ],
+)
+def test_damaged_store_bytes_give_a_message(tmp_path, damage):
+    data = good_store(tmp_path / "good.h5").read_bytes()
+    store = tmp_path / "damaged.h5"
+    store.write_bytes(damage(data))
+    commands = [["info", store], ["export", store, "--out", "-"], ["report", store, "--out", tmp_path / "r.html"]]
+    for result in scanner_batch(commands, timeout=120):
+        assert result.returncode == 2, text(result)
+        assert "Traceback" not in text(result)
+
+
+def test_a_store_that_is_a_fifo_or_a_link_to_one_is_never_opened(tmp_path):
+    os.mkfifo(tmp_path / "pipe.h5")
+    (tmp_path / "link.h5").symlink_to(tmp_path / "pipe.h5")
+    for name in ("pipe.h5", "link.h5"):
+        assert_message(scanner("info", tmp_path / name, timeout=30), 2, "not a regular file (a FIFO)")
+    with pytest.raises(StoreError, match="a FIFO"):
+        read_header(tmp_path / "link.h5")
+
+
+def test_infinite_features_are_read_and_judged_unusable(tmp_path):
+    store = rebuilt(good_store(tmp_path / "inf.h5"), lambda f: f["features"].__setitem__(slice(0, 5), np.inf))
+    out = tmp_path / "v.csv"
+    info, classify, report, export = scanner_batch(
+        [
+            ["info", store],
+            ["classify", store, "--out", out],
+            ["report", store, "--out", tmp_path / "r.html"],
+            ["export", store, "--out", tmp_path / "e.csv"],
+        ]
+    )
+    assert [r.returncode for r in (info, classify, report, export)] == [0, 1, 0, 0]
+    assert all("Traceback" not in text(r) for r in (info, classify, report, export))
+    assert out.read_text().count(",ok,,") == 5  # five rows without a verdict
+
+
+# --- models -------------------------------------------------------------------------------
+
+
+def model_copy(tmp_path, change):
+    path = tmp_path / "model.h5"
+    shutil.copy(bundled_model_path("paper"), path)
+    with h5py.File(path, "a") as f:
+        change(f)
+    return path
+
+
+def _set(path, name, value):
+    def change(f):
+        obj = f[path] if path else f
+        obj.attrs[name] = value
+
+    return change
+
+
+def _dataset(path, values):
+    def change(f):
+        del f[path]
+        f[path] = values
+
+    return change
+
+
+def _model_method(f):
+    return f.attrs["method"] if isinstance(f.attrs["method"], str) else f.attrs["method"].decode()
+
+
+MODELS = {
+    "gamma 'abc'": (lambda f: _set("svm", "gamma", "abc")(f), "attribute gamma"),
+    "gamma 0": (lambda f: _set("svm", "gamma", 0.0)(f), "gamma must be positive"),
+    "a mixture weight of 0": (None, "weights must be positive"),
+    "fake component 'x'": (None, "fake_component"),
+    "schema_version 'abc'": (_set("", "schema_version", "abc"), "schema version 'abc'"),
+    "format of integers": (_set("", "format", np.arange(3)), "not a scanner model file"),
+    "provenance not an object": (_set("", "provenance", "[1, 2]"), "not a JSON object"),
+    "support vectors of text": (_dataset("svm/support_vectors", np.array([b"a", b"b"])), "support_vectors"),
+    "support vectors with NaN": (None, "non-finite"),
+    "an intercept array": (lambda f: _set("svm", "intercept", np.arange(3.0))(f), "attribute intercept"),
+    "external link for the method": (None, "external link"),
+    "2^30 support vectors declared": (None, "holds the data of fewer"),
+}
+
+
+def _gmm_model(tmp_path, change):
+    """A model file of the gmm method, built from the bundled one's measurement, then changed."""
+    from scanner.detect import GMMDecision, Model
+
+    base = load_model(None)
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(6, 6))
+    gmm = GMMDecision(np.array([0.4, 0.6]), rng.normal(size=(2, 6)), np.stack([a @ a.T + 6 * np.eye(6)] * 2), 1)
+    path = tmp_path / "gmm.h5"
+    Model(base.measurement, gmm).save(path)
+    with h5py.File(path, "a") as f:
+        change(f)
+    return path
+
+
+def crafted_model(tmp_path, name):
+    change, _ = MODELS[name]
+    if change is not None:
+        return model_copy(tmp_path, change)
+    if name == "a mixture weight of 0":
+        return _gmm_model(tmp_path, _dataset("gmm/weights", np.array([0.0, 1.0])))
+    if name == "fake component 'x'":
+        return _gmm_model(tmp_path, _set("gmm", "fake_component", "x"))
+    if name == "support vectors with NaN":
+
+        def nan(f):
+            values = f["svm/support_vectors"][()]
+            values[0, 0] = np.nan
+            _dataset("svm/support_vectors", values)(f)
+
+        return model_copy(tmp_path, nan)
+    if name == "external link for the method":
+
+        def link(f):
+            del f["svm"]
+            f["svm"] = h5py.ExternalLink(str(bundled_model_path("paper")), "/svm")
+
+        return model_copy(tmp_path, link)
+
+    def declared(f):
+        del f["svm/support_vectors"]
+        f["svm"].create_dataset("support_vectors", shape=(1 << 30, 6), dtype="f8", chunks=(1024, 6))
+
+    return model_copy(tmp_path, declared)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_malformed_model_is_refused_by_the_loader(tmp_path, name):
+    with pytest.raises(ModelError, match=MODELS[name][1]):
+        load_model(crafted_model(tmp_path, name))
+
+
+def test_malformed_models_are_one_line_and_exit_2(tmp_path):
+    store = good_store(tmp_path / "s.h5")
+    models = []
+    for i, name in enumerate(MODELS):
+        (tmp_path / f"m{i}").mkdir()
+        models.append(crafted_model(tmp_path / f"m{i}", name))
+    commands = [["classify", store, "--model", model, "--out", tmp_path / "v.csv"] for model in models]
+    for result, model, (_, needle) in zip(scanner_batch(commands, timeout=300), models, MODELS.values(), strict=True):
+        assert_message(result, 2, needle, str(model))
+    assert not (tmp_path / "v.csv").exists()
+
+
+def test_a_model_that_is_a_fifo_is_never_opened(tmp_path):
+    os.mkfifo(tmp_path / "model.h5")
+    result = scanner("classify", good_store(tmp_path / "s.h5"), "--model", tmp_path / "model.h5", "--out", "-")
+    assert_message(result, 2, "not a regular file (a FIFO)")
+
+
+def test_a_fifo_where_the_journal_should_be_is_never_opened(tmp_path):
+    store = good_store(tmp_path / "s.h5")
+    os.mkfifo(tmp_path / "s.h5.journal")
+    (tmp_path / "images").mkdir()
+    result = scanner("scan", tmp_path / "images", "--out", store, "--planner", "estimate", timeout=60)
+    assert_message(result, 2, f"{store}.journal is a FIFO, not a scan journal: remove it")
