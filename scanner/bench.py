@@ -43,7 +43,8 @@ import cv2
 import numpy as np
 
 from scanner import __version__
-from scanner.backends import DEFAULT_PLANNER
+from scanner.backends import DEFAULT_BACKEND, DEFAULT_PLANNER, available_backends, make_backend
+from scanner.constants import DEFAULT_PRECISION, PRECISIONS
 from scanner.decode import read_image
 from scanner.extract import Extractor, make_extractor
 from scanner.featuresets import DEFAULT_FEATURE_SET, PAPER
@@ -345,7 +346,7 @@ def scan_command(
     workers: int,
     spectrum: str,
     from_list: Path | None = None,
-    feature_set: str = DEFAULT_FEATURE_SET,
+    extra: Sequence[str] = (),
 ) -> list[str]:
     """`python -m scanner scan` as a user runs it (fresh store, no progress output)."""
     source = ["--from-list", str(from_list)] if from_list else [str(target)]
@@ -361,8 +362,7 @@ def scan_command(
         str(workers),
         "--spectrum",
         spectrum,
-        "--feature-set",
-        feature_set,
+        *extra,
         "--quiet",
     ]
 
@@ -391,7 +391,7 @@ def time_scan(
     worker_counts: Sequence[int],
     spectrum: str,
     work_dir: Path,
-    feature_set: str = DEFAULT_FEATURE_SET,
+    extra: Sequence[str] = (),
 ) -> list[ScanRun]:
     """Wall time of `scanner scan` over the files, and over their first half, for each
     worker count. With `root`, the full run scans that directory (which must hold
@@ -406,7 +406,7 @@ def time_scan(
     runs = []
     for workers in worker_counts:
         half_out, out = work_dir / f"half-{workers}.h5", work_dir / f"scan-{workers}.h5"
-        half_seconds, _, first = _run_timed(scan_command(None, half_out, workers, spectrum, half_list, feature_set))
+        half_seconds, _, first = _run_timed(scan_command(None, half_out, workers, spectrum, half_list, extra))
         if first.returncode not in (0, 1):
             message = _last_message(first)
             if "no such command" in message.lower():
@@ -414,7 +414,7 @@ def time_scan(
             else:
                 message = f"`scanner scan` failed (exit {first.returncode}): {message}"
             return [ScanRun(workers, None, None, len(paths), half, None, None, error=message)]
-        command = scan_command(root, out, workers, spectrum, None if root else full_list, feature_set)
+        command = scan_command(root, out, workers, spectrum, None if root else full_list, extra)
         seconds, memory, result = _run_timed(command)
         error = (
             ""
@@ -609,6 +609,32 @@ def describe_config(
     }
 
 
+def fft_libraries(height: int, width: int, repeats: int, planner: str = DEFAULT_PLANNER) -> list[dict[str, Any]]:
+    """Median ms of one three-channel transform of an H x W image, per FFT library installed here and
+    precision, the passes interleaved in rounds (what `--fft` and `--precision` choose between)."""
+    transforms = {}
+    rng = np.random.default_rng(0)
+    for name in available_backends():
+        for precision in PRECISIONS:
+            options = {"planner": planner} if name == "fftw" else {}
+            transform = make_backend(name, precision, **options).transform(height, width)
+            transform.pixels[...] = rng.random(transform.pixels.shape)
+            transform.execute()  # warm-up (plans are made above)
+            transforms[(name, precision)] = transform
+    reps = max(1, int(4e6 // (height * width)))
+    times: dict[tuple[str, str], list[float]] = {key: [] for key in transforms}
+    for _ in range(max(3, repeats)):
+        for key, transform in transforms.items():
+            start = time.perf_counter()
+            for _ in range(reps):
+                transform.execute()
+            times[key].append((time.perf_counter() - start) / reps * 1e3)
+    return [
+        {"library": name, "precision": precision, "ms": statistics.median(times[(name, precision)])}
+        for name, precision in transforms
+    ]
+
+
 def run_bench(
     directory: Path | None = None,
     size: int = 256,
@@ -622,9 +648,12 @@ def run_bench(
     scan_work_seconds: float = SCAN_WORK_SECONDS,
     seed: int = 0,
     progress: Callable[[str], None] = lambda message: None,
+    precision: str = DEFAULT_PRECISION,
+    fft: str = DEFAULT_BACKEND,
     feature_set: str = DEFAULT_FEATURE_SET,
 ) -> BenchReport:
-    """Time decode, decode + features, features in 1..N processes, and `scanner scan` with 1..N workers.
+    """Time decode, decode + features in both precisions, the FFT libraries, features in 1..N
+    processes, and `scanner scan` with 1..N workers.
 
     A generated set is topped up for the scan runs to about `scan_work_seconds`
     of one core's work; a user's directory is scanned as far as `images` goes.
@@ -633,27 +662,35 @@ def run_bench(
     """
     workers = workers or usable_cores()
     work_dir = Path(tempfile.mkdtemp(prefix="scanner-bench-"))
+    options: dict[str, Any] = {"spectrum": spectrum, "backend": fft, **({"planner": planner} if fft == "fftw" else {})}
+    other = next(p for p in PRECISIONS if p != precision)
     try:
         if directory is None:
             progress(f"writing {images or default_image_count(size)} {size}x{size} {fmt} images")
         files = image_set(directory, work_dir, size, fmt, images, seed)
         paths = list(files.paths)
         config = describe_config(directory, size, fmt, len(paths), workers, spectrum, repeats, planner, feature_set)
-        extractor = make_extractor(feature_set, spectrum=spectrum, planner=planner)
-        progress("decode, and decode + features")
+        config.update(precision=precision, fft=fft)
+        extractor = make_extractor(feature_set, precision=precision, **options)
+        other_extractor = make_extractor(feature_set, precision=other, **options)
+        progress(f"decode, and decode + features in {precision} and {other} precision")
         timed: dict[str, tuple[Callable[[Sequence[Path]], None], Sequence[Path]]] = {
             "decode": (decode_files, paths),
             "features": (lambda p: features_files(p, extractor), paths),
+            f"features_{other}": (lambda p: features_files(p, other_extractor), paths),
         }
         if feature_set != PAPER.name:
-            paper = make_extractor(PAPER.name, spectrum=spectrum, planner=planner)
+            paper = make_extractor(PAPER.name, precision=precision, **options)
             timed[PAPER_STAGE] = (lambda p: features_files(p, paper), paths)
         stages = time_stages(timed, repeats, warm_up=None if directory is not None else 8)
+        progress("the FFT libraries")
+        first = read_image(paths[0]).pixels.shape[:2]
+        libraries = fft_libraries(first[0], first[1], repeats, planner)
         scaling = []
         for n in worker_counts(workers):
             progress(f"features in {n} processes")
             scaling.append(
-                time_parallel_features(paths, n, repeats, feature_set=feature_set, spectrum=spectrum, planner=planner)
+                time_parallel_features(paths, n, repeats, feature_set=feature_set, precision=precision, **options)
             )
         scan: list[ScanRun] = []
         if include_scan:
@@ -662,8 +699,23 @@ def run_bench(
             progress(f"scan of {wanted} images")
             scan_paths = files.top_up(wanted)
             whole_root = files.root if len(image_files(files.root)) == len(scan_paths) else None
-            scan = time_scan(scan_paths, whole_root, worker_counts(workers), spectrum, work_dir, feature_set)
-        return BenchReport(config, machine_description(), stages, scaling, scan, scan_memory(scan))
+            scan = time_scan(
+                scan_paths,
+                whole_root,
+                worker_counts(workers),
+                spectrum,
+                work_dir,
+                ["--feature-set", feature_set, "--precision", precision, "--fft", fft, "--planner", planner],
+            )
+        return BenchReport(
+            config,
+            machine_description(),
+            stages,
+            scaling,
+            scan,
+            scan_memory(scan),
+            {"fft_libraries": libraries, "fft_shape": list(first)},
+        )
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
 
@@ -713,18 +765,43 @@ def format_report(report: BenchReport) -> str:
         "",
     ]
     lines.append("one core, one image after another:")
-    labels = {"decode": "read and decode", "features": "read, decode and measure"}
+    precision = c.get("precision", DEFAULT_PRECISION)
+    labels = {"decode": "read and decode", "features": f"read, decode, measure ({precision})"}
+    labels.update(
+        {
+            name: f"the same in {name.split('_', 1)[1]} precision"
+            for name in report.stages
+            if name.removeprefix("features_") in PRECISIONS
+        }
+    )
+    base_ms = report.stages["features"].ms_per_image
     for name, label in labels.items():
         stage = report.stages[name]
-        each = f"  ({stage.ms_per_image:.2f} ms an image)" if stage.ms_per_image else ""
-        lines.append(f"  {label:<28}{_rate(stage.images_per_s)}{each}")
+        relative = (
+            f", {stage.ms_per_image / base_ms:.2f} times as long"
+            if name != "features" and stage.ms_per_image and base_ms
+            else ""
+        )
+        each = f"  ({stage.ms_per_image:.2f} ms an image{relative})" if stage.ms_per_image else ""
+        lines.append(f"  {label:<30}{_rate(stage.images_per_s)}{each}")
     paper = report.stages.get(PAPER_STAGE)
     if paper is not None:
         ours = report.stages["features"]
         ratio = ours.seconds / paper.seconds if ours.seconds and paper.seconds else None
         ratio_words = f"; the {feature_set} set costs {ratio:.2f}x" if ratio else ""
         each = f"{paper.ms_per_image:.2f} ms an image" if paper.ms_per_image else "-"
-        lines.append(f"  {'... with the paper set':<28}{_rate(paper.images_per_s)}  ({each}{ratio_words})")
+        lines.append(f"  {'... with the paper set':<30}{_rate(paper.images_per_s)}  ({each}{ratio_words})")
+    libraries = report.extra.get("fft_libraries")
+    if libraries:
+        height, width = report.extra["fft_shape"]
+        lines += ["", f"FFT libraries, one transform of the three channels of a {width}x{height} image:"]
+        best = min(entry["ms"] for entry in libraries)
+        for name in dict.fromkeys(entry["library"] for entry in libraries):
+            cells = "   ".join(f"{e['precision']} {e['ms']:8.3f} ms" for e in libraries if e["library"] == name)
+            mark = "   (fastest)" if any(e["ms"] == best for e in libraries if e["library"] == name) else ""
+            chosen = " *" if name == c.get("fft") else "  "
+            lines.append(f"  {name:<8}{chosen} {cells}{mark}")
+        lines.append("  (* the library this run measured with; --fft chooses another)")
     lines += ["", "measuring in parallel (no store, no walk):"]
     base = report.scaling[0].images_per_s if report.scaling else None
     for k, stage in enumerate(report.scaling):

@@ -52,7 +52,7 @@ DEFAULT_SPECTRUM: SpectrumMode = "log"
 
 Precision = Literal["double", "single"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
-DEFAULT_PRECISION: Precision = "double"
+DEFAULT_PRECISION: Precision = "single"
 
 # Symbolic links inside scanned directories are not followed unless asked (docs/hostile-input.md says why).
 DEFAULT_FOLLOW_LINKS = False

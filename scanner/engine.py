@@ -79,9 +79,19 @@ class SpectralExtractor:
         if self.measurement.canonical:
             image, red_index = canonical_bgr(image, red_index), 2
         transform = self.backend.transform(height, width)
-        grey = kernels.to_planar(np.ascontiguousarray(image), transform.pixels, self.features.input_scale, red_index)
-        if grey:
+        scale = transform.pixels.dtype.type(self.features.input_scale)
+        flags = int(kernels.to_planar(np.ascontiguousarray(image), transform.pixels, scale, red_index))
+        if flags & 1:
             raise GreyImage("the three colour channels are identical (a grey image)")
         transform.execute()
+        for c in range(3):
+            if flags & (2 << c):
+                # The exact DFT of a constant plane: its sum at DC, zero elsewhere. Rounding in the
+                # transform (a float32 one above all) can leave noise in those bins, which the log
+                # spectrum's percentile normalisation would amplify.
+                pixel = image[0, 0, (red_index, 1, 2 - red_index)[c]]
+                plane = transform.spectrum[c]
+                plane[...] = 0.0
+                plane[0, 0] = float(pixel * scale) * height * width
         values: np.ndarray = self.features.compute(transform)
         return values

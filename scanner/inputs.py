@@ -73,7 +73,9 @@ def image_table(
     roots = [os.fsencode(r) for r in walk.roots]
     if not found:
         return FeatureTable(Rows.empty(width), walk.roots, measurement)
-    spec = extractor_spec(measurement.feature_set, measurement.spectrum, measurement.precision)
+    spec = extractor_spec(
+        measurement.feature_set, measurement.spectrum, measurement.precision, canonical=measurement.canonical
+    )
     extractor = spec.build()
     batches = [  # in the walk's order; what the walk found unusable keeps its status
         problem_rows([f], width)

@@ -200,6 +200,17 @@ class Journal:
         return cls(path, header, fd, rows)
 
     @staticmethod
+    def header_of(path: str) -> dict | None:
+        """A journal's header, read only (None when there is none or it never got started)."""
+        try:
+            with open(path, "rb") as handle:
+                for kind, payload, _ in _records(handle):
+                    return json.loads(payload) if kind == _HEADER else None
+        except (FileNotFoundError, ValueError):
+            return None
+        return None
+
+    @staticmethod
     def committed_rows(path: str) -> int:
         """Rows durably in a journal on disk (read only; 0 when there is none)."""
         try:

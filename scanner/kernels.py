@@ -13,6 +13,7 @@ loops, float32 where the value is stored and float64 where it is summed.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numba as nb
 import numpy as np
@@ -78,26 +79,61 @@ def _log_positive(q):
     return _exponent(q) * _LN2 + np.float32(2.0) * t * poly
 
 
-@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
-def to_planar(image, out, scale, red_index):
-    """Write an (H, W, 3) uint8 image into out[0..2] as scaled R, G, B planes.
+def to_planar(image: np.ndarray, out: np.ndarray, scale: Any, red_index: int) -> int:
+    """Write a C-contiguous (H, W, 3) uint8 image into out[0..2] as scaled R, G, B planes.
 
-    red_index is 2 for OpenCV's BGR order, 0 for RGB. Returns True when the
-    three channels are identical everywhere (a grey image), found in the same pass.
+    red_index is 2 for OpenCV's BGR order, 0 for RGB. `scale` is a scalar of
+    out's dtype, so that the product is formed in that precision (float64: the
+    exact double of pixel * scale; float32: one float32 product, no double
+    detour). Returns, found in the same pass, flags: bit 0 set when the three
+    channels are identical everywhere (a grey image), bit 1 + c when plane c
+    (R, G, B) is constant.
+
+    Each channel order has its own compiled loop: with the order a constant, the
+    loop vectorises (about 3x faster at 1024 x 1024 than one loop for both).
     """
+    planar = _to_planar_bgr if red_index == 2 else _to_planar_rgb
+    return int(planar(image, out, scale))
+
+
+@nb.njit(inline="always", fastmath=True, error_model="numpy")
+def _planar_rows(image, out, scale, red_index):
     h, w, _ = image.shape
     blue_index = 2 - red_index
+    r0 = image[0, 0, red_index]
+    g0 = image[0, 0, 1]
+    b0 = image[0, 0, blue_index]
     differ = np.uint8(0)
+    vary_r = np.uint8(0)
+    vary_g = np.uint8(0)
+    vary_b = np.uint8(0)
     for i in range(h):
+        row = image[i].reshape(3 * w)  # the pixels of a row, interleaved: contiguous
+        plane_r = out[0, i]
+        plane_g = out[1, i]
+        plane_b = out[2, i]
         for j in range(w):
-            r = image[i, j, red_index]
-            g = image[i, j, 1]
-            b = image[i, j, blue_index]
+            r = row[3 * j + red_index]
+            g = row[3 * j + 1]
+            b = row[3 * j + blue_index]
             differ |= (r ^ g) | (r ^ b)
-            out[0, i, j] = np.float64(r) * scale
-            out[1, i, j] = np.float64(g) * scale
-            out[2, i, j] = np.float64(b) * scale
-    return differ == 0
+            vary_r |= r ^ r0
+            vary_g |= g ^ g0
+            vary_b |= b ^ b0
+            plane_r[j] = r * scale
+            plane_g[j] = g * scale
+            plane_b[j] = b * scale
+    return (differ == 0) | ((vary_r == 0) << 1) | ((vary_g == 0) << 2) | ((vary_b == 0) << 3)
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+def _to_planar_bgr(image, out, scale):
+    return _planar_rows(image, out, scale, 2)
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+def _to_planar_rgb(image, out, scale):
+    return _planar_rows(image, out, scale, 0)
 
 
 _BLOCK = 8192  # bins per block: both passes of a block stay in L1/L2
@@ -175,15 +211,23 @@ def gather_brackets(values, full_width, lo1, hi1, lo2, hi2, out1, out2, mask):
     Hermitian weight. Returns (below1, found1, below2, found2); a found count
     larger than its buffer means the buffer holds only a part.
 
-    One vectorised pass counts and marks bracket members in `mask` (uint8, at
-    least values.size rounded up to 8); a second pass reads the mask eight bytes
-    at a time and visits only the few marked bins.
+    One vectorised pass counts the bins below each bracket and marks bracket
+    members in `mask` (uint8, at least values.size rounded up to 8); a second
+    pass reads the mask eight bytes at a time and visits only the few marked bins.
     """
     h, wh = values.shape
     last = wh - 1 if full_width % 2 == 0 else -1
     flat = values.ravel()
     n = flat.shape[0]
-    n1, n2 = _count_below(flat, lo1, lo2)
+    n1 = 0
+    n2 = 0
+    for k in range(n):
+        v = flat[k]
+        n1 += v < lo1
+        n2 += v < lo2
+        in1 = np.uint8((v >= lo1) & (v <= hi1))
+        in2 = np.uint8((v >= lo2) & (v <= hi2))
+        mask[k] = in1 | (in2 << np.uint8(1))
     e1, e2 = _count_below(values[:, 0], lo1, lo2)
     below1 = 2 * n1 - e1
     below2 = 2 * n2 - e2
@@ -191,11 +235,6 @@ def gather_brackets(values, full_width, lo1, hi1, lo2, hi2, out1, out2, mask):
         e1, e2 = _count_below(values[:, last], lo1, lo2)
         below1 -= e1
         below2 -= e2
-    for k in range(n):
-        v = flat[k]
-        in1 = np.uint8((v >= lo1) & (v <= hi1))
-        in2 = np.uint8((v >= lo2) & (v <= hi2))
-        mask[k] = in1 | (in2 << np.uint8(1))
     words = mask.view(np.uint64)
     f1 = 0
     f2 = 0

@@ -148,6 +148,21 @@ def check_store(out: str, measurement: Measurement) -> StoreHeader | None:
     return header
 
 
+def measurement_to_resume(out: str | os.PathLike) -> Measurement | None:
+    """How the rows already at `out` were measured: the store's (or, before its first merge, an
+    unfinished scan's journal's); None when there is nothing to resume or it cannot be read."""
+    out = os.path.abspath(os.fspath(out))
+    try:
+        return read_header(out).measurement
+    except StoreError:
+        pass
+    header = Journal.header_of(journal_path(out))
+    try:
+        return Measurement.from_attrs(header) if header is not None and not header.get("replace") else None
+    except InputError:
+        return None
+
+
 def check_compatible(what: str, found: Measurement, wanted: Measurement) -> None:
     """StoreMismatch, saying what to do, when rows measured as `found` cannot join rows measured as `wanted`."""
     differs = wanted.difference(found)

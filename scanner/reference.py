@@ -23,6 +23,8 @@ def reference_spectra(rgb: np.ndarray, spectrum: str = "log") -> np.ndarray:
     log: S' = clip((ln(|F| + 1e-3) - p1) / (p99 - p1), 0, 1) of the channel / 255, with
     numpy's linear 1st and 99th percentiles; modulus: |F| of the 0..255 channel. A
     channel with p1 == p99 has no defined S' (0/0 at most bins): those bins are NaN.
+    A constant channel's spectrum is taken exactly (zero but at DC), so in log mode
+    it has p1 == p99 whenever H x W >= 101.
     """
     if spectrum not in SPECTRUM_MODES:
         raise ValueError(f"spectrum must be one of {', '.join(SPECTRUM_MODES)}, not {spectrum!r}")
@@ -33,7 +35,13 @@ def reference_spectra(rgb: np.ndarray, spectrum: str = "log") -> np.ndarray:
         plane = rgb[..., c].astype(np.float64)
         if spectrum == "log":
             plane /= 255.0
-        magnitude = np.abs(np.fft.fft2(plane))
+        if plane.min() == plane.max():
+            # The exact DFT of a constant plane: its sum at DC, zero elsewhere (fft2's rounding
+            # can leave noise there, which the log spectrum's normalisation would amplify).
+            magnitude = np.zeros_like(plane)
+            magnitude[0, 0] = abs(plane.sum())
+        else:
+            magnitude = np.abs(np.fft.fft2(plane))
         if spectrum == "log":
             s = np.log(magnitude + LOG_EPSILON)
             p1, p99 = np.percentile(s, [1, 99])

@@ -23,19 +23,21 @@ from functools import partial
 from typing import Any
 
 from scanner.backends import DEFAULT_BACKEND, DEFAULT_PLANNER
-from scanner.constants import (
-    DEFAULT_FILE_TIMEOUT,
-    DEFAULT_MAX_BYTES,
-    DEFAULT_MAX_PIXELS,
-    DEFAULT_PRECISION,
-    DEFAULT_SPECTRUM,
-)
+from scanner.constants import DEFAULT_FILE_TIMEOUT, DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 from scanner.errors import InputError
 from scanner.executors import Chunk, Executor, MeasureSpec, PartDone
 from scanner.extract import ExtractorSpec, extractor_spec
-from scanner.featuresets import DEFAULT_FEATURE_SET
-from scanner.lifecycle import CommitPolicy, ScanError, StoreMismatch, StoreSession, journal_path, path_key
+from scanner.lifecycle import (
+    CommitPolicy,
+    ScanError,
+    StoreMismatch,
+    StoreSession,
+    journal_path,
+    measurement_to_resume,
+    path_key,
+)
 from scanner.measure import problem_rows
+from scanner.schema import Measurement
 from scanner.walk import Found, Walk
 from scanner.warmup import warm_up
 
@@ -46,10 +48,11 @@ LOOK_AHEAD = 4096  # walk entries examined per step while skipping done files
 
 @dataclass
 class ScanOptions:
-    feature_set: str = DEFAULT_FEATURE_SET
-    spectrum: str = DEFAULT_SPECTRUM
-    precision: str = DEFAULT_PRECISION
-    canonical: bool = False  # re-encode each image as JPEG q90 4:2:0 in memory before measuring
+    # How to measure; None: as the rows already in the store were measured, else the default.
+    feature_set: str | None = None
+    spectrum: str | None = None
+    precision: str | None = None
+    canonical: bool | None = None  # re-encode each image as JPEG q90 4:2:0 in memory before measuring
     backend: str = DEFAULT_BACKEND
     planner: str = DEFAULT_PLANNER  # fftw backend only
     max_pixels: int = DEFAULT_MAX_PIXELS
@@ -73,10 +76,17 @@ class ScanOptions:
         if self.file_timeout < 0:
             raise InputError("the time limit per file cannot be negative (0: no limit)")
 
-    def extractor_spec(self) -> ExtractorSpec:
+    def extractor_spec(self, resume: Measurement | None = None) -> ExtractorSpec:
+        """The extractor to measure with: the options given, else those of the rows to resume, else the defaults."""
         options: dict[str, Any] = {"planner": self.planner} if self.backend == "fftw" else {}
+        base = resume or Measurement()
         return extractor_spec(
-            self.feature_set, self.spectrum, self.precision, self.backend, canonical=self.canonical, **options
+            self.feature_set or base.feature_set,
+            self.spectrum or base.spectrum,
+            self.precision or base.precision,
+            self.backend,
+            canonical=base.canonical if self.canonical is None else self.canonical,
+            **options,
         )
 
     def policy(self) -> CommitPolicy:
@@ -204,7 +214,7 @@ def scan(
     from scanner.executors.local import LocalPool
 
     started = time.monotonic()
-    spec = options.extractor_spec()
+    spec = options.extractor_spec(None if options.overwrite else measurement_to_resume(out))
     session = StoreSession(
         out,
         spec.measurement,

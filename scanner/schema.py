@@ -250,16 +250,17 @@ class Measurement:
 
     @classmethod
     def from_attrs(cls, attrs: Mapping[str, Any]) -> Measurement:
-        """From a store's, journal's or model's attributes (older files lack feature set and precision)."""
+        """From a store's, journal's or model's attributes. Files of scanner 0.1 lack the feature set
+        and the precision: they hold the paper's features, measured in double precision."""
         canonical = attrs.get("canonical", "false")
         if isinstance(canonical, bytes):
             canonical = canonical.decode("utf-8", "replace")
         if str(canonical) not in ("true", "false"):
             raise InputError(f"the canonical attribute must be true or false, not {canonical!r}")
         return cls(
-            str(attrs.get("feature_set", DEFAULT_FEATURE_SET)),
-            str(attrs.get("spectrum", DEFAULT_SPECTRUM)),
-            str(attrs.get("precision", DEFAULT_PRECISION)),
+            str(attrs.get("feature_set", "paper")),
+            str(attrs.get("spectrum", "log")),
+            str(attrs.get("precision", "double")),
             str(canonical) == "true",
         )
 

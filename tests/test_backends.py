@@ -3,9 +3,8 @@
 import numpy as np
 import pytest
 
-from scanner.backends import BACKENDS, make_backend
+from scanner.backends import available_backends, backend_class, make_backend
 from scanner.backends.fftw import FFTWBackend, load_wisdom, save_wisdom, wisdom_dir
-from scanner.backends.pocketfft import NumpyBackend
 from scanner.constants import PRECISIONS
 
 # Error of one transform relative to the largest bin, per precision.
@@ -19,7 +18,7 @@ def backend(name, precision="double", **options):
 
 
 @pytest.mark.parametrize("precision", PRECISIONS)
-@pytest.mark.parametrize("name", BACKENDS)
+@pytest.mark.parametrize("name", available_backends())
 @pytest.mark.parametrize("shape", [(12, 10), (9, 7), (8, 8)])
 def test_transform_matches_numpy_rfft2(name, precision, shape):
     rng = np.random.default_rng(0)
@@ -42,9 +41,9 @@ def test_fftw_transform_is_in_place(width):
     assert t.spectrum.shape == (3, 9, width // 2 + 1)
 
 
-@pytest.mark.parametrize("name", BACKENDS)
+@pytest.mark.parametrize("name", available_backends())
 def test_plans_are_reused_and_evicted(name):
-    b = {"fftw": FFTWBackend, "numpy": NumpyBackend}[name](cache_size=2)
+    b = backend_class(name)(cache_size=2)
     a = b.transform(16, 16)
     assert b.transform(16, 16) is a
     b.transform(16, 20)
@@ -76,3 +75,13 @@ def test_unknown_effort_and_options_are_refused():
         FFTWBackend(planner="quick")
     with pytest.raises(ValueError, match="the numpy backend has no option planner"):
         make_backend("numpy", planner="measure")
+
+
+def test_a_backend_whose_library_is_missing_says_what_to_install(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "mkl_fft", None)  # as if it were not installed
+    monkeypatch.delitem(sys.modules, "scanner.backends.mkl", raising=False)
+    with pytest.raises(ValueError, match="the mkl FFT backend needs mkl_fft, which is not installed"):
+        make_backend("mkl")
+    assert "mkl" not in available_backends()

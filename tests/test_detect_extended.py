@@ -250,7 +250,7 @@ def test_schema_1_and_earlier_schema_2_files_still_read(tmp_path):
         f.attrs["schema_version"] = 1
         del f.attrs["feature_set"], f.attrs["precision"]
     old = load_model(tmp_path / "m.h5")
-    assert old.measurement == Measurement() and old.method == "svm"
+    assert old.measurement == Measurement(precision="double") and old.method == "svm"  # as scanner 0.1 measured
     np.testing.assert_array_equal(old.score(x), model.model.score(x))
 
 

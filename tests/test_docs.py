@@ -79,7 +79,7 @@ def test_the_readme_python_example_runs(tmp_path):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("ok {'mean': ")
-    assert lines[1].startswith("8 Measurement(feature_set='paper', spectrum='log', precision='double'")
+    assert lines[1].startswith("8 Measurement(feature_set='paper', spectrum='log', precision='single'")
 
 
 @pytest.mark.parametrize("page", ["store.md"])
@@ -158,6 +158,6 @@ def test_the_api_examples_run_in_order(tmp_path):
     measured, swept, read, scored, trained = printed[:5]
     assert measured.startswith("ok JPEG 1024 1024\n{'mean': 0.0769") and "not_image" in measured
     assert swept.startswith("8 rows; {'ok': 8}")
-    assert read.startswith("8 paper features, log spectrum, double precision") and "icorr_rg" in read
+    assert read.startswith("8 paper features, log spectrum, single precision") and "icorr_rg" in read
     assert scored.startswith("SVM on log-spectrum features")
     assert trained.startswith("trained SVM on 8 rows (4 real, 4 fake)") and "threshold 0.0" in trained

@@ -86,7 +86,7 @@ def test_parquet_reads_back_as_the_csv(store, tmp_path):
                 assert float(text) == value
             else:
                 assert str(value) == text
-    assert parquet.schema.metadata[b"scanner.measurement"] == b"paper features, log spectrum, double precision"
+    assert parquet.schema.metadata[b"scanner.measurement"] == b"paper features, log spectrum, single precision"
 
 
 def test_jsonl_with_verdicts_and_a_status_filter(store, tmp_path):

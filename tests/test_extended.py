@@ -220,10 +220,11 @@ def test_property_matches_reference(height, width, seed):
 @pytest.mark.parametrize(("backend", "mode"), CONFIGS)
 def test_first_six_are_the_paper_set_bit_for_bit(backend, mode):
     options = {"planner": "estimate"} if backend == "fftw" else {}
-    paper = make_extractor("paper", spectrum=mode, backend=backend, **options)
-    extended = build(backend, mode)
-    for rgb in (natural_image(64, 80, seed=11), natural_image(33, 17, seed=12), natural_image(128, 128, seed=13)):
-        np.testing.assert_array_equal(extended.from_rgb(rgb)[:6], paper.from_rgb(rgb))
+    for precision in ("single", "double"):
+        paper = make_extractor("paper", spectrum=mode, precision=precision, backend=backend, **options)
+        extended = build(backend, mode, precision)
+        for rgb in (natural_image(64, 80, seed=11), natural_image(33, 17, seed=12), natural_image(128, 128, seed=13)):
+            np.testing.assert_array_equal(extended.from_rgb(rgb)[:6], paper.from_rgb(rgb))
 
 
 def test_results_repeat_bit_for_bit_across_shapes():

@@ -28,7 +28,8 @@ def write_images(directory, count=3):
 
 def test_features_extended_json_matches_reference(tmp_path):
     (path, rgb), *_ = write_images(tmp_path, 1)
-    result = runner.invoke(app, ["features", "--json", "--feature-set", "extended", "--planner", "estimate", str(path)])
+    args = ["features", "--json", "--feature-set", "extended", "--precision", "double", "--planner", "estimate"]
+    result = runner.invoke(app, [*args, str(path)])
     assert result.exit_code == 0, result.output
     row = json.loads(result.output)
     ours = np.array([row[name] for name in EXTENDED.names])
@@ -50,7 +51,7 @@ def test_scan_records_the_feature_set_and_refuses_to_mix(tmp_path):
     images = write_images(tmp_path / "images")
     out = tmp_path / "features.h5"
     args = ["scan", str(tmp_path / "images"), "--out", str(out), "--workers", "1", "--quiet", "--planner", "estimate"]
-    result = runner.invoke(app, [*args, "--feature-set", "extended"])
+    result = runner.invoke(app, [*args, "--feature-set", "extended", "--precision", "double"])
     assert result.exit_code == 0, result.output
     table = read_features(out)
     assert table.measurement.feature_set == "extended" and table.feature_names == EXTENDED.names
@@ -59,9 +60,12 @@ def test_scan_records_the_feature_set_and_refuses_to_mix(tmp_path):
         np.testing.assert_allclose(
             table.features[by_name[path.name]], reference_extended_features(rgb), rtol=1e-6, atol=1e-12
         )
-    result = runner.invoke(app, args)  # the paper set, into the extended store
+    result = runner.invoke(app, [*args, "--feature-set", "paper"])  # the paper set, into the extended store
     assert result.exit_code == 2
     assert "--feature-set extended" in result.output and "--overwrite" in result.output
+    assert read_features(out).measurement.feature_set == "extended"
+    result = runner.invoke(app, args)  # no --feature-set: the store's set goes on
+    assert result.exit_code == 0, result.output
     assert read_features(out).measurement.feature_set == "extended"
 
 
@@ -137,10 +141,23 @@ def test_canonical_is_the_jpeg_round_trip_and_is_recorded(tmp_path):
     assert result.exit_code == 0, result.output
     table = read_features(out)
     assert table.measurement.canonical and "canonicalised" in table.measurement.describe()
-    result = runner.invoke(app, args)  # as found, into the canonical store: refused, saying how to resume
+    result = runner.invoke(app, [*args, "--no-canonical"])  # as found, into the canonical store: refused
     assert result.exit_code == 2
     assert "rerun with --canonical to resume it" in result.output and "scan with --no-canonical" in result.output
     assert read_features(out).measurement.canonical
+    (tmp_path / "images" / "more.png").write_bytes(cv2.imencode(".png", rgb[::2, ::-1, ::-1])[1].tobytes())
+    result = runner.invoke(app, args)  # no option: the store's rows were canonicalised, so the new file is too
+    assert result.exit_code == 0, result.output
+    table = read_features(out)
+    more = table.path.index(str(tmp_path / "images" / "more.png"))
+    paper = make_extractor("paper", planner="estimate", canonical=True)  # the scan's set: the paper's
+    np.testing.assert_array_equal(table.features[more], paper.from_rgb(np.ascontiguousarray(rgb[::2, ::-1])))
+
+    # images measured on the spot for a canonical model are canonicalised too
+    from scanner.inputs import image_table
+
+    spot = image_table([path], table.measurement)
+    np.testing.assert_array_equal(spot.features[0], paper.from_rgb(rgb))
 
 
 def test_classify_evaluate_and_report_on_an_extended_store(tmp_path):

@@ -33,7 +33,7 @@ def write_png(path, rgb):
 
 @pytest.fixture(scope="module")
 def extractor():
-    return make_extractor(spectrum="log", planner="estimate", use_wisdom=False)
+    return make_extractor(spectrum="log", precision="double", planner="estimate", use_wisdom=False)  # vs float64
 
 
 @pytest.mark.parametrize("mode", ["log", "modulus"])

@@ -71,7 +71,7 @@ def test_session_resumes_by_path_size_and_mtime(tmp_path):
 
 def test_another_measurement_is_refused_with_what_to_do(tmp_path):
     out = tmp_path / "s.h5"
-    with StoreSession(out, Measurement(), [""]) as session:
+    with StoreSession(out, Measurement(precision="double"), [""]) as session:
         session.finish()
     with pytest.raises(StoreMismatch, match="rerun with --precision double to resume it"):
         StoreSession(out, Measurement(precision="single"), [""]).__enter__()
@@ -175,3 +175,16 @@ def test_the_lock_admits_one_holder_at_a_time(tmp_path):
 def test_a_held_lock_refuses_a_second_writer(tmp_path):
     with locked(str(tmp_path / "s.h5")), pytest.raises(ScanError, match="being written by another scan"):
         StoreSession(tmp_path / "s.h5", Measurement(), [""]).__enter__()
+
+
+def test_a_resume_measures_as_the_store_did_unless_told_otherwise(tmp_path):
+    images = tmp_path / "images"
+    write_images(images, 3)
+    out = tmp_path / "s.h5"
+    scan(Walk([images]), out, ScanOptions(spectrum="modulus", precision="single", **OPTIONS))
+    write_images(images / "more", 1, seed=5)
+    summary = scan(Walk([images]), out, ScanOptions(**OPTIONS))  # no measurement options: the store's
+    assert (summary.skipped, summary.written) == (3, 1)
+    assert read_header(out).measurement == Measurement(spectrum="modulus", precision="single")
+    with pytest.raises(StoreMismatch, match="rerun with --precision single to resume it"):
+        scan(Walk([images]), out, ScanOptions(precision="double", **OPTIONS))

@@ -153,7 +153,8 @@ def test_merge_refuses_stores_measured_differently_and_never_writes_over_an_inpu
     assert "--spectrum" in result.output and not (tmp_path / "all.h5").exists()
     old = tmp_path / "old.h5"
     write_schema_1_store(old, make_table(["/x/c.png"], [[1.0] * 6], measurement=Measurement()))
-    result = runner.invoke(app, ["merge", str(a), str(old), "--out", str(tmp_path / "all.h5")])
+    double = store_of(tmp_path / "d.h5", [("/x/d.png", 1.0, 1.0)], measurement=Measurement(precision="double"))
+    result = runner.invoke(app, ["merge", str(double), str(old), "--out", str(tmp_path / "all.h5")])
     assert result.exit_code == 2 and "store schema 1" in result.output
     before = a.read_bytes()
     result = runner.invoke(app, ["merge", str(a), str(a), "--out", str(a)])

@@ -229,7 +229,7 @@ def open_journal_beside(out: str, table) -> Journal:
     return Journal.create(
         journal_path(out),
         {
-            "spectrum": "log",
+            **table.measurement.attrs(),
             "schema_version": 2,
             "command": "scanner scan",
             "created": "now",

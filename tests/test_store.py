@@ -127,7 +127,7 @@ def test_every_column_of_the_schema_is_a_dataset_and_comes_back(tmp_path):
     write_table(tmp_path / "s.h5", sample_table())
     with h5py.File(tmp_path / "s.h5") as f:
         assert sorted(name for name in f) == sorted(c.name for c in COLUMNS)
-        assert f.attrs["feature_set"] == "paper" and f.attrs["precision"] == "double"
+        assert f.attrs["feature_set"] == "paper" and f.attrs["precision"] == "single"
     rows = next(iter_rows(tmp_path / "s.h5"))
     for column in COLUMNS:
         assert rows[column.name].dtype == column.dtype, column.name

@@ -49,9 +49,11 @@ BACKENDS: dict[str, BackendInfo] = {
             (),
             "numpy's pocketfft: no planning, nothing beyond numpy",
         ),
+        BackendInfo("scipy", "scanner.backends.scipy_fft:SciPyBackend", (), "SciPy's pocketfft (optional: scipy)"),
+        BackendInfo("mkl", "scanner.backends.mkl:MKLBackend", (), "Intel MKL through mkl_fft (optional: mkl_fft)"),
     )
 }
-BackendName = Literal["fftw", "numpy"]
+BackendName = Literal["fftw", "numpy", "scipy", "mkl"]
 assert get_args(BackendName) == tuple(BACKENDS)
 DEFAULT_BACKEND: BackendName = "fftw"
 
@@ -140,8 +142,34 @@ def check_backend(name: str, options: Mapping[str, Any]) -> BackendInfo:
     return info
 
 
+def backend_class(name: str) -> type[FFTBackend]:
+    """The class of the registered backend `name`, its library imported now; InputError saying what to
+    install when the library is missing."""
+    info = check_backend(name, {})
+    module, _, cls = info.target.partition(":")
+    try:
+        backend: type[FFTBackend] = getattr(importlib.import_module(module), cls)
+    except ImportError as exc:
+        raise InputError(
+            f"the {name} FFT backend needs {exc.name or 'a library'}, which is not installed "
+            f"(pip install {exc.name}); or choose another backend"
+        ) from None
+    return backend
+
+
+def available_backends() -> list[str]:
+    """The registered backends whose libraries can be imported here."""
+    found = []
+    for name in BACKENDS:
+        try:
+            backend_class(name)
+        except InputError:
+            continue
+        found.append(name)
+    return found
+
+
 def make_backend(name: str, precision: str = "double", **options: Any) -> FFTBackend:
     """A backend by name, with its own options (e.g. planner for fftw); the library is imported now."""
-    module, _, cls = check_backend(name, options).target.partition(":")
-    backend: FFTBackend = getattr(importlib.import_module(module), cls)(precision, **options)
-    return backend
+    check_backend(name, options)
+    return backend_class(name)(precision, **options)

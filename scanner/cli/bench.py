@@ -9,11 +9,11 @@ from typing import Annotated, Literal
 
 import typer
 
-from scanner.backends import DEFAULT_PLANNER
+from scanner.backends import DEFAULT_BACKEND, DEFAULT_PLANNER
 from scanner.cli import options
 from scanner.cli.app import command
 from scanner.cli.text import say
-from scanner.constants import DEFAULT_SPECTRUM
+from scanner.constants import DEFAULT_PRECISION, DEFAULT_SPECTRUM
 from scanner.errors import InputError
 from scanner.featuresets import DEFAULT_FEATURE_SET
 
@@ -54,6 +54,8 @@ def bench(
         int, typer.Option("--repeats", min=1, help="Timed passes per stage (the median is reported).")
     ] = 3,
     planner: options.Planner = DEFAULT_PLANNER,
+    precision: options.Precision = DEFAULT_PRECISION,
+    fft: options.FFT = DEFAULT_BACKEND,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object with every figure instead of text.")] = False,
 ) -> None:
     """Time decoding, measuring and scanning on this machine, with 1 to N workers, in one run.
@@ -78,6 +80,8 @@ def bench(
             repeats,
             planner,
             progress=progress,
+            precision=precision,
+            fft=fft,
             feature_set=feature_set,
         )
     except ValueError as exc:

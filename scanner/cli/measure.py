@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from scanner.backends import DEFAULT_PLANNER
+from scanner.backends import DEFAULT_BACKEND, DEFAULT_PLANNER
 from scanner.cli import options
 from scanner.cli.app import command
 from scanner.cli.text import say, shown
@@ -22,6 +22,7 @@ from scanner.constants import (
     DEFAULT_FOLLOW_LINKS,
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_PIXELS,
+    DEFAULT_PRECISION,
     DEFAULT_SPECTRUM,
     ExitCode,
     Status,
@@ -71,10 +72,12 @@ def features(
         list[Path], typer.Argument(help="Image files to measure.", metavar="IMAGE...", show_default=False)
     ],
     spectrum: options.Spectrum = DEFAULT_SPECTRUM,
+    precision: options.Precision = DEFAULT_PRECISION,
     feature_set: options.FeatureSet = DEFAULT_FEATURE_SET,
     canonical: options.Canonical = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line instead of a table.")] = False,
     planner: options.Planner = DEFAULT_PLANNER,
+    fft: options.FFT = DEFAULT_BACKEND,
     max_pixels: options.MaxPixels = DEFAULT_MAX_PIXELS,
     max_bytes: options.MaxBytes = DEFAULT_MAX_BYTES,
     strict: options.Strict = False,
@@ -84,7 +87,14 @@ def features(
     from scanner.extract import make_extractor
     from scanner.measure import measure_file
 
-    extractor = make_extractor(feature_set, spectrum=spectrum, planner=planner, canonical=canonical)
+    extractor = make_extractor(
+        feature_set,
+        spectrum=spectrum,
+        precision=precision,
+        backend=fft,
+        canonical=canonical,
+        **({"planner": planner} if fft == "fftw" else {}),
+    )
     names = extractor.names
     width = max(len(shown(p)) for p in images)
     if not as_json:
@@ -194,9 +204,11 @@ def scan(
             "--workers", "-j", min=1, metavar="N", help="Worker processes (default: the cores this process may use)."
         ),
     ] = None,
-    spectrum: options.Spectrum = DEFAULT_SPECTRUM,
-    feature_set: options.FeatureSet = DEFAULT_FEATURE_SET,
-    canonical: options.Canonical = False,
+    spectrum: options.ResumableSpectrum = None,
+    feature_set: options.ResumableFeatureSet = None,
+    canonical: options.ResumableCanonical = None,
+    precision: options.ResumablePrecision = None,
+    fft: options.FFT = DEFAULT_BACKEND,
     recursive: Annotated[
         bool,
         typer.Option("--recursive/--no-recursive", help="Descend into subdirectories.", rich_help_panel=WHAT_TO_SCAN),
@@ -336,6 +348,8 @@ def scan(
         feature_set=feature_set,
         canonical=canonical,
         spectrum=spectrum,
+        precision=precision,
+        backend=fft,
         planner=planner,
         max_pixels=max_pixels,
         max_bytes=max_bytes,

@@ -7,8 +7,9 @@ from typing import Annotated, Literal
 
 import typer
 
-from scanner.backends import PlannerEffort
-from scanner.constants import SpectrumMode
+from scanner.backends import BackendName, PlannerEffort
+from scanner.constants import DEFAULT_PRECISION, SpectrumMode
+from scanner.constants import Precision as PrecisionName
 from scanner.featuresets import FeatureSetName
 
 MEASURING = "How images are measured"  # a help panel of its own: rarely changed, and it keeps columns narrow
@@ -37,6 +38,60 @@ Canonical = Annotated[
         "--canonical/--no-canonical",
         help="Re-encode each image as JPEG quality 90, 4:2:0, in memory, before measuring, so that every image "
         "has the same last encoder (the files are never changed; docs/detectors.md says when it helps).",
+        rich_help_panel=MEASURING,
+    ),
+]
+# A scan resumes a store as its rows were measured unless told otherwise: these default to None.
+ResumableSpectrum = Annotated[
+    SpectrumMode | None,
+    typer.Option(
+        "--spectrum",
+        help="log: the authors' released pipeline; modulus: eq. 5 literally (default: the store's, else log).",
+        show_default=False,
+        rich_help_panel=MEASURING,
+    ),
+]
+ResumableFeatureSet = Annotated[
+    FeatureSetName | None,
+    typer.Option(
+        "--feature-set",
+        help="paper: the paper's six features; extended: those six and 63 more statistics of the same "
+        "transform that survive JPEG (docs/method.md; default: the store's, else paper).",
+        show_default=False,
+        rich_help_panel=MEASURING,
+    ),
+]
+ResumableCanonical = Annotated[
+    bool | None,
+    typer.Option(
+        "--canonical/--no-canonical",
+        help="Re-encode each image as JPEG quality 90, 4:2:0, in memory, before measuring (the files are never "
+        "changed; docs/detectors.md says when it helps; default: as the store's rows were, else no).",
+        show_default=False,
+        rich_help_panel=MEASURING,
+    ),
+]
+Precision = Annotated[
+    PrecisionName,
+    typer.Option(
+        "--precision", help="The transform's floating-point precision (docs/method.md).", rich_help_panel=MEASURING
+    ),
+]
+ResumablePrecision = Annotated[
+    PrecisionName | None,
+    typer.Option(
+        "--precision",
+        help=f"The FFT's floating-point precision (default: the store's, else {DEFAULT_PRECISION}).",
+        show_default=False,
+        rich_help_panel=MEASURING,
+    ),
+]
+FFT = Annotated[
+    BackendName,
+    typer.Option(
+        "--fft",
+        metavar="LIBRARY",
+        help="The FFT library: fftw, numpy, scipy or mkl (the last two need their packages).",
         rich_help_panel=MEASURING,
     ),
 ]
