@@ -14,7 +14,7 @@ from conftest import face_files, natural_image
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scanner.backends import BACKENDS
+from scanner.backends import available_backends
 from scanner.decode import read_image
 from scanner.extended import ExtendedFeatures, peak_probes, radial_runs
 from scanner.extended_kernels import log_positive64_array
@@ -32,7 +32,7 @@ RTOL = {"double": 1e-6, "single": 1e-3}
 # 1e-5 floor of L_X bounds but does not hide in the bins of least energy.
 ATOL = {"double": 1e-12, "single": 1e-3}
 SHAPES = [(8, 8), (8, 9), (9, 8), (13, 17), (16, 16), (31, 64), (64, 31), (100, 8), (257, 130), (128, 128)]
-CONFIGS = [(backend, mode) for backend in BACKENDS for mode in ("log", "modulus")]
+CONFIGS = [(backend, mode) for backend in available_backends() for mode in ("log", "modulus")]
 PROFILES = slice(6, 6 + 48)
 
 
@@ -195,11 +195,11 @@ def test_small_images_leave_inner_bins_empty(extractor):
 @pytest.mark.parametrize("path", face_files(), ids=lambda p: f"{p.parent.parent.name}/{p.parent.name}/{p.name}")
 def test_real_faces_match_reference(path):
     rgb = read_image(path).pixels[..., ::-1].copy()
-    for backend in BACKENDS:
+    for backend in available_backends():
         check(build(backend), rgb)
 
 
-@pytest.mark.parametrize("backend", list(BACKENDS))
+@pytest.mark.parametrize("backend", available_backends())
 def test_single_precision_is_close(backend):
     ex = build(backend, precision="single")
     for rgb in (natural_image(97, 120, seed=1), natural_image(256, 192, seed=2)):
