@@ -779,7 +779,7 @@ def format_report(report: BenchReport) -> str:
         stage = report.stages[name]
         relative = (
             f", {stage.ms_per_image / base_ms:.2f} times as long"
-            if name != "features" and stage.ms_per_image and base_ms
+            if name.removeprefix("features_") in PRECISIONS and stage.ms_per_image and base_ms
             else ""
         )
         each = f"  ({stage.ms_per_image:.2f} ms an image{relative})" if stage.ms_per_image else ""

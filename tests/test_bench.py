@@ -91,6 +91,9 @@ def test_user_report_has_every_stage_in_plain_words(tiny_report):
         assert (run.seconds > 0 and run.half_seconds > 0) if not run.error else run.seconds is None
         assert run.images == 6 and run.half_images == 3
     text = format_report(report)
+    decode_line = next(line for line in text.splitlines() if "read and decode" in line)
+    assert "times as long" not in decode_line  # only the other precision is compared with the default
+    assert "times as long" in next(line for line in text.splitlines() if "the same in" in line)
     for words in (
         "read and decode",
         "read, decode, measure",
