@@ -840,13 +840,7 @@ def fit_svm(
     """The paper's RBF SVM (scikit-learn's defaults: C=1, gamma='scale', no feature scaling)."""
     from sklearn.svm import SVC  # imported here: loading and applying a model needs no scikit-learn
 
-    x = np.ascontiguousarray(x, dtype=np.float64)
-    y = np.asarray(is_fake, dtype=bool).astype(np.int64)
-    n_fake = int(y.sum())
-    if n_fake == 0 or n_fake == len(y):
-        raise DetectorError(f"an SVM needs both classes; got {len(y) - n_fake} real and {n_fake} fake rows")
-    if not C > 0:
-        raise DetectorError(f"C must be positive, not {C}")
+    x, y = _supervised_data(x, is_fake, C, "an SVM")
     numeric_gamma = resolve_gamma(gamma, x)
     svc = SVC(kernel="rbf", C=C, gamma=numeric_gamma, class_weight=class_weight).fit(x, y, sample_weight=sample_weight)
     # Binary SVC: decision = K @ dual_coef_[0] + intercept_[0], positive for classes_[1] (fake).
@@ -856,6 +850,18 @@ def fit_svm(
         float(svc.intercept_[0]),
         numeric_gamma,
     )
+
+
+def _supervised_data(x: np.ndarray, is_fake: np.ndarray, C: float, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Features as contiguous float64 and labels as 0/1, after checking both classes are there and C > 0."""
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    y = np.asarray(is_fake, dtype=bool).astype(np.int64)
+    n_fake = int(y.sum())
+    if n_fake == 0 or n_fake == len(y):
+        raise DetectorError(f"{what} needs both classes; got {len(y) - n_fake} real and {n_fake} fake rows")
+    if not C > 0:
+        raise DetectorError(f"C must be positive, not {C}")
+    return x, y
 
 
 def fit_logistic(
@@ -869,15 +875,7 @@ def fit_logistic(
     """An L2-regularised logistic regression (scikit-learn's lbfgs, C=1 by default) on the features as given."""
     from sklearn.linear_model import LogisticRegression
 
-    x = np.ascontiguousarray(x, dtype=np.float64)
-    y = np.asarray(is_fake, dtype=bool).astype(np.int64)
-    n_fake = int(y.sum())
-    if n_fake == 0 or n_fake == len(y):
-        raise DetectorError(
-            f"a logistic regression needs both classes; got {len(y) - n_fake} real and {n_fake} fake rows"
-        )
-    if not C > 0:
-        raise DetectorError(f"C must be positive, not {C}")
+    x, y = _supervised_data(x, is_fake, C, "a logistic regression")
     fitted = LogisticRegression(C=C, class_weight=class_weight, max_iter=10_000).fit(x, y, sample_weight=sample_weight)
     return LogisticDecision(np.array(fitted.coef_[0], dtype=np.float64), float(fitted.intercept_[0]))
 

@@ -84,6 +84,18 @@ class Transform(ABC):
     def execute(self) -> None: ...
 
 
+class OutOfPlaceTransform(Transform):
+    """A transform with an input buffer and a half-spectrum buffer of its own (libraries with no
+    in-place real transform): subclasses give `execute`, writing `spectrum` from `pixels`."""
+
+    def __init__(self, height: int, width: int, dtype: np.dtype) -> None:
+        self.height = height
+        self.width = width
+        self.pixels = np.empty((3, height, width), dtype=dtype)
+        self.spectrum = np.empty((3, height, width // 2 + 1), dtype=np.result_type(dtype, np.complex64))
+        self.interleaved = self.spectrum.view(dtype).reshape(-1)
+
+
 class ShapeCache(OrderedDict[tuple[int, int], Any]):
     """Per image shape objects (plans, buffers), least recently used dropped beyond `size`."""
 

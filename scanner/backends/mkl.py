@@ -12,19 +12,11 @@ import os
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import mkl_fft
-import numpy as np
 
-from scanner.backends import FFTBackend, Transform
+from scanner.backends import FFTBackend, OutOfPlaceTransform, Transform
 
 
-class MKLTransform(Transform):
-    def __init__(self, height: int, width: int, dtype: np.dtype) -> None:
-        self.height = height
-        self.width = width
-        self.pixels = np.empty((3, height, width), dtype=dtype)
-        self.spectrum = np.empty((3, height, width // 2 + 1), dtype=np.result_type(dtype, np.complex64))
-        self.interleaved = self.spectrum.view(dtype).reshape(-1)
-
+class MKLTransform(OutOfPlaceTransform):
     def execute(self) -> None:
         mkl_fft.rfft2(self.pixels, axes=(1, 2), out=self.spectrum)
 

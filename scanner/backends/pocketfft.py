@@ -8,18 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from scanner.backends import FFTBackend, Transform
+from scanner.backends import FFTBackend, OutOfPlaceTransform, Transform
 
 
-class NumpyTransform(Transform):
-    def __init__(self, height: int, width: int, dtype: np.dtype) -> None:
-        self.height = height
-        self.width = width
-        complex_dtype = np.result_type(dtype, np.complex64)
-        self.pixels = np.empty((3, height, width), dtype=dtype)
-        self.spectrum = np.empty((3, height, width // 2 + 1), dtype=complex_dtype)
-        self.interleaved = self.spectrum.view(dtype).reshape(-1)
-
+class NumpyTransform(OutOfPlaceTransform):
     def execute(self) -> None:
         np.fft.rfft2(self.pixels, axes=(1, 2), out=self.spectrum)
 
