@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Literal, get_args
 
 import numpy as np
 
-from scanner.constants import PRECISIONS
+from scanner.constants import DEFAULT_PRECISION, PRECISIONS
 from scanner.errors import InputError
 
 
@@ -120,7 +120,7 @@ class FFTBackend(ABC):
 
     name: ClassVar[str]
 
-    def __init__(self, precision: str = "double", cache_size: int = 8) -> None:
+    def __init__(self, precision: str = DEFAULT_PRECISION, cache_size: int = 8) -> None:
         if precision not in PRECISIONS:
             raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
         self.precision = precision
@@ -181,7 +181,7 @@ def available_backends() -> list[str]:
     return found
 
 
-def make_backend(name: str, precision: str = "double", **options: Any) -> FFTBackend:
+def make_backend(name: str, precision: str = DEFAULT_PRECISION, **options: Any) -> FFTBackend:
     """A backend by name, with its own options (e.g. planner for fftw); the library is imported now."""
     check_backend(name, options)
     return backend_class(name)(precision, **options)

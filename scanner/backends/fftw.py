@@ -20,6 +20,7 @@ import pyfftw
 
 from scanner.backends import DEFAULT_PLANNER, PLANNER_EFFORTS, FFTBackend, Transform
 from scanner.cachedir import cache_dir
+from scanner.constants import DEFAULT_PRECISION
 from scanner.errors import InputError
 
 _FLAGS = {
@@ -100,7 +101,11 @@ class FFTWBackend(FFTBackend):
     name = "fftw"
 
     def __init__(
-        self, precision: str = "double", planner: str = DEFAULT_PLANNER, use_wisdom: bool = True, cache_size: int = 8
+        self,
+        precision: str = DEFAULT_PRECISION,
+        planner: str = DEFAULT_PLANNER,
+        use_wisdom: bool = True,
+        cache_size: int = 8,
     ) -> None:
         if planner not in _FLAGS:
             raise InputError(f"planner effort must be one of {', '.join(PLANNER_EFFORTS)}, not {planner!r}")
