@@ -29,6 +29,9 @@ def natural_image(height: int, width: int, seed: int = 0) -> np.ndarray:
     return (np.stack(channels, axis=-1) * 255).round().astype(np.uint8)
 
 
+# `scanner bench` at its smallest: a few tiny images, one pass (what a test of its output needs).
+TINY_BENCH = ["bench", "--size", "24", "--images", "3", "--workers", "1", "--repeats", "1", "--planner", "estimate"]
+
 # Odd, even, non-square and tiny sizes: every parity of the half spectrum's last column.
 SHAPES = [(8, 8), (8, 9), (9, 8), (13, 17), (16, 16), (31, 64), (64, 31), (100, 8), (257, 130), (128, 128)]
 

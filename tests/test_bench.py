@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import TINY_BENCH
 from typer.testing import CliRunner
 
 from scanner import bench, kernels
@@ -194,17 +195,7 @@ def test_cli_bench_json_and_bad_directory(tmp_path):
     result = runner.invoke(
         app,
         [
-            "bench",
-            "--size",
-            "24",
-            "--images",
-            "3",
-            "--workers",
-            "1",
-            "--repeats",
-            "1",
-            "--planner",
-            "estimate",
+            *TINY_BENCH,
             "--spectrum",
             "modulus",
             "--json",

@@ -4,7 +4,7 @@ import json
 
 import cv2
 import numpy as np
-from conftest import natural_image
+from conftest import TINY_BENCH, natural_image
 from typer.testing import CliRunner
 
 from scanner.cli import app
@@ -73,17 +73,7 @@ def test_bench_extended_times_the_paper_set_beside_it():
     result = runner.invoke(
         app,
         [
-            "bench",
-            "--size",
-            "24",
-            "--images",
-            "3",
-            "--workers",
-            "1",
-            "--repeats",
-            "1",
-            "--planner",
-            "estimate",
+            *TINY_BENCH,
             "--feature-set",
             "extended",
             "--json",
