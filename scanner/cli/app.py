@@ -33,28 +33,31 @@ app = typer.Typer(
 
 # Options every command takes: how much it says on stderr (the library's messages go through logging).
 MESSAGES = "Messages"
+
+
+def _keyword(name: str, default: Any, annotation: Any) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+
+
 _MESSAGE_OPTIONS = {
-    "verbose": inspect.Parameter(
+    "verbose": _keyword(
         "verbose",
-        inspect.Parameter.KEYWORD_ONLY,
-        default=False,
-        annotation=Annotated[
+        False,
+        Annotated[
             bool, typer.Option("--verbose", "-v", help="Say more: debug messages too.", rich_help_panel=MESSAGES)
         ],
     ),
-    "quiet": inspect.Parameter(
+    "quiet": _keyword(
         "quiet",
-        inspect.Parameter.KEYWORD_ONLY,
-        default=False,
-        annotation=Annotated[
+        False,
+        Annotated[
             bool, typer.Option("--quiet", "-q", help="Say less: warnings and errors only.", rich_help_panel=MESSAGES)
         ],
     ),
-    "log_level": inspect.Parameter(
+    "log_level": _keyword(
         "log_level",
-        inspect.Parameter.KEYWORD_ONLY,
-        default=None,
-        annotation=Annotated[
+        None,
+        Annotated[
             logs.LogLevel | None,
             typer.Option(
                 "--log-level",
