@@ -36,7 +36,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -60,50 +59,12 @@ def distinct_jpegs(directory: Path, n: int, size: int, seed: int = 0) -> None:
 
 
 def timed_scan(directory: Path, out: Path, workers: int, cluster: str | None) -> tuple[float, float, int, float, float]:
-    """(steady images/s, wall s, rows, this process's CPU s, other processes' CPU s) of one scan from scratch.
+    """(steady images/s, wall s, rows, this process's CPU s, other processes' CPU s) of one scan from scratch
+    (scan_throughput.timed_scan: CPU time is far less disturbed by other jobs on the machine than wall time)."""
+    from scan_throughput import timed_scan as timed
 
-    CPU time is far less disturbed by other jobs on the machine than wall time: this process's from
-    rusage (for a LocalCluster it includes the scheduler and the nannies), its descendants' (workers, fork
-    server) sampled from /proc every 20 ms while they run.
-    """
-    from scan_throughput import _cpu_seconds, _tree
-
-    from scanner.scan import ScanOptions, scan
-    from scanner.walk import Walk
-
-    samples: list[tuple[float, int]] = []
-    children: dict[int, float] = {}
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.is_set():
-            for pid in _tree(os.getpid())[1:]:
-                children[pid] = max(children.get(pid, 0.0), _cpu_seconds(pid))
-            time.sleep(0.02)
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    before = resource.getrusage(resource.RUSAGE_SELF)
-    t = time.perf_counter()
-    try:
-        summary = scan(
-            Walk([directory]),
-            out,
-            ScanOptions(workers=workers, overwrite=True, cluster=cluster, commit_rows=100),
-            on_progress=lambda p: samples.append((time.perf_counter(), p.written)),
-        )
-    finally:
-        wall = time.perf_counter() - t
-        after = resource.getrusage(resource.RUSAGE_SELF)
-        done.set()
-        sampler.join()
-    own = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    out.unlink()
-    n = summary.written
-    t10, w10 = next(s for s in samples if s[1] >= 0.1 * n)
-    t90, w90 = next(s for s in samples if s[1] >= 0.9 * n)
-    steady = (w90 - w10) / (t90 - t10) if t90 > t10 else float("nan")
-    return steady, wall, n, own, sum(children.values())
+    steady, wall, own, others, n = timed(directory, workers, out, cluster)
+    return steady, wall, n, own, others
 
 
 def throughput(directory: Path, work: Path, workers: int, repeats: int) -> None:

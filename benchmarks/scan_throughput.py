@@ -117,12 +117,16 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _timed_scan(directory: Path, workers: int, out: Path) -> tuple[float, float, float, float, int]:
-    """(steady images/s, wall s, parent CPU s, other processes' CPU s, rows) of one scan() from scratch.
+def timed_scan(
+    directory: Path, workers: int, out: Path, cluster: str | None = None
+) -> tuple[float, float, float, float, int]:
+    """(steady images/s, wall s, this process's CPU s, other processes' CPU s, rows) of one scan() from scratch.
 
     Steady: the rate between the moments 10% and 90% of the rows were written,
     from the progress samples, so start-up and the final merge do not count.
-    The workers' CPU time is sampled from /proc every 20 ms while they run.
+    This process's CPU time is from rusage (with `cluster="local"` it includes the
+    scheduler and the nannies); its descendants' (workers, fork server) is sampled
+    from /proc every 20 ms while they run.
     """
     samples: list[tuple[float, int]] = []
     children_cpu: dict[int, float] = {}
@@ -138,22 +142,25 @@ def _timed_scan(directory: Path, workers: int, out: Path) -> tuple[float, float,
     sampler.start()
     cpu = resource.getrusage(resource.RUSAGE_SELF)
     t = time.perf_counter()
-    summary = scan(
-        Walk([directory]),
-        out,
-        ScanOptions(workers=workers, overwrite=True, commit_rows=100),
-        on_progress=lambda p: samples.append((time.perf_counter(), p.written)),
-    )
-    wall = time.perf_counter() - t
-    after = resource.getrusage(resource.RUSAGE_SELF)
-    done.set()
-    sampler.join()
+    try:
+        summary = scan(
+            Walk([directory]),
+            out,
+            ScanOptions(workers=workers, overwrite=True, cluster=cluster, commit_rows=100),
+            on_progress=lambda p: samples.append((time.perf_counter(), p.written)),
+        )
+    finally:
+        wall = time.perf_counter() - t
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        done.set()
+        sampler.join()
     out.unlink()
     n = summary.written
     t10, w10 = next(s for s in samples if s[1] >= 0.1 * n)
     t90, w90 = next(s for s in samples if s[1] >= 0.9 * n)
+    steady = (w90 - w10) / (t90 - t10) if t90 > t10 else float("nan")
     parent = (after.ru_utime + after.ru_stime) - (cpu.ru_utime + cpu.ru_stime)
-    return (w90 - w10) / (t90 - t10), wall, parent, sum(children_cpu.values()), n
+    return steady, wall, parent, sum(children_cpu.values()), n
 
 
 def scaling(directory: Path, worker_counts: list[int], work: Path, repeats: int = 3) -> None:
@@ -165,7 +172,7 @@ def scaling(directory: Path, worker_counts: list[int], work: Path, repeats: int 
     best: dict[int, tuple[float, float, float, float, int]] = {}
     for _ in range(repeats):
         for workers in worker_counts:
-            result = _timed_scan(directory, workers, work / "scaling.h5")
+            result = timed_scan(directory, workers, work / "scaling.h5")
             if workers not in best or result[0] > best[workers][0]:
                 best[workers] = result
     for workers, (steady, wall, parent, others, n) in best.items():
