@@ -61,6 +61,18 @@ def test_wisdom_round_trip(tmp_path, monkeypatch):
     assert load_wisdom(directory)
 
 
+def test_wisdom_is_saved_only_when_planning_learnt_something(tmp_path, monkeypatch):
+    import scanner.backends.fftw as fftw
+
+    monkeypatch.setenv("SCANNER_CACHE_DIR", str(tmp_path))
+    saved = []
+    monkeypatch.setattr(fftw, "save_wisdom", lambda: saved.append(1) or True)
+    FFTWBackend(planner="measure").transform(26, 14)  # a new size: planned, then saved
+    assert len(saved) == 1
+    FFTWBackend(planner="measure", cache_size=1).transform(26, 14)  # known now: from wisdom, nothing to save
+    assert len(saved) == 1
+
+
 def test_unwritable_cache_is_not_fatal(tmp_path, monkeypatch):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")

@@ -80,9 +80,11 @@ class FFTWTransform(Transform):
         self.spectrum = buffer.view(np.result_type(dtype, np.complex64))
         self.interleaved = buffer.reshape(-1)
         flags = (_FLAGS[effort], "FFTW_DESTROY_INPUT")
+        self.new_wisdom = False  # whether planning learnt something worth saving
         try:  # from saved wisdom, at once, when this machine has planned this size before
             self._plan = self._planned(flags + ("FFTW_WISDOM_ONLY",))
         except RuntimeError:
+            self.new_wisdom = True
             if effort != "estimate":
                 log.info("planning FFTs for %dx%d (once per image size on this machine)", width, height)
             self._plan = self._planned(flags)
@@ -96,7 +98,7 @@ class FFTWTransform(Transform):
 
 class FFTWBackend(FFTBackend):
     """pyFFTW plans per image shape; with an effort above "estimate", wisdom is loaded
-    before the first plan and saved after each new one, so later processes plan instantly."""
+    before the first plan and saved after each one that was not in it, so later processes plan instantly."""
 
     name = "fftw"
 
@@ -119,7 +121,7 @@ class FFTWBackend(FFTBackend):
             load_wisdom()
             self._wisdom_loaded = True
         plan = FFTWTransform(height, width, self.dtype, self.planner)
-        if self.use_wisdom:
+        if self.use_wisdom and plan.new_wisdom:  # a plan from saved wisdom adds nothing to save
             save_wisdom()
         return plan
 
