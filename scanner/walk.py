@@ -186,11 +186,9 @@ class Walk:
         for path in self.paths:
             yield from self._named(path, directory_root=True)
         if self.from_list is not None:
-            for line in self.from_list:
-                entry = os.fsencode(line.rstrip("\r\n") if isinstance(line, str) else line.rstrip(b"\r\n"))
-                for part in entry.split(b"\0"):  # no path holds a NUL: it can only separate two
-                    if part:
-                        yield from self._named(os.path.abspath(part), directory_root=False)
+            for entry in self.from_list:  # paths as they are: list_entries has parsed a list file
+                if entry:
+                    yield from self._named(os.path.abspath(os.fsencode(entry)), directory_root=False)
 
     def _named(self, path: bytes, directory_root: bool) -> Iterator[Found]:
         """A path given by the user: a file is taken whatever its extension."""

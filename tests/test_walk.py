@@ -1,8 +1,17 @@
+import io
 import os
 
 import pytest
 
-from scanner.walk import DEFAULT_EXTENSIONS, DIRECTORY_NOT_FOLLOWED, NOT_FOLLOWED, Found, Walk, parse_extensions
+from scanner.walk import (
+    DEFAULT_EXTENSIONS,
+    DIRECTORY_NOT_FOLLOWED,
+    NOT_FOLLOWED,
+    Found,
+    Walk,
+    list_entries,
+    parse_extensions,
+)
 
 
 def listing(walk):
@@ -74,13 +83,22 @@ def test_from_list_streams_lines_losslessly(tree, tmp_path):
         bytes(tree / "a" / "b") + b"\n",
         bytes(tree / "gone.png") + b"\n",
     ]
-    got = listing(Walk(from_list=iter(lines)))
+    got = listing(Walk(from_list=list_entries(io.BytesIO(b"".join(lines)))))
     assert got == {
         str(tree / "top.jpg"): ("", 1),
         os.fsdecode(odd): ("", 1),
         str(tree / "a" / "b" / "deep.webp"): ("", 5),
         str(tree / "gone.png"): ("vanished", 0),
     }
+
+
+def test_a_null_separated_list_keeps_names_that_end_in_a_newline(tree):
+    names = [os.fsencode(str(tree)) + b"/ends in newline\n.jpg\n", os.fsencode(str(tree)) + b"/cr\r"]
+    for name in names:
+        with open(name, "wb") as handle:
+            handle.write(b"xy")
+    got = listing(Walk(from_list=list_entries(io.BytesIO(b"\0".join(names) + b"\0"), null=True)))
+    assert got == {os.fsdecode(name): ("", 2) for name in names}
 
 
 def test_symlink_loop_is_a_row(tree):
