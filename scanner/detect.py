@@ -1008,7 +1008,12 @@ def wrong_side_share(decision: GMMDecision | GMMFit, x: np.ndarray, is_fake: np.
 
 
 def fit_gmm_on(
-    samples: Samples, *, seed: int = 0, anchors: list[str] | None = None, limits: ReadLimits = DEFAULT_LIMITS
+    samples: Samples,
+    *,
+    seed: int = 0,
+    anchors: list[str] | None = None,
+    limits: ReadLimits = DEFAULT_LIMITS,
+    measured_anchors: tuple[np.ndarray, list[str]] | None = None,
 ) -> tuple[GMMFit, list[str]]:
     """The mixture on a sample's usable rows (labels unused), with notes for the user.
 
@@ -1017,8 +1022,8 @@ def fit_gmm_on(
     """
     notes = []
     anchor_x = None
-    if anchors:
-        anchor_x, problems = anchor_features(anchors, samples, limits)
+    if anchors:  # measured_anchors: anchor_features of these anchors, when the caller has them already
+        anchor_x, problems = measured_anchors or anchor_features(anchors, samples, limits)
         notes += [f"real anchor not used: {p}" for p in problems]
     usable = samples.usable
     components = detector_defaults(samples.measurement.feature_set).gmm_components
@@ -1228,9 +1233,10 @@ def classify(
     seed: int = 0,
     model_name: str = "bundled default",
     limits: ReadLimits = DEFAULT_LIMITS,
+    measured_anchors: tuple[np.ndarray, list[str]] | None = None,
 ) -> Verdicts:
     """Judge every row: with a model (None: the bundled model of the rows' feature set), or by a mixture
-    fitted on these rows."""
+    fitted on these rows (`measured_anchors`: anchor_features of `anchors`, if already measured)."""
     if unsupervised and model is not None:
         raise DetectorError("give either a model or unsupervised, not both")
     if anchors and not unsupervised:
@@ -1240,7 +1246,9 @@ def classify(
     usable = samples.usable
     notes: tuple[str, ...] = ()
     if unsupervised:
-        fit, fit_notes = fit_gmm_on(samples, seed=seed, anchors=list(anchors), limits=limits)
+        fit, fit_notes = fit_gmm_on(
+            samples, seed=seed, anchors=list(anchors), limits=limits, measured_anchors=measured_anchors
+        )
         notes = tuple(fit_notes)
         judge = Model(samples.measurement, fit.decision, standardisation=fit.standardisation, projection=fit.projection)
         described = (
@@ -1346,6 +1354,7 @@ def judge(
         raise DetectorError(
             "real anchors choose a mixture's side (--unsupervised) or a threshold (--fpr); give one of those"
         )
+    measured = anchor_features(list(anchors), samples, limits) if anchors else None  # read once, used twice
     verdicts = classify(
         samples,
         model,
@@ -1354,13 +1363,14 @@ def judge(
         seed=seed,
         model_name=model_name,
         limits=limits,
+        measured_anchors=measured,
     )
     scorer = verdicts.judge
     assert scorer is not None
     notes = list(verdicts.notes)
     chosen = None
-    if fpr is not None:
-        anchor_x, problems = anchor_features(list(anchors), samples, limits)
+    if fpr is not None and measured is not None:
+        anchor_x, problems = measured
         if not unsupervised:  # with --unsupervised, classify has named them already
             notes += [f"real anchor not used: {p}" for p in problems]
         chosen = threshold_at_fpr(scorer.score(anchor_x), fpr)
