@@ -353,13 +353,6 @@ def _jpeg_complete(data: Data) -> bool:
     return last_scan >= 0 and data.rfind(b"\xff\xd9") > last_scan
 
 
-def truncation(data: Data, fmt: str | None) -> str | None:
-    """Why the content is cut short, or None if it looks complete."""
-    if fmt is None or fmt != sniff_format(data):
-        return None
-    return _header(data)[2]
-
-
 # --- what the decoders say --------------------------------------------------------------------
 
 # Decoder messages that mean pixel data is missing (truncated) or damaged (corrupt).

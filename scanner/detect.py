@@ -37,7 +37,7 @@ import numpy as np
 from scanner import __version__
 from scanner.constants import DEFAULT_LIMITS, ReadLimits, Status
 from scanner.errors import InputError
-from scanner.extract import make_extractor
+from scanner.extract import ExtractorSpec
 from scanner.featuresets import FEATURE_SETS, PAPER, feature_set_of_names
 from scanner.h5safe import CheckedFile, errors_as
 from scanner.measure import measure_file
@@ -251,8 +251,7 @@ def anchor_features(
                 problems.append(f"{path}: {samples.status[row]} in the feature store")
             continue
         if extractor is None:
-            m = samples.measurement
-            extractor = make_extractor(m.feature_set, m.spectrum, m.precision, canonical=m.canonical)
+            extractor = ExtractorSpec(samples.measurement).build()
         result = measure_file(path, extractor, limits.max_pixels, limits.max_bytes)
         if result.features is not None and np.isfinite(result.features).all():
             values.append(result.features)

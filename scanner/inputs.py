@@ -50,7 +50,7 @@ def image_table(
     InputError when a path does not exist, or when there are more than `max_images`
     files (then `scanner scan` is the tool: parallel, resumable).
     """
-    from scanner.extract import extractor_spec
+    from scanner.extract import ExtractorSpec
     from scanner.measure import measure_files, problem_rows
     from scanner.schema import Rows
     from scanner.walk import Walk
@@ -73,10 +73,7 @@ def image_table(
     roots = [os.fsencode(r) for r in walk.roots]
     if not found:
         return FeatureTable(Rows.empty(width), walk.roots, measurement)
-    spec = extractor_spec(
-        measurement.feature_set, measurement.spectrum, measurement.precision, canonical=measurement.canonical
-    )
-    extractor = spec.build()
+    extractor = ExtractorSpec(measurement).build()
     batches = [  # in the walk's order; what the walk found unusable keeps its status
         problem_rows([f], width)
         if f.status
