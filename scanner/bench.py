@@ -43,7 +43,7 @@ import cv2
 import numpy as np
 
 from scanner import __version__
-from scanner.backends import DEFAULT_BACKEND, DEFAULT_PLANNER, available_backends, make_backend
+from scanner.backends import DEFAULT_BACKEND, DEFAULT_PLANNER, available_backends, backend_options, make_backend
 from scanner.constants import DEFAULT_PRECISION, PRECISIONS
 from scanner.decode import read_image
 from scanner.extract import Extractor, make_extractor
@@ -616,7 +616,7 @@ def fft_libraries(height: int, width: int, repeats: int, planner: str = DEFAULT_
     rng = np.random.default_rng(0)
     for name in available_backends():
         for precision in PRECISIONS:
-            options = {"planner": planner} if name == "fftw" else {}
+            options = backend_options(name, planner=planner)
             transform = make_backend(name, precision, **options).transform(height, width)
             transform.pixels[...] = rng.random(transform.pixels.shape)
             transform.execute()  # warm-up (plans are made above)
@@ -662,7 +662,7 @@ def run_bench(
     """
     workers = workers or usable_cores()
     work_dir = Path(tempfile.mkdtemp(prefix="scanner-bench-"))
-    options: dict[str, Any] = {"spectrum": spectrum, "backend": fft, **({"planner": planner} if fft == "fftw" else {})}
+    options: dict[str, Any] = {"spectrum": spectrum, "backend": fft, **backend_options(fft, planner=planner)}
     other = next(p for p in PRECISIONS if p != precision)
     try:
         if directory is None:

@@ -20,9 +20,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
 
-from scanner.backends import DEFAULT_BACKEND, DEFAULT_PLANNER
+from scanner.backends import DEFAULT_BACKEND, DEFAULT_PLANNER, backend_options
 from scanner.constants import DEFAULT_FILE_TIMEOUT, DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 from scanner.errors import InputError
 from scanner.executors import Chunk, Executor, MeasureSpec, PartDone
@@ -78,7 +77,7 @@ class ScanOptions:
 
     def extractor_spec(self, resume: Measurement | None = None) -> ExtractorSpec:
         """The extractor to measure with: the options given, else those of the rows to resume, else the defaults."""
-        options: dict[str, Any] = {"planner": self.planner} if self.backend == "fftw" else {}
+        options = backend_options(self.backend, planner=self.planner)
         base = resume or Measurement()
         return extractor_spec(
             self.feature_set or base.feature_set,

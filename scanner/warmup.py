@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 import scanner
+from scanner.backends import backend_options
 from scanner.cachedir import cache_dir
 from scanner.extract import ExtractorSpec
 
@@ -105,7 +106,7 @@ def warm_up(spec: ExtractorSpec) -> bool:
     stamp = _stamp_path(spec)
     if os.path.exists(stamp):
         return False
-    options = {"planner": "estimate", "use_wisdom": False} if spec.backend == "fftw" else {}
+    options = backend_options(spec.backend, planner="estimate", use_wisdom=False)
     extractor = ExtractorSpec(spec.measurement, spec.backend, options).build()
     notice = install_compile_notice()
     before, began = notice.compiled, time.monotonic()

@@ -154,6 +154,12 @@ def check_backend(name: str, options: Mapping[str, Any]) -> BackendInfo:
     return info
 
 
+def backend_options(name: str, **candidates: Any) -> dict[str, Any]:
+    """Of the options a caller has for every backend (the planner, ...), those backend `name` takes."""
+    info = check_backend(name, {})
+    return {key: value for key, value in candidates.items() if key in info.options}
+
+
 def backend_class(name: str) -> type[FFTBackend]:
     """The class of the registered backend `name`, its library imported now; InputError saying what to
     install when the library is missing."""

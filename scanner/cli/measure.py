@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from scanner.backends import DEFAULT_BACKEND, DEFAULT_PLANNER
+from scanner.backends import DEFAULT_BACKEND, DEFAULT_PLANNER, backend_options
 from scanner.cli import options
 from scanner.cli.app import command
 from scanner.cli.text import say, shown
@@ -93,7 +93,7 @@ def features(
         precision=precision,
         backend=fft,
         canonical=canonical,
-        **({"planner": planner} if fft == "fftw" else {}),
+        **backend_options(fft, planner=planner),
     )
     names = extractor.names
     width = max(len(shown(p)) for p in images)
