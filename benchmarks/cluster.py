@@ -17,7 +17,7 @@ Everything runs on generated files in a temporary directory, removed at the end.
    task that does nothing, through the LocalCluster, one at a time), writing a part file of K rows
    (encode, write, fsync, rename), and merging one row into the store (from part 3); against the time
    to measure one file in one process. For each task size K: the overhead as a share of the task's
-   measuring time. The default task size (scanner.executors.dask.TASK_FILES) should keep it under 2%.
+   measuring time. The default task size (scanner.run.executors.dask.TASK_FILES) should keep it under 2%.
 3. merge: a synthetic listing of --rows files (no images: Found entries made up in memory), in
    separate processes so that each peak memory is its own: (a) the client's listing: the rows run
    through the scan's chunking and shard naming (done-file check against an empty store) at shard
@@ -68,7 +68,7 @@ def timed_scan(directory: Path, out: Path, workers: int, cluster: str | None) ->
 
 
 def throughput(directory: Path, work: Path, workers: int, repeats: int) -> None:
-    from scanner.executors.dask import TASK_FILES
+    from scanner.run.executors.dask import TASK_FILES
 
     n = sum(1 for _ in directory.rglob("*.jpg"))
     print(
@@ -107,12 +107,12 @@ def _noop(x: int) -> int:
 def overhead(directory: Path, work: Path, merge_row_seconds: float | None) -> None:
     from distributed import Client, LocalCluster
 
-    from scanner.executors.dask import TASK_FILES
-    from scanner.extract import make_extractor
-    from scanner.measure import measure_files
-    from scanner.parts import write_part
-    from scanner.schema import Measurement, Rows
-    from scanner.walk import Walk
+    from scanner.core.schema import Measurement, Rows
+    from scanner.features.extract import make_extractor
+    from scanner.features.measure import measure_files
+    from scanner.io.walk import Walk
+    from scanner.run.executors.dask import TASK_FILES
+    from scanner.store.parts import write_part
 
     walk = Walk([directory])
     files = [f for _, f in zip(range(1000), walk, strict=False)]
@@ -177,9 +177,9 @@ _CHILD = r"""
 import json, os, resource, sys, time
 import numpy as np
 part, rows, work = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-from scanner.executors.dask import TASK_FILES
-from scanner.schema import Measurement, Rows
-from scanner.walk import Found
+from scanner.run.executors.dask import TASK_FILES
+from scanner.core.schema import Measurement, Rows
+from scanner.io.walk import Found
 
 def listing():
     for i in range(rows):
@@ -193,9 +193,9 @@ class FakeWalk:
 out = os.path.join(work, "million.h5")
 result = {}
 if part == "listing":
-    from scanner.parts import shard_id
-    from scanner.lifecycle import StoreSession
-    from scanner.scan import _chunks
+    from scanner.store.parts import shard_id
+    from scanner.store.session import StoreSession
+    from scanner.run.sweep import _chunks
     t = time.perf_counter()
     shards = 0
     with StoreSession(os.path.join(work, "listing.h5"), Measurement(), FakeWalk.roots) as session:
@@ -207,8 +207,8 @@ if part == "listing":
                 shards += 1
     result = {"seconds": time.perf_counter() - t, "shards": shards}
 elif part == "merge":
-    from scanner.parts import parts_path, write_part
-    from scanner.lifecycle import ingest_parts
+    from scanner.store.parts import parts_path, write_part
+    from scanner.store.session import ingest_parts
     directory = parts_path(out)
     os.makedirs(directory, exist_ok=True)
     rng = np.random.default_rng(0)
@@ -230,7 +230,7 @@ elif part == "merge":
     result = {"write_seconds": written, "seconds": time.perf_counter() - t, "parts": len(parts),
               "store_rows": store_rows, "rss_before_mb": base / 1024, "bytes": os.path.getsize(out)}
 elif part == "done":
-    from scanner.lifecycle import done_keys
+    from scanner.store.session import done_keys
     t = time.perf_counter()
     keys, n = done_keys(out)
     result = {"seconds": time.perf_counter() - t, "rows": n}

@@ -10,7 +10,7 @@ written over and over, so building is disk-bound, not encoder-bound) and grows i
 turn. For each size it prints:
 
 - the listing rate from a warm cache (files/s) of a plain os.scandir walk, the floor of any
-  walker, and of scanner.walk.Walk, the walker `scanner scan` streams from;
+  walker, and of scanner.io.walk.Walk, the walker `scanner scan` streams from;
 - `scanner scan` over the tree with --workers N (default: usable cores): wall time, steady
   images/s (from the difference with a scan of half the files, so start-up cancels) and the
   peak PSS of its whole process tree (sampled from /proc; pages shared by forked workers
@@ -69,8 +69,8 @@ def listing_rate(files: Callable[[], Iterable]) -> tuple[int, float]:
 
 def feature_loop(root: str) -> dict:
     """The fallback: walk + features_of_file in this process, streaming."""
-    from scanner.extract import make_extractor
-    from scanner.measure import features_of_file
+    from scanner.features.extract import make_extractor
+    from scanner.features.measure import features_of_file
 
     extractor = make_extractor(spectrum="log")
     start = time.perf_counter()
@@ -97,8 +97,8 @@ def main() -> None:
 
     import numpy as np
 
-    from scanner.bench import encode, natural_image, time_scan, usable_cores
-    from scanner.walk import Walk
+    from scanner.bench.timing import encode, natural_image, time_scan, usable_cores
+    from scanner.io.walk import Walk
 
     workers = args.workers or usable_cores()
     rng = np.random.default_rng(0)

@@ -14,7 +14,7 @@ Beyond `scanner bench` it measures:
 * decode + FFT: the decode and the engine's own three-channel rfft2 (its copy into the
   transform buffer and the cached plan): the floor the feature step is held to;
 * the authors' pipeline: cv2.imread, then full complex fft2, np.percentile and
-  np.corrcoef in float64 (scanner.reference: the authors' computation is the reference);
+  np.corrcoef in float64 (scanner.features.reference: the authors' computation is the reference);
 * the feature step after decode, piece by piece, timed inside the engine itself by
   wrapping the functions it calls (PieceClock), so the breakdown follows the engine as
   it is, with no copy of its logic;
@@ -39,9 +39,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from scanner import kernels, paper
-from scanner.backends import DEFAULT_PLANNER, FFTBackend, Transform, make_backend
-from scanner.bench import (
+from scanner.bench.timing import (
     JPEG_QUALITY,
     SCAN_WORK_SECONDS,
     BenchReport,
@@ -60,11 +58,13 @@ from scanner.bench import (
     usable_cores,
     worker_counts,
 )
-from scanner.constants import DEFAULT_PRECISION, PRECISIONS
-from scanner.decode import read_image
-from scanner.extract import make_extractor
-from scanner.percentile import PercentileSelector
-from scanner.reference import reference_features
+from scanner.core.constants import DEFAULT_PRECISION, PRECISIONS
+from scanner.features import kernels, paper
+from scanner.features.backends import DEFAULT_PLANNER, FFTBackend, Transform, make_backend
+from scanner.features.extract import make_extractor
+from scanner.features.percentile import PercentileSelector
+from scanner.features.reference import reference_features
+from scanner.images.decode import read_image
 
 BREAKDOWN_PIECES = ("to_planar", "fft", "magnitude", "percentiles", "pair_sums", "finish")
 
@@ -131,8 +131,8 @@ class PieceClock:
     """Times the engine's own pieces while an extractor runs, by wrapping them.
 
     The wrapped callables are the ones the engine looks up at call time
-    (scanner.kernels functions, the transform's execute, PercentileSelector, and
-    scanner.paper.features_from_sums), so the breakdown follows the engine as it
+    (scanner.features.kernels functions, the transform's execute, PercentileSelector, and
+    scanner.features.paper.features_from_sums), so the breakdown follows the engine as it
     is, with no copy of its logic to drift. A piece called from inside another
     counts as the outer one. Inside `with clock:` only; the originals are put back after.
     """

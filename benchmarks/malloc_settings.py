@@ -7,7 +7,7 @@ Run (from the repository root, with the project's virtual environment):
 Every decoded image is a fresh array (OpenCV allocates it), a few hundred kB to several MB. By
 default glibc serves blocks over its mmap threshold with mmap and gives them back with munmap, so
 each image can pay fresh zero-filled pages (minor page faults) unless the dynamic threshold rises.
-For each size this runs the same loop (scanner.decode.decode_bytes + an extractor's from_bgr on
+For each size this runs the same loop (scanner.images.decode.decode_bytes + an extractor's from_bgr on
 in-memory JPEGs, so no disk I/O) in a subprocess under several environment settings, and prints
 ms/image, minor page faults per image (resource.getrusage ru_minflt, over the timed passes only)
 and the subprocess's peak RSS.
@@ -40,9 +40,9 @@ def child(size: int, images: int, passes: int) -> dict:
     """The feature loop in this process: warm-up, then the timed passes."""
     import numpy as np
 
-    from scanner.bench import encode, natural_image
-    from scanner.decode import decode_bytes
-    from scanner.extract import make_extractor
+    from scanner.bench.timing import encode, natural_image
+    from scanner.features.extract import make_extractor
+    from scanner.images.decode import decode_bytes
 
     rng = np.random.default_rng(0)
     files = [encode(natural_image(size, size, rng), "jpeg") for _ in range(images)]

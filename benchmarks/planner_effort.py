@@ -6,7 +6,7 @@ Run (from the repository root, with the project's virtual environment):
                                                   [--timeout 120] [--repeats 20]
 
 Each (size, effort) cell runs in a fresh subprocess, so no wisdom leaks between cells. It prints:
-the time to plan the engine's three-channel r2c transform (scanner.backends.fftw.FFTWTransform)
+the time to plan the engine's three-channel r2c transform (scanner.features.backends.fftw.FFTWTransform)
 from no wisdom; the time to plan it again from the wisdom just saved (what every later run pays,
 since scanner keeps wisdom in its cache directory); and the median execute time of the plan.
 A cell whose planning runs past --timeout seconds is killed and reported as skipped (PATIENT at
@@ -30,7 +30,7 @@ def cell(size: int, effort: str, repeats: int) -> dict:
     import numpy as np
     import pyfftw
 
-    from scanner.backends.fftw import FFTWTransform, load_wisdom, save_wisdom
+    from scanner.features.backends.fftw import FFTWTransform, load_wisdom, save_wisdom
 
     pyfftw.forget_wisdom()
     start = time.perf_counter()

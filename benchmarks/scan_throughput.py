@@ -15,7 +15,7 @@ Everything runs on generated images in a temporary directory, removed at the end
 3. memory: `python -m scanner scan` over a tree of small JPEGs (32x32, 1,000 per
    directory) grown to each --sizes, the peak memory of the whole process tree (sum of
    PSS, which counts pages shared by the fork server and its workers once; and sum of RSS).
-4. walk: scanner.walk.Walk over the largest tree from a warm cache (files/s), next to a
+4. walk: scanner.io.walk.Walk over the largest tree from a warm cache (files/s), next to a
    bare os.scandir + stat loop (the floor of any walker that needs sizes and mtimes).
 """
 
@@ -35,12 +35,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from scanner.bench import TreeMemorySampler
-from scanner.decode import decode_bytes
-from scanner.extract import make_extractor
-from scanner.measure import features_of_file
-from scanner.scan import ScanOptions, scan
-from scanner.walk import Walk
+from scanner.bench.timing import TreeMemorySampler
+from scanner.features.extract import make_extractor
+from scanner.features.measure import features_of_file
+from scanner.images.decode import decode_bytes
+from scanner.io.walk import Walk
+from scanner.run.sweep import ScanOptions, scan
 
 PER_DIRECTORY = 1000
 
@@ -234,7 +234,7 @@ def walk_rate(directory: Path) -> None:
         return sum(1 for _ in Walk([directory]))
 
     print("4. walk, warm cache (best of 3)")
-    for name, fn in (("os.scandir + stat", bare), ("scanner.walk.Walk", ours)):
+    for name, fn in (("os.scandir + stat", bare), ("scanner.io.walk.Walk", ours)):
         best, n = float("inf"), 0
         for _ in range(3):
             t = time.perf_counter()

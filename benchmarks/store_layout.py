@@ -9,12 +9,12 @@ problem rows with reasons, the paper's six features as float64 with full mantiss
 sizes, formats, JPEG qualities and modification times) and writes it with each layout:
 
 - fixed 16,384-row chunks and no filter (how stores were written before);
-- the default layout (scanner.store.LAYOUT: chunks sized to the rows, gzip level 1, shuffle);
+- the default layout (scanner.store.hdf5.LAYOUT: chunks sized to the rows, gzip level 1, shuffle);
 - gzip level 4 and lzf, both with shuffle and sized chunks, for comparison;
 
 then, in interleaved rounds so that a busy machine moves them all alike, times reading the whole
 store back (`scanner.read_features`, what classify and report do) and streaming it chunk by chunk
-(`scanner.store.iter_rows`, what export and a resumed scan do). It also writes an 8-row store with
+(`scanner.store.hdf5.iter_rows`, what export and a resumed scan do). It also writes an 8-row store with
 each layout and prints its size. Prints one line per layout: size, write time, median read times.
 """
 
@@ -32,8 +32,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scanner.schema import FeatureTable, Measurement, Rows
-from scanner.store import LAYOUT, UNCOMPRESSED, Layout, StoreWriter, iter_rows, read_features, store_attrs
+from scanner.core.schema import FeatureTable, Measurement, Rows
+from scanner.store.hdf5 import LAYOUT, UNCOMPRESSED, Layout, StoreWriter, iter_rows, read_features, store_attrs
 
 # name: (layout, whether its chunks are sized to the rows)
 LAYOUTS = {

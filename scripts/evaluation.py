@@ -40,7 +40,9 @@ from train_default_model import (
     set_weights,
 )
 
-from scanner.detect import (
+from scanner.core.featuresets import EXTENDED
+from scanner.detect.evaluate import evaluate, markdown, markdown_table
+from scanner.detect.workflows import (
     DetectorError,
     Samples,
     bundled_model,
@@ -49,9 +51,7 @@ from scanner.detect import (
     fit_gmm,
     samples_of,
 )
-from scanner.evaluate import evaluate, markdown, markdown_table
-from scanner.featuresets import EXTENDED
-from scanner.store import read_features
+from scanner.store.hdf5 import read_features
 
 SEED = 0
 SPLITS = 10
@@ -390,8 +390,8 @@ def canonicalising(data: dict[str, dict[str, Samples]], loso: dict, faces: Path)
     """What re-encoding every image at q90 buys on unseen sets, and what part of it is compression history."""
     import cv2
 
-    from scanner.decode import read_image
-    from scanner.extract import make_extractor
+    from scanner.features.extract import make_extractor
+    from scanner.images.decode import read_image
 
     held_out, train_names = "ffhq-tpdne-128", ("stargan-celeba-128", "ffhq-stylegan-1024")
     test = data[CANONICAL][held_out]

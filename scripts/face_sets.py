@@ -17,13 +17,13 @@ from pathlib import Path
 
 import cv2
 
-from scanner.detect import Samples
-from scanner.executors.inline import InProcess
-from scanner.featuresets import PAPER
-from scanner.scan import ScanOptions, scan
-from scanner.schema import Measurement
-from scanner.store import read_header
-from scanner.walk import Walk
+from scanner.core.featuresets import PAPER
+from scanner.core.schema import Measurement
+from scanner.detect.workflows import Samples
+from scanner.io.walk import Walk
+from scanner.run.executors.inline import InProcess
+from scanner.run.sweep import ScanOptions, scan
+from scanner.store.hdf5 import read_header
 
 FACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces"
 SETS = ("stargan-celeba-128", "ffhq-tpdne-128", "ffhq-stylegan-1024")

@@ -34,9 +34,9 @@ from pathlib import Path
 import numpy as np
 from face_sets import FACES, MATCHED_QUALITY, REENCODE_QUALITY, SETS, build_stores, paper_samples, variant
 
-from scanner.detect import Model, Samples, bundled_model_path, fit_classifier, fit_svm, samples_of
-from scanner.featuresets import EXTENDED
-from scanner.store import read_features
+from scanner.core.featuresets import EXTENDED
+from scanner.detect.workflows import Model, Samples, bundled_model_path, fit_classifier, fit_svm, samples_of
+from scanner.store.hdf5 import read_features
 
 PAPER_TRAINING_SETS = ("stargan-celeba-128", "ffhq-tpdne-128")
 PAPER_VARIANT = variant(REENCODE_QUALITY)

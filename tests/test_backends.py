@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from scanner.backends import available_backends, backend_class, make_backend
-from scanner.backends.fftw import FFTWBackend, load_wisdom, save_wisdom, wisdom_dir
-from scanner.constants import PRECISIONS
+from scanner.core.constants import PRECISIONS
+from scanner.features.backends import available_backends, backend_class, make_backend
+from scanner.features.backends.fftw import FFTWBackend, load_wisdom, save_wisdom, wisdom_dir
 
 # Error of one transform relative to the largest bin, per precision.
 TOLERANCE = {"double": 1e-12, "single": 3e-6}
@@ -62,7 +62,7 @@ def test_wisdom_round_trip(tmp_path, monkeypatch):
 
 
 def test_wisdom_is_saved_only_when_planning_learnt_something(tmp_path, monkeypatch):
-    import scanner.backends.fftw as fftw
+    import scanner.features.backends.fftw as fftw
 
     monkeypatch.setenv("SCANNER_CACHE_DIR", str(tmp_path))
     saved = []
@@ -93,7 +93,7 @@ def test_a_backend_whose_library_is_missing_says_what_to_install(monkeypatch):
     import sys
 
     monkeypatch.setitem(sys.modules, "mkl_fft", None)  # as if it were not installed
-    monkeypatch.delitem(sys.modules, "scanner.backends.mkl", raising=False)
+    monkeypatch.delitem(sys.modules, "scanner.features.backends.mkl", raising=False)
     with pytest.raises(ValueError, match="the mkl FFT backend needs mkl_fft, which is not installed"):
         make_backend("mkl")
     assert "mkl" not in available_backends()

@@ -11,9 +11,8 @@ import pytest
 from conftest import TINY_BENCH
 from typer.testing import CliRunner
 
-from scanner import bench, kernels
-from scanner.backends.fftw import FFTWTransform
-from scanner.bench import (
+from scanner.bench import timing as bench
+from scanner.bench.timing import (
     TreeMemorySampler,
     format_report,
     natural_image,
@@ -22,9 +21,11 @@ from scanner.bench import (
     write_image_set,
 )
 from scanner.cli import app
-from scanner.constants import DEFAULT_PRECISION, PRECISIONS
-from scanner.decode import read_image
-from scanner.extract import make_extractor
+from scanner.core.constants import DEFAULT_PRECISION, PRECISIONS
+from scanner.features import kernels
+from scanner.features.backends.fftw import FFTWTransform
+from scanner.features.extract import make_extractor
+from scanner.images.decode import read_image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import harness

@@ -7,8 +7,8 @@ from typer.testing import CliRunner
 
 from scanner import __version__
 from scanner.cli import app
-from scanner.featuresets import FEATURE_NAMES
-from scanner.reference import reference_features
+from scanner.core.featuresets import FEATURE_NAMES
+from scanner.features.reference import reference_features
 
 runner = CliRunner()
 

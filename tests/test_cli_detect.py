@@ -8,9 +8,9 @@ from test_detect import FAKE_CENTRE, REAL_CENTRE, clusters
 from typer.testing import CliRunner
 
 from scanner.cli import app
-from scanner.detect import bundled_model, load_model
-from scanner.schema import make_table
-from scanner.store import write_table
+from scanner.core.schema import make_table
+from scanner.detect.workflows import bundled_model, load_model
+from scanner.store.hdf5 import write_table
 
 runner = CliRunner()
 

@@ -19,7 +19,7 @@ pytest.importorskip("distributed")
 
 from test_scale import export, write_tree
 
-from scanner.parts import parts_path
+from scanner.store.parts import parts_path
 
 DELAY = 0.01  # seconds added to each imgNNN file's decode on the test workers: a scan lasts long enough to stop
 WORKER_ENV = {

@@ -9,7 +9,9 @@ import pytest
 from conftest import natural_image
 from PIL import Image
 
-from scanner.decode import (
+from scanner.features.extract import make_extractor
+from scanner.features.measure import features_of_file
+from scanner.images.decode import (
     DEFAULT_MAX_PIXELS,
     UnusableImage,
     decode_bytes,
@@ -18,8 +20,6 @@ from scanner.decode import (
     read_image,
     sniff_format,
 )
-from scanner.extract import make_extractor
-from scanner.measure import features_of_file
 
 
 def encode(ext: str, bgr: np.ndarray, params=()) -> bytes:

@@ -8,7 +8,9 @@ from conftest import natural_image
 from sklearn.mixture import GaussianMixture
 from sklearn.svm import SVC
 
-from scanner.detect import (
+from scanner.core.featuresets import FEATURE_NAMES
+from scanner.core.schema import Measurement, make_table
+from scanner.detect.workflows import (
     SCHEMA_VERSION,
     DetectorError,
     GMMDecision,
@@ -31,10 +33,8 @@ from scanner.detect import (
     verdicts_of,
     write_verdicts,
 )
-from scanner.extract import make_extractor
-from scanner.featuresets import FEATURE_NAMES
-from scanner.schema import Measurement, make_table
-from scanner.store import write_table
+from scanner.features.extract import make_extractor
+from scanner.store.hdf5 import write_table
 
 REAL_CENTRE = np.array([0.030, 0.034, 0.026, 0.020, 0.030, 0.022])
 FAKE_CENTRE = np.array([0.045, 0.052, 0.038, 0.035, 0.050, 0.040])

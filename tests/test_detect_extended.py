@@ -10,7 +10,9 @@ from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-from scanner.detect import (
+from scanner.core.featuresets import EXTENDED, FEATURE_SETS, PAPER
+from scanner.core.schema import Measurement, make_table
+from scanner.detect.workflows import (
     DETECTOR_DEFAULTS,
     DetectorError,
     LogisticDecision,
@@ -27,8 +29,6 @@ from scanner.detect import (
     samples_of,
     train,
 )
-from scanner.featuresets import EXTENDED, FEATURE_SETS, PAPER
-from scanner.schema import Measurement, make_table
 
 EXT = Measurement(feature_set="extended")
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from scanner.constants import ExitCode, Status
-from scanner.schema import COLUMNS
+from scanner.core.constants import ExitCode, Status
+from scanner.core.schema import COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -84,8 +84,8 @@ def test_the_readme_python_example_runs(tmp_path):
 
 @pytest.mark.parametrize("page", ["store.md"])
 def test_reading_a_store_with_plain_h5py_works_as_documented(page, tmp_path):
-    from scanner.schema import make_table
-    from scanner.store import write_table
+    from scanner.core.schema import make_table
+    from scanner.store.hdf5 import write_table
 
     write_table(tmp_path / "features.h5", make_table(["/x/a.png"], [[0.5] * 6], roots=["/x"]))
     (block,) = python_blocks(text(f"docs/{page}"))

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from test_detect import FAKE_CENTRE, REAL_CENTRE, clusters
 
-from scanner.detect import DetectorError, fit_svm, samples_of
-from scanner.evaluate import FAKE_SHARES, evaluate, markdown, metrics, split_set
-from scanner.schema import make_table
+from scanner.core.schema import make_table
+from scanner.detect.evaluate import FAKE_SHARES, evaluate, markdown, metrics, split_set
+from scanner.detect.workflows import DetectorError, fit_svm, samples_of
 
 
 def labelled(name, n_real, n_fake, seed=0, scale=1.0, spectrum="log", spread=0.004):

@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from scanner.cli import app
-from scanner.schema import export_columns_of, make_table
-from scanner.store import read_features, write_table
+from scanner.core.schema import export_columns_of, make_table
+from scanner.store.hdf5 import read_features, write_table
 
 runner = CliRunner()
 NON_UTF8 = "/data/b\udcff.png"  # a file name whose bytes are not UTF-8

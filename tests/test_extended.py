@@ -1,6 +1,6 @@
-"""The extended feature set against its float64 reference (scanner.reference), piece by piece and whole.
+"""The extended feature set against its float64 reference (scanner.features.reference), piece by piece and whole.
 
-Every kernel of scanner.extended has a plain numpy counterpart in the reference,
+Every kernel of scanner.features.extended has a plain numpy counterpart in the reference,
 written from the definitions over the full spectrum: the radial bins (exactly),
 the log spectra, the profiles and the peaks. The paper's six stay bit for bit
 what the paper set gives.
@@ -14,18 +14,18 @@ from conftest import REFERENCE_IMAGES, SHAPES, face_files, natural_image
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scanner.backends import available_backends
-from scanner.decode import read_image
-from scanner.extended import ExtendedFeatures, peak_probes, radial_runs
-from scanner.extended_kernels import log_positive64_array
-from scanner.extract import make_extractor
-from scanner.featuresets import EXTENDED, FEATURE_SETS, NAMED_PEAKS, PAPER, get_feature_set
-from scanner.reference import (
+from scanner.core.featuresets import EXTENDED, FEATURE_SETS, NAMED_PEAKS, PAPER, get_feature_set
+from scanner.features.backends import available_backends
+from scanner.features.extended import ExtendedFeatures, peak_probes, radial_runs
+from scanner.features.extended_kernels import log_positive64_array
+from scanner.features.extract import make_extractor
+from scanner.features.reference import (
     peak_level,
     reference_extended_features,
     reference_peak_probes,
     reference_radial_bins,
 )
+from scanner.images.decode import read_image
 
 RTOL = {"double": 1e-6, "single": 1e-3}
 # A float32 transform leaves noise of about 1e-7 of the DC term in every bin, which the
@@ -251,7 +251,7 @@ def test_colour_shift_moves_chroma_not_luminance_profile():
 @pytest.mark.parametrize("shape", [(9, 8), (257, 130), (1024, 768), (20_000, 20_000)])
 def test_first_columns_are_exact(shape):
     """The first column of each bin along a row, exactly, in int64 or (beyond it) Python integers."""
-    from scanner.extended import _first_columns
+    from scanner.features.extended import _first_columns
 
     height, width = shape
     columns = _first_columns(height, width)

@@ -8,9 +8,9 @@ from conftest import TINY_BENCH, natural_image
 from typer.testing import CliRunner
 
 from scanner.cli import app
-from scanner.featuresets import EXTENDED, PAPER
-from scanner.reference import reference_extended_features
-from scanner.store import read_features
+from scanner.core.featuresets import EXTENDED, PAPER
+from scanner.features.reference import reference_extended_features
+from scanner.store.hdf5 import read_features
 
 runner = CliRunner()
 
@@ -87,7 +87,7 @@ def test_bench_extended_times_the_paper_set_beside_it():
 
 
 def test_bench_text_says_what_the_wider_set_costs():
-    from scanner.bench import format_report, run_bench
+    from scanner.bench.timing import format_report, run_bench
 
     report = run_bench(
         size=32,
@@ -104,9 +104,9 @@ def test_bench_text_says_what_the_wider_set_costs():
 
 
 def test_canonical_is_the_jpeg_round_trip_and_is_recorded(tmp_path):
-    from scanner.canonical import CANONICAL_PARAMS
-    from scanner.decode import read_image
-    from scanner.extract import make_extractor
+    from scanner.features.extract import make_extractor
+    from scanner.images.canonical import CANONICAL_PARAMS
+    from scanner.images.decode import read_image
 
     images = write_images(tmp_path / "images", 2)
     reencoded = tmp_path / "q90.jpg"
@@ -144,7 +144,7 @@ def test_canonical_is_the_jpeg_round_trip_and_is_recorded(tmp_path):
     np.testing.assert_array_equal(table.features[more], paper.from_rgb(np.ascontiguousarray(rgb[::2, ::-1])))
 
     # images measured on the spot for a canonical model are canonicalised too
-    from scanner.inputs import image_table
+    from scanner.detect.inputs import image_table
 
     spot = image_table([path], table.measurement)
     np.testing.assert_array_equal(spot.features[0], paper.from_rgb(rgb))
@@ -152,7 +152,7 @@ def test_canonical_is_the_jpeg_round_trip_and_is_recorded(tmp_path):
 
 def test_classify_evaluate_and_report_on_an_extended_store(tmp_path):
     """The whole path on the extended set: scan, classify with the default model, train, evaluate, report."""
-    from scanner.detect import bundled_model
+    from scanner.detect.workflows import bundled_model
 
     for label, seed in (("real", 30), ("fake", 40)):
         for k in range(12):

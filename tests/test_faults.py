@@ -17,8 +17,8 @@ import pytest
 from conftest import natural_image
 from hostile import MEMORY_GIB, limited, scanner, text
 
-from scanner.schema import make_table
-from scanner.store import read_features, write_table
+from scanner.core.schema import make_table
+from scanner.store.hdf5 import read_features, write_table
 
 
 def images(directory, n, size=48, seed=0):

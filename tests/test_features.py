@@ -10,13 +10,13 @@ from conftest import REFERENCE_IMAGES, face_files, natural_image
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scanner.backends import available_backends
-from scanner.constants import PRECISIONS
-from scanner.decode import read_image
-from scanner.extract import GreyImage, make_extractor, spectral_features
-from scanner.featuresets import FEATURE_NAMES
-from scanner.paper import features_from_sums
-from scanner.reference import reference_features
+from scanner.core.constants import PRECISIONS
+from scanner.core.featuresets import FEATURE_NAMES
+from scanner.features.backends import available_backends
+from scanner.features.extract import GreyImage, make_extractor, spectral_features
+from scanner.features.paper import features_from_sums
+from scanner.features.reference import reference_features
+from scanner.images.decode import read_image
 
 # Tolerance against the reference, per precision of the transform. A float32
 # transform leaves about 1e-6 of absolute error in the log-mode distances, which

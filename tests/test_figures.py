@@ -7,10 +7,12 @@ from matplotlib.image import imread
 from typer.testing import CliRunner
 
 from scanner.cli import app
-from scanner.detect import default_model_path
-from scanner.extract import make_extractor
-from scanner.featuresets import FEATURE_NAMES
-from scanner.figures import (
+from scanner.core.featuresets import FEATURE_NAMES
+from scanner.core.schema import Measurement
+from scanner.detect.workflows import default_model_path
+from scanner.features.extract import make_extractor
+from scanner.features.reference import reference_features, reference_spectra
+from scanner.report.figures import (
     PANEL_TITLES,
     block_mean,
     channel_spectra,
@@ -20,8 +22,6 @@ from scanner.figures import (
     spectrum_figure,
     stacked_view,
 )
-from scanner.reference import reference_features, reference_spectra
-from scanner.schema import Measurement
 
 runner = CliRunner()
 

@@ -8,13 +8,13 @@ import textwrap
 import cv2
 from conftest import natural_image
 
-from scanner.extract import extractor_spec
+from scanner.features.extract import extractor_spec
 
 COMPILE_ONE = textwrap.dedent(
     """
     import numba
-    from scanner import logs
-    from scanner.warmup import install_compile_notice
+    from scanner.core import logs
+    from scanner.run.warmup import install_compile_notice
 
     logs.configure("info")
     install_compile_notice()
@@ -41,7 +41,7 @@ def test_compiling_is_announced_only_when_numba_compiles(tmp_path):
 
 
 def test_warm_up_runs_once_per_installation(tmp_path, monkeypatch):
-    from scanner import warmup
+    from scanner.run import warmup
 
     monkeypatch.setenv("SCANNER_CACHE_DIR", str(tmp_path))
     spec = extractor_spec()

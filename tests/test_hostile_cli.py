@@ -13,7 +13,7 @@ from test_hostile_images import BOMBS, corrupt_files, png
 from test_hostile_stores import MODELS, STORES, crafted_model, good_store, rebuilt
 
 from scanner.cli.text import shown
-from scanner.store import read_features
+from scanner.store.hdf5 import read_features
 
 ESC = "\x1b"
 EVIL = "evil\x1b[31mred\x1b]0;pwned\x07\u202etxt.png"  # colours, a window title, a bell, right-to-left

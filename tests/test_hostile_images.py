@@ -18,11 +18,11 @@ import pytest
 from conftest import natural_image
 from hostile import MEMORY_GIB, assert_message, limited, scanner, text
 
-import scanner.decode as decode
-from scanner.constants import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
-from scanner.decode import UnusableImage, decode_bytes, probe, read_image
-from scanner.schema import make_table
-from scanner.store import write_table
+import scanner.images.decode as decode
+from scanner.core.constants import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
+from scanner.core.schema import make_table
+from scanner.images.decode import UnusableImage, decode_bytes, probe, read_image
+from scanner.store.hdf5 import write_table
 
 
 def jpeg(seed=0, size=(96, 128), **params) -> bytes:
@@ -113,10 +113,10 @@ def test_real_anchors_that_are_fifos_or_devices_are_never_read(specials, tmp_pat
 
 _SWAP = """
 import os, sys
-from scanner.executors import MeasureSpec
-from scanner.executors.local import LocalPool
-from scanner.extract import extractor_spec
-from scanner.walk import Walk
+from scanner.run.executors import MeasureSpec
+from scanner.run.executors.local import LocalPool
+from scanner.features.extract import extractor_spec
+from scanner.io.walk import Walk
 
 root = sys.argv[1]
 found = [f for f in Walk([root])]
@@ -157,7 +157,7 @@ def test_a_link_swapped_in_after_the_walk_is_not_followed(tmp_path):
 
 
 def test_a_file_growing_while_read_is_read_to_the_size_it_had(tmp_path, monkeypatch):
-    import scanner.safeio as safeio
+    import scanner.io.safeio as safeio
 
     path = tmp_path / "growing.png"
     data = png()
@@ -326,9 +326,9 @@ def test_data_that_ends_inside_the_header_or_before_the_strips_is_truncated():
 
 
 _OPENCV_LIMIT = """
-from scanner.limits import use_pixel_cap
+from scanner.images.limits import use_pixel_cap
 assert use_pixel_cap(1000)
-from scanner.decode import OPENCV_PIXEL_LIMIT, UnusableImage, decode_bytes
+from scanner.images.decode import OPENCV_PIXEL_LIMIT, UnusableImage, decode_bytes
 import cv2, numpy as np
 assert OPENCV_PIXEL_LIMIT == 1000
 data = cv2.imencode(".png", np.random.default_rng(0).integers(0, 255, (40, 48, 3), dtype=np.uint8))[1].tobytes()

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from hostile import assert_message, scanner, scanner_batch, text
 
-from scanner.detect import ModelError, bundled_model_path, load_model
-from scanner.schema import make_table
-from scanner.store import StoreError, read_features, read_header, write_table
+from scanner.core.schema import make_table
+from scanner.detect.workflows import ModelError, bundled_model_path, load_model
+from scanner.store.hdf5 import StoreError, read_features, read_header, write_table
 
 SECRET = b"secret-content-of-another-file-0123456789" * 4
 
@@ -266,7 +266,7 @@ MODELS = {
 
 def _gmm_model(tmp_path, change):
     """A model file of the gmm method, built from the bundled one's measurement, then changed."""
-    from scanner.detect import GMMDecision, Model
+    from scanner.detect.workflows import GMMDecision, Model
 
     base = load_model(None)
     rng = np.random.default_rng(0)

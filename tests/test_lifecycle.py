@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 from conftest import natural_image
 
-from scanner.executors.inline import InProcess
-from scanner.journal import Journal
-from scanner.lifecycle import ScanError, StoreMismatch, StoreSession, journal_path, locked
-from scanner.scan import ScanOptions, scan
-from scanner.schema import Measurement, Rows
-from scanner.store import read_features, read_header
-from scanner.walk import Walk
+from scanner.core.schema import Measurement, Rows
+from scanner.io.walk import Walk
+from scanner.run.executors.inline import InProcess
+from scanner.run.sweep import ScanOptions, scan
+from scanner.store.hdf5 import read_features, read_header
+from scanner.store.journal import Journal
+from scanner.store.session import ScanError, StoreMismatch, StoreSession, journal_path, locked
 
 OPTIONS = dict(planner="estimate", workers=2)
 
@@ -80,7 +80,7 @@ def test_another_measurement_is_refused_with_what_to_do(tmp_path):
 def test_schema_1_store_is_migrated_when_a_resume_adds_rows(tmp_path):
     from test_store import write_schema_1_store
 
-    from scanner.schema import make_table
+    from scanner.core.schema import make_table
 
     images = tmp_path / "images"
     write_images(images, 3)

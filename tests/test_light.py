@@ -22,8 +22,8 @@ def imported_modules(*args):
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    from scanner.schema import make_table
-    from scanner.store import write_table
+    from scanner.core.schema import make_table
+    from scanner.store.hdf5 import write_table
 
     path = tmp_path_factory.mktemp("light") / "s.h5"
     write_table(path, make_table(["/x/a.png", "/x/b.png"], [[0.1] * 6, [0.2] * 6]))

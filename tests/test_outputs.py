@@ -9,8 +9,8 @@ from test_cli_detect import store
 from typer.testing import CliRunner
 
 from scanner.cli import app
-from scanner.errors import FatalError, InputError
-from scanner.outputs import output_file, output_path
+from scanner.core.errors import FatalError, InputError
+from scanner.io.outputs import output_file, output_path
 
 runner = CliRunner()
 

@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scanner.percentile import PercentileSelector
+from scanner.features.percentile import PercentileSelector
 
 
 def full_from_half(half: np.ndarray, width: int) -> np.ndarray:

@@ -2,9 +2,9 @@ import io
 import threading
 from collections import Counter
 
-from scanner.progress import ScanDisplay, TotalCount, format_duration, format_rate, plural
-from scanner.scan import Progress
-from scanner.walk import Walk
+from scanner.io.walk import Walk
+from scanner.run.progress import ScanDisplay, TotalCount, format_duration, format_rate, plural
+from scanner.run.sweep import Progress
 
 
 class Terminal(io.StringIO):

@@ -13,10 +13,11 @@ from conftest import natural_image
 from typer.testing import CliRunner
 
 from scanner.cli import app
-from scanner.detect import label_from_path
-from scanner.extract import make_extractor
-from scanner.measure import features_of_file
-from scanner.report import (
+from scanner.core.schema import make_table
+from scanner.detect.workflows import label_from_path
+from scanner.features.extract import make_extractor
+from scanner.features.measure import features_of_file
+from scanner.report.html import (
     ReportError,
     encoding_gap,
     encoding_of,
@@ -25,8 +26,7 @@ from scanner.report import (
     read_verdicts,
     thumbnail,
 )
-from scanner.schema import make_table
-from scanner.store import read_features, write_table
+from scanner.store.hdf5 import read_features, write_table
 
 runner = CliRunner()
 NASTY = "a <b>&\"q'.png"

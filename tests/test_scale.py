@@ -14,16 +14,16 @@ from conftest import natural_image
 from typer.testing import CliRunner
 
 from scanner.cli import app
-from scanner.errors import InputError
-from scanner.executors import MeasureSpec, timed_out_error
-from scanner.export import export_csv
-from scanner.extract import extractor_spec
-from scanner.lifecycle import StoreMismatch, StoreSession, file_key
-from scanner.parts import TIMED_OUT, Part, PartError, list_parts, parts_path, write_part
-from scanner.scan import parse_shard, shard_of
-from scanner.schema import Measurement, Rows, make_table
-from scanner.store import read_features, write_table
-from scanner.walk import Found
+from scanner.core.errors import InputError
+from scanner.core.schema import Measurement, Rows, make_table
+from scanner.features.extract import extractor_spec
+from scanner.io.walk import Found
+from scanner.report.export import export_csv
+from scanner.run.executors import MeasureSpec, timed_out_error
+from scanner.run.sweep import parse_shard, shard_of
+from scanner.store.hdf5 import read_features, write_table
+from scanner.store.parts import TIMED_OUT, Part, PartError, list_parts, parts_path, write_part
+from scanner.store.session import StoreMismatch, StoreSession, file_key
 
 runner = CliRunner()
 
@@ -215,7 +215,7 @@ def test_a_session_merges_part_files_left_by_a_stopped_scan_first(tmp_path):
 
 def test_a_dask_task_writes_its_part_and_a_timed_out_file_gets_its_row(tmp_path):
     """The task function alone, in this process: no Dask needed."""
-    from scanner.executors.dask import ShardTask, WorkerProblem, _marker, run_shard
+    from scanner.run.executors.dask import ShardTask, WorkerProblem, _marker, run_shard
 
     images = tmp_path / "images"
     images.mkdir()
@@ -246,7 +246,7 @@ def test_a_dask_task_writes_its_part_and_a_timed_out_file_gets_its_row(tmp_path)
 def test_tasks_shrink_on_a_cluster_so_large_that_files_in_flight_would_exceed_the_bound():
     import time
 
-    from scanner.executors.dask import IN_FLIGHT, MAX_FILES_IN_FLIGHT, DaskExecutor
+    from scanner.run.executors.dask import IN_FLIGHT, MAX_FILES_IN_FLIGHT, DaskExecutor
 
     executor = DaskExecutor.__new__(DaskExecutor)  # no cluster: only the sizing
     executor.chunk_files, executor._threads_checked = 2048, time.monotonic()
@@ -299,9 +299,9 @@ def test_info_and_merge_say_when_part_files_wait_next_to_a_store(tmp_path):
 
 _FAULTS = """
 import resource, sys
-from scanner.executors.dask import _malloc_as_elsewhere
-from scanner.extract import make_extractor
-from scanner.measure import measure_file
+from scanner.run.executors.dask import _malloc_as_elsewhere
+from scanner.features.extract import make_extractor
+from scanner.features.measure import measure_file
 if sys.argv[1] == "undo":
     _malloc_as_elsewhere()
 extractor = make_extractor(planner="estimate")

@@ -19,13 +19,13 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from scanner.cli import app
-from scanner.extract import make_extractor
-from scanner.journal import Journal
-from scanner.lifecycle import journal_path, merge
-from scanner.measure import features_of_file
-from scanner.scan import ScanError, ScanOptions, StoreMismatch, scan
-from scanner.store import read_features
-from scanner.walk import Walk
+from scanner.features.extract import make_extractor
+from scanner.features.measure import features_of_file
+from scanner.io.walk import Walk
+from scanner.run.sweep import ScanError, ScanOptions, StoreMismatch, scan
+from scanner.store.hdf5 import read_features
+from scanner.store.journal import Journal
+from scanner.store.session import journal_path, merge
 
 runner = CliRunner()
 OPTIONS = dict(planner="estimate", workers=2)
@@ -508,7 +508,7 @@ def test_a_worker_killed_mid_scan_is_replaced(crash_images, tmp_path):
 
 
 def test_an_unexpected_error_is_that_files_row(monkeypatch):
-    import scanner.measure as measure_module
+    import scanner.features.measure as measure_module
 
     def broken(*args, **kwargs):
         raise MemoryError("out of memory")

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from scanner import __version__
-from scanner.featuresets import FEATURE_NAMES
-from scanner.schema import COLUMNS, SCHEMA_VERSION, Measurement, Rows, export_columns_of, make_table
-from scanner.store import StoreError, iter_rows, read_attrs, read_features, read_header, write_table
+from scanner.core.featuresets import FEATURE_NAMES
+from scanner.core.schema import COLUMNS, SCHEMA_VERSION, Measurement, Rows, export_columns_of, make_table
+from scanner.store.hdf5 import StoreError, iter_rows, read_attrs, read_features, read_header, write_table
 
 
 def sample_table():
@@ -190,7 +190,7 @@ def test_a_small_store_is_small_and_compressed(tmp_path):
 
 
 def test_chunks_never_exceed_the_chunk_size(tmp_path):
-    from scanner.store import CHUNK_ROWS, LAYOUT
+    from scanner.store.hdf5 import CHUNK_ROWS, LAYOUT
 
     assert LAYOUT.chunks(None) == LAYOUT.chunks(10**7) == CHUNK_ROWS
     assert LAYOUT.chunks(0) == 1 and LAYOUT.chunks(100) == 100
@@ -198,7 +198,7 @@ def test_chunks_never_exceed_the_chunk_size(tmp_path):
 
 def test_stores_of_the_old_layout_read_the_same(tmp_path):
     """Stores written before compression (16,384-row chunks, no filter) read back exactly as new ones."""
-    from scanner.store import UNCOMPRESSED, StoreWriter, store_attrs
+    from scanner.store.hdf5 import UNCOMPRESSED, StoreWriter, store_attrs
 
     table = sample_table()
     writer = StoreWriter(tmp_path / "old.h5", store_attrs(table.measurement, "scan", table.roots), None, UNCOMPRESSED)

@@ -11,9 +11,9 @@ from conftest import natural_image
 from test_cli_detect import invoke, read_csv, store
 from test_detect import FAKE_CENTRE, REAL_CENTRE, clusters
 
-from scanner.detect import DetectorError, bundled_model, fit_gmm, load_model, logistic, threshold_at_fpr
-from scanner.extract import make_extractor
-from scanner.measure import measure_file
+from scanner.detect.workflows import DetectorError, bundled_model, fit_gmm, load_model, logistic, threshold_at_fpr
+from scanner.features.extract import make_extractor
+from scanner.features.measure import measure_file
 
 # --- thresholds from known reals ----------------------------------------------------------
 
@@ -136,10 +136,10 @@ def test_classify_images_measured_on_the_spot(tmp_path):
 
 
 def test_many_images_go_through_scan(tmp_path, monkeypatch):
-    import scanner.inputs
+    import scanner.detect.inputs
 
     write_faces(tmp_path / "faces", 3, seed=2)
-    monkeypatch.setattr(scanner.inputs, "MAX_IMAGES", 4)
+    monkeypatch.setattr(scanner.detect.inputs, "MAX_IMAGES", 4)
     result = invoke("classify", tmp_path / "faces", "--out", tmp_path / "v.csv")
     assert result.exit_code == 2 and "more than 4 images" in result.output and "scanner scan" in result.output
     assert not (tmp_path / "v.csv").exists()

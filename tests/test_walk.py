@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from scanner.walk import (
+from scanner.io.walk import (
     DEFAULT_EXTENSIONS,
     DIRECTORY_NOT_FOLLOWED,
     NOT_FOLLOWED,

@@ -16,11 +16,12 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
-from scanner import __version__, logs
+from scanner import __version__
 from scanner.cli.helptext import Command, Group
 from scanner.cli.text import say
-from scanner.constants import ExitCode
-from scanner.errors import ScannerError
+from scanner.core import logs
+from scanner.core.constants import ExitCode
+from scanner.core.errors import ScannerError
 
 app = typer.Typer(
     name="scanner",
@@ -110,7 +111,7 @@ def command(name: str, panel: str | None = None) -> Callable[[F], F]:
 def message_level(verbose: bool = False, quiet: bool = False, log_level: str | None = None) -> str:
     """The log level the message options ask for: --log-level, else --verbose (debug) or --quiet (warning)."""
     if verbose and quiet:
-        from scanner.errors import InputError
+        from scanner.core.errors import InputError
 
         raise InputError("give --verbose or --quiet, not both")
     return log_level or ("debug" if verbose else "warning" if quiet else logs.DEFAULT_LEVEL)

@@ -9,13 +9,13 @@ from typing import Annotated, Literal
 
 import typer
 
-from scanner.backends import DEFAULT_BACKEND, DEFAULT_PLANNER
 from scanner.cli import options
 from scanner.cli.app import command
 from scanner.cli.text import say
-from scanner.constants import DEFAULT_PRECISION, DEFAULT_SPECTRUM
-from scanner.errors import InputError
-from scanner.featuresets import DEFAULT_FEATURE_SET
+from scanner.core.constants import DEFAULT_PRECISION, DEFAULT_SPECTRUM
+from scanner.core.errors import InputError
+from scanner.core.featuresets import DEFAULT_FEATURE_SET
+from scanner.features.backends import DEFAULT_BACKEND, DEFAULT_PLANNER
 
 
 @command("bench", "This machine")
@@ -63,7 +63,7 @@ def bench(
     With --feature-set extended, the paper's set is timed too, in the same rounds, and the report says what the
     wider set costs per image.
     """
-    from scanner.bench import format_report, run_bench
+    from scanner.bench.timing import format_report, run_bench
 
     def progress(message: str) -> None:
         if sys.stderr.isatty():

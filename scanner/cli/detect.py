@@ -13,15 +13,15 @@ import typer
 from scanner.cli import options
 from scanner.cli.app import command
 from scanner.cli.text import say
-from scanner.constants import DEFAULT_LIMITS, DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, ExitCode, ReadLimits
-from scanner.errors import InputError
-from scanner.limits import use_pixel_cap
+from scanner.core.constants import DEFAULT_LIMITS, DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, ExitCode, ReadLimits
+from scanner.core.errors import InputError
+from scanner.images.limits import use_pixel_cap
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from scanner.detect import Model, Samples, Verdicts
-    from scanner.schema import Measurement
+    from scanner.core.schema import Measurement
+    from scanner.detect.workflows import Model, Samples, Verdicts
 
 InputsArgument = Annotated[
     list[Path],
@@ -38,8 +38,8 @@ LIST_FILES_UP_TO = 50
 
 
 def _samples(stores: list[Path], labels: Path | None = None) -> Samples:
-    from scanner.detect import read_labels_csv, samples_of
-    from scanner.store import read_features
+    from scanner.detect.workflows import read_labels_csv, samples_of
+    from scanner.store.hdf5 import read_features
 
     return samples_of([read_features(p) for p in stores], read_labels_csv(labels) if labels else None)
 
@@ -51,10 +51,10 @@ def _input_samples(
     limits: ReadLimits = DEFAULT_LIMITS,
 ) -> Samples:
     """Samples of feature stores and of images measured now (as `measurement`, else as the first store was)."""
-    from scanner.detect import read_labels_csv, samples_of
-    from scanner.inputs import feature_tables, is_store
-    from scanner.schema import Measurement
-    from scanner.store import read_header
+    from scanner.core.schema import Measurement
+    from scanner.detect.inputs import feature_tables, is_store
+    from scanner.detect.workflows import read_labels_csv, samples_of
+    from scanner.store.hdf5 import read_header
 
     if measurement is None:
         stores = [p for p in inputs if is_store(p)]
@@ -143,7 +143,7 @@ def train(
     """Fit a detector on feature stores or images and save it as a model file (SVM, logistic: labelled rows;
     GMM: no labels)."""
     use_pixel_cap(max_pixels)  # images and real anchors may be read
-    from scanner.detect import train as fit
+    from scanner.detect.workflows import train as fit
 
     samples = _input_samples(stores, labels=labels, limits=ReadLimits(max_pixels, max_bytes))
     tell = _tell(str(out) == "-")
@@ -236,9 +236,9 @@ def classify(
     use_pixel_cap(max_pixels)  # images and real anchors may be read
     import numpy as np
 
-    from scanner.detect import judge, label_from_path, load_model, write_verdicts
-    from scanner.inputs import is_store
-    from scanner.warmup import install_compile_notice
+    from scanner.detect.inputs import is_store
+    from scanner.detect.workflows import judge, label_from_path, load_model, write_verdicts
+    from scanner.run.warmup import install_compile_notice
 
     if unsupervised and model is not None:
         raise InputError("give either --model or --unsupervised, not both")
@@ -335,8 +335,8 @@ def adapt(
     strict: options.Strict = False,
 ) -> None:
     """Train an SVM on a source domain for use on a target domain (the paper's Algorithm 1)."""
-    from scanner.detect import adapt as adapt_domains
-    from scanner.detect import left_out
+    from scanner.detect.workflows import adapt as adapt_domains
+    from scanner.detect.workflows import left_out
 
     source_samples = _samples([source], labels)
     target_samples = _samples([target])
@@ -406,8 +406,8 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON instead of Markdown.")] = False,
 ) -> None:
     """Run the paper's evaluation protocols on labelled sets, seeded so that a run repeats exactly."""
-    from scanner.evaluate import PROTOCOLS, markdown
-    from scanner.evaluate import evaluate as run_protocols
+    from scanner.detect.evaluate import PROTOCOLS, markdown
+    from scanner.detect.evaluate import evaluate as run_protocols
 
     named = [(p.name.removesuffix(".h5"), _samples([p], labels)) for p in stores]
     chosen: tuple[str, ...] = PROTOCOLS if protocol == "all" else (protocol,)

@@ -13,11 +13,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from scanner.backends import DEFAULT_BACKEND, DEFAULT_PLANNER, backend_options
 from scanner.cli import options
 from scanner.cli.app import command
 from scanner.cli.text import say, shown
-from scanner.constants import (
+from scanner.core.constants import (
     DEFAULT_FILE_TIMEOUT,
     DEFAULT_FOLLOW_LINKS,
     DEFAULT_MAX_BYTES,
@@ -27,13 +26,14 @@ from scanner.constants import (
     ExitCode,
     Status,
 )
-from scanner.errors import FatalError, InputError
-from scanner.featuresets import DEFAULT_FEATURE_SET, FEATURE_NAMES
-from scanner.limits import use_pixel_cap
+from scanner.core.errors import FatalError, InputError
+from scanner.core.featuresets import DEFAULT_FEATURE_SET, FEATURE_NAMES
+from scanner.features.backends import DEFAULT_BACKEND, DEFAULT_PLANNER, backend_options
+from scanner.images.limits import use_pixel_cap
 
 if TYPE_CHECKING:
-    from scanner.measure import FileRecord
-    from scanner.scan import ScanSummary
+    from scanner.features.measure import FileRecord
+    from scanner.run.sweep import ScanSummary
 
 
 def _json_number(x: float) -> float | None:
@@ -84,8 +84,8 @@ def features(
 ) -> None:
     """Print the features of a few images: a quick look before a sweep."""
     use_pixel_cap(max_pixels)
-    from scanner.extract import make_extractor
-    from scanner.measure import measure_file
+    from scanner.features.extract import make_extractor
+    from scanner.features.measure import measure_file
 
     extractor = make_extractor(
         feature_set,
@@ -119,7 +119,7 @@ PROBLEMS_SHOWN = 5  # problem files the summary names; `scanner export --status`
 
 def _rate_words(summary: ScanSummary) -> str:
     """How fast, in words: the rate after any first-run compiling, and the workers."""
-    from scanner.progress import format_rate, plural
+    from scanner.run.progress import format_rate, plural
 
     measuring = summary.elapsed - summary.compile_seconds
     rate = format_rate(summary.written / measuring if measuring > 0 and summary.written else 0.0)
@@ -130,7 +130,7 @@ def _rate_words(summary: ScanSummary) -> str:
 
 
 def _summary(summary: ScanSummary, counts: dict[str, int], problems: list[tuple[str, str, str]]) -> str:
-    from scanner.progress import plural
+    from scanner.run.progress import plural
 
     skipped = f"; {summary.skipped:,} already in the store" if summary.skipped else ""
     lines = [
@@ -173,7 +173,7 @@ WHAT_TO_SCAN = "What to scan"
 
 def _list_entries(path: Path, null: bool) -> Iterator[bytes]:
     """Paths of a list file (or stdin for '-'), as bytes so any file name survives."""
-    from scanner.walk import list_entries
+    from scanner.io.walk import list_entries
 
     try:
         with sys.stdin.buffer if str(path) == "-" else open(path, "rb") as handle:
@@ -308,11 +308,11 @@ def scan(
     use_pixel_cap(max_pixels)  # before the decoder loads, here and in the workers
     from contextlib import nullcontext
 
-    from scanner.progress import ScanDisplay, TotalCount
-    from scanner.scan import ScanOptions, parse_shard
-    from scanner.scan import scan as run_scan
-    from scanner.store import column_counts, first_problems
-    from scanner.walk import Walk, parse_extensions
+    from scanner.io.walk import Walk, parse_extensions
+    from scanner.run.progress import ScanDisplay, TotalCount
+    from scanner.run.sweep import ScanOptions, parse_shard
+    from scanner.run.sweep import scan as run_scan
+    from scanner.store.hdf5 import column_counts, first_problems
 
     paths = paths or []
     if str(out) == "-":

@@ -17,10 +17,10 @@ from scanner.cli import options
 from scanner.cli.app import command
 from scanner.cli.measure import counts_lines
 from scanner.cli.text import say
-from scanner.export import ExportFormat
-from scanner.lifecycle import journal_path, merge_stores
-from scanner.parts import list_parts, parts_path
-from scanner.store import column_counts, read_header
+from scanner.report.export import ExportFormat
+from scanner.store.hdf5 import column_counts, read_header
+from scanner.store.parts import list_parts, parts_path
+from scanner.store.session import journal_path, merge_stores
 
 __all__ = ["export", "info", "merge"]
 
@@ -64,8 +64,8 @@ def export(
     ] = None,
 ) -> None:
     """Write a feature store as CSV, JSON lines or Parquet: every column, optionally with verdicts."""
-    from scanner.export import export as write_export
-    from scanner.export import parse_statuses
+    from scanner.report.export import export as write_export
+    from scanner.report.export import parse_statuses
 
     try:
         n = write_export(store, out, file_format, verdicts=verdicts, statuses=parse_statuses(status))

@@ -8,15 +8,15 @@ from typing import Annotated
 
 import typer
 
-from scanner.backends import DEFAULT_PLANNER
 from scanner.cli import options
 from scanner.cli.app import command
 from scanner.cli.text import say
-from scanner.constants import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, DEFAULT_SPECTRUM, ExitCode
-from scanner.errors import InputError
-from scanner.limits import use_pixel_cap
+from scanner.core.constants import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, DEFAULT_SPECTRUM, ExitCode
+from scanner.core.errors import InputError
+from scanner.features.backends import DEFAULT_PLANNER
+from scanner.images.limits import use_pixel_cap
 
-DEFAULT_DPI = 120  # scanner.figures.DEFAULT_DPI, repeated here so that --help imports no matplotlib
+DEFAULT_DPI = 120  # scanner.report.figures.DEFAULT_DPI, repeated here so that --help imports no matplotlib
 
 
 @command("spectrum", "Look")
@@ -66,11 +66,11 @@ def spectrum(
 ) -> None:
     """Draw each image's channel spectra, their stacked view and differences (the paper's Figure 1)."""
     use_pixel_cap(max_pixels)
-    from scanner.decode import UnusableImage
-    from scanner.detect import load_model
-    from scanner.extract import make_extractor
-    from scanner.figures import figure_format as format_of
-    from scanner.figures import save_figure, spectra_view, spectrum_figure
+    from scanner.detect.workflows import load_model
+    from scanner.features.extract import make_extractor
+    from scanner.images.decode import UnusableImage
+    from scanner.report.figures import figure_format as format_of
+    from scanner.report.figures import save_figure, spectra_view, spectrum_figure
 
     try:
         chosen = format_of(out, figure_format)
@@ -124,8 +124,8 @@ def report(
 ) -> None:
     """Write one self-contained HTML report of a sweep: counts, histograms, encodings, the most suspicious files."""
     use_pixel_cap(max_pixels)
-    from scanner.report import ReportInputs, build_report, read_verdicts, write_report
-    from scanner.store import read_features
+    from scanner.report.html import ReportInputs, build_report, read_verdicts, write_report
+    from scanner.store.hdf5 import read_features
 
     table = read_features(store)
     inputs = ReportInputs(

@@ -1,0 +1,129 @@
+"""The FFTW backend (pyFFTW): one planned real 2-D transform of the three channels per image shape.
+
+Planning is the expensive part of FFTW (FFTW_MEASURE times candidate algorithms),
+so each process keeps its plans and their aligned buffers per image shape and
+reuses them image after image; this also keeps glibc from mapping and unmapping
+large buffers for every image. Wisdom (what the planner learned) is saved in the
+user's cache directory and loaded by the next run, so planning is paid once per
+machine, not once per run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+from pathlib import Path
+
+import numpy as np
+import pyfftw
+
+from scanner.core.cachedir import cache_dir
+from scanner.core.constants import DEFAULT_PRECISION
+from scanner.core.errors import InputError
+from scanner.features.backends import DEFAULT_PLANNER, PLANNER_EFFORTS, FFTBackend, Transform
+
+_FLAGS = {
+    "estimate": "FFTW_ESTIMATE",
+    "measure": "FFTW_MEASURE",
+    "patient": "FFTW_PATIENT",
+    "exhaustive": "FFTW_EXHAUSTIVE",
+}
+_WISDOM_PARTS = ("double", "single", "longdouble")
+
+log = logging.getLogger(__name__)
+
+
+def wisdom_dir() -> Path:
+    """Wisdom is only valid for one FFTW build on one kind of CPU."""
+    return cache_dir() / f"fftw-wisdom-{pyfftw.__version__}-{platform.machine()}"
+
+
+def load_wisdom(directory: Path | None = None) -> bool:
+    """Import saved FFTW wisdom; False when there is none or it cannot be read."""
+    directory = directory or wisdom_dir()
+    try:
+        parts = tuple((directory / f"{name}.wisdom").read_bytes() for name in _WISDOM_PARTS)
+    except OSError:
+        return False
+    return all(pyfftw.import_wisdom(parts))
+
+
+def save_wisdom(directory: Path | None = None) -> bool:
+    """Write this process's FFTW wisdom atomically; False when the cache is not writable."""
+    directory = directory or wisdom_dir()
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, blob in zip(_WISDOM_PARTS, pyfftw.export_wisdom(), strict=True):
+            tmp = directory / f".{name}.wisdom.{os.getpid()}"
+            tmp.write_bytes(blob)
+            os.replace(tmp, directory / f"{name}.wisdom")
+    except OSError:
+        return False
+    return True
+
+
+class FFTWTransform(Transform):
+    """An in-place FFTW r2c plan for three planes, in aligned buffers.
+
+    In place halves the working set (at 1024 x 1024 in double precision: 25 MB
+    instead of 49 MB), which makes both the transform and the passes after it
+    faster. Planned single-threaded: the parallelism is one process per core.
+    """
+
+    def __init__(self, height: int, width: int, dtype: np.dtype, effort: str = DEFAULT_PLANNER) -> None:
+        self.height = height
+        self.width = width
+        half = width // 2 + 1
+        buffer = pyfftw.empty_aligned((3, height, 2 * half), dtype=dtype)
+        self.pixels = buffer[:, :, :width]
+        self.spectrum = buffer.view(np.result_type(dtype, np.complex64))
+        self.interleaved = buffer.reshape(-1)
+        flags = (_FLAGS[effort], "FFTW_DESTROY_INPUT")
+        self.new_wisdom = False  # whether planning learnt something worth saving
+        try:  # from saved wisdom, at once, when this machine has planned this size before
+            self._plan = self._planned(flags + ("FFTW_WISDOM_ONLY",))
+        except RuntimeError:
+            self.new_wisdom = True
+            if effort != "estimate":
+                log.info("planning FFTs for %dx%d (once per image size on this machine)", width, height)
+            self._plan = self._planned(flags)
+
+    def _planned(self, flags: tuple[str, ...]) -> pyfftw.FFTW:
+        return pyfftw.FFTW(self.pixels, self.spectrum, axes=(1, 2), direction="FFTW_FORWARD", flags=flags, threads=1)
+
+    def execute(self) -> None:
+        self._plan.execute()
+
+
+class FFTWBackend(FFTBackend):
+    """pyFFTW plans per image shape; with an effort above "estimate", wisdom is loaded
+    before the first plan and saved after each one that was not in it, so later processes plan instantly."""
+
+    name = "fftw"
+
+    def __init__(
+        self,
+        precision: str = DEFAULT_PRECISION,
+        planner: str = DEFAULT_PLANNER,
+        use_wisdom: bool = True,
+        cache_size: int = 8,
+    ) -> None:
+        if planner not in _FLAGS:
+            raise InputError(f"planner effort must be one of {', '.join(PLANNER_EFFORTS)}, not {planner!r}")
+        super().__init__(precision, cache_size)
+        self.planner = planner
+        self.use_wisdom = use_wisdom and planner != "estimate"
+        self._wisdom_loaded = False
+
+    def _plan(self, height: int, width: int) -> Transform:
+        if self.use_wisdom and not self._wisdom_loaded:
+            load_wisdom()
+            self._wisdom_loaded = True
+        plan = FFTWTransform(height, width, self.dtype, self.planner)
+        if self.use_wisdom and plan.new_wisdom:  # a plan from saved wisdom adds nothing to save
+            save_wisdom()
+        return plan
+
+    def describe(self) -> str:
+        return f"fftw ({self.planner})"

@@ -1,0 +1,168 @@
+"""Measuring files: read, decode, extract. Every failure becomes a status, never an exception.
+
+``measure_file`` is the unit of work for one file; ``measure_files`` measures a
+chunk of walked files into rows of the store's schema, in whatever process runs
+it (a local worker, a Dask task, the command line itself).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from scanner.core.constants import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, Status
+from scanner.core.schema import Rows
+from scanner.features.extract import Extractor, GreyImage
+from scanner.images.decode import ImageInfo, UnusableImage, read_image
+from scanner.io.walk import Found
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """One file's outcome: its status ("ok" or why not), the header facts and the features."""
+
+    path: str
+    status: Status
+    error: str
+    info: ImageInfo
+    features: np.ndarray | None  # float64, the feature set's width, when status is ok
+
+
+def measure_file(
+    path: str | bytes | os.PathLike,
+    extractor: Extractor,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    *,
+    follow: bool = True,
+    decoded: Callable[[], None] | None = None,
+) -> FileRecord:
+    """Read, decode and measure one file; failures become statuses, never exceptions.
+
+    follow=False refuses a symbolic link in the path's last component (scanner.images.decode.read_image);
+    ``decoded`` is called once reading and decoding are over (a time limit's clock stops there).
+    """
+    name = os.fsdecode(path)
+    try:
+        decode_test_hook(name)
+        image = read_image(path, max_pixels, max_bytes, follow=follow)
+    except UnusableImage as exc:
+        return FileRecord(name, exc.status, exc.reason, exc.info, None)
+    finally:
+        if decoded is not None:
+            decoded()
+    try:
+        values = extractor.from_bgr(image.pixels)
+    except GreyImage as exc:
+        return FileRecord(name, Status.GRAYSCALE, str(exc), image.info, None)
+    return FileRecord(name, Status.OK, "", image.info, values)
+
+
+# The same function under the name the first versions of the library gave it.
+features_of_file = measure_file
+
+
+class FileClock(Protocol):
+    """What an executor's time limit watches: which file of a chunk is being read and decoded, and since when."""
+
+    def start(self, index: int) -> None:
+        """File `index` of the chunk starts being read and decoded."""
+
+    def stop(self) -> None:
+        """Reading and decoding are over (the measurement of decoded pixels is not limited)."""
+
+
+def decode_test_hook(name: str) -> None:
+    """Test hooks in the worker, as a hostile or slow file would act: with SCANNER_TEST_HANG_ON=TEXT a file
+    whose name contains TEXT hangs in its decode; with SCANNER_TEST_CRASH_ON=TEXT it crashes its process (an
+    abort, as a decoder's crash would end it); with
+    SCANNER_TEST_DELAY=TEXT:SECONDS it takes that much longer (so that a test can stop a scan midway)."""
+    hang, crash = os.environ.get("SCANNER_TEST_HANG_ON"), os.environ.get("SCANNER_TEST_CRASH_ON")
+    delay = os.environ.get("SCANNER_TEST_DELAY")
+    if not (hang or crash or delay):
+        return
+    base = os.path.basename(name)
+    if hang and hang in base:
+        while True:
+            time.sleep(60)
+    if crash and crash in base:
+        os.abort()
+    if delay:
+        text, _, seconds = delay.rpartition(":")
+        if text in base:
+            time.sleep(float(seconds))
+
+
+def _measured(
+    path: bytes,
+    extractor: Extractor,
+    max_pixels: int,
+    max_bytes: int,
+    follow: bool,
+    decoded: Callable[[], None] | None = None,
+) -> FileRecord:
+    """measure_file, with an unexpected error (a bug, MemoryError) as that file's row rather than the sweep's end."""
+    try:
+        return measure_file(path, extractor, max_pixels, max_bytes, follow=follow, decoded=decoded)
+    except Exception as exc:
+        return FileRecord(os.fsdecode(path), Status.UNREADABLE, f"internal error: {exc!r}", ImageInfo(), None)
+
+
+def rows_of(files: Sequence[Found], records: Sequence[FileRecord], width: int) -> Rows:
+    """Store rows of walked files and their records (size and mtime from the walk)."""
+    n = len(files)
+    features = np.full((n, width), np.nan)
+    for i, record in enumerate(records):
+        if record.status == Status.OK and record.features is not None:
+            features[i] = record.features
+    infos = [r.info for r in records]
+    return Rows.build(
+        n,
+        width,
+        path=[f.relpath for f in files],
+        root=[f.root for f in files],
+        status=[str(r.status) for r in records],
+        error=[r.error for r in records],
+        features=features,
+        height=[i.height or 0 for i in infos],
+        width=[i.width or 0 for i in infos],
+        format=[i.format or "" for i in infos],
+        jpeg_subsampling=[i.jpeg_subsampling or "" for i in infos],
+        jpeg_quality=[i.jpeg_quality or 0 for i in infos],
+        size=[f.size for f in files],
+        mtime=[f.mtime for f in files],
+    )
+
+
+def measure_files(
+    files: Sequence[Found],
+    roots: Sequence[bytes],
+    extractor: Extractor,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    clock: FileClock | None = None,
+) -> Rows:
+    """Measure a chunk of walked files (paths relative to `roots`) into store rows.
+
+    A ``clock`` is told when each file starts being read and when its decode is over.
+    """
+    records = []
+    for i, f in enumerate(files):
+        path = os.path.join(roots[f.root], f.relpath)
+        if clock is None:
+            records.append(_measured(path, extractor, max_pixels, max_bytes, f.follow))
+            continue
+        clock.start(i)
+        records.append(_measured(path, extractor, max_pixels, max_bytes, f.follow, clock.stop))
+        clock.stop()  # also when the decode raised something unexpected
+    return rows_of(files, records, extractor.measurement.n_features)
+
+
+def problem_rows(files: Sequence[Found], width: int) -> Rows:
+    """Rows for what the walk itself could not read, or a worker could not measure (status and error set)."""
+    return rows_of(files, [FileRecord("", Status(f.status), f.error, ImageInfo(), None) for f in files], width)

@@ -1,0 +1,280 @@
+"""Opening HDF5 files from elsewhere (feature stores, models): only what is inside the file, checked first.
+
+HDF5 can make a small file reach far beyond itself: an external link opens
+another file (a FIFO blocks for ever), external raw storage reads a dataset's
+bytes from any file on the machine, a virtual dataset assembles itself from other
+files, a filter the library does not know loads a plugin, and a dataset may
+declare 2^40 rows it never stored (reading them loops for minutes or runs out of
+memory). Stores and models are therefore opened through ``CheckedFile``:
+
+* the path must be a regular file (scanner.io.safeio: a FIFO or device is refused
+  without being opened, and HDF5 opens the very file that was checked);
+* an object is reached only through a hard link (soft, external and user-defined
+  links are refused, which also rules out link loops);
+* a dataset must be stored in the file (contiguous, chunked or compact; not
+  virtual, no external storage), use only the built-in filters (deflate,
+  shuffle, Fletcher-32, LZF, n-bit, scale-offset), have the kind and rank asked
+  for, and have its data: every chunk the shape needs is allocated, the storage
+  fits inside the file, and the rows it declares fit in that storage (at most
+  ``MAX_RATIO`` times it when compressed);
+* an attribute is read only if it is a number or text (or a short array of
+  them); references and compound, opaque or nested types are refused;
+* text columns are read slice by slice, and their total may not exceed what the
+  file could hold (shared heap objects cannot multiply it).
+
+Every HDF5 error while opening or reading becomes the caller's error class (a
+one-line message, exit code 2) through ``errors_as``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from typing import Any
+
+import h5py
+import numpy as np
+
+from scanner.core.errors import InputError
+from scanner.io import safeio
+
+ALLOWED_FILTERS = {
+    h5py.h5z.FILTER_DEFLATE: "deflate",
+    h5py.h5z.FILTER_SHUFFLE: "shuffle",
+    h5py.h5z.FILTER_FLETCHER32: "fletcher32",
+    h5py.h5z.FILTER_LZF: "lzf",
+    h5py.h5z.FILTER_NBIT: "nbit",
+    h5py.h5z.FILTER_SCALEOFFSET: "scaleoffset",
+}
+MAX_RATIO = 1100  # deflate cannot expand data more than 1032 times; nothing we write comes near
+RATIO_SLACK = 1 << 20  # bytes a small compressed dataset may expand to whatever its ratio
+MAX_ATTRIBUTE_ELEMENTS = 1 << 16
+TEXT_SLICE = 4096  # rows of a text column read at a time
+_LINK_KINDS = {h5py.h5l.TYPE_SOFT: "a soft", h5py.h5l.TYPE_EXTERNAL: "an external"}
+_LAYOUTS = {h5py.h5d.CONTIGUOUS: "contiguous", h5py.h5d.CHUNKED: "chunked", h5py.h5d.COMPACT: "compact"}
+
+# What h5py raises for a damaged file (HDF5's errors come as OSError, KeyError,
+# ValueError, RuntimeError, TypeError or IndexError, depending on where they arise).
+HDF5_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    KeyError,
+    ValueError,
+    RuntimeError,
+    TypeError,
+    IndexError,
+    OverflowError,
+    MemoryError,
+)
+
+
+@contextmanager
+def errors_as(error: type[InputError], name: str, what: str) -> Iterator[None]:
+    """Turn every HDF5 (h5py) error inside the block into `error`: 'NAME: damaged WHAT: why'."""
+    try:
+        yield
+    except InputError:
+        raise
+    except MemoryError:
+        raise error(f"{name}: damaged {what}: it asks for more memory than there is") from None
+    except HDF5_ERRORS as exc:
+        raise error(f"{name}: damaged {what}: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+class CheckedFile:
+    """An HDF5 file opened read-only after checking that it is a regular file; its objects are reached
+    through the checking accessors. Use as a context manager."""
+
+    def __init__(self, path: str | os.PathLike, what: str, error: type[InputError]) -> None:
+        self.name = os.fspath(path)
+        self.what = what
+        self.error = error
+        try:
+            fd = safeio.open_regular(self.name)
+        except FileNotFoundError:
+            raise error(f"{self.name}: no such file") from None
+        except safeio.NotRegularFile as exc:
+            raise error(f"{self.name}: not a {what}: {safeio.not_regular(exc.kind)}") from None
+        except OSError as exc:
+            raise error(f"{self.name}: cannot read it: {exc.strerror or exc}") from None
+        try:
+            self.size = os.fstat(fd).st_size
+            try:
+                self.file = h5py.File(safeio.reopen_path(fd, self.name), "r")
+            except HDF5_ERRORS as exc:
+                raise error(
+                    f"{self.name}: not a readable HDF5 file (damaged, or not a {what}): {_first_line(exc)}"
+                ) from None
+        finally:
+            os.close(fd)
+
+    def __enter__(self) -> CheckedFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with suppress(*HDF5_ERRORS):  # closing a damaged file
+            self.file.close()
+
+    def refuse(self, why: str) -> InputError:
+        return self.error(f"{self.name}: not a usable {self.what}: {why}")
+
+    # --- objects ------------------------------------------------------------------------------
+
+    def member(self, group: h5py.Group, name: str) -> h5py.Group | h5py.Dataset | None:
+        """The object `name` in `group` if there is one, reached through a hard link; None if absent."""
+        key = name.encode()
+        with errors_as(self.error, self.name, self.what):
+            if not group.id.links.exists(key):
+                return None
+            kind = group.id.links.get_info(key).type
+            if kind != h5py.h5l.TYPE_HARD:
+                where = f"{group.name.rstrip('/')}/{name}"
+                link = _LINK_KINDS.get(kind, "a user-defined")
+                raise self.refuse(f"{where} is {link} link: a {self.what} may hold only its own objects")
+            obj = group[name]
+        if not isinstance(obj, h5py.Group | h5py.Dataset):
+            raise self.refuse(f"{obj.name} is neither a group nor a dataset")
+        return obj
+
+    def group(self, group: h5py.Group, name: str) -> h5py.Group | None:
+        obj = self.member(group, name)
+        if obj is not None and not isinstance(obj, h5py.Group):
+            raise self.refuse(f"{obj.name} is not a group")
+        return obj
+
+    def dataset(
+        self, group: h5py.Group, name: str, kinds: str, ndim: int, *, required: bool = True
+    ) -> h5py.Dataset | None:
+        """The dataset `name` in `group`, checked: stored in the file, its data all there, its element
+        kind one of `kinds` (numpy kinds, 'T' for text) and its rank `ndim`."""
+        obj = self.member(group, name)
+        if obj is None:
+            if required:
+                raise self.refuse(f"no dataset {group.name.rstrip('/')}/{name}")
+            return None
+        if not isinstance(obj, h5py.Dataset):
+            raise self.refuse(f"{obj.name} is not a dataset")
+        with errors_as(self.error, self.name, self.what):
+            self._check_dtype(obj.name, obj.dtype, kinds)
+            if obj.ndim != ndim:
+                raise self.refuse(f"{obj.name} has {obj.ndim} dimensions, not {ndim}")
+            self._check_storage(obj)
+        return obj
+
+    def _check_dtype(self, where: str, dtype: np.dtype, kinds: str) -> None:
+        if h5py.check_string_dtype(dtype) is not None:
+            kind = "T"
+        elif h5py.check_vlen_dtype(dtype) is not None or h5py.check_ref_dtype(dtype) is not None:
+            kind = "R"
+        elif dtype.fields is not None or dtype.subdtype is not None:
+            kind = "C"
+        else:
+            kind = dtype.kind
+        if kind not in kinds:
+            wanted = " or ".join(sorted({_kind_name(k) for k in kinds}))
+            if "T" in kinds and "f" in kinds:
+                wanted = "numbers or text"
+            raise self.refuse(f"{where} holds {_kind_name(kind)}, not {wanted}")
+
+    def _check_storage(self, dataset: h5py.Dataset) -> None:
+        """Refuse data from outside the file, unknown filters, and rows declared but not stored."""
+        dcpl = dataset.id.get_create_plist()
+        layout = dcpl.get_layout()
+        where = dataset.name
+        if layout == h5py.h5d.VIRTUAL:
+            raise self.refuse(f"{where} is a virtual dataset (its data would come from other files)")
+        if layout not in _LAYOUTS:
+            raise self.refuse(f"{where} has an unknown storage layout")
+        if dcpl.get_external_count():
+            raise self.refuse(f"{where} keeps its data in external files")
+        filters = [dcpl.get_filter(i)[0] for i in range(dcpl.get_nfilters())]
+        unknown = [f for f in filters if f not in ALLOWED_FILTERS]
+        if unknown:
+            raise self.refuse(f"{where} uses filter {unknown[0]}, not one of the built-in ones")
+        logical = math.prod(dataset.shape) * dataset.dtype.itemsize
+        if logical == 0:
+            return
+        storage = dataset.id.get_storage_size()
+        if storage > self.size:
+            raise self.refuse(f"{where} claims {storage:,} bytes of storage in a file of {self.size:,}")
+        if layout == h5py.h5d.CHUNKED:
+            chunks = dataset.chunks or dataset.shape
+            needed = math.prod(math.ceil(n / c) for n, c in zip(dataset.shape, chunks, strict=True))
+            if dataset.id.get_num_chunks() < needed:
+                raise self.refuse(f"{where} declares {dataset.shape[0]:,} rows but holds the data of fewer")
+            if filters and logical > MAX_RATIO * storage + RATIO_SLACK:
+                raise self.refuse(f"{where} would expand {logical / storage:,.0f} times: more than compression gives")
+        if (layout == h5py.h5d.CONTIGUOUS or (layout == h5py.h5d.CHUNKED and not filters)) and storage < logical:
+            raise self.refuse(f"{where} declares {dataset.shape[0]:,} rows but holds the data of fewer")
+        if layout == h5py.h5d.CONTIGUOUS:
+            offset = dataset.id.get_offset()
+            if offset is not None and offset + storage > self.size:
+                raise self.refuse(f"{where} lies beyond the end of the file")
+
+    # --- attributes ------------------------------------------------------------------------------
+
+    def attributes(self, obj: h5py.HLObject, names: tuple[str, ...] | None = None) -> dict[str, Any]:
+        """The attributes of `obj` (or only those named) that are numbers or text, as Python values
+        (bytes decoded as UTF-8); an attribute of another type is refused."""
+        values: dict[str, Any] = {}
+        with errors_as(self.error, self.name, self.what):
+            for name in list(obj.attrs) if names is None else [n for n in names if n in obj.attrs]:
+                attribute = obj.attrs.get_id(name)
+                where = f"attribute {name}" if obj.name == "/" else f"{obj.name}: attribute {name}"
+                self._check_dtype(where, attribute.dtype, "TbiufS")
+                if math.prod(attribute.shape or ()) > MAX_ATTRIBUTE_ELEMENTS:
+                    raise self.refuse(f"{where} holds {math.prod(attribute.shape):,} values")
+                values[name] = _python_value(obj.attrs[name])
+        return values
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    def text(self, dataset: h5py.Dataset, where: slice, *, as_bytes: bool = False) -> np.ndarray:
+        """Rows of a text column as an object array of str (bytes that are not UTF-8 kept by
+        surrogateescape), or of bytes; read in slices whose total may not exceed the file's size."""
+        start, stop, _ = where.indices(dataset.shape[0])
+        parts, total = [], 0
+        source = dataset if as_bytes else dataset.asstr(errors="surrogateescape")
+        with errors_as(self.error, self.name, self.what):
+            for first in range(start, stop, TEXT_SLICE):
+                values = source[first : min(stop, first + TEXT_SLICE)]
+                total += sum(map(len, values.tolist()))
+                if total > 2 * self.size + RATIO_SLACK:
+                    raise self.refuse(f"{dataset.name} holds more text than the file could")
+                parts.append(np.asarray(values, dtype=object))
+        return np.concatenate(parts) if parts else np.empty(0, dtype=object)
+
+
+_KIND_NAMES = {
+    "f": "floats",
+    "i": "integers",
+    "u": "integers",
+    "b": "booleans",
+    "T": "text",
+    "S": "bytes",
+    "R": "references or variable-length data",
+    "C": "compound or array values",
+}
+
+
+def _kind_name(kind: str) -> str:
+    return _KIND_NAMES.get(kind, f"values of type {kind!r}")
+
+
+def _python_value(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return [_python_value(v) for v in value.tolist()] if value.ndim else _python_value(value[()])
+    return value

@@ -1,0 +1,122 @@
+"""Writing outputs: whole or not at all, never over an input, `-` for standard output.
+
+Every file a command writes (CSV, model, report, figure) goes through here: it is
+written to a temporary file beside its destination and renamed over it only once
+complete, so a failure (a full disk, Ctrl-C, a bad input found half-way) leaves
+the old file or nothing, never a partial or 0-byte one; an output that is also one
+of the command's inputs is refused before anything is written; and `-` means
+standard output.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import IO, Any
+
+from scanner.core.errors import FatalError, InputError
+
+STDOUT = "-"
+
+PathLike = str | os.PathLike[str]
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def refuse_inputs(path: PathLike, inputs: Iterable[PathLike | None]) -> None:
+    """InputError when `path` names the same file as one of `inputs` (writing it would destroy the input)."""
+    name = os.fspath(path)
+    if name == STDOUT:
+        return
+    for given in inputs:
+        if given is not None and os.fspath(given) != STDOUT and _same_file(name, os.fspath(given)):
+            raise InputError(f"the output {name} is also an input ({os.fspath(given)}); write it elsewhere")
+
+
+@contextmanager
+def output_path(path: PathLike, *, inputs: Iterable[PathLike | None] = ()) -> Iterator[str]:
+    """A temporary path beside `path` to write the output to (for writers that take a path, like h5py);
+    renamed over `path` when the block ends without error, removed otherwise. For `-` it is a
+    temporary file whose bytes go to standard output once complete."""
+    name = os.fspath(path)
+    if name == STDOUT:
+        with _to_stdout() as tmp:
+            yield tmp
+        return
+    refuse_inputs(name, inputs)
+    directory = os.path.dirname(os.path.abspath(name))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(name)}.", suffix=".tmp", dir=directory)
+        os.close(fd)
+    except OSError as exc:
+        raise FatalError(f"cannot write {name}: {exc.strerror or exc}") from None
+    try:
+        yield tmp
+        _durable_replace(tmp, name)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+@contextmanager
+def _to_stdout() -> Iterator[str]:
+    """A temporary file (in the system's temporary directory) copied to standard output when complete."""
+    fd, tmp = tempfile.mkstemp(prefix=".scanner-stdout.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield tmp
+        with open(tmp, "rb") as handle:
+            shutil.copyfileobj(handle, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+    finally:
+        os.unlink(tmp)
+
+
+def _durable_replace(tmp: str, name: str) -> None:
+    try:
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, name)
+    except OSError as exc:
+        raise FatalError(f"cannot write {name}: {exc.strerror or exc}") from None
+
+
+@contextmanager
+def output_file(path: PathLike, *, binary: bool = False, inputs: Iterable[PathLike | None] = ()) -> Iterator[IO[Any]]:
+    """An open file for the output (`-`: standard output). Text is UTF-8, and a file name that is
+    not UTF-8 is written back as its original bytes (surrogateescape)."""
+    name = os.fspath(path)
+    if name == STDOUT:
+        stream: IO[Any] = sys.stdout.buffer if binary else sys.stdout
+        if not binary:
+            sys.stdout.reconfigure(errors="surrogateescape")  # type: ignore[union-attr]
+        yield stream
+        stream.flush()
+        return
+    with output_path(name, inputs=inputs) as tmp, _opened(name, tmp, binary) as handle:
+        try:
+            yield handle
+            handle.flush()
+        except OSError as exc:
+            raise FatalError(f"cannot write {name}: {exc.strerror or exc}") from None
+
+
+@contextmanager
+def _opened(name: str, tmp: str, binary: bool) -> Iterator[IO[Any]]:
+    encoding, errors, newline = (None, None, None) if binary else ("utf-8", "surrogateescape", "")
+    try:
+        handle: IO[Any] = open(tmp, "wb" if binary else "w", encoding=encoding, errors=errors, newline=newline)  # noqa: SIM115
+    except OSError as exc:
+        raise FatalError(f"cannot write {name}: {exc.strerror or exc}") from None
+    with handle:
+        yield handle

@@ -1,0 +1,260 @@
+"""`scanner export`: a feature store as CSV, JSON lines or Parquet, optionally joined with verdicts and filtered.
+
+The columns are the store's exported columns (schema.COLUMNS, those marked export,
+``path`` as a usable path, then one column per feature), followed, with a verdicts
+file, by ``verdict``, ``score``, ``threshold`` and ``probability``. Rows go out in
+store order, chunk by chunk, so memory stays flat at a million rows.
+
+- CSV: features and floats written exactly (shortest round-trip form), an empty
+  field for NaN or missing; a file name that is not UTF-8 is written as its
+  original bytes.
+- JSON lines: one object per row, null for NaN or missing; a name that is not
+  UTF-8 is written with ``\\udcXX`` escapes (Python's json reads it back exactly).
+- Parquet (pyarrow): typed columns, null for NaN or missing; a name that is not
+  UTF-8 has its undecodable bytes as backslash escapes (``\\xff``).
+
+Light: pyarrow is imported only for Parquet, and nothing of numba, FFTW, OpenCV,
+scikit-learn or matplotlib.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import IO, Any, Literal, get_args
+
+import numpy as np
+
+from scanner.core.constants import STATUSES
+from scanner.core.errors import InputError
+from scanner.core.schema import COLUMN_BY_NAME, Measurement, arrow_text, export_arrays, export_columns_of
+from scanner.store.hdf5 import iter_rows, read_header
+
+ExportFormat = Literal["csv", "jsonl", "parquet"]
+EXPORT_FORMATS: tuple[str, ...] = get_args(ExportFormat)
+SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
+VERDICT_EXPORT = ("verdict", "score", "threshold", "probability")  # columns a verdicts file adds
+
+
+def format_of(out: str | os.PathLike, given: str | None) -> str:
+    """The format asked for, else the one the output's suffix names, else CSV."""
+    if given:
+        return given
+    return SUFFIXES.get(os.path.splitext(os.fspath(out))[1].lower(), "csv")
+
+
+def parse_statuses(text: str | None) -> frozenset[str] | None:
+    """'ok,truncated' -> {'ok', 'truncated'}; None keeps every row. InputError for a status that does not exist."""
+    if text is None:
+        return None
+    wanted = frozenset(part.strip() for part in text.split(",") if part.strip())
+    unknown = sorted(wanted - set(STATUSES))
+    if not wanted or unknown:
+        raise InputError(f"unknown status {', '.join(unknown) or repr(text)}; the statuses are {', '.join(STATUSES)}")
+    return wanted
+
+
+@dataclass(frozen=True)
+class VerdictRow:
+    verdict: str
+    score: float
+    threshold: float
+    probability: float
+
+
+def _number(text: str | None) -> float:
+    text = (text or "").strip()
+    return float(text) if text else math.nan
+
+
+def read_verdicts(path: str | os.PathLike) -> dict[str, VerdictRow]:
+    """A verdicts CSV (from scanner classify) by path; the columns path and verdict are needed, the others
+    (score, threshold, probability) are read where present."""
+    name = os.fspath(path)
+    rows: dict[str, VerdictRow] = {}
+    try:
+        with open(name, newline="", encoding="utf-8", errors="surrogateescape") as handle:
+            reader = csv.DictReader(handle)
+            if not reader.fieldnames or not {"path", "verdict"} <= set(reader.fieldnames):
+                raise InputError(f"{name}: a verdicts file needs the columns path,verdict (as scanner classify writes)")
+            for line, row in enumerate(reader, start=2):
+                try:
+                    values = [_number(row.get(column)) for column in ("score", "threshold", "probability")]
+                except ValueError:
+                    raise InputError(
+                        f"{name}, line {line}: a score, threshold or probability is not a number"
+                    ) from None
+                rows[row["path"] or ""] = VerdictRow((row["verdict"] or "").strip(), *values)
+    except OSError as exc:
+        raise InputError(f"cannot read verdicts file {name}: {exc.strerror or exc}") from None
+    except (csv.Error, UnicodeError) as exc:
+        raise InputError(f"{name}: not a readable CSV file: {exc}") from None
+    return rows
+
+
+def _key(path: str) -> str:
+    return os.path.normpath(os.path.abspath(path))
+
+
+class _Join:
+    """Finds a store row's verdict: by the path as written, else by its normalised absolute form."""
+
+    def __init__(self, verdicts: dict[str, VerdictRow]) -> None:
+        self.verdicts = verdicts
+        self._normalised: dict[str, VerdictRow] | None = None
+        self.matched = 0
+
+    def get(self, path: str) -> VerdictRow | None:
+        found = self.verdicts.get(path)
+        if found is None:
+            if self._normalised is None:
+                self._normalised = {_key(p): v for p, v in self.verdicts.items()}
+            found = self._normalised.get(_key(path))
+        self.matched += found is not None
+        return found
+
+
+def export_chunks(
+    store: str | os.PathLike,
+    verdicts: dict[str, VerdictRow] | None = None,
+    statuses: frozenset[str] | None = None,
+) -> tuple[list[str], Iterator[dict[str, np.ndarray]]]:
+    """The export's column names, and its rows chunk by chunk (column name -> array), filtered and joined."""
+    header = read_header(store)
+    names = list(export_columns_of(header.measurement)) + (list(VERDICT_EXPORT) if verdicts is not None else [])
+    join = _Join(verdicts) if verdicts is not None else None
+
+    def chunks() -> Iterator[dict[str, np.ndarray]]:
+        for rows in iter_rows(store):
+            if statuses is not None:
+                rows = rows.take(np.isin(rows.status, list(statuses)))
+            if not len(rows):
+                continue
+            columns = export_arrays(rows, header.roots, header.measurement)
+            if join is not None:
+                found = [join.get(p) for p in columns["path"].tolist()]
+                columns["verdict"] = np.array([f.verdict if f else "" for f in found], dtype=object)
+                for field in ("score", "threshold", "probability"):
+                    columns[field] = np.array([getattr(f, field) if f else math.nan for f in found])
+            yield columns
+
+    return names, chunks()
+
+
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, float):
+        return "" if math.isnan(value) else repr(value)
+    return value
+
+
+def write_csv(handle: IO[str], names: list[str], chunks: Iterable[dict[str, np.ndarray]]) -> int:
+    writer = csv.writer(handle, lineterminator="\n")
+    # QUOTE_MINIMAL quotes only the line terminator's characters: a name holding a carriage return
+    # would read back as two records, so a row with one is written with every field quoted.
+    quoted = csv.writer(handle, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    writer.writerow(names)
+    n = 0
+    for columns in chunks:
+        lists = [columns[name].tolist() for name in names]
+        for row in zip(*lists, strict=True):
+            values = [_csv_value(v) for v in row]
+            (quoted if any(isinstance(v, str) and "\r" in v for v in values) else writer).writerow(values)
+        n += len(lists[0])
+    return n
+
+
+def export_csv(store: str | os.PathLike, handle: IO[str]) -> int:
+    """The whole store as CSV (every exported column) to an open text handle; the number of rows."""
+    names, chunks = export_chunks(store, None, None)
+    return write_csv(handle, names, chunks)
+
+
+def _json_value(value: Any) -> Any:
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def write_jsonl(handle: IO[str], names: list[str], chunks: Iterable[dict[str, np.ndarray]]) -> int:
+    n = 0
+    for columns in chunks:
+        lists = [columns[name].tolist() for name in names]
+        for row in zip(*lists, strict=True):
+            record = {name: _json_value(v) for name, v in zip(names, row, strict=True)}
+            try:
+                line = json.dumps(record, ensure_ascii=False, allow_nan=False)
+                line.encode("utf-8")
+            except UnicodeEncodeError:  # a name that is not UTF-8: escaped, so the line stays valid UTF-8
+                line = json.dumps(record, ensure_ascii=True, allow_nan=False)
+            handle.write(line + "\n")
+        n += len(lists[0])
+    return n
+
+
+def arrow_schema(names: list[str]) -> Any:
+    """The Parquet schema: strings, 64-bit integers and doubles, as the store's columns are."""
+    import pyarrow as pa
+
+    types = {"bytes": pa.string(), "text": pa.string(), "int32": pa.int64(), "int64": pa.int64()}
+    fields = []
+    for name in names:
+        column = COLUMN_BY_NAME.get(name)
+        if name == "verdict":
+            kind = pa.string()
+        elif column is None or column.kind in ("float64", "features"):
+            kind = pa.float64()
+        else:
+            kind = types[column.kind]
+        fields.append(pa.field(name, kind))
+    return pa.schema(fields)
+
+
+def write_parquet(
+    path: str, names: list[str], chunks: Iterable[dict[str, np.ndarray]], measurement: Measurement
+) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = arrow_schema(names).with_metadata({"scanner.measurement": measurement.describe()})
+    n = 0
+    with pq.ParquetWriter(path, schema, compression="zstd") as writer:
+        for columns in chunks:
+            arrays = []
+            for field in schema:
+                values = columns[field.name]
+                if field.name == "path":
+                    values = np.array([arrow_text(p) for p in values.tolist()], dtype=object)
+                arrays.append(pa.array(values, type=field.type, from_pandas=True))  # NaN -> null
+            writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
+            n += len(arrays[0])
+        if not n:
+            writer.write_table(schema.empty_table())
+    return n
+
+
+def export(
+    store: str | os.PathLike,
+    out: str | os.PathLike,
+    file_format: str | None = None,
+    *,
+    verdicts: str | os.PathLike | None = None,
+    statuses: frozenset[str] | None = None,
+) -> int:
+    """Write the store (joined with a verdicts file, keeping only rows of `statuses`) to `out`, whole or not at
+    all and never over an input (`-`: standard output); the number of rows written."""
+    from scanner.io.outputs import output_file, output_path
+
+    chosen = format_of(out, file_format)
+    if chosen not in EXPORT_FORMATS:
+        raise InputError(f"unknown export format {chosen!r}; choose {', '.join(EXPORT_FORMATS)}")
+    header = read_header(store)  # a store that cannot be read leaves nothing behind
+    joined = read_verdicts(verdicts) if verdicts is not None else None
+    names, chunks = export_chunks(store, joined, statuses)
+    inputs = [store, verdicts]
+    if chosen == "parquet":
+        with output_path(out, inputs=inputs) as tmp:
+            return write_parquet(tmp, names, chunks, header.measurement)
+    with output_file(out, inputs=inputs) as handle:
+        return (write_csv if chosen == "csv" else write_jsonl)(handle, names, chunks)

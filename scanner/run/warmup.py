@@ -1,0 +1,123 @@
+"""The first run: compiling the numba kernels, said out loud, and done once before a scan's workers start.
+
+numba compiles the kernels the first time they run and caches them on disk
+(``cache=True``); later runs load them in well under a second. Compiling takes
+half a minute or so, which without a word looks like a hang. Two pieces:
+
+- ``install_compile_notice`` (called whenever an extractor is built) listens to
+  numba's documented event API in this process. The ``numba:compile`` event fires
+  only when numba really compiles, never for a cache hit, so the message
+  "compiling kernels, first run only" is logged exactly when it is true. In a
+  worker process it reaches the user through the worker's log forwarding.
+- ``warm_up`` runs an extractor's kernels once on a tiny image in this process.
+  A scan calls it while its workers start up and before it hands them any file,
+  so that they load the freshly cached kernels instead of each compiling them at
+  once (on many cores that is many copies of the compiler's time and memory). A stamp in the user's cache
+  directory remembers that the kernels of this installation were warmed, so a
+  scan pays nothing for the check afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.metadata
+import logging
+import os
+import platform
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+import scanner
+from scanner.core.cachedir import cache_dir
+from scanner.features.backends import backend_options
+from scanner.features.extract import ExtractorSpec
+
+log = logging.getLogger(__name__)
+
+COMPILING = "compiling kernels, first run only (later runs load them from the cache)"
+
+
+class _Notice:
+    """Counts numba's compilations in this process and announces the first one."""
+
+    def __init__(self) -> None:
+        self.compiled = 0
+
+    def on_start(self, event: Any) -> None:
+        self.compiled += 1
+        if self.compiled == 1:
+            log.info(COMPILING)
+        dispatcher = (event.data or {}).get("dispatcher")
+        log.debug("compiling %s%s", getattr(dispatcher, "__qualname__", dispatcher), (event.data or {}).get("args"))
+
+    def on_end(self, event: Any) -> None:
+        pass
+
+
+_NOTICE: _Notice | None = None
+
+
+def install_compile_notice() -> _Notice:
+    """Announce numba's first compilation in this process (idempotent); the listener counts them."""
+    global _NOTICE
+    if _NOTICE is None:
+        from numba.core import event
+
+        class Listener(_Notice, event.Listener):
+            pass
+
+        _NOTICE = Listener()
+        event.register("numba:compile", _NOTICE)
+    return _NOTICE
+
+
+def tiny_image(side: int = 16) -> np.ndarray:
+    """A small RGB image whose channels differ (a grey one would stop before the kernels)."""
+    return np.random.default_rng(0).integers(0, 256, (side, side, 3), dtype=np.uint8)
+
+
+def _stamp_path(spec: ExtractorSpec) -> str:
+    """A file named after everything the compiled kernels depend on: versions, machine, the package's sources."""
+    package = os.path.dirname(scanner.__file__)
+    key = hashlib.blake2b(digest_size=12)
+    for part in (scanner.__version__, sys.version, platform.machine(), repr(spec.measurement), spec.backend):
+        key.update(part.encode() + b"\0")
+    with contextlib.suppress(Exception):  # numba is a dependency; its version is part of the key
+        key.update(importlib.metadata.version("numba").encode())
+    for directory, _, names in sorted(os.walk(package)):
+        for name in sorted(n for n in names if n.endswith(".py")):
+            info = os.stat(os.path.join(directory, name))
+            key.update(f"{name}:{info.st_mtime_ns}:{info.st_size}".encode())
+    return os.path.join(cache_dir(), f"kernels-warm-{key.hexdigest()}")
+
+
+def warm_up(spec: ExtractorSpec) -> bool:
+    """Make sure the kernels of `spec`'s extractor are compiled and cached; True if this run compiled them.
+
+    Does nothing when this installation already warmed them (a stamp in the cache
+    directory). Otherwise runs them once here (compiling, announced, or loading
+    from numba's cache) with the FFT planned at the lowest effort and no saved plans
+    touched: the kernels depend on the feature set, spectrum and precision only.
+    """
+    stamp = _stamp_path(spec)
+    if os.path.exists(stamp):
+        return False
+    options = backend_options(spec.backend, planner="estimate", use_wisdom=False)
+    extractor = ExtractorSpec(spec.measurement, spec.backend, options).build()
+    notice = install_compile_notice()
+    before, began = notice.compiled, time.monotonic()
+    extractor.from_rgb(tiny_image())
+    compiled = notice.compiled > before
+    if compiled:
+        log.info("kernels compiled in %.0f s", time.monotonic() - began)
+    try:
+        os.makedirs(os.path.dirname(stamp), exist_ok=True)
+        with open(stamp, "w") as handle:
+            handle.write(f"{spec.measurement.describe()}, {spec.backend}\n")
+    except OSError:  # an unwritable cache: warm up again next time, nothing worse
+        pass
+    return compiled
