@@ -40,17 +40,10 @@ from train_default_model import (
     set_weights,
 )
 
+from scanner.core.errors import DetectorError
 from scanner.core.featuresets import EXTENDED
 from scanner.detect.evaluate import evaluate, markdown, markdown_table
-from scanner.detect.workflows import (
-    DetectorError,
-    Samples,
-    bundled_model,
-    detector_defaults,
-    fit_classifier,
-    fit_gmm,
-    samples_of,
-)
+from scanner.detect.workflows import Samples, bundled_model, detector_defaults, fit_classifier, fit_gmm, samples_of
 from scanner.store.hdf5 import read_features
 
 SEED = 0

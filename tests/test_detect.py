@@ -8,14 +8,13 @@ from conftest import natural_image
 from sklearn.mixture import GaussianMixture
 from sklearn.svm import SVC
 
+from scanner.core.errors import DetectorError, ModelError
 from scanner.core.featuresets import FEATURE_NAMES
 from scanner.core.schema import Measurement, make_table
 from scanner.detect.workflows import (
     SCHEMA_VERSION,
-    DetectorError,
     GMMDecision,
     Model,
-    ModelError,
     adapt,
     anchor_features,
     bundled_model,

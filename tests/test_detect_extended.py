@@ -10,14 +10,13 @@ from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
+from scanner.core.errors import DetectorError, ModelError
 from scanner.core.featuresets import EXTENDED, FEATURE_SETS, PAPER
 from scanner.core.schema import Measurement, make_table
 from scanner.detect.workflows import (
     DETECTOR_DEFAULTS,
-    DetectorError,
     LogisticDecision,
     Model,
-    ModelError,
     Projection,
     Standardisation,
     bundled_model,

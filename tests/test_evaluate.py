@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 from test_detect import FAKE_CENTRE, REAL_CENTRE, clusters
 
+from scanner.core.errors import DetectorError
 from scanner.core.schema import make_table
 from scanner.detect.evaluate import FAKE_SHARES, evaluate, markdown, metrics, split_set
-from scanner.detect.workflows import DetectorError, fit_svm, samples_of
+from scanner.detect.workflows import fit_svm, samples_of
 
 
 def labelled(name, n_real, n_fake, seed=0, scale=1.0, spectrum="log", spread=0.004):

@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 from hostile import assert_message, scanner, scanner_batch, text
 
+from scanner.core.errors import ModelError, StoreError
 from scanner.core.schema import make_table
-from scanner.detect.workflows import ModelError, bundled_model_path, load_model
-from scanner.store.hdf5 import StoreError, read_features, read_header, write_table
+from scanner.detect.workflows import bundled_model_path, load_model
+from scanner.store.hdf5 import read_features, read_header, write_table
 
 SECRET = b"secret-content-of-another-file-0123456789" * 4
 

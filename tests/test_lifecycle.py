@@ -12,13 +12,14 @@ import numpy as np
 import pytest
 from conftest import natural_image
 
+from scanner.core.errors import ScanError, StoreMismatch
 from scanner.core.schema import Measurement, Rows
 from scanner.io.walk import Walk
 from scanner.run.executors.inline import InProcess
 from scanner.run.sweep import ScanOptions, scan
 from scanner.store.hdf5 import read_features, read_header
 from scanner.store.journal import Journal
-from scanner.store.session import ScanError, StoreMismatch, StoreSession, journal_path, locked
+from scanner.store.session import StoreSession, journal_path, locked
 
 OPTIONS = dict(planner="estimate", workers=2)
 

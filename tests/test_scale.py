@@ -14,7 +14,7 @@ from conftest import natural_image
 from typer.testing import CliRunner
 
 from scanner.cli import app
-from scanner.core.errors import InputError
+from scanner.core.errors import InputError, StoreMismatch
 from scanner.core.schema import Measurement, Rows, make_table
 from scanner.features.extract import extractor_spec
 from scanner.io.walk import Found
@@ -23,7 +23,7 @@ from scanner.run.executors import MeasureSpec, timed_out_error
 from scanner.run.sweep import parse_shard, shard_of
 from scanner.store.hdf5 import read_features, write_table
 from scanner.store.parts import TIMED_OUT, Part, PartError, list_parts, parts_path, write_part
-from scanner.store.session import StoreMismatch, StoreSession, file_key
+from scanner.store.session import StoreSession, file_key
 
 runner = CliRunner()
 

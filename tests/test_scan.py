@@ -19,10 +19,11 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from scanner.cli import app
+from scanner.core.errors import ScanError, StoreMismatch
 from scanner.features.extract import make_extractor
 from scanner.features.measure import features_of_file
 from scanner.io.walk import Walk
-from scanner.run.sweep import ScanError, ScanOptions, StoreMismatch, scan
+from scanner.run.sweep import ScanOptions, scan
 from scanner.store.hdf5 import read_features
 from scanner.store.journal import Journal
 from scanner.store.session import journal_path, merge

@@ -11,7 +11,8 @@ from conftest import natural_image
 from test_cli_detect import invoke, read_csv, store
 from test_detect import FAKE_CENTRE, REAL_CENTRE, clusters
 
-from scanner.detect.workflows import DetectorError, bundled_model, fit_gmm, load_model, logistic, threshold_at_fpr
+from scanner.core.errors import DetectorError
+from scanner.detect.workflows import bundled_model, fit_gmm, load_model, logistic, threshold_at_fpr
 from scanner.features.extract import make_extractor
 from scanner.features.measure import measure_file
 

@@ -25,3 +25,27 @@ class FatalError(ScannerError):
     """The work cannot be done or go on (an output that cannot be written, workers that keep dying)."""
 
     exit_code = ExitCode.FATAL
+
+
+class StoreError(InputError):
+    """A file that is not a usable feature store, with what to do about it."""
+
+
+class ScanError(FatalError):
+    """The scan cannot start or go on (for example an unwritable output)."""
+
+
+class StoreMismatch(InputError):
+    """The output exists but cannot be resumed with these options; the message says what to do."""
+
+
+class DetectorError(InputError):
+    """Training or classifying cannot go on; the message says why and what to do."""
+
+
+class ModelError(DetectorError):
+    """A model file that cannot be used: not a model, another schema, other features."""
+
+
+class ReportError(InputError):
+    """Input the report cannot be made from, with what to do about it."""

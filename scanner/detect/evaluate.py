@@ -23,9 +23,9 @@ import numpy as np
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
 from sklearn.model_selection import train_test_split
 
+from scanner.core.errors import DetectorError
 from scanner.core.schema import Measurement
 from scanner.detect.workflows import (
-    DetectorError,
     Samples,
     adapt,
     detector_defaults,

@@ -36,7 +36,7 @@ import numpy as np
 
 from scanner import __version__
 from scanner.core.constants import DEFAULT_LIMITS, ReadLimits, Status
-from scanner.core.errors import InputError
+from scanner.core.errors import DetectorError, InputError, ModelError
 from scanner.core.featuresets import FEATURE_SETS, PAPER, feature_set_of_names
 from scanner.core.schema import FeatureTable, Measurement
 from scanner.features.extract import ExtractorSpec
@@ -59,14 +59,6 @@ _FAKE_NAMES = {"fake", "1_fake"}
 # The paper's side rule for the mixture reads the "mean" feature: column 0 of every feature set.
 _MEAN = 0
 assert all(s.names[_MEAN] == "mean" for s in FEATURE_SETS.values())
-
-
-class DetectorError(InputError):
-    """Training or classifying cannot go on; the message says why and what to do."""
-
-
-class ModelError(DetectorError):
-    """A model file that cannot be used: not a model, another schema, other features."""
 
 
 @dataclass(frozen=True)

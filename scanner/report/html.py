@@ -35,7 +35,7 @@ from matplotlib.figure import Figure
 
 from scanner import __version__
 from scanner.core.constants import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, STATUSES, Status
-from scanner.core.errors import InputError
+from scanner.core.errors import ReportError
 from scanner.core.featuresets import PAPER
 from scanner.core.schema import FeatureTable
 from scanner.detect.workflows import FAKE, REAL, label_from_path
@@ -67,10 +67,6 @@ CLASS_COLOURS = {REAL: "#2b6cb0", FAKE: "#c53030"}
 OTHER_COLOURS = ("#718096", "#b7791f", "#2f855a", "#6b46c1")
 
 _CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
-
-
-class ReportError(InputError):
-    """Input the report cannot be made from, with what to do about it."""
 
 
 @dataclass(frozen=True)

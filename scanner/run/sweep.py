@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from scanner.core.constants import DEFAULT_FILE_TIMEOUT, DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
-from scanner.core.errors import InputError
+from scanner.core.errors import InputError, ScanError, StoreMismatch
 from scanner.core.schema import Measurement
 from scanner.features.backends import DEFAULT_BACKEND, DEFAULT_PLANNER, backend_options
 from scanner.features.extract import ExtractorSpec, extractor_spec
@@ -30,15 +30,7 @@ from scanner.features.measure import problem_rows
 from scanner.io.walk import Found, Walk
 from scanner.run.executors import Chunk, Executor, MeasureSpec, PartDone
 from scanner.run.warmup import warm_up
-from scanner.store.session import (
-    CommitPolicy,
-    ScanError,
-    StoreMismatch,
-    StoreSession,
-    journal_path,
-    measurement_to_resume,
-    path_key,
-)
+from scanner.store.session import CommitPolicy, StoreSession, journal_path, measurement_to_resume, path_key
 
 __all__ = ["Progress", "ScanError", "ScanOptions", "ScanSummary", "StoreMismatch", "journal_path", "scan"]
 

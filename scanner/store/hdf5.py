@@ -29,7 +29,7 @@ import numpy as np
 
 from scanner import __version__
 from scanner.core.constants import STATUSES
-from scanner.core.errors import InputError
+from scanner.core.errors import InputError, StoreError
 from scanner.core.featuresets import feature_set_of_names
 from scanner.core.schema import (
     COLUMNS,
@@ -84,10 +84,6 @@ class Layout:
 
 LAYOUT = Layout()
 UNCOMPRESSED = Layout(compression=None, compression_opts=None, shuffle=False)  # stores written before 0.3
-
-
-class StoreError(InputError):
-    """A file that is not a usable feature store, with what to do about it."""
 
 
 def now_utc() -> str:

@@ -34,30 +34,13 @@ from typing import Any, Literal, NoReturn
 import numpy as np
 
 from scanner.core.constants import RETRY_STATUSES
-from scanner.core.errors import FatalError, InputError
+from scanner.core.errors import InputError, ScanError, StoreError, StoreMismatch
 from scanner.core.schema import SCHEMA_VERSION, Measurement, Rows, full_paths
-from scanner.store.hdf5 import (
-    CHUNK_ROWS,
-    StoreError,
-    StoreHeader,
-    StoreWriter,
-    iter_rows,
-    now_utc,
-    read_header,
-    store_attrs,
-)
+from scanner.store.hdf5 import CHUNK_ROWS, StoreHeader, StoreWriter, iter_rows, now_utc, read_header, store_attrs
 from scanner.store.journal import Journal
 from scanner.store.parts import Part, PartError, list_parts, parts_path, remove_directory, remove_parts, set_aside
 
 log = logging.getLogger(__name__)
-
-
-class ScanError(FatalError):
-    """The scan cannot start or go on (for example an unwritable output)."""
-
-
-class StoreMismatch(InputError):
-    """The output exists but cannot be resumed with these options; the message says what to do."""
 
 
 def kill_point(name: str) -> None:

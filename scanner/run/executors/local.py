@@ -36,12 +36,12 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from scanner.core.constants import Status
+from scanner.core.errors import ScanError
 from scanner.core.featuresets import get_feature_set
 from scanner.core.schema import Rows
 from scanner.features.backends import BACKENDS
 from scanner.features.measure import measure_files, problem_rows
 from scanner.run.executors import Chunk, Executor, MeasureSpec, timed_out_error
-from scanner.store.session import ScanError
 
 IN_FLIGHT = 2  # chunks outstanding per worker: one working, one queued
 READY = "ready"  # a worker's first message: it started and holds its extractor
