@@ -93,5 +93,11 @@ class SpectralExtractor:
                 plane = transform.spectrum[c]
                 plane[...] = 0.0
                 plane[0, 0] = float(pixel * scale) * height * width
+        for bit, source, target in kernels.IDENTICAL_PAIRS:
+            if flags & (1 << bit):
+                # Identical planes have identical spectra, bit for bit: an FFT library free to
+                # transform the planes of a batch by different code paths (SIMD lanes, a scalar
+                # tail) could round them apart, and d of the pair would not be exactly 0.
+                transform.spectrum[target][...] = transform.spectrum[source]
         values: np.ndarray = self.features.compute(transform)
         return values
