@@ -41,6 +41,7 @@ from scanner.features.measure import features_of_file
 from scanner.images.decode import decode_bytes
 from scanner.io.walk import Walk
 from scanner.run.sweep import ScanOptions, scan
+from scanner.store.session import CommitPolicy
 
 PER_DIRECTORY = 1000
 
@@ -146,7 +147,7 @@ def timed_scan(
         summary = scan(
             Walk([directory]),
             out,
-            ScanOptions(workers=workers, overwrite=True, cluster=cluster, commit_rows=100),
+            ScanOptions(commit=CommitPolicy(commit_rows=100), workers=workers, overwrite=True, cluster=cluster),
             on_progress=lambda p: samples.append((time.perf_counter(), p.written)),
         )
     finally:

@@ -38,6 +38,7 @@ _EXPORTS = {
     # sweeps and stores
     "scan": "scanner.run.sweep",
     "ScanOptions": "scanner.run.sweep",
+    "MeasureOptions": "scanner.run.sweep",
     "Walk": "scanner.io.walk",
     "read_features": "scanner.store.hdf5",
     "FeatureTable": "scanner.core.schema",

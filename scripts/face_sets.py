@@ -22,7 +22,7 @@ from scanner.core.schema import Measurement
 from scanner.detect.workflows import Samples
 from scanner.io.walk import Walk
 from scanner.run.executors.inline import InProcess
-from scanner.run.sweep import ScanOptions, scan
+from scanner.run.sweep import MeasureOptions, ScanOptions, scan
 from scanner.store.hdf5 import read_header
 
 FACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces"
@@ -66,9 +66,8 @@ def feature_store(set_dir: Path, out_path: Path, spectrum: str = "log", feature_
     out_path.parent.mkdir(parents=True, exist_ok=True)
     walk = Walk(from_list=[os.fsencode(p) for p in set_files(set_dir)])
     # double: EVALUATION.md and the bundled models were measured so (the default, single, moves no verdict)
-    options = ScanOptions(
-        feature_set=feature_set, spectrum=spectrum, precision="double", planner="estimate", overwrite=True
-    )
+    measure = MeasureOptions(feature_set, spectrum, precision="double", planner="estimate")
+    options = ScanOptions(measure, overwrite=True)
     scan(walk, out_path, options, ["scripts/face_sets.py"], executor=InProcess)
     return out_path
 

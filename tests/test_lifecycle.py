@@ -16,12 +16,12 @@ from scanner.core.errors import ScanError, StoreMismatch
 from scanner.core.schema import Measurement, Rows
 from scanner.io.walk import Walk
 from scanner.run.executors.inline import InProcess
-from scanner.run.sweep import ScanOptions, scan
+from scanner.run.sweep import MeasureOptions, ScanOptions, scan
 from scanner.store.hdf5 import read_features, read_header
 from scanner.store.journal import Journal
 from scanner.store.session import StoreSession, journal_path, locked
 
-OPTIONS = dict(planner="estimate", workers=2)
+OPTIONS = dict(measure=MeasureOptions(planner="estimate"), workers=2)
 
 
 def write_images(directory, n, seed=0):
@@ -182,10 +182,14 @@ def test_a_resume_measures_as_the_store_did_unless_told_otherwise(tmp_path):
     images = tmp_path / "images"
     write_images(images, 3)
     out = tmp_path / "s.h5"
-    scan(Walk([images]), out, ScanOptions(spectrum="modulus", precision="single", **OPTIONS))
+    scan(
+        Walk([images]),
+        out,
+        ScanOptions(MeasureOptions(spectrum="modulus", precision="single", planner="estimate"), workers=2),
+    )
     write_images(images / "more", 1, seed=5)
     summary = scan(Walk([images]), out, ScanOptions(**OPTIONS))  # no measurement options: the store's
     assert (summary.skipped, summary.written) == (3, 1)
     assert read_header(out).measurement == Measurement(spectrum="modulus", precision="single")
     with pytest.raises(StoreMismatch, match="rerun with --precision single to resume it"):
-        scan(Walk([images]), out, ScanOptions(precision="double", **OPTIONS))
+        scan(Walk([images]), out, ScanOptions(MeasureOptions(precision="double", planner="estimate"), workers=2))

@@ -23,13 +23,13 @@ from scanner.core.errors import ScanError, StoreMismatch
 from scanner.features.extract import make_extractor
 from scanner.features.measure import features_of_file
 from scanner.io.walk import Walk
-from scanner.run.sweep import ScanOptions, scan
+from scanner.run.sweep import MeasureOptions, ScanOptions, scan
 from scanner.store.hdf5 import read_features
 from scanner.store.journal import Journal
 from scanner.store.session import journal_path, merge
 
 runner = CliRunner()
-OPTIONS = dict(planner="estimate", workers=2)
+OPTIONS = dict(measure=MeasureOptions(planner="estimate"), workers=2)
 
 
 def write_jpegs(directory, n, size=96, seed=0):
@@ -220,8 +220,12 @@ def test_refuses_another_spectrum_then_overwrite_starts_over(tmp_path):
     out = tmp_path / "s.h5"
     scan(Walk([images]), out, ScanOptions(**OPTIONS))
     with pytest.raises(StoreMismatch, match="--spectrum log to resume"):
-        scan(Walk([images]), out, ScanOptions(spectrum="modulus", **OPTIONS))
-    summary = scan(Walk([images]), out, ScanOptions(spectrum="modulus", overwrite=True, **OPTIONS))
+        scan(Walk([images]), out, ScanOptions(MeasureOptions(spectrum="modulus", planner="estimate"), workers=2))
+    summary = scan(
+        Walk([images]),
+        out,
+        ScanOptions(MeasureOptions(spectrum="modulus", planner="estimate"), workers=2, overwrite=True),
+    )
     assert summary.written == 2 and read_features(out).spectrum == "modulus"
 
 
@@ -524,6 +528,6 @@ def test_workers_failing_at_start_up_blame_no_file(tmp_path):
     images = tmp_path / "images"
     write_jpegs(images, 3)
     with pytest.raises(ScanError, match="keep dying .*at start-up"):
-        scan(Walk([images]), tmp_path / "s.h5", ScanOptions(planner="no-such-effort", workers=1))
+        scan(Walk([images]), tmp_path / "s.h5", ScanOptions(MeasureOptions(planner="no-such-effort"), workers=1))
     assert not (tmp_path / "s.h5").exists()
     assert Journal.committed_rows(journal_path(str(tmp_path / "s.h5"))) == 0

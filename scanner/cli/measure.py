@@ -24,6 +24,7 @@ from scanner.core.constants import (
     DEFAULT_PRECISION,
     DEFAULT_SPECTRUM,
     ExitCode,
+    ReadLimits,
     Status,
 )
 from scanner.core.errors import FatalError, InputError
@@ -310,9 +311,10 @@ def scan(
 
     from scanner.io.walk import Walk, parse_extensions
     from scanner.run.progress import ScanDisplay, TotalCount
-    from scanner.run.sweep import ScanOptions, parse_shard
+    from scanner.run.sweep import MeasureOptions, ScanOptions, parse_shard
     from scanner.run.sweep import scan as run_scan
     from scanner.store.hdf5 import column_counts, first_problems
+    from scanner.store.session import CommitPolicy
 
     paths = paths or []
     if str(out) == "-":
@@ -345,17 +347,11 @@ def scan(
     # a list that cannot be read twice (stdin, a pipe) shows no total.
     countable = not quiet and (from_list is None or (str(from_list) != "-" and from_list.is_file()))
     scan_options = ScanOptions(
-        feature_set=feature_set,
-        canonical=canonical,
-        spectrum=spectrum,
-        precision=precision,
-        backend=fft,
-        planner=planner,
-        max_pixels=max_pixels,
-        max_bytes=max_bytes,
+        MeasureOptions(feature_set, spectrum, precision, canonical, fft, planner),
+        ReadLimits(max_pixels, max_bytes),
+        CommitPolicy(checkpoint_rows=checkpoint_rows),
         workers=workers,
         overwrite=overwrite,
-        checkpoint_rows=checkpoint_rows,
         file_timeout=file_timeout,
         shard=parse_shard(shard) if shard is not None else None,
         cluster=cluster,

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 
-from scanner.core.constants import DEFAULT_FILE_TIMEOUT, DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
+from scanner.core.constants import DEFAULT_FILE_TIMEOUT, DEFAULT_LIMITS, ReadLimits
 from scanner.core.errors import InputError, ScanError, StoreMismatch
 from scanner.core.schema import Measurement
 from scanner.features.backends import DEFAULT_BACKEND, DEFAULT_PLANNER, backend_options
@@ -32,40 +32,30 @@ from scanner.run.executors import Chunk, Executor, MeasureSpec, PartDone
 from scanner.run.warmup import warm_up
 from scanner.store.session import CommitPolicy, StoreSession, journal_path, measurement_to_resume, path_key
 
-__all__ = ["Progress", "ScanError", "ScanOptions", "ScanSummary", "StoreMismatch", "journal_path", "scan"]
+__all__ = [
+    "MeasureOptions",
+    "Progress",
+    "ScanError",
+    "ScanOptions",
+    "ScanSummary",
+    "StoreMismatch",
+    "journal_path",
+    "scan",
+]
 
 LOOK_AHEAD = 4096  # walk entries examined per step while skipping done files
 
 
-@dataclass
-class ScanOptions:
-    # How to measure; None: as the rows already in the store were measured, else the default.
+@dataclass(frozen=True)
+class MeasureOptions:
+    """How to measure; None: as the rows already in the store were measured, else the default."""
+
     feature_set: str | None = None
     spectrum: str | None = None
     precision: str | None = None
     canonical: bool | None = None  # re-encode each image as JPEG q90 4:2:0 in memory before measuring
     backend: str = DEFAULT_BACKEND
     planner: str = DEFAULT_PLANNER  # fftw backend only
-    max_pixels: int = DEFAULT_MAX_PIXELS
-    max_bytes: int = DEFAULT_MAX_BYTES  # files are never read past this many bytes
-    workers: int | None = None  # None: every core this process may use
-    overwrite: bool = False
-    chunk_files: int = 16  # files per task sent to a worker
-    commit_rows: int = 1024  # journal batch size ...
-    commit_seconds: float = 1.0  # ... or age, whichever comes first
-    checkpoint_rows: int = 50_000  # merge into the store after this many new rows (or the store's size)
-    file_timeout: float = DEFAULT_FILE_TIMEOUT  # seconds of reading and decoding per file (0: no limit)
-    shard: tuple[int, int] | None = None  # (I, N): only the I-th of N shards of the listing
-    cluster: str | None = None  # a Dask scheduler's address, or "local"; None: the local process pool
-    task_files: int | None = None  # files per Dask task at most (None: the executor's default)
-
-    def __post_init__(self) -> None:
-        if self.shard is not None:
-            i, n = self.shard
-            if not 1 <= i <= n:
-                raise InputError(f"shard {i}/{n}: I must be from 1 to N")
-        if self.file_timeout < 0:
-            raise InputError("the time limit per file cannot be negative (0: no limit)")
 
     def extractor_spec(self, resume: Measurement | None = None) -> ExtractorSpec:
         """The extractor to measure with: the options given, else those of the rows to resume, else the defaults."""
@@ -80,8 +70,30 @@ class ScanOptions:
             **options,
         )
 
-    def policy(self) -> CommitPolicy:
-        return CommitPolicy(self.commit_rows, self.commit_seconds, self.checkpoint_rows)
+
+@dataclass
+class ScanOptions:
+    """A scan's options: how to measure, the bounds on reading a file, when rows are committed, and
+    where and how the work runs."""
+
+    measure: MeasureOptions = field(default_factory=MeasureOptions)
+    limits: ReadLimits = DEFAULT_LIMITS  # pixels (from the header) and bytes (files are never read past them)
+    commit: CommitPolicy = field(default_factory=CommitPolicy)
+    workers: int | None = None  # None: every core this process may use
+    overwrite: bool = False
+    chunk_files: int = 16  # files per task sent to a worker
+    file_timeout: float = DEFAULT_FILE_TIMEOUT  # seconds of reading and decoding per file (0: no limit)
+    shard: tuple[int, int] | None = None  # (I, N): only the I-th of N shards of the listing
+    cluster: str | None = None  # a Dask scheduler's address, or "local"; None: the local process pool
+    task_files: int | None = None  # files per Dask task at most (None: the executor's default)
+
+    def __post_init__(self) -> None:
+        if self.shard is not None:
+            i, n = self.shard
+            if not 1 <= i <= n:
+                raise InputError(f"shard {i}/{n}: I must be from 1 to N")
+        if self.file_timeout < 0:
+            raise InputError("the time limit per file cannot be negative (0: no limit)")
 
 
 @dataclass
@@ -205,7 +217,7 @@ def scan(
     from scanner.run.executors.local import LocalPool
 
     started = time.monotonic()
-    spec = options.extractor_spec(None if options.overwrite else measurement_to_resume(out))
+    spec = options.measure.extractor_spec(None if options.overwrite else measurement_to_resume(out))
     session = StoreSession(
         out,
         spec.measurement,
@@ -213,7 +225,7 @@ def scan(
         list(command),
         overwrite=options.overwrite,
         backend=spec.backend,
-        policy=options.policy(),
+        policy=options.commit,
     )
     progress = Progress(0, 0, total, 0.0)
     last_report = 0.0
@@ -231,9 +243,9 @@ def scan(
         measure = MeasureSpec(
             spec,
             tuple(session.roots),
-            options.max_pixels,
+            options.limits.max_pixels,
             file_timeout=options.file_timeout,
-            max_bytes=options.max_bytes,
+            max_bytes=options.limits.max_bytes,
         )
         compile_seconds = 0.0
 
