@@ -5,9 +5,9 @@ import numpy as np
 from conftest import natural_image
 from typer.testing import CliRunner
 
-from scanner import __version__
 from scanner.cli import app
 from scanner.core.featuresets import FEATURE_NAMES
+from scanner.core.version import __version__
 from scanner.features.reference import reference_features
 
 runner = CliRunner()

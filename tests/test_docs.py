@@ -161,3 +161,47 @@ def test_the_api_examples_run_in_order(tmp_path):
     assert read.startswith("8 paper features, log spectrum, single precision") and "icorr_rg" in read
     assert scored.startswith("SVM on log-spectrum features")
     assert trained.startswith("trained SVM on 8 rows (4 real, 4 fake)") and "threshold 0.0" in trained
+
+
+# The pages whose Python examples the tests above (and below) run, with how many each has.
+RUN_EXAMPLES = {"README.md": 1, "docs/api.md": 5, "docs/store.md": 1, "docs/cluster.md": 1}
+
+
+def test_every_python_example_of_the_docs_is_run_by_a_test():
+    pages = {str(p.relative_to(ROOT)): p for p in [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]}
+    found = {name: len(python_blocks(page.read_text(encoding="utf-8"))) for name, page in pages.items()}
+    assert {name: n for name, n in found.items() if n} == RUN_EXAMPLES
+
+
+# dask-jobqueue is not a dependency: the cluster page's SLURM example runs against a SLURMCluster
+# that is a LocalCluster of real worker processes on this machine.
+JOBQUEUE_STAND_IN = """
+from distributed import LocalCluster
+
+
+class SLURMCluster(LocalCluster):
+    def __init__(self, cores, processes, memory, walltime):
+        super().__init__(n_workers=0, threads_per_worker=1, processes=True, dashboard_address=None)
+
+    def scale(self, jobs):
+        super().scale(min(jobs, 2))
+"""
+
+
+def test_the_cluster_page_slurm_example_runs_against_a_local_cluster(tmp_path):
+    (block,) = python_blocks(text("docs/cluster.md"))
+    assert "/shared/photos" in block and "/shared/scans/photos.h5" in block
+    (tmp_path / "dask_jobqueue.py").write_text(JOBQUEUE_STAND_IN)
+    block = block.replace("/shared/photos", str(ROOT / "examples")).replace("/shared/scans/photos.h5", "photos.h5")
+    result = subprocess.run(
+        [sys.executable, "-c", block],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])},
+    )
+    assert result.returncode == 0, result.stderr
+    written, rows = map(int, result.stdout.split())
+    examples = sum(1 for p in (ROOT / "examples").rglob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
+    assert written == rows == examples > 0

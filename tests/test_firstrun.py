@@ -14,7 +14,7 @@ COMPILE_ONE = textwrap.dedent(
     """
     import numba
     from scanner.core import logs
-    from scanner.run.warmup import install_compile_notice
+    from scanner.features.notice import install_compile_notice
 
     logs.configure("info")
     install_compile_notice()
@@ -51,7 +51,7 @@ def test_warm_up_runs_once_per_installation(tmp_path, monkeypatch):
     def no_build(*args):
         raise AssertionError("a warmed installation builds nothing")
 
-    monkeypatch.setattr(warmup.ExtractorSpec, "build", no_build)
+    monkeypatch.setattr(warmup, "build_extractor", no_build)
     assert warmup.warm_up(spec) is False
 
 

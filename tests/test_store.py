@@ -5,10 +5,10 @@ import h5py
 import numpy as np
 import pytest
 
-from scanner import __version__
 from scanner.core.errors import StoreError
 from scanner.core.featuresets import FEATURE_NAMES
 from scanner.core.schema import COLUMNS, SCHEMA_VERSION, Measurement, Rows, export_columns_of, make_table
+from scanner.core.version import __version__
 from scanner.store.hdf5 import iter_rows, read_attrs, read_features, read_header, write_table
 
 

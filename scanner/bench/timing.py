@@ -42,9 +42,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from scanner import __version__
 from scanner.core.constants import DEFAULT_PRECISION, PRECISIONS
 from scanner.core.featuresets import DEFAULT_FEATURE_SET, PAPER
+from scanner.core.version import __version__
 from scanner.features.backends import (
     DEFAULT_BACKEND,
     DEFAULT_PLANNER,

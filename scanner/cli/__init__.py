@@ -1,7 +1,7 @@
 """The `scanner` command line: a thin typer layer over the library.
 
 One module per group of commands registers them on one application
-(scanner.cli.app), which also maps the library's errors to exit codes in one
+(scanner.cli.base; scanner.cli.program registers them all), which also maps the library's errors to exit codes in one
 place. Command modules import the heavy parts of the library (numba, FFTW,
 OpenCV) inside the commands that need them, so `--help`, `--version`, `info`
 and `export` start fast.
@@ -12,13 +12,6 @@ option, argument or input file); 3 fatal error (for example an output that
 cannot be written); 130 interrupted.
 """
 
-import importlib
+from scanner.core import lazy
 
-from scanner.cli.app import app, main
-
-# Imported in this order, they list their commands in this order in `scanner --help`.
-COMMAND_MODULES = ("measure", "stores", "detect", "visual", "bench")
-for _name in COMMAND_MODULES:
-    importlib.import_module(f"scanner.cli.{_name}")
-
-__all__ = ["app", "main"]
+__getattr__, __dir__, __all__ = lazy.attach(__name__, {"program": ["app", "main"]})

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 import typer
 
 from scanner.cli import options
-from scanner.cli.app import command
+from scanner.cli.base import command
 from scanner.cli.text import say
 from scanner.core.constants import DEFAULT_PRECISION, DEFAULT_SPECTRUM
 from scanner.core.errors import InputError

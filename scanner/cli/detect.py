@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import typer
 
 from scanner.cli import options
-from scanner.cli.app import command
+from scanner.cli.base import command
 from scanner.cli.text import say
 from scanner.core.constants import DEFAULT_LIMITS, DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, ExitCode, ReadLimits
 from scanner.core.errors import InputError
@@ -238,7 +238,7 @@ def classify(
 
     from scanner.detect.inputs import is_store
     from scanner.detect.workflows import judge, label_from_path, load_model, write_verdicts
-    from scanner.run.warmup import install_compile_notice
+    from scanner.features.notice import install_compile_notice
 
     if unsupervised and model is not None:
         raise InputError("give either --model or --unsupervised, not both")

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from scanner.cli import options
-from scanner.cli.app import command
-from scanner.cli.text import say, shown
+from scanner.cli.base import command
+from scanner.cli.text import counts_lines, say, shown
 from scanner.core.constants import (
     DEFAULT_FILE_TIMEOUT,
     DEFAULT_FOLLOW_LINKS,
@@ -109,10 +109,6 @@ def features(
         unusable += result.status != Status.OK
         say(json.dumps(_feature_record(result, names)) if as_json else _feature_row(result, width, names))
     raise typer.Exit(ExitCode.SOME_UNUSABLE if strict and unusable else ExitCode.OK)
-
-
-def counts_lines(counts: dict[str, int]) -> list[str]:
-    return [f"  {status:<11} {n:>12,}" for status, n in sorted(counts.items(), key=lambda kv: (kv[0] != "ok", kv[0]))]
 
 
 PROBLEMS_SHOWN = 5  # problem files the summary names; `scanner export --status` lists them all

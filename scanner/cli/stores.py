@@ -14,9 +14,8 @@ from typing import Annotated
 import typer
 
 from scanner.cli import options
-from scanner.cli.app import command
-from scanner.cli.measure import counts_lines
-from scanner.cli.text import say
+from scanner.cli.base import command
+from scanner.cli.text import counts_lines, say
 from scanner.report.export import ExportFormat
 from scanner.store.hdf5 import column_counts, read_header
 from scanner.store.parts import list_parts, parts_path

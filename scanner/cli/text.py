@@ -4,7 +4,7 @@ A file name may hold anything but '/' and NUL, including the escape sequences
 that move a terminal's cursor, change its title or colours, or hide text, and the
 Unicode controls that reverse the order text is shown in. Every line a command
 prints for people goes through ``say`` (the errors too, through
-scanner.cli.app.fail), which shows such characters as escapes: ``\\x1b``,
+scanner.cli.base.fail), which shows such characters as escapes: ``\\x1b``,
 ``\\u202e``, and ``\\xe9`` for a byte of a name that is not UTF-8. A line that
 needs no escape is printed as it is; one that does also has its backslashes
 doubled, so that the escapes cannot be confused with a name's own characters.
@@ -41,3 +41,8 @@ def shown(text: object) -> str:
 def say(text: object = "", *, err: bool = False, nl: bool = True) -> None:
     """Print text for people (stdout, or stderr with err=True), each of its lines made safe by `shown`."""
     typer.echo("\n".join(shown(line) for line in str(text).split("\n")), err=err, nl=nl)
+
+
+def counts_lines(counts: dict[str, int]) -> list[str]:
+    """A store's rows per status, one indented line each, ok first."""
+    return [f"  {status:<11} {n:>12,}" for status, n in sorted(counts.items(), key=lambda kv: (kv[0] != "ok", kv[0]))]

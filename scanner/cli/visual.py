@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from scanner.cli import options
-from scanner.cli.app import command
+from scanner.cli.base import command
 from scanner.cli.text import say
 from scanner.core.constants import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, DEFAULT_SPECTRUM, ExitCode
 from scanner.core.errors import InputError

@@ -1,7 +1,7 @@
 """The errors the library raises for the user to read, each with the exit code the command line gives it.
 
 The command line maps them to ``scanner COMMAND: message`` and the exit code in
-one place (scanner.cli.app); messages say what is wrong and what to do about it.
+one place (scanner.cli.base); messages say what is wrong and what to do about it.
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ def image_table(
     files (then `scanner scan` is the tool: parallel, resumable).
     """
     from scanner.core.schema import Rows
-    from scanner.features.extract import ExtractorSpec
+    from scanner.features.extract import ExtractorSpec, build_extractor
     from scanner.features.measure import measure_files, problem_rows
     from scanner.io.walk import Walk
 
@@ -73,7 +73,7 @@ def image_table(
     roots = [os.fsencode(r) for r in walk.roots]
     if not found:
         return FeatureTable(Rows.empty(width), walk.roots, measurement)
-    extractor = ExtractorSpec(measurement).build()
+    extractor = build_extractor(ExtractorSpec(measurement))
     batches = [  # in the walk's order; what the walk found unusable keeps its status
         problem_rows([f], width)
         if f.status

@@ -34,12 +34,12 @@ import h5py
 import numba
 import numpy as np
 
-from scanner import __version__
 from scanner.core.constants import DEFAULT_LIMITS, ReadLimits, Status
 from scanner.core.errors import DetectorError, InputError, ModelError
 from scanner.core.featuresets import FEATURE_SETS, PAPER, feature_set_of_names
 from scanner.core.schema import FeatureTable, Measurement
-from scanner.features.extract import ExtractorSpec
+from scanner.core.version import __version__
+from scanner.features.extract import ExtractorSpec, build_extractor
 from scanner.features.measure import measure_file
 from scanner.io.h5safe import CheckedFile, errors_as
 from scanner.io.outputs import output_file, output_path
@@ -243,7 +243,7 @@ def anchor_features(
                 problems.append(f"{path}: {samples.status[row]} in the feature store")
             continue
         if extractor is None:
-            extractor = ExtractorSpec(samples.measurement).build()
+            extractor = build_extractor(ExtractorSpec(samples.measurement))
         result = measure_file(path, extractor, limits.max_pixels, limits.max_bytes)
         if result.features is not None and np.isfinite(result.features).all():
             values.append(result.features)

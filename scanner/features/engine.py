@@ -1,6 +1,6 @@
 """The spectral extractor: one FFT of the three colour channels, then a feature set's kernels.
 
-Built only through scanner.features.extract.make_extractor (or an ExtractorSpec). It
+Built only through scanner.features.extract.build_extractor (make_extractor builds the spec). It
 validates the image, copies it into the backend's transform buffer as three
 scaled planes (finding a grey image in the same pass), runs the transform and
 hands the half spectrum to the feature set's implementation.
@@ -18,7 +18,7 @@ from scanner.core.featuresets import get_feature_set
 from scanner.core.schema import Measurement
 from scanner.features import kernels
 from scanner.features.backends import Transform, make_backend
-from scanner.features.extract import ExtractorSpec, GreyImage
+from scanner.features.spec import ExtractorSpec, GreyImage
 from scanner.images.canonical import canonical_bgr
 
 

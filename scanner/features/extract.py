@@ -1,11 +1,9 @@
-"""The seam between images and features: what an extractor is, and the one factory that builds one.
+"""The seam between images and features: the one factory that builds an extractor.
 
-An extractor turns a decoded (H, W, 3) uint8 image into the values of one
-feature set. What it computes is fixed by a ``Measurement`` (feature set,
-spectrum mode, precision); how is the ``backend`` (the FFT library) and the
-backend's own options (FFTW's planner effort). ``make_extractor`` is the only
-place that builds one, so a new precision, FFT library or accelerator is an
-option here, not an edit of every caller.
+What an extractor is (``Extractor``, ``ExtractorSpec``) is declared in
+scanner.features.spec. ``build_extractor(spec)`` is the only place that builds
+one (``make_extractor`` takes the spec's fields), so a new precision, FFT
+library or accelerator is an option here, not an edit of every caller.
 
 This module is light: it imports the engine (numba, the FFT library) only when
 an extractor is built.
@@ -13,62 +11,26 @@ an extractor is built.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 
 from scanner.core.constants import DEFAULT_PRECISION, DEFAULT_SPECTRUM
 from scanner.core.featuresets import DEFAULT_FEATURE_SET
 from scanner.core.schema import Measurement
-from scanner.features.backends import DEFAULT_BACKEND, check_backend
+from scanner.features.backends import DEFAULT_BACKEND
+from scanner.features.spec import Extractor, ExtractorSpec, GreyImage
+
+__all__ = ["Extractor", "ExtractorSpec", "GreyImage", "build_extractor", "extractor_spec", "make_extractor"]
 
 
-class GreyImage(ValueError):
-    """The three channels are identical: the method has nothing to measure."""
+def build_extractor(spec: ExtractorSpec) -> Extractor:
+    """The extractor of `spec`, in this process (plans and buffers of its own; not thread-safe)."""
+    from scanner.features.engine import SpectralExtractor
+    from scanner.features.notice import install_compile_notice
 
-
-@dataclass(frozen=True)
-class ExtractorSpec:
-    """Everything needed to build an extractor, in any process (it pickles)."""
-
-    measurement: Measurement = field(default_factory=Measurement)
-    backend: str = DEFAULT_BACKEND
-    options: Mapping[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        check_backend(self.backend, self.options)
-
-    def build(self) -> Extractor:
-        from scanner.features.engine import SpectralExtractor
-        from scanner.run.warmup import install_compile_notice
-
-        install_compile_notice()  # "compiling kernels, first run only", when numba does
-        return SpectralExtractor(self)
-
-
-@runtime_checkable
-class Extractor(Protocol):
-    """Computes one feature set's values of decoded images, reusing plans and buffers (not thread-safe)."""
-
-    spec: ExtractorSpec
-
-    @property
-    def measurement(self) -> Measurement: ...
-
-    @property
-    def names(self) -> tuple[str, ...]: ...
-
-    def from_bgr(self, image: np.ndarray) -> np.ndarray:
-        """Features of an (H, W, 3) uint8 image in OpenCV's B, G, R order (GreyImage, ValueError, TypeError)."""
-        ...
-
-    def from_rgb(self, image: np.ndarray) -> np.ndarray:
-        """Features of an (H, W, 3) uint8 image in R, G, B order."""
-        ...
-
-    def describe(self) -> str: ...
+    install_compile_notice()  # "compiling kernels, first run only", when numba does
+    return SpectralExtractor(spec)
 
 
 def extractor_spec(
@@ -98,7 +60,7 @@ def make_extractor(
 
     Backend options go to the backend (fftw: ``planner``, ``use_wisdom``).
     """
-    return extractor_spec(feature_set, spectrum, precision, backend, canonical=canonical, **options).build()
+    return build_extractor(extractor_spec(feature_set, spectrum, precision, backend, canonical=canonical, **options))
 
 
 _SHARED: dict[ExtractorSpec | tuple, Extractor] = {}

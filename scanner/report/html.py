@@ -33,11 +33,11 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from scanner import __version__
 from scanner.core.constants import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, STATUSES, Status
 from scanner.core.errors import ReportError
 from scanner.core.featuresets import PAPER
 from scanner.core.schema import FeatureTable
+from scanner.core.version import __version__
 from scanner.detect.workflows import FAKE, REAL, label_from_path
 from scanner.features.extract import make_extractor
 from scanner.images.decode import UnusableImage

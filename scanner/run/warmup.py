@@ -4,8 +4,8 @@ numba compiles the kernels the first time they run and caches them on disk
 (``cache=True``); later runs load them in well under a second. Compiling takes
 half a minute or so, which without a word looks like a hang. Two pieces:
 
-- ``install_compile_notice`` (called whenever an extractor is built) listens to
-  numba's documented event API in this process. The ``numba:compile`` event fires
+- ``install_compile_notice`` (scanner.features.notice; called whenever an extractor
+  is built) listens to numba's documented event API in this process. The ``numba:compile`` event fires
   only when numba really compiles, never for a cache hit, so the message
   "compiling kernels, first run only" is logged exactly when it is true. In a
   worker process it reaches the user through the worker's log forwarding.
@@ -27,52 +27,16 @@ import os
 import platform
 import sys
 import time
-from typing import Any
 
 import numpy as np
 
-import scanner
 from scanner.core.cachedir import cache_dir
+from scanner.core.version import __version__
 from scanner.features.backends import backend_options
-from scanner.features.extract import ExtractorSpec
+from scanner.features.extract import ExtractorSpec, build_extractor
+from scanner.features.notice import install_compile_notice
 
 log = logging.getLogger(__name__)
-
-COMPILING = "compiling kernels, first run only (later runs load them from the cache)"
-
-
-class _Notice:
-    """Counts numba's compilations in this process and announces the first one."""
-
-    def __init__(self) -> None:
-        self.compiled = 0
-
-    def on_start(self, event: Any) -> None:
-        self.compiled += 1
-        if self.compiled == 1:
-            log.info(COMPILING)
-        dispatcher = (event.data or {}).get("dispatcher")
-        log.debug("compiling %s%s", getattr(dispatcher, "__qualname__", dispatcher), (event.data or {}).get("args"))
-
-    def on_end(self, event: Any) -> None:
-        pass
-
-
-_NOTICE: _Notice | None = None
-
-
-def install_compile_notice() -> _Notice:
-    """Announce numba's first compilation in this process (idempotent); the listener counts them."""
-    global _NOTICE
-    if _NOTICE is None:
-        from numba.core import event
-
-        class Listener(_Notice, event.Listener):
-            pass
-
-        _NOTICE = Listener()
-        event.register("numba:compile", _NOTICE)
-    return _NOTICE
 
 
 def tiny_image(side: int = 16) -> np.ndarray:
@@ -82,9 +46,9 @@ def tiny_image(side: int = 16) -> np.ndarray:
 
 def _stamp_path(spec: ExtractorSpec) -> str:
     """A file named after everything the compiled kernels depend on: versions, machine, the package's sources."""
-    package = os.path.dirname(scanner.__file__)
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # scanner/
     key = hashlib.blake2b(digest_size=12)
-    for part in (scanner.__version__, sys.version, platform.machine(), repr(spec.measurement), spec.backend):
+    for part in (__version__, sys.version, platform.machine(), repr(spec.measurement), spec.backend):
         key.update(part.encode() + b"\0")
     with contextlib.suppress(Exception):  # numba is a dependency; its version is part of the key
         key.update(importlib.metadata.version("numba").encode())
@@ -107,7 +71,7 @@ def warm_up(spec: ExtractorSpec) -> bool:
     if os.path.exists(stamp):
         return False
     options = backend_options(spec.backend, planner="estimate", use_wisdom=False)
-    extractor = ExtractorSpec(spec.measurement, spec.backend, options).build()
+    extractor = build_extractor(ExtractorSpec(spec.measurement, spec.backend, options))
     notice = install_compile_notice()
     before, began = notice.compiled, time.monotonic()
     extractor.from_rgb(tiny_image())

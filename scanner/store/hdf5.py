@@ -27,7 +27,6 @@ from typing import Any
 import h5py
 import numpy as np
 
-from scanner import __version__
 from scanner.core.constants import STATUSES
 from scanner.core.errors import InputError, StoreError
 from scanner.core.featuresets import feature_set_of_names
@@ -41,6 +40,7 @@ from scanner.core.schema import (
     Rows,
     joined_paths,
 )
+from scanner.core.version import __version__
 from scanner.io.h5safe import CheckedFile, errors_as
 
 _STR = h5py.string_dtype("utf-8")

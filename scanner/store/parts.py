@@ -33,8 +33,8 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
-from scanner import __version__
 from scanner.core.schema import SCHEMA_VERSION, Measurement, Rows
+from scanner.core.version import __version__
 from scanner.store.hdf5 import fsync_directory
 from scanner.store.journal import _HEADER, _ROWS, LAYOUT, _record, _records, decode_rows, encode_rows
 

@@ -48,10 +48,12 @@ from contextlib import suppress
 from dataclasses import dataclass, replace
 from typing import Any
 
-from scanner import __version__
+from scanner.core.cachedir import cache_dir
 from scanner.core.constants import Status
 from scanner.core.errors import ScanError
 from scanner.core.schema import Rows
+from scanner.core.version import __version__
+from scanner.features.extract import build_extractor
 from scanner.io.walk import Found
 from scanner.run.executors import Chunk, Executor, MeasureSpec, PartDone, timed_out_error
 from scanner.store.parts import RUNNING, TIMED_OUT, part_file, read_part_header, shard_id, write_part
@@ -145,13 +147,10 @@ def _node_local_caches() -> None:
         return
     _caches_ready = True
     local = os.path.join(tempfile.gettempdir(), f"scanner-{os.getuid()}")
-    if "SCANNER_CACHE_DIR" not in os.environ:
-        from scanner.features.backends.fftw import cache_dir
-
-        if _on_network_filesystem(str(cache_dir().parent)):
-            os.environ["SCANNER_CACHE_DIR"] = os.path.join(local, "cache")
+    if "SCANNER_CACHE_DIR" not in os.environ and _on_network_filesystem(str(cache_dir().parent)):
+        os.environ["SCANNER_CACHE_DIR"] = os.path.join(local, "cache")
     if "NUMBA_CACHE_DIR" not in os.environ and "numba" not in sys.modules:
-        package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        package = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # scanner/
         if _on_network_filesystem(package):
             os.environ["NUMBA_CACHE_DIR"] = os.path.join(local, "numba")
 
@@ -198,7 +197,7 @@ def _extractor(spec: MeasureSpec) -> Any:
     if key not in cache:
         _node_local_caches()
         _malloc_as_elsewhere()
-        cache[key] = spec.extractor.build()
+        cache[key] = build_extractor(spec.extractor)
     return cache[key]
 
 
@@ -366,7 +365,7 @@ class DaskExecutor(Executor):
             from distributed import Client, LocalCluster
         except ImportError:
             raise ScanError("--cluster needs Dask's distributed scheduler: pip install 'dask[distributed]'") from None
-        from scanner.run.executors.local import _sigint_blocked, default_workers
+        from scanner.run.executors.local import default_workers, sigint_blocked
 
         self.spec = spec
         self.parts_dir = parts_dir
@@ -383,7 +382,7 @@ class DaskExecutor(Executor):
             if address == "local":
                 # Ctrl-C is this process's to handle: held back while the cluster starts, and
                 # ignored by its workers (dask_setup below), which are stopped by closing it.
-                with _sigint_blocked(), dask.config.set(LOCAL_CLUSTER_CONFIG):
+                with sigint_blocked(), dask.config.set(LOCAL_CLUSTER_CONFIG):
                     self._cluster = LocalCluster(
                         n_workers=workers or default_workers(),
                         threads_per_worker=1,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from scanner.core.schema import Rows
-from scanner.features.extract import Extractor
+from scanner.features.extract import Extractor, build_extractor
 from scanner.features.measure import measure_files
 from scanner.run.executors import Chunk, Executor, MeasureSpec
 
@@ -24,7 +24,7 @@ class InProcess(Executor):
 
     def map(self, chunks: Iterator[Chunk]) -> Iterator[Rows | None]:
         if self._extractor is None:
-            self._extractor = self.spec.extractor.build()
+            self._extractor = build_extractor(self.spec.extractor)
         spec = self.spec
         for chunk in chunks:
             yield measure_files(chunk, spec.roots, self._extractor, spec.max_pixels, spec.max_bytes) if chunk else None

@@ -40,6 +40,7 @@ from scanner.core.errors import ScanError
 from scanner.core.featuresets import get_feature_set
 from scanner.core.schema import Rows
 from scanner.features.backends import BACKENDS
+from scanner.features.extract import build_extractor
 from scanner.features.measure import measure_files, problem_rows
 from scanner.run.executors import Chunk, Executor, MeasureSpec, timed_out_error
 
@@ -101,7 +102,7 @@ def _worker_main(conn: Connection, spec: MeasureSpec, cells: Any) -> None:
     logger.setLevel(logging.INFO)
     logger.addHandler(_ToParent(conn))
     logger.propagate = False
-    extractor = spec.extractor.build()
+    extractor = build_extractor(spec.extractor)
     clock = _SharedClock(cells) if spec.file_timeout > 0 else None
     try:
         conn.send(READY)
@@ -118,7 +119,7 @@ def _worker_main(conn: Connection, spec: MeasureSpec, cells: Any) -> None:
 
 
 @contextmanager
-def _sigint_blocked() -> Iterator[None]:
+def sigint_blocked() -> Iterator[None]:
     """Hold Ctrl-C back while workers start: the fork server inherits the blocked signal (so it
     never sees one), and an interrupt that came meanwhile is delivered to this process afterwards."""
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
@@ -190,7 +191,7 @@ class LocalPool(Executor):
         # multiprocessing's resource tracker, when it starts, unblocks SIGINT in this thread (it blocks it
         # only around its own start): started before the block, it cannot let Ctrl-C into the fork server.
         resource_tracker.ensure_running()
-        with _sigint_blocked():
+        with sigint_blocked():
             return [_Worker(self._ctx, self.spec) for _ in range(n)]
 
     def map(self, chunks: Iterator[Chunk]) -> Iterator[Rows | None]:

@@ -16,12 +16,12 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
-from scanner import __version__
 from scanner.cli.helptext import Command, Group
 from scanner.cli.text import say
 from scanner.core import logs
 from scanner.core.constants import ExitCode
 from scanner.core.errors import ScannerError
+from scanner.core.version import __version__
 
 app = typer.Typer(
     name="scanner",
