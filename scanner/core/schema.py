@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from scanner.core.constants import (
     DEFAULT_PRECISION,
@@ -61,14 +62,14 @@ class Column:
     export: bool = True  # a column of `scanner export` (features: one column per feature name)
 
     @property
-    def dtype(self) -> np.dtype:
+    def dtype(self) -> np.dtype[Any]:
         return np.dtype(_DTYPES[self.kind])
 
     @property
     def variable(self) -> bool:
         return self.kind in VARIABLE_KINDS
 
-    def filled(self, n: int, width: int) -> np.ndarray:
+    def filled(self, n: int, width: int) -> npt.NDArray[Any]:
         """n rows of the default value."""
         if self.kind == "features":
             return np.full((n, width), np.nan)
@@ -76,9 +77,9 @@ class Column:
         out[:] = [self.default] * n if self.variable else self.default
         return out
 
-    def coerce(self, values: Any, n: int, width: int) -> np.ndarray:
+    def coerce(self, values: Any, n: int, width: int) -> npt.NDArray[Any]:
         """values as this column's array (a copy only where the type differs)."""
-        array: np.ndarray
+        array: npt.NDArray[Any]
         if self.kind == "features":
             array = np.asarray(values, dtype=np.float64).reshape(n, width) if n else np.zeros((0, width))
         elif self.variable:
@@ -146,10 +147,10 @@ class Rows:
     def empty(cls, width: int) -> Rows:
         return cls.build(0, width)
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[type[Rows], tuple[dict[str, npt.NDArray[Any]]]]:
         return (Rows, (self._columns,))
 
-    def __getattr__(self, name: str) -> np.ndarray:
+    def __getattr__(self, name: str) -> npt.NDArray[Any]:
         if name.startswith("_"):
             raise AttributeError(name)
         try:
@@ -157,7 +158,7 @@ class Rows:
         except KeyError:
             raise AttributeError(f"rows have no column {name!r}") from None
 
-    def __getitem__(self, name: str) -> np.ndarray:
+    def __getitem__(self, name: str) -> npt.NDArray[Any]:
         return self._columns[name]
 
     def __len__(self) -> int:
@@ -296,7 +297,7 @@ class FeatureTable:
     rows: Rows
     roots: list[str]
     measurement: Measurement = field(default_factory=Measurement)
-    attrs: dict = field(default_factory=dict)
+    attrs: dict[str, Any] = field(default_factory=dict)
     path: list[str] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -310,10 +311,11 @@ class FeatureTable:
     def __len__(self) -> int:
         return len(self.rows)
 
-    def __getattr__(self, name: str) -> np.ndarray:
+    def __getattr__(self, name: str) -> npt.NDArray[Any]:
         if name.startswith("_") or name in ("rows", "roots", "measurement", "attrs", "path"):
             raise AttributeError(name)
-        return getattr(self.rows, name)
+        column: npt.NDArray[Any] = getattr(self.rows, name)
+        return column
 
     @property
     def spectrum(self) -> str:
@@ -327,7 +329,7 @@ class FeatureTable:
     def feature_names(self) -> tuple[str, ...]:
         return self.measurement.feature_names
 
-    def columns(self) -> dict[str, np.ndarray]:
+    def columns(self) -> dict[str, npt.NDArray[Any]]:
         """The exported columns (those of `scanner export`): see export_arrays."""
         return export_arrays(self.rows, self.roots, self.measurement)
 
@@ -375,11 +377,11 @@ def export_columns_of(measurement: Measurement) -> tuple[str, ...]:
     return (*plain, *measurement.feature_names)
 
 
-def export_arrays(rows: Rows, roots: Sequence[str | bytes], measurement: Measurement) -> dict[str, np.ndarray]:
+def export_arrays(rows: Rows, roots: Sequence[str | bytes], measurement: Measurement) -> dict[str, npt.NDArray[Any]]:
     """The exported columns of these rows, by name (export_columns_of's order): ``path`` as usable paths
     (str, a non-UTF-8 name as surrogate escapes), every other column as stored, then the features, one
     float64 array each."""
-    out: dict[str, np.ndarray] = {}
+    out: dict[str, npt.NDArray[Any]] = {}
     for column in COLUMNS:
         if column.name == "path":
             out["path"] = np.array(joined_paths(rows, roots), dtype=object)
@@ -391,7 +393,7 @@ def export_arrays(rows: Rows, roots: Sequence[str | bytes], measurement: Measure
 
 
 def make_table(
-    paths: Sequence[str | os.PathLike],
+    paths: Sequence[str | os.PathLike[str]],
     features: Any = None,
     *,
     measurement: Measurement | None = None,

@@ -41,6 +41,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from scanner.core.featuresets import EXTENDED, NAMED_PEAKS, RADIAL_BINS
 from scanner.features.backends import ShapeCache, Transform
@@ -65,15 +66,15 @@ def _level_index(ky: int, kx: int) -> int:
 class ShapeGeometry:
     """The radial runs, bin counts and peak probes of one image shape, and its work buffers."""
 
-    starts: np.ndarray  # (H, 17) int64
-    edge_bins: np.ndarray  # (H, 2) int64
-    counts: np.ndarray  # (16,) full-spectrum bins per radial bin (float64)
-    box_rows: np.ndarray  # (P * 25,) half-spectrum rows of the probes' boxes, centre first
-    box_cols: np.ndarray  # (P * 25,)
-    levels: np.ndarray  # (P,) 0, 1, 2
-    named: np.ndarray  # (9,) probe positions of the named peaks
-    row: np.ndarray  # (3, Wh) float64 work row
-    box_values: np.ndarray  # (P * 25,) float64
+    starts: npt.NDArray[np.int64]  # (H, 17) int64
+    edge_bins: npt.NDArray[np.int64]  # (H, 2) int64
+    counts: npt.NDArray[np.float64]  # (16,) full-spectrum bins per radial bin (float64)
+    box_rows: npt.NDArray[np.int64]  # (P * 25,) half-spectrum rows of the probes' boxes, centre first
+    box_cols: npt.NDArray[np.int64]  # (P * 25,)
+    levels: npt.NDArray[np.int64]  # (P,) 0, 1, 2
+    named: npt.NDArray[np.int64]  # (9,) probe positions of the named peaks
+    row: npt.NDArray[np.float64]  # (3, Wh) float64 work row
+    box_values: npt.NDArray[np.float64]  # (P * 25,) float64
 
     @classmethod
     def of(cls, height: int, width: int) -> ShapeGeometry:
@@ -120,7 +121,7 @@ def _first_column_at_least(k: int, a: int, height: int, width: int) -> int:
     return j
 
 
-def _first_columns(height: int, width: int) -> np.ndarray:
+def _first_columns(height: int, width: int) -> npt.NDArray[np.int64]:
     """(H, 15): per row, the first column whose radial bin is at least k, for k = 1..15 (unclipped)."""
     a = np.arange(height, dtype=np.int64)
     a = np.where(a <= height // 2, a, a - height)  # numpy.fft.fftfreq's order
@@ -129,14 +130,16 @@ def _first_columns(height: int, width: int) -> np.ndarray:
         return np.array([[_first_column_at_least(int(b), int(r), height, width) for b in k] for r in a], np.int64)
     scale = 512 * height * height
     need = width * width * (k[None, :] ** 2 * height * height - 512 * a[:, None] ** 2)  # 512 H^2 j^2 >= need
-    j = np.ceil(np.sqrt(np.maximum(need, 0) / scale)).astype(np.int64)
+    j: npt.NDArray[np.int64] = np.ceil(np.sqrt(np.maximum(need, 0) / scale)).astype(np.int64)
     for _ in range(2):  # the float estimate is within one of the exact answer: settle it in integers
         j += scale * j * j < need
         j -= (j > 0) & (scale * (j - 1) * (j - 1) >= need)
     return j
 
 
-def radial_runs(height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def radial_runs(
+    height: int, width: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """Per row of the half spectrum, the first column of each radial bin; the bins of the columns
     counted once; and each bin's number of full-spectrum frequencies (DC excluded)."""
     half = width // 2 + 1
@@ -185,7 +188,7 @@ class ExtendedFeatures:
         self.input_scale = self.paper.input_scale
         self._shapes = ShapeCache()
 
-    def compute(self, transform: Transform) -> np.ndarray:
+    def compute(self, transform: Transform) -> npt.NDArray[np.float64]:
         height, width = transform.height, transform.width
         paper = self.paper.compute(transform)  # reads the transform, leaves it as it was
         shape: ShapeGeometry = self._shapes.get_or_make(height, width, ShapeGeometry.of)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import numpy.typing as npt
 
 from scanner.core.featuresets import PAPER
 from scanner.features import kernels
@@ -50,7 +51,7 @@ class PaperFeatures:
         self._percentiles = PercentileSelector()
         self._values = ShapeCache()
 
-    def compute(self, transform: Transform) -> np.ndarray:
+    def compute(self, transform: Transform) -> npt.NDArray[np.float64]:
         height, width = transform.height, transform.width
         values = self._values.get_or_make(height, width, _values_buffer)
         if self.log:
@@ -62,7 +63,9 @@ class PaperFeatures:
         sums = kernels.pair_sums(values[0], values[1], values[2], width, offsets, scales, self.log)
         return features_from_sums(sums, height * width, degenerate)
 
-    def _normalisation(self, values: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
+    def _normalisation(
+        self, values: npt.NDArray[np.float32], width: int
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], tuple[int, ...]]:
         """Per channel: offset p1, scale 1 / (p99 - p1), and which channels have p1 == p99."""
         percentiles = self._percentiles(values, width)
         offsets = percentiles[:, 0].copy()
@@ -75,12 +78,14 @@ class PaperFeatures:
         return offsets, scales, degenerate
 
 
-def _values_buffer(height: int, width: int) -> np.ndarray:
+def _values_buffer(height: int, width: int) -> npt.NDArray[np.float32]:
     """float32 per-bin values of the three half spectra."""
     return np.empty((3, height, width // 2 + 1), dtype=np.float32)
 
 
-def features_from_sums(sums: np.ndarray, n_bins: int, degenerate: tuple[int, ...] = ()) -> np.ndarray:
+def features_from_sums(
+    sums: npt.NDArray[np.float64], n_bins: int, degenerate: tuple[int, ...] = ()
+) -> npt.NDArray[np.float64]:
     """Turn the kernel's 12 full-spectrum sums into the six features (float64).
 
     Pearson's r from shifted moment sums; a zero variance gives NaN, as

@@ -18,6 +18,7 @@ again, so the result is always exactly numpy's.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from scanner.features import kernels
 
@@ -32,7 +33,7 @@ class PercentileSelector:
         self._mask = np.empty(0, dtype=np.uint8)
         self._cand = (np.empty(0, dtype=np.float32), np.empty(0, dtype=np.float32))
 
-    def __call__(self, values: np.ndarray, full_width: int) -> np.ndarray:
+    def __call__(self, values: npt.NDArray[np.float32], full_width: int) -> npt.NDArray[np.float64]:
         """(p1, p99) per channel, shape (C, 2), for half spectra `values` (C, H, W//2 + 1)."""
         channels = values.shape[0]
         flat = values.reshape(channels, -1)

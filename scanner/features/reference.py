@@ -10,6 +10,7 @@ computation) share one copy of the definitions.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from scanner.core.constants import SPECTRUM_MODES
 
@@ -17,7 +18,7 @@ LOG_EPSILON = 1e-3  # S = ln(|F| + 1e-3), as in the authors' released code
 PAIRS = ((0, 1), (0, 2), (1, 2))  # (R, G), (R, B), (G, B): the features' order
 
 
-def reference_spectra(rgb: np.ndarray, spectrum: str = "log") -> np.ndarray:
+def reference_spectra(rgb: npt.NDArray[np.uint8], spectrum: str = "log") -> npt.NDArray[np.float64]:
     """The (3, H, W) float64 spectra S_R, S_G, S_B of an (H, W, 3) uint8 RGB image over all bins.
 
     log: S' = clip((ln(|F| + 1e-3) - p1) / (p99 - p1), 0, 1) of the channel / 255, with
@@ -51,7 +52,7 @@ def reference_spectra(rgb: np.ndarray, spectrum: str = "log") -> np.ndarray:
     return out
 
 
-def reference_features(rgb: np.ndarray, spectrum: str = "log") -> np.ndarray:
+def reference_features(rgb: npt.NDArray[np.uint8], spectrum: str = "log") -> npt.NDArray[np.float64]:
     """mean, max, min, icorr_rg, icorr_rb, icorr_gb of an (H, W, 3) uint8 RGB image."""
     s = reference_spectra(rgb, spectrum).reshape(3, -1)
     d = np.array([np.mean(np.abs(s[a] - s[b])) for a, b in PAIRS])
@@ -76,7 +77,7 @@ PEAK_GRID = 8  # probes on the 1/8 grid of the spectrum
 PEAK_BOX = 5  # the prominence's neighbourhood: a 5 x 5 box, wrapping at the edges
 
 
-def reference_radial_bins(height: int, width: int) -> np.ndarray:
+def reference_radial_bins(height: int, width: int) -> npt.NDArray[np.int64]:
     """(H, W) int: the radial bin of every full-spectrum bin, -1 for the DC bin.
 
     r = sqrt(fu^2 + fv^2) / 0.5 with fu, fv from numpy.fft.fftfreq; 16 equal-width bins
@@ -91,14 +92,14 @@ def reference_radial_bins(height: int, width: int) -> np.ndarray:
     kind = np.int64 if 256 * (height * width) ** 2 < 2**62 else object
     a, b = a.astype(kind), b.astype(kind)
     numerator = 512 * (a[:, None] ** 2 * width**2 + b[None, :] ** 2 * height**2)
-    quotient = (numerator // (height**2 * width**2)).astype(np.int64)  # 0..256: floor(128 r^2)
+    quotient: npt.NDArray[np.int64] = (numerator // (height**2 * width**2)).astype(np.int64)  # 0..256: floor(128 r^2)
     bins = np.floor(np.sqrt(quotient)).astype(np.int64)  # exact: sqrt of a small integer
     bins = np.minimum(bins, RADIAL_BINS - 1)
     bins[0, 0] = -1
     return bins
 
 
-def reference_log_spectra(rgb: np.ndarray) -> np.ndarray:
+def reference_log_spectra(rgb: npt.NDArray[np.uint8]) -> npt.NDArray[np.float64]:
     """(3, H, W) float64: L_Y, L_Cb, L_Cr = ln(|F_X| / sqrt(H W) + 1e-5) of an (H, W, 3) uint8 RGB image.
 
     F_X is the BT.601 combination of the channel DFTs of the pixels / 255 (full complex fft2).
@@ -114,7 +115,7 @@ def reference_log_spectra(rgb: np.ndarray) -> np.ndarray:
     return out
 
 
-def reference_profiles(log_spectra: np.ndarray) -> np.ndarray:
+def reference_profiles(log_spectra: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """(48,): the luminance profile (mean of L_Y per radial bin), then mean L_Cb and mean L_Cr
     per bin minus the luminance profile. A bin holding no frequency gives NaN."""
     bins = reference_radial_bins(*log_spectra.shape[1:])
@@ -152,7 +153,7 @@ def peak_level(ky: int, kx: int) -> int:
     return 8
 
 
-def reference_peaks(log_luminance: np.ndarray) -> np.ndarray:
+def reference_peaks(log_luminance: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """(15,): the prominences of the probes (0,4), (4,0), (4,4), (0,2), (2,0), (2,2), (2,4), (2,6),
     (4,2), then the mean and the max over the kept probes of each level (1/2, 1/4, 1/8).
 
@@ -176,7 +177,7 @@ def reference_peaks(log_luminance: np.ndarray) -> np.ndarray:
     return np.array([*named, *stats])
 
 
-def reference_extended_features(rgb: np.ndarray, spectrum: str = "log") -> np.ndarray:
+def reference_extended_features(rgb: npt.NDArray[np.uint8], spectrum: str = "log") -> npt.NDArray[np.float64]:
     """The 69 features of the extended set: the paper's six (in `spectrum` mode), the luminance
     profile (16), the Cb and Cr chroma-ratio profiles (16 each) and the periodic peaks (15)."""
     log_spectra = reference_log_spectra(rgb)

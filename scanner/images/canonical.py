@@ -12,8 +12,11 @@ The encoder is OpenCV's, with the parameters below: the same as writing the file
 
 from __future__ import annotations
 
+from typing import cast
+
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 CANONICAL_QUALITY = 90
 CANONICAL_PARAMS = (
@@ -24,7 +27,7 @@ CANONICAL_PARAMS = (
 )
 
 
-def canonical_bgr(image: np.ndarray, red_index: int = 2) -> np.ndarray:
+def canonical_bgr(image: npt.NDArray[np.uint8], red_index: int = 2) -> npt.NDArray[np.uint8]:
     """An (H, W, 3) uint8 image (B, G, R order when red_index is 2, R, G, B when 0) re-encoded as JPEG
     quality 90, 4:2:0 and decoded again, in B, G, R order."""
     bgr = image if red_index == 2 else np.ascontiguousarray(image[..., ::-1])
@@ -34,4 +37,4 @@ def canonical_bgr(image: np.ndarray, red_index: int = 2) -> np.ndarray:
     decoded = cv2.imdecode(encoded, cv2.IMREAD_COLOR)
     if decoded is None or decoded.shape != bgr.shape:
         raise ValueError("OpenCV could not decode its own JPEG")
-    return decoded
+    return cast(npt.NDArray[np.uint8], decoded)  # a baseline JPEG decodes to 8 bits a sample

@@ -32,8 +32,10 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from scanner.core.constants import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, MIN_SIDE, Status
 from scanner.images.headers import PARSERS, BadHeader, CutShort
@@ -95,7 +97,7 @@ class UnusableImage(Exception):
 
 @dataclass(frozen=True)
 class DecodedImage:
-    pixels: np.ndarray  # (H, W, 3) uint8, B, G, R
+    pixels: npt.NDArray[np.uint8]  # (H, W, 3) uint8, B, G, R
     info: ImageInfo
 
 
@@ -223,7 +225,7 @@ _STD_LUMA = np.array(
 )
 
 
-def _libjpeg_tables() -> np.ndarray:
+def _libjpeg_tables() -> npt.NDArray[np.int64]:
     """The luminance table libjpeg writes at each quality 1..100 (row q-1)."""
     q = np.arange(1, 101)
     scale = np.where(q < 50, 5000 // q, 200 - 2 * q)
@@ -234,7 +236,7 @@ def _libjpeg_tables() -> np.ndarray:
 _LIBJPEG_TABLES = _libjpeg_tables()
 
 
-def estimate_jpeg_quality(luma_table: np.ndarray) -> int:
+def estimate_jpeg_quality(luma_table: npt.NDArray[np.int64]) -> int:
     """The libjpeg quality (1-100) whose luminance table is closest to this one.
 
     Exact for files written by libjpeg and its descendants (most encoders); for
@@ -427,8 +429,9 @@ def judge_messages(messages: list[str]) -> tuple[Status, str] | None:
     return None
 
 
-def _imdecode(data: Data, info: ImageInfo) -> np.ndarray:
-    """OpenCV's decode of the bytes, its messages captured; UnusableImage when it fails."""
+def _imdecode(data: Data, info: ImageInfo) -> npt.NDArray[Any]:
+    """OpenCV's decode of the bytes (of whatever dtype: the caller checks it), its messages captured;
+    UnusableImage when it fails."""
     with decoder_messages() as messages:
         try:
             pixels = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), _READ_FLAGS)
@@ -497,7 +500,7 @@ def _check_size(info: ImageInfo, max_pixels: int) -> None:
         )
 
 
-def read_file(path: str | bytes | os.PathLike, max_bytes: int = DEFAULT_MAX_BYTES, *, follow: bool = True) -> Data:
+def read_file(path: safeio.AnyPath, max_bytes: int = DEFAULT_MAX_BYTES, *, follow: bool = True) -> Data:
     """A file's bytes through scanner.io.safeio; every failure an UnusableImage with its status."""
     try:
         return safeio.read_bounded(path, max_bytes, follow=follow)
@@ -527,7 +530,7 @@ def os_reason(exc: OSError) -> str:
 
 
 def read_image(
-    path: str | bytes | os.PathLike,
+    path: safeio.AnyPath,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_bytes: int = DEFAULT_MAX_BYTES,
     *,

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 # Header text (PNM comments, Radiance lines) is looked for in this many bytes at most.
 TEXT_HEADER_BYTES = 1 << 16
@@ -44,7 +45,8 @@ class Header:
     truncated: str | None = None  # why the data stops before what the header says it holds
 
 
-def _u(data: bytes | bytearray, fmt: str, at: int) -> tuple:
+def _u(data: bytes | bytearray, fmt: str, at: int) -> tuple[int, ...]:
+    """struct.unpack_from of an integer format, after checking the data holds it."""
     size = struct.calcsize(fmt)
     if at < 0:
         raise BadHeader("a negative offset")
@@ -83,7 +85,7 @@ def tiff(data: bytes | bytearray) -> Header:
         raise BadHeader("TIFF directory without entries")
     if first + entries * entry_size > len(data):
         raise CutShort("TIFF directory past the end of the data")
-    tags: dict[int, np.ndarray] = {}
+    tags: dict[int, npt.NDArray[np.uint64]] = {}
     for i in range(entries):
         tag, kind, count, value = _u(data, order + entry_fmt, first + i * entry_size)
         if tag not in (

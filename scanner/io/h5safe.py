@@ -36,6 +36,7 @@ from typing import Any
 
 import h5py
 import numpy as np
+import numpy.typing as npt
 
 from scanner.core.errors import InputError
 from scanner.io import safeio
@@ -91,7 +92,7 @@ class CheckedFile:
     """An HDF5 file opened read-only after checking that it is a regular file; its objects are reached
     through the checking accessors. Use as a context manager."""
 
-    def __init__(self, path: str | os.PathLike, what: str, error: type[InputError]) -> None:
+    def __init__(self, path: str | os.PathLike[str], what: str, error: type[InputError]) -> None:
         self.name = os.fspath(path)
         self.what = what
         self.error = error
@@ -170,7 +171,7 @@ class CheckedFile:
             self._check_storage(obj)
         return obj
 
-    def _check_dtype(self, where: str, dtype: np.dtype, kinds: str) -> None:
+    def _check_dtype(self, where: str, dtype: np.dtype[Any], kinds: str) -> None:
         if h5py.check_string_dtype(dtype) is not None:
             kind = "T"
         elif h5py.check_vlen_dtype(dtype) is not None or h5py.check_ref_dtype(dtype) is not None:
@@ -238,7 +239,7 @@ class CheckedFile:
 
     # --- reading ---------------------------------------------------------------------------------
 
-    def text(self, dataset: h5py.Dataset, where: slice, *, as_bytes: bool = False) -> np.ndarray:
+    def text(self, dataset: h5py.Dataset, where: slice, *, as_bytes: bool = False) -> npt.NDArray[np.object_]:
         """Rows of a text column as an object array of str (bytes that are not UTF-8 kept by
         surrogateescape), or of bytes; read in slices whose total may not exceed the file's size."""
         start, stop, _ = where.indices(dataset.shape[0])

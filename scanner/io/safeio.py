@@ -27,12 +27,13 @@ _HAS_O_PATH = hasattr(os, "O_PATH") and os.path.isdir("/proc/self/fd")
 _READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
 READ_BLOCK = 1 << 20
 PATH_TOO_LONG = "path too long for the system (File name too long): not read"
+AnyPath = str | bytes | os.PathLike[str] | os.PathLike[bytes]  # what os.open takes
 
 
 class NotRegularFile(OSError):
     """The path names something other than a regular file; ``kind`` says what, in words ("a FIFO")."""
 
-    def __init__(self, path: str | bytes | os.PathLike, kind: str) -> None:
+    def __init__(self, path: AnyPath, kind: str) -> None:
         super().__init__(errno.EINVAL, f"not a regular file ({kind})", os.fsdecode(path))
         self.kind = kind
 
@@ -40,7 +41,7 @@ class NotRegularFile(OSError):
 class TooManyBytes(OSError):
     """The file is larger than the byte cap: ``size`` and ``cap`` in bytes."""
 
-    def __init__(self, path: str | bytes | os.PathLike, size: int, cap: int) -> None:
+    def __init__(self, path: AnyPath, size: int, cap: int) -> None:
         super().__init__(errno.EFBIG, f"{size:,} bytes is over the {cap:,}-byte cap", os.fsdecode(path))
         self.size = size
         self.cap = cap
@@ -67,7 +68,7 @@ def not_regular(kind: str) -> str:
     return f"not a regular file ({kind}), never opened"
 
 
-def open_regular(path: str | bytes | os.PathLike, *, follow: bool = True) -> int:
+def open_regular(path: AnyPath, *, follow: bool = True) -> int:
     """A descriptor open for reading on the regular file at `path` (close it yourself).
 
     Raises NotRegularFile for anything else, never having opened it for reading;
@@ -98,7 +99,7 @@ def open_regular(path: str | bytes | os.PathLike, *, follow: bool = True) -> int
     return fd
 
 
-def read_bounded(path: str | bytes | os.PathLike, max_bytes: int, *, follow: bool = True) -> bytearray:
+def read_bounded(path: AnyPath, max_bytes: int, *, follow: bool = True) -> bytearray:
     """The whole content of the regular file at `path`, if it is at most `max_bytes` long.
 
     Raises TooManyBytes (before reading anything) when the file's size is over
@@ -125,7 +126,7 @@ def read_bounded(path: str | bytes | os.PathLike, max_bytes: int, *, follow: boo
         os.close(fd)
 
 
-def reopen_path(fd: int, path: str | bytes | os.PathLike) -> str:
+def reopen_path(fd: int, path: AnyPath) -> str:
     """A path that opens the very file of `fd` (for libraries that open by name, like HDF5): the
     descriptor's /proc entry where there is one, else `path` itself."""
     return f"/proc/self/fd/{fd}" if _HAS_O_PATH else os.fsdecode(path)

@@ -163,7 +163,7 @@ class Walk:
 
     def __init__(
         self,
-        paths: Iterable[str | os.PathLike] = (),
+        paths: Iterable[str | os.PathLike[str]] = (),
         *,
         recursive: bool = True,
         extensions: frozenset[str] | None = DEFAULT_EXTENSIONS,
@@ -219,7 +219,7 @@ class Walk:
         stack: list[tuple[bytes, bytes, tuple[tuple[int, int], ...]]] = [(top, prefix, (top_id,))]
         while stack:
             directory, rel_prefix, ancestors = stack.pop()
-            subdirs: list[os.DirEntry] = []
+            subdirs: list[os.DirEntry[bytes]] = []
             try:
                 with os.scandir(directory) as it:
                     for entry in it:
@@ -273,7 +273,7 @@ class Walk:
                     stack.append((entry.path, rel + b"/", ancestors + (sub_id,)))
 
 
-def _is_dir(entry: os.DirEntry, follow: bool) -> bool:
+def _is_dir(entry: os.DirEntry[bytes], follow: bool) -> bool:
     try:
         return entry.is_dir(follow_symlinks=follow)
     except OSError:

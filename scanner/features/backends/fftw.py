@@ -14,6 +14,7 @@ import logging
 import os
 import platform
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyfftw
@@ -71,7 +72,7 @@ class FFTWTransform(Transform):
     faster. Planned single-threaded: the parallelism is one process per core.
     """
 
-    def __init__(self, height: int, width: int, dtype: np.dtype, effort: str = DEFAULT_PLANNER) -> None:
+    def __init__(self, height: int, width: int, dtype: np.dtype[Any], effort: str = DEFAULT_PLANNER) -> None:
         self.height = height
         self.width = width
         half = width // 2 + 1

@@ -383,7 +383,7 @@ class DaskExecutor(Executor):
                 # Ctrl-C is this process's to handle: held back while the cluster starts, and
                 # ignored by its workers (dask_setup below), which are stopped by closing it.
                 with sigint_blocked(), dask.config.set(LOCAL_CLUSTER_CONFIG):
-                    self._cluster = LocalCluster(
+                    self._cluster = LocalCluster(  # type: ignore[no-untyped-call, unused-ignore]
                         n_workers=workers or default_workers(),
                         threads_per_worker=1,
                         processes=True,
@@ -391,9 +391,9 @@ class DaskExecutor(Executor):
                         silence_logs=logging.CRITICAL,  # a heartbeat cut by the close is not news
                         preload=[__name__],
                     )
-                    self._client = Client(self._cluster)
+                    self._client = Client(self._cluster)  # type: ignore[no-untyped-call, unused-ignore]
             else:
-                self._client = Client(address, timeout=CONNECT_SECONDS)
+                self._client = Client(address, timeout=CONNECT_SECONDS)  # type: ignore[no-untyped-call, unused-ignore]
         except (OSError, ValueError, TypeError) as exc:  # refused, timed out; not an address at all
             self.close()
             raise ScanError(
@@ -465,7 +465,7 @@ class DaskExecutor(Executor):
                 yield None
                 continue
             try:
-                done, _ = wait(list(running), timeout=POLL_SECONDS, return_when="FIRST_COMPLETED")
+                done, _ = wait(list(running), timeout=POLL_SECONDS, return_when="FIRST_COMPLETED")  # type: ignore[no-untyped-call, unused-ignore]
             except TimeoutError:
                 done = set()
             for future in done:
