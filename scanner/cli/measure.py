@@ -9,7 +9,7 @@ import shlex
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -41,8 +41,8 @@ def _json_number(x: float) -> float | None:
     return None if math.isnan(x) else float(x)
 
 
-def _feature_record(result: FileRecord, names: tuple[str, ...]) -> dict:
-    record: dict = {
+def _feature_record(result: FileRecord, names: tuple[str, ...]) -> dict[str, Any]:
+    record: dict[str, Any] = {
         "path": result.path,
         "status": str(result.status),
         "error": result.error or None,

@@ -63,7 +63,7 @@ def make_extractor(
     return build_extractor(extractor_spec(feature_set, spectrum, precision, backend, canonical=canonical, **options))
 
 
-_SHARED: dict[ExtractorSpec | tuple, Extractor] = {}
+_SHARED: dict[tuple[str, str, str, bool], Extractor] = {}
 
 
 def spectral_features(

@@ -46,5 +46,5 @@ def install_compile_notice() -> _Notice:
             pass
 
         _NOTICE = Listener()
-        event.register("numba:compile", _NOTICE)
+        event.register("numba:compile", _NOTICE)  # type: ignore[no-untyped-call, unused-ignore]
     return _NOTICE

@@ -104,13 +104,13 @@ class Progress:
     skipped: int  # files already in the store
     total: int | None  # files expected, when known
     elapsed: float
-    counts: Counter = field(default_factory=Counter)
+    counts: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass
 class ScanSummary:
     out: str
-    counts: Counter  # rows written this run, per status
+    counts: Counter[str]  # rows written this run, per status
     skipped: int
     elapsed: float
     store_rows: int
@@ -199,7 +199,7 @@ def _after(first: Callable[[], None], chunks: Iterator[Chunk]) -> Iterator[Chunk
 
 def scan(
     walk: Walk,
-    out: str | os.PathLike,
+    out: str | os.PathLike[str],
     options: ScanOptions,
     command: Iterable[str] = (),
     on_progress: Callable[[Progress], None] | None = None,
