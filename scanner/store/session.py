@@ -35,22 +35,13 @@ import numpy as np
 
 from scanner.core.constants import RETRY_STATUSES
 from scanner.core.errors import InputError, ScanError, StoreError, StoreMismatch
+from scanner.core.faults import kill_point
 from scanner.core.schema import SCHEMA_VERSION, Measurement, Rows, full_paths
 from scanner.store.hdf5 import CHUNK_ROWS, StoreHeader, StoreWriter, iter_rows, now_utc, read_header, store_attrs
 from scanner.store.journal import Journal
 from scanner.store.parts import Part, PartError, list_parts, parts_path, remove_directory, remove_parts, set_aside
 
 log = logging.getLogger(__name__)
-
-
-def kill_point(name: str) -> None:
-    """Crash-test hook: with SCANNER_TEST_KILL_AT=name, SIGKILL the whole process group here.
-
-    The tests use it to stop a real scan at the exact moments a crash is most
-    dangerous (inside a merge, between a merge and retiring its journal).
-    """
-    if os.environ.get("SCANNER_TEST_KILL_AT") == name:
-        os.killpg(os.getpgid(0), signal.SIGKILL)
 
 
 def journal_path(out: str) -> str:
