@@ -4,7 +4,7 @@ A distributed scan's workers never send rows back through the scheduler: each
 task writes its shard's rows to a part file in ``STORE.h5.parts/`` (next to the
 store, on storage that the client and every worker see at the same path) and
 returns only counts. The client, which alone holds the store's lock, merges the
-part files into the store at checkpoints and at the end (scanner.store.session), and
+part files into the store at checkpoints and at the end (scanner.store.merge), and
 a scan that starts on a store with part files left by a stopped one merges them
 first, so a part file is done work that is never measured again.
 
