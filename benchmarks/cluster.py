@@ -208,7 +208,7 @@ if part == "listing":
     result = {"seconds": time.perf_counter() - t, "shards": shards}
 elif part == "merge":
     from scanner.store.parts import parts_path, write_part
-    from scanner.store.session import ingest_parts
+    from scanner.store.merge import ingest_parts
     directory = parts_path(out)
     os.makedirs(directory, exist_ok=True)
     rng = np.random.default_rng(0)

@@ -19,7 +19,8 @@ from scanner.run.executors.inline import InProcess
 from scanner.run.sweep import MeasureOptions, ScanOptions, scan
 from scanner.store.hdf5 import read_features, read_header
 from scanner.store.journal import Journal
-from scanner.store.session import StoreSession, journal_path, locked
+from scanner.store.lock import locked
+from scanner.store.session import StoreSession, journal_path
 
 OPTIONS = dict(measure=MeasureOptions(planner="estimate"), workers=2)
 

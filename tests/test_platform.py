@@ -28,7 +28,7 @@ def test_import_scanner_and_light_commands_need_no_fcntl(tmp_path):
         result = run("import sys; from scanner.__main__ import main; sys.argv[0] = 'scanner'; main()", *args)
         assert result.returncode == 0, (args, result.stderr)
     # Only taking a store's lock needs it, and says so.
-    result = run("from scanner.store.session import locked\nwith locked(sys.argv[1]): pass", str(tmp_path / "t.h5"))
+    result = run("from scanner.store.lock import locked\nwith locked(sys.argv[1]): pass", str(tmp_path / "t.h5"))
     assert result.returncode != 0 and "fcntl" in result.stderr
 
 

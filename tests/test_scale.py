@@ -22,8 +22,9 @@ from scanner.report.export import export_csv
 from scanner.run.executors import MeasureSpec, timed_out_error
 from scanner.run.sweep import parse_shard, shard_of
 from scanner.store.hdf5 import read_features, write_table
+from scanner.store.keys import file_key
 from scanner.store.parts import TIMED_OUT, Part, PartError, list_parts, parts_path, write_part
-from scanner.store.session import StoreSession, file_key
+from scanner.store.session import StoreSession
 
 runner = CliRunner()
 

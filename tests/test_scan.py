@@ -26,7 +26,8 @@ from scanner.io.walk import Walk
 from scanner.run.sweep import MeasureOptions, ScanOptions, scan
 from scanner.store.hdf5 import read_features
 from scanner.store.journal import Journal
-from scanner.store.session import journal_path, merge
+from scanner.store.merge import merge
+from scanner.store.session import journal_path
 
 runner = CliRunner()
 OPTIONS = dict(measure=MeasureOptions(planner="estimate"), workers=2)

@@ -18,8 +18,9 @@ from scanner.cli.base import command
 from scanner.cli.text import counts_lines, say
 from scanner.report.export import ExportFormat
 from scanner.store.hdf5 import column_counts, read_header
+from scanner.store.merge import merge_stores
 from scanner.store.parts import list_parts, parts_path
-from scanner.store.session import journal_path, merge_stores
+from scanner.store.session import journal_path
 
 __all__ = ["export", "info", "merge"]
 

@@ -8,7 +8,6 @@ it (a local worker, a Dask task, the command line itself).
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -16,6 +15,7 @@ from typing import Protocol
 import numpy as np
 
 from scanner.core.constants import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, Status
+from scanner.core.faults import decode_point
 from scanner.core.schema import Rows
 from scanner.features.extract import Extractor, GreyImage
 from scanner.images.decode import ImageInfo, UnusableImage, read_image
@@ -49,7 +49,7 @@ def measure_file(
     """
     name = os.fsdecode(path)
     try:
-        decode_test_hook(name)
+        decode_point(name)
         image = read_image(path, max_pixels, max_bytes, follow=follow)
     except UnusableImage as exc:
         return FileRecord(name, exc.status, exc.reason, exc.info, None)
@@ -75,27 +75,6 @@ class FileClock(Protocol):
 
     def stop(self) -> None:
         """Reading and decoding are over (the measurement of decoded pixels is not limited)."""
-
-
-def decode_test_hook(name: str) -> None:
-    """Test hooks in the worker, as a hostile or slow file would act: with SCANNER_TEST_HANG_ON=TEXT a file
-    whose name contains TEXT hangs in its decode; with SCANNER_TEST_CRASH_ON=TEXT it crashes its process (an
-    abort, as a decoder's crash would end it); with
-    SCANNER_TEST_DELAY=TEXT:SECONDS it takes that much longer (so that a test can stop a scan midway)."""
-    hang, crash = os.environ.get("SCANNER_TEST_HANG_ON"), os.environ.get("SCANNER_TEST_CRASH_ON")
-    delay = os.environ.get("SCANNER_TEST_DELAY")
-    if not (hang or crash or delay):
-        return
-    base = os.path.basename(name)
-    if hang and hang in base:
-        while True:
-            time.sleep(60)
-    if crash and crash in base:
-        os.abort()
-    if delay:
-        text, _, seconds = delay.rpartition(":")
-        if text in base:
-            time.sleep(float(seconds))
 
 
 def _measured(

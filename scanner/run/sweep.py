@@ -7,7 +7,7 @@ cluster with ``cluster``) measures the rest. The walk is consumed lazily, chunk
 by chunk as workers have room, so a million-file tree is never held in memory.
 
 ``shard=(I, N)`` scans only the I-th of N shards of the listing: a file belongs
-to the shard its full path hashes to (scanner.store.session.path_key), so the shards
+to the shard its full path hashes to (scanner.store.keys.path_key), so the shards
 of one listing are disjoint, cover it, and do not depend on the walk's order or on
 the machine; with ``scanner merge`` their stores make one.
 """
@@ -30,7 +30,8 @@ from scanner.features.measure import problem_rows
 from scanner.io.walk import Found, Walk
 from scanner.run.executors import Chunk, Executor, MeasureSpec, PartDone
 from scanner.run.warmup import warm_up
-from scanner.store.session import CommitPolicy, StoreSession, journal_path, measurement_to_resume, path_key
+from scanner.store.keys import path_key
+from scanner.store.session import CommitPolicy, StoreSession, journal_path, measurement_to_resume
 
 __all__ = [
     "MeasureOptions",

@@ -2,41 +2,40 @@
 
 HDF5 cannot promise a usable file after a SIGKILL in the middle of a write, so a
 scan never writes its store in place. Finished rows are appended to
-``STORE.journal`` as records (magic, kind, length, CRC-32, payload), each
-written with one write() and fsync()ed before it counts as written. After a
-crash the journal is read back up to the last whole record and the torn tail,
-if any, is cut off. The store is then rebuilt from the old store plus the
-journal into a temporary file renamed over it (scanner.store.hdf5), and the journal
-is retired. The journal's first record names it (a random id) and the store
-records the id of the last journal merged into it, so a crash between the
-rename and retiring the journal cannot merge the same rows twice.
+``STORE.journal`` as checksummed records (scanner.store.records: magic, kind,
+length, CRC-32, payload), each written with one write() and fsync()ed before it
+counts as written. After a crash the journal is read back up to the last whole
+record and the torn tail, if any, is cut off. The store is then rebuilt from the
+old store plus the journal into a temporary file renamed over it
+(scanner.store.hdf5), and the journal is retired. The journal's first record
+names it (a random id) and the store records the id of the last journal merged
+into it, so a crash between the rename and retiring the journal cannot merge the
+same rows twice.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import struct
 import uuid
-import zlib
-from collections.abc import Iterator, Sequence
-from typing import BinaryIO
-
-import numpy as np
+from collections.abc import Iterator
 
 from scanner.core.errors import InputError
-from scanner.core.schema import COLUMN_BY_NAME, COLUMN_NAMES, Measurement, Rows
+from scanner.core.schema import Measurement, Rows
 from scanner.io import safeio
 from scanner.store.hdf5 import fsync_directory
+from scanner.store.records import (
+    HEADER_RECORD,
+    LAYOUT,
+    ROWS_RECORD,
+    decode_rows,
+    encode_record,
+    encode_rows,
+    read_records,
+    row_count,
+)
 
-_MAGIC = b"SCJ1"
-_HEAD = struct.Struct("<4scII")  # magic, kind, payload length, CRC-32 of the payload
-_HEADER, _ROWS = b"H", b"R"
-
-# The order in which a rows record holds the columns: fixed-width ones as raw
-# little-endian arrays, variable ones as a length and their values joined by NUL
-# (which no file name and no message holds). A journal's header names its
-# layout; journals of store schema 1 name none and used this one.
+# Journals of store schema 1 name no layout in their header: their rows records used this one.
 _LAYOUT_V1 = (
     "features",
     "root",
@@ -51,81 +50,6 @@ _LAYOUT_V1 = (
     "format",
     "jpeg_subsampling",
 )
-LAYOUT: tuple[str, ...] = (
-    *(n for n in COLUMN_NAMES if not COLUMN_BY_NAME[n].variable),
-    *(n for n in COLUMN_NAMES if COLUMN_BY_NAME[n].variable),
-)
-
-
-def _fixed_dtype(name: str) -> np.dtype:
-    return COLUMN_BY_NAME[name].dtype.newbyteorder("<")
-
-
-def encode_rows(rows: Rows, layout: Sequence[str] = LAYOUT) -> bytes:
-    """Rows as a record payload: the count, then each column of the layout."""
-    parts = [struct.pack("<I", len(rows))]
-    for name in layout:
-        column = rows[name]
-        if COLUMN_BY_NAME[name].variable:
-            items = column.tolist()
-            # NUL is a whole character in UTF-8: joining then encoding equals encoding then joining.
-            blob = (
-                b"\0".join(items)
-                if COLUMN_BY_NAME[name].kind == "bytes"
-                else "\0".join(items).encode("utf-8", "surrogateescape")
-            )
-            parts += [struct.pack("<I", len(blob)), blob]
-        else:
-            parts.append(np.ascontiguousarray(column, _fixed_dtype(name)).tobytes())
-    return b"".join(parts)
-
-
-def decode_rows(payload: bytes, width: int, layout: Sequence[str] = LAYOUT) -> Rows:
-    """The rows of a record payload written with this layout and feature width."""
-    (n,) = struct.unpack_from("<I", payload)
-    pos = 4
-    columns: dict[str, np.ndarray] = {}
-    for name in layout:
-        column = COLUMN_BY_NAME[name]
-        if column.variable:
-            (length,) = struct.unpack_from("<I", payload, pos)
-            blob = payload[pos : pos + 4 + length][4:]
-            pos += 4 + length
-            texts: list = (
-                (blob.split(b"\0") if column.kind == "bytes" else blob.decode("utf-8", "surrogateescape").split("\0"))
-                if n
-                else []
-            )
-            columns[name] = np.array(texts, dtype=object) if texts else np.empty(0, dtype=object)
-        else:
-            count = n * width if column.kind == "features" else n
-            dtype = _fixed_dtype(name)
-            values = np.frombuffer(payload, dtype, count, pos).astype(column.dtype)
-            columns[name] = values.reshape(n, width) if column.kind == "features" else values
-            pos += dtype.itemsize * count
-    return Rows(columns, width)
-
-
-def _record(kind: bytes, payload: bytes) -> bytes:
-    return _HEAD.pack(_MAGIC, kind, len(payload), zlib.crc32(payload)) + payload
-
-
-def _records(handle: BinaryIO) -> Iterator[tuple[bytes, bytes, int]]:
-    """(kind, payload, end offset) of each whole, intact record; stops at the first torn one."""
-    pos = 0
-    size = os.fstat(handle.fileno()).st_size
-    while True:
-        head = handle.read(_HEAD.size)
-        if len(head) < _HEAD.size:
-            return
-        magic, kind, length, crc = _HEAD.unpack(head)
-        if magic != _MAGIC or pos + _HEAD.size + length > size:  # a length past the end: torn, not read
-            return
-        payload = handle.read(length)
-        if len(payload) < length or zlib.crc32(payload) != crc:
-            return
-        pos += _HEAD.size + length
-        yield kind, payload, pos
 
 
 class Journal:
@@ -156,7 +80,7 @@ class Journal:
         tmp = f"{path}.tmp"
         try:
             with open(tmp, "wb") as handle:
-                handle.write(_record(_HEADER, json.dumps(header).encode()))
+                handle.write(encode_record(HEADER_RECORD, json.dumps(header).encode()))
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, path)
@@ -182,12 +106,11 @@ class Journal:
         except safeio.NotRegularFile as exc:
             raise InputError(f"{path} is {exc.kind}, not a scan journal: remove it") from None
         with os.fdopen(fd, "rb") as handle:
-            for kind, payload, end in _records(handle):
-                if kind == _HEADER and header is None:
+            for kind, payload, end in read_records(handle):
+                if kind == HEADER_RECORD and header is None:
                     header = json.loads(payload)
-                elif kind == _ROWS and header is not None:
-                    (n,) = struct.unpack_from("<I", payload)
-                    rows += n
+                elif kind == ROWS_RECORD and header is not None:
+                    rows += row_count(payload)
                 else:
                     break
                 good = end
@@ -204,8 +127,8 @@ class Journal:
         """A journal's header, read only (None when there is none or it never got started)."""
         try:
             with open(path, "rb") as handle:
-                for kind, payload, _ in _records(handle):
-                    return json.loads(payload) if kind == _HEADER else None
+                for kind, payload, _ in read_records(handle):
+                    return json.loads(payload) if kind == HEADER_RECORD else None
         except (FileNotFoundError, ValueError):
             return None
         return None
@@ -215,9 +138,7 @@ class Journal:
         """Rows durably in a journal on disk (read only; 0 when there is none)."""
         try:
             with open(path, "rb") as handle:
-                return sum(
-                    struct.unpack_from("<I", payload)[0] for kind, payload, _ in _records(handle) if kind == _ROWS
-                )
+                return sum(row_count(payload) for kind, payload, _ in read_records(handle) if kind == ROWS_RECORD)
         except FileNotFoundError:
             return 0
 
@@ -225,15 +146,15 @@ class Journal:
         """The committed rows, batch by batch as written (constant memory)."""
         width, layout = self.measurement.n_features, self.layout
         with open(self.path, "rb") as handle:
-            for kind, payload, _ in _records(handle):
-                if kind == _ROWS:
+            for kind, payload, _ in read_records(handle):
+                if kind == ROWS_RECORD:
                     yield decode_rows(payload, width, layout)
 
     def append(self, rows: Rows) -> None:
         """Write one batch durably: when this returns the rows survive a crash."""
         if not len(rows):
             return
-        record = memoryview(_record(_ROWS, encode_rows(rows, self.layout)))
+        record = memoryview(encode_record(ROWS_RECORD, encode_rows(rows, self.layout)))
         while record:
             record = record[os.write(self._fd, record) :]
         os.fsync(self._fd)

@@ -4,11 +4,11 @@ A distributed scan's workers never send rows back through the scheduler: each
 task writes its shard's rows to a part file in ``STORE.h5.parts/`` (next to the
 store, on storage that the client and every worker see at the same path) and
 returns only counts. The client, which alone holds the store's lock, merges the
-part files into the store at checkpoints and at the end (scanner.store.session), and
+part files into the store at checkpoints and at the end (scanner.store.merge), and
 a scan that starts on a store with part files left by a stopped one merges them
 first, so a part file is done work that is never measured again.
 
-A part file uses the journal's checksummed records (scanner.store.journal): a header
+A part file uses the journal's checksummed records (scanner.store.records): a header
 record (how the rows were measured, the roots their paths are relative to, the
 shard's id, the row count and the counts per status) and one record of rows. It
 is written whole to a temporary name, fsynced and renamed, so a part file that
@@ -36,7 +36,16 @@ from typing import Any
 from scanner.core.schema import SCHEMA_VERSION, Measurement, Rows
 from scanner.core.version import __version__
 from scanner.store.hdf5 import fsync_directory
-from scanner.store.journal import _HEADER, _ROWS, LAYOUT, _record, _records, decode_rows, encode_rows
+from scanner.store.records import (
+    HEADER_RECORD,
+    LAYOUT,
+    ROWS_RECORD,
+    decode_rows,
+    encode_record,
+    encode_rows,
+    read_records,
+    row_count,
+)
 
 SUFFIX = ".part"
 TIMED_OUT = "timed-out"  # the subdirectory of markers left by workers stopped on a file that hung
@@ -92,7 +101,8 @@ def write_part(
         "host": socket.gethostname(),
         **extra,
     }
-    blob = _record(_HEADER, json.dumps(header).encode()) + _record(_ROWS, encode_rows(rows, LAYOUT))
+    blob = encode_record(HEADER_RECORD, json.dumps(header).encode())
+    blob += encode_record(ROWS_RECORD, encode_rows(rows, LAYOUT))
     tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{uuid.uuid4().hex[:12]}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
     try:
@@ -114,8 +124,8 @@ def read_part_header(path: str) -> dict[str, Any]:
     """A part file's header (PartError when it has none)."""
     try:
         with open(path, "rb") as handle:
-            for kind, payload, _ in _records(handle):
-                if kind == _HEADER:
+            for kind, payload, _ in read_records(handle):
+                if kind == HEADER_RECORD:
                     header: dict[str, Any] = json.loads(payload)
                     return header
                 break
@@ -138,9 +148,9 @@ class Part:
         rows = 0
         try:
             with open(path, "rb") as handle:
-                for kind, payload, _ in _records(handle):
-                    if kind == _ROWS:
-                        rows += struct.unpack_from("<I", payload)[0]
+                for kind, payload, _ in read_records(handle):
+                    if kind == ROWS_RECORD:
+                        rows += row_count(payload)
         except OSError as exc:
             raise PartError(f"{path}: {exc}") from None
         if rows != header.get("rows"):
@@ -166,8 +176,8 @@ class Part:
     def batches(self) -> Iterator[Rows]:
         width, layout = self.measurement.n_features, tuple(self.header["layout"])
         with open(self.path, "rb") as handle:
-            for kind, payload, _ in _records(handle):
-                if kind == _ROWS:
+            for kind, payload, _ in read_records(handle):
+                if kind == ROWS_RECORD:
                     yield decode_rows(payload, width, layout)
 
 

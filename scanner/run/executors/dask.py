@@ -56,8 +56,8 @@ from scanner.core.version import __version__
 from scanner.features.extract import build_extractor
 from scanner.io.walk import Found
 from scanner.run.executors import Chunk, Executor, MeasureSpec, PartDone, timed_out_error
+from scanner.store.keys import file_key
 from scanner.store.parts import RUNNING, TIMED_OUT, part_file, read_part_header, shard_id, write_part
-from scanner.store.session import file_key
 
 TASK_FILES = 2048  # files per task at most ...
 TASK_BYTES = 256 << 20  # ... and bytes of files per task at most (large images make short tasks)
