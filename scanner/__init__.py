@@ -42,8 +42,8 @@ _EXPORTS = {
     "read_features": "scanner.store.hdf5",
     "FeatureTable": "scanner.core.schema",
     # detectors
-    "load_model": "scanner.detect.workflows",
-    "bundled_model": "scanner.detect.workflows",
+    "load_model": "scanner.detect.model",
+    "bundled_model": "scanner.detect.model",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from scanner.cli import app
 from scanner.core.errors import ReportError
 from scanner.core.schema import make_table
-from scanner.detect.workflows import label_from_path
+from scanner.detect.labels import label_from_path
 from scanner.features.extract import make_extractor
 from scanner.features.measure import features_of_file
 from scanner.report.html import encoding_gap, encoding_of, labels_from_paths, most_suspicious, read_verdicts, thumbnail

@@ -12,7 +12,9 @@ from test_cli_detect import invoke, read_csv, store
 from test_detect import FAKE_CENTRE, REAL_CENTRE, clusters
 
 from scanner.core.errors import DetectorError
-from scanner.detect.workflows import bundled_model, fit_gmm, load_model, logistic, threshold_at_fpr
+from scanner.detect.fit import fit_gmm
+from scanner.detect.model import bundled_model, load_model
+from scanner.detect.verdicts import logistic, threshold_at_fpr
 from scanner.features.extract import make_extractor
 from scanner.features.measure import measure_file
 

@@ -66,7 +66,7 @@ def spectrum(
 ) -> None:
     """Draw each image's channel spectra, their stacked view and differences (the paper's Figure 1)."""
     use_pixel_cap(max_pixels)
-    from scanner.detect.workflows import load_model
+    from scanner.detect.model import load_model
     from scanner.features.extract import make_extractor
     from scanner.images.decode import UnusableImage
     from scanner.report.figures import figure_format as format_of

@@ -38,7 +38,7 @@ from scanner.core.constants import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, STATUS
 from scanner.core.errors import ReportError
 from scanner.core.featuresets import PAPER
 from scanner.core.schema import FeatureTable
-from scanner.detect.workflows import FAKE, REAL, label_from_path
+from scanner.detect.labels import FAKE, REAL, label_from_path
 from scanner.features.extract import make_extractor
 from scanner.images.decode import UnusableImage
 from scanner.io.outputs import output_file
