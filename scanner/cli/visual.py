@@ -124,13 +124,14 @@ def report(
 ) -> None:
     """Write one self-contained HTML report of a sweep: counts, histograms, encodings, the most suspicious files."""
     use_pixel_cap(max_pixels)
-    from scanner.report.html import ReportInputs, build_report, read_verdicts, write_report
+    from scanner.detect.verdicts import read_verdicts
+    from scanner.report.html import ReportInputs, build_report, write_report
     from scanner.store.hdf5 import read_features
 
     table = read_features(store)
     inputs = ReportInputs(
         store_name=str(store),
-        verdicts=read_verdicts(verdicts, table) if verdicts is not None else None,
+        verdicts=read_verdicts(verdicts) if verdicts is not None else None,
         top=top,
         thumbnails=thumbnails,
         scatter=scatter,

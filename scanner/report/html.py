@@ -20,7 +20,6 @@ images themselves are embedded only when asked for.
 from __future__ import annotations
 
 import base64
-import csv
 import html
 import math
 import os
@@ -39,6 +38,7 @@ from scanner.core.errors import ReportError
 from scanner.core.featuresets import PAPER
 from scanner.core.schema import FeatureTable
 from scanner.detect.labels import FAKE, REAL, label_from_path
+from scanner.detect.verdicts import VerdictFile
 from scanner.features.extract import make_extractor
 from scanner.images.decode import UnusableImage
 from scanner.io.outputs import output_file
@@ -70,56 +70,24 @@ _CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
 
 @dataclass(frozen=True)
-class Verdicts:
-    """The verdicts of `scanner classify`, aligned with a store's rows."""
+class AlignedVerdicts:
+    """A verdicts file (scanner.detect.verdicts.VerdictFile) aligned with a store's rows."""
 
     source: str
     verdict: np.ndarray  # (N,) object: 'real', 'fake', NO_VERDICT or NOT_CLASSIFIED
     score: np.ndarray  # (N,) float64, NaN where there is none
-    unmatched: int  # rows of the CSV whose path is not in the store
+    unmatched: int  # rows of the file whose path is not in the store
 
 
-def _path_key(path: str) -> str:
-    return os.path.normpath(os.path.abspath(path))
-
-
-def read_verdicts(path: str | os.PathLike, table: FeatureTable) -> Verdicts:
-    """Read a verdicts CSV (columns path, verdict, score) and align it with the store's rows."""
-    name = os.fspath(path)
-    index = {p: i for i, p in enumerate(table.path)}
-    normalised: dict[str, int] = {}  # built only if some path is not written as in the store
+def align_verdicts(verdicts: VerdictFile, table: FeatureTable) -> AlignedVerdicts:
+    """Each store row's verdict and score (matched by path as written, else absolute and normalised)."""
+    rows, unmatched = verdicts.rows_of(table.path)
+    found = rows >= 0
     verdict = np.full(len(table), NOT_CLASSIFIED, dtype=object)
+    verdict[found] = np.where(verdicts.verdict[rows[found]] == "", NO_VERDICT, verdicts.verdict[rows[found]])
     score = np.full(len(table), np.nan)
-    unmatched = 0
-    try:
-        with open(name, newline="", encoding="utf-8", errors="surrogateescape") as handle:
-            reader = csv.DictReader(handle)
-            if not reader.fieldnames or not {"path", "verdict", "score"} <= set(reader.fieldnames):
-                raise ReportError(
-                    f"{name}: a verdicts file needs the columns path,verdict,score (as written by scanner classify)"
-                )
-            for line, row in enumerate(reader, start=2):
-                i = index.get(row["path"])
-                if i is None:
-                    if not normalised:
-                        normalised = {_path_key(p): i for i, p in enumerate(table.path)}
-                    i = normalised.get(_path_key(row["path"] or ""))
-                if i is None:
-                    unmatched += 1
-                    continue
-                value = (row["verdict"] or "").strip().lower()
-                if value not in (REAL, FAKE, ""):
-                    raise ReportError(f"{name}, line {line}: verdict {row['verdict']!r} is not real, fake or empty")
-                verdict[i] = value or NO_VERDICT
-                try:
-                    score[i] = float(row["score"]) if row["score"] else math.nan
-                except ValueError:
-                    raise ReportError(f"{name}, line {line}: score {row['score']!r} is not a number") from None
-    except OSError as exc:
-        raise ReportError(f"cannot read verdicts file {name}: {exc.strerror or exc}") from None
-    except (csv.Error, UnicodeError) as exc:
-        raise ReportError(f"{name}: not a readable CSV file: {exc}") from None
-    return Verdicts(name, verdict, score, unmatched)
+    score[found] = verdicts.score[rows[found]]
+    return AlignedVerdicts(verdicts.source, verdict, score, unmatched)
 
 
 def labels_from_paths(paths: Sequence[str]) -> np.ndarray:
@@ -145,7 +113,7 @@ class Classes:
     of_row: np.ndarray  # (N,) object: each row's class name
 
 
-def classes_of(table: FeatureTable, labels: np.ndarray, verdicts: Verdicts | None) -> Classes:
+def classes_of(table: FeatureTable, labels: np.ndarray, verdicts: AlignedVerdicts | None) -> Classes:
     """Compare by label when the paths carry labels, else by verdict, else one class."""
     ok = np.array(table.status, dtype=object) == Status.OK
     if (labels[ok] != "").any():
@@ -393,7 +361,7 @@ class ReportInputs:
     """What a report is made from, besides the table itself."""
 
     store_name: str
-    verdicts: Verdicts | None = None
+    verdicts: VerdictFile | None = None  # scanner.detect.verdicts.read_verdicts
     top: int = DEFAULT_TOP
     thumbnails: bool = False
     scatter: tuple[str, str] = DEFAULT_SCATTER
@@ -410,8 +378,8 @@ def build_report(table: FeatureTable, inputs: ReportInputs) -> str:
     ok = status == Status.OK
     usable = ok & np.isfinite(table.features).all(axis=1)
     labels = labels_from_paths(table.path)
-    classes = classes_of(table, labels, inputs.verdicts)
-    verdicts = inputs.verdicts
+    verdicts = align_verdicts(inputs.verdicts, table) if inputs.verdicts is not None else None
+    classes = classes_of(table, labels, verdicts)
     n = len(table)
     status_counts = counts(status, STATUSES)
     cards = [
@@ -432,7 +400,7 @@ def build_report(table: FeatureTable, inputs: ReportInputs) -> str:
         _encoding_section(table, classes, ok),
         _histogram_section(table, classes, usable),
         _scatter_section(table, classes, usable, inputs.scatter),
-        _suspicious_section(table, inputs, labels),
+        _suspicious_section(table, inputs, verdicts, labels),
         _metadata_section(table, inputs),
     ]
     return (
@@ -466,7 +434,7 @@ def _status_section(table: FeatureTable, status: np.ndarray, status_counts: dict
     return out
 
 
-def _verdict_section(verdicts: Verdicts | None, labels: np.ndarray, ok: np.ndarray, n: int) -> str:
+def _verdict_section(verdicts: AlignedVerdicts | None, labels: np.ndarray, ok: np.ndarray, n: int) -> str:
     out = "<h2>Verdicts</h2>"
     if verdicts is None:
         return out + (
@@ -583,8 +551,9 @@ def most_suspicious(score: np.ndarray, usable: np.ndarray, top: int) -> np.ndarr
     return candidates[np.lexsort((candidates, -score[candidates]))]
 
 
-def _suspicious_section(table: FeatureTable, inputs: ReportInputs, labels: np.ndarray) -> str:
-    verdicts = inputs.verdicts
+def _suspicious_section(
+    table: FeatureTable, inputs: ReportInputs, verdicts: AlignedVerdicts | None, labels: np.ndarray
+) -> str:
     heading = "<h2>The most suspicious files</h2>"
     if verdicts is None:
         return heading + '<p class="note">Give <code>--verdicts</code> to rank files by their score.</p>'
