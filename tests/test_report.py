@@ -19,7 +19,8 @@ from scanner.detect.labels import label_from_path
 from scanner.detect.verdicts import read_verdicts
 from scanner.features.extract import make_extractor
 from scanner.features.measure import features_of_file
-from scanner.report.html import align_verdicts, encoding_gap, encoding_of, labels_from_paths, most_suspicious, thumbnail
+from scanner.report.classes import align_verdicts, encoding_gap, encoding_of, labels_from_paths
+from scanner.report.html import most_suspicious, thumbnail
 from scanner.store.hdf5 import read_features, write_table
 
 runner = CliRunner()
