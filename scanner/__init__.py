@@ -24,7 +24,7 @@ __getattr__, _dir, _names = lazy.attach(
         "run.sweep": ["scan", "ScanOptions", "MeasureOptions"],
         "io.walk": ["Walk"],
         "store.hdf5": ["read_features"],
-        "detect.workflows": ["load_model", "bundled_model"],
+        "detect.model": ["load_model", "bundled_model"],
     },
 )
 __all__ = ["__version__", *_names]

@@ -43,7 +43,9 @@ from train_default_model import (
 from scanner.core.errors import DetectorError
 from scanner.core.featuresets import EXTENDED
 from scanner.detect.evaluate import evaluate, markdown, markdown_table
-from scanner.detect.workflows import Samples, bundled_model, detector_defaults, fit_classifier, fit_gmm, samples_of
+from scanner.detect.fit import detector_defaults, fit_classifier, fit_gmm
+from scanner.detect.model import bundled_model
+from scanner.detect.samples import Samples, samples_of
 from scanner.store.hdf5 import read_features
 
 SEED = 0

@@ -19,7 +19,7 @@ import cv2
 
 from scanner.core.featuresets import PAPER
 from scanner.core.schema import Measurement
-from scanner.detect.workflows import Samples
+from scanner.detect.samples import Samples
 from scanner.io.walk import Walk
 from scanner.run.executors.inline import InProcess
 from scanner.run.sweep import MeasureOptions, ScanOptions, scan

@@ -35,7 +35,9 @@ import numpy as np
 from face_sets import FACES, MATCHED_QUALITY, REENCODE_QUALITY, SETS, build_stores, paper_samples, variant
 
 from scanner.core.featuresets import EXTENDED
-from scanner.detect.workflows import Model, Samples, bundled_model_path, fit_classifier, fit_svm, samples_of
+from scanner.detect.fit import fit_classifier, fit_svm
+from scanner.detect.model import Model, bundled_model_path
+from scanner.detect.samples import Samples, samples_of
 from scanner.store.hdf5 import read_features
 
 PAPER_TRAINING_SETS = ("stargan-celeba-128", "ffhq-tpdne-128")

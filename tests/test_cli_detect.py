@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from scanner.cli import app
 from scanner.core.schema import make_table
-from scanner.detect.workflows import bundled_model, load_model
+from scanner.detect.model import bundled_model, load_model
 from scanner.store.hdf5 import write_table
 
 runner = CliRunner()

@@ -11,27 +11,12 @@ from sklearn.svm import SVC
 from scanner.core.errors import DetectorError, ModelError
 from scanner.core.featuresets import FEATURE_NAMES
 from scanner.core.schema import Measurement, make_table
-from scanner.detect.workflows import (
-    SCHEMA_VERSION,
-    GMMDecision,
-    Model,
-    adapt,
-    anchor_features,
-    bundled_model,
-    component_means,
-    fit_gmm,
-    fit_gmm_on,
-    fit_svm,
-    label_from_path,
-    labels_of,
-    load_model,
-    read_labels_csv,
-    resolve_gamma,
-    samples_of,
-    subsample_fakes,
-    verdicts_of,
-    write_verdicts,
-)
+from scanner.detect.decisions import GMMDecision
+from scanner.detect.fit import adapt, component_means, fit_gmm, fit_gmm_on, fit_svm, resolve_gamma
+from scanner.detect.labels import label_from_path, labels_of, read_labels_csv
+from scanner.detect.model import SCHEMA_VERSION, Model, bundled_model, load_model
+from scanner.detect.samples import anchor_features, samples_of, subsample_fakes
+from scanner.detect.verdicts import verdicts_of, write_verdicts
 from scanner.features.extract import make_extractor
 from scanner.store.hdf5 import write_table
 

@@ -13,21 +13,11 @@ from sklearn.svm import SVC
 from scanner.core.errors import DetectorError, ModelError
 from scanner.core.featuresets import EXTENDED, FEATURE_SETS, PAPER
 from scanner.core.schema import Measurement, make_table
-from scanner.detect.workflows import (
-    DETECTOR_DEFAULTS,
-    LogisticDecision,
-    Model,
-    Projection,
-    Standardisation,
-    bundled_model,
-    classify,
-    fit_classifier,
-    fit_gmm,
-    fit_gmm_on,
-    load_model,
-    samples_of,
-    train,
-)
+from scanner.detect.decisions import LogisticDecision, Projection, Standardisation
+from scanner.detect.fit import DETECTOR_DEFAULTS, fit_classifier, fit_gmm, fit_gmm_on
+from scanner.detect.model import Model, bundled_model, load_model
+from scanner.detect.samples import samples_of
+from scanner.detect.workflows import classify, train
 
 EXT = Measurement(feature_set="extended")
 

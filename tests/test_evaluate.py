@@ -7,7 +7,8 @@ from test_detect import FAKE_CENTRE, REAL_CENTRE, clusters
 from scanner.core.errors import DetectorError
 from scanner.core.schema import make_table
 from scanner.detect.evaluate import FAKE_SHARES, evaluate, markdown, metrics, split_set
-from scanner.detect.workflows import fit_svm, samples_of
+from scanner.detect.fit import fit_svm
+from scanner.detect.samples import samples_of
 
 
 def labelled(name, n_real, n_fake, seed=0, scale=1.0, spectrum="log", spread=0.004):

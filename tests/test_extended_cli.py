@@ -152,7 +152,7 @@ def test_canonical_is_the_jpeg_round_trip_and_is_recorded(tmp_path):
 
 def test_classify_evaluate_and_report_on_an_extended_store(tmp_path):
     """The whole path on the extended set: scan, classify with the default model, train, evaluate, report."""
-    from scanner.detect.workflows import bundled_model
+    from scanner.detect.model import bundled_model
 
     for label, seed in (("real", 30), ("fake", 40)):
         for k in range(12):

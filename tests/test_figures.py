@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from scanner.cli import app
 from scanner.core.featuresets import FEATURE_NAMES
 from scanner.core.schema import Measurement
-from scanner.detect.workflows import default_model_path
+from scanner.detect.model import default_model_path
 from scanner.features.extract import make_extractor
 from scanner.features.reference import reference_features, reference_spectra
 from scanner.report.figures import (

@@ -15,7 +15,7 @@ from hostile import assert_message, scanner, scanner_batch, text
 
 from scanner.core.errors import ModelError, StoreError
 from scanner.core.schema import make_table
-from scanner.detect.workflows import bundled_model_path, load_model
+from scanner.detect.model import bundled_model_path, load_model
 from scanner.store.hdf5 import read_features, read_header, write_table
 
 SECRET = b"secret-content-of-another-file-0123456789" * 4
@@ -267,7 +267,8 @@ MODELS = {
 
 def _gmm_model(tmp_path, change):
     """A model file of the gmm method, built from the bundled one's measurement, then changed."""
-    from scanner.detect.workflows import GMMDecision, Model
+    from scanner.detect.decisions import GMMDecision
+    from scanner.detect.model import Model
 
     base = load_model(None)
     rng = np.random.default_rng(0)

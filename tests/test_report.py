@@ -15,10 +15,12 @@ from typer.testing import CliRunner
 from scanner.cli import app
 from scanner.core.errors import ReportError
 from scanner.core.schema import make_table
-from scanner.detect.workflows import label_from_path
+from scanner.detect.labels import label_from_path
+from scanner.detect.verdicts import read_verdicts
 from scanner.features.extract import make_extractor
 from scanner.features.measure import features_of_file
-from scanner.report.html import encoding_gap, encoding_of, labels_from_paths, most_suspicious, read_verdicts, thumbnail
+from scanner.report.classes import align_verdicts, encoding_gap, encoding_of, labels_from_paths
+from scanner.report.html import most_suspicious, thumbnail
 from scanner.store.hdf5 import read_features, write_table
 
 runner = CliRunner()
@@ -286,13 +288,13 @@ def test_read_verdicts_aligns_by_path_and_counts_strangers(tmp_path):
     (tmp_path / "v.csv").write_text(
         "path,status,verdict,score\n/d/fake/b.png,ok,fake,1.5\n/d/./real/a.png,ok,real,-2\n/elsewhere.png,ok,fake,3\n"
     )
-    verdicts = read_verdicts(tmp_path / "v.csv", table)
+    verdicts = align_verdicts(read_verdicts(tmp_path / "v.csv"), table)
     assert verdicts.verdict.tolist() == ["real", "fake", "not in verdicts"]
     np.testing.assert_array_equal(verdicts.score, [-2.0, 1.5, np.nan])
     assert verdicts.unmatched == 1
     (tmp_path / "w.csv").write_text("path,status,verdict,score\n/d/fake/b.png,ok,maybe,1\n")
     with pytest.raises(ReportError, match="line 2"):
-        read_verdicts(tmp_path / "w.csv", table)
+        read_verdicts(tmp_path / "w.csv")
 
 
 def test_most_suspicious_ranks_finite_usable_scores():

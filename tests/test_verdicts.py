@@ -11,8 +11,10 @@ from conftest import natural_image
 from test_cli_detect import invoke, read_csv, store
 from test_detect import FAKE_CENTRE, REAL_CENTRE, clusters
 
-from scanner.core.errors import DetectorError
-from scanner.detect.workflows import bundled_model, fit_gmm, load_model, logistic, threshold_at_fpr
+from scanner.core.errors import DetectorError, ReportError
+from scanner.detect.fit import fit_gmm
+from scanner.detect.model import bundled_model, load_model
+from scanner.detect.verdicts import logistic, read_verdicts, threshold_at_fpr, write_verdicts
 from scanner.features.extract import make_extractor
 from scanner.features.measure import measure_file
 
@@ -186,3 +188,40 @@ def test_a_fifo_among_the_inputs_is_never_opened(tmp_path):
     assert result.returncode == 0, result.stderr
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert [(r["path"], r["status"]) for r in rows] == [(str(tmp_path / "faces" / "real" / "pipe.png"), "not_image")]
+
+
+# --- the verdicts file: one writer, one reader ----------------------------------------------
+
+
+def test_the_verdicts_file_reads_back_what_was_written(tmp_path):
+    out = tmp_path / "v.csv"
+    paths = ["/d/real/a.png", "/d/fake/b.png", "/d/c.png"]
+    write_verdicts(
+        out, paths, ["ok", "ok", "truncated"], ["real", "fake", ""], [-0.25, 1.5, np.nan], threshold=0.1,
+        probability=[0.2, np.nan, np.nan],
+    )  # fmt: skip
+    read = read_verdicts(out)
+    assert read.source == str(out) and read.paths == paths and read.verdict.tolist() == ["real", "fake", ""]
+    np.testing.assert_array_equal(read.score, [-0.25, 1.5, np.nan])
+    np.testing.assert_array_equal(read.threshold, [0.1, 0.1, 0.1])
+    np.testing.assert_array_equal(read.probability, [0.2, np.nan, np.nan])
+    assert read.find("/d/fake/b.png") == 1 and read.find("/d/./real/../fake/b.png") == 1 and read.find("/x") is None
+    rows, unmatched = read.rows_of(["/d/c.png", "/elsewhere.png", "/d//real/a.png"])
+    assert rows.tolist() == [2, -1, 0] and unmatched == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("path,label\nx,real\n", "needs the columns path,verdict,score"),
+        ("path,verdict,score\nx,maybe,1\n", "line 2: verdict 'maybe' is not real, fake or empty"),
+        ("path,verdict,score\nx,real,1\ny,fake,high\n", "line 3: score 'high' is not a number"),
+        ("path,verdict,score,threshold\nx,real,1,none\n", "line 2: threshold 'none' is not a number"),
+    ],
+)
+def test_a_verdicts_file_that_cannot_be_read(tmp_path, text, message):
+    (tmp_path / "v.csv").write_text(text)
+    with pytest.raises(ReportError, match=message):
+        read_verdicts(tmp_path / "v.csv")
+    with pytest.raises(ReportError, match="cannot read verdicts file"):
+        read_verdicts(tmp_path / "none.csv")

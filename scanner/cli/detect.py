@@ -21,7 +21,9 @@ if TYPE_CHECKING:
     import numpy as np
 
     from scanner.core.schema import Measurement
-    from scanner.detect.workflows import Model, Samples, Verdicts
+    from scanner.detect.model import Model
+    from scanner.detect.samples import Samples
+    from scanner.detect.workflows import Verdicts
 
 InputsArgument = Annotated[
     list[Path],
@@ -38,7 +40,8 @@ LIST_FILES_UP_TO = 50
 
 
 def _samples(stores: list[Path], labels: Path | None = None) -> Samples:
-    from scanner.detect.workflows import read_labels_csv, samples_of
+    from scanner.detect.labels import read_labels_csv
+    from scanner.detect.samples import samples_of
     from scanner.store.hdf5 import read_features
 
     return samples_of([read_features(p) for p in stores], read_labels_csv(labels) if labels else None)
@@ -53,7 +56,8 @@ def _input_samples(
     """Samples of feature stores and of images measured now (as `measurement`, else as the first store was)."""
     from scanner.core.schema import Measurement
     from scanner.detect.inputs import feature_tables, is_store
-    from scanner.detect.workflows import read_labels_csv, samples_of
+    from scanner.detect.labels import read_labels_csv
+    from scanner.detect.samples import samples_of
     from scanner.store.hdf5 import read_header
 
     if measurement is None:
@@ -237,7 +241,10 @@ def classify(
     import numpy as np
 
     from scanner.detect.inputs import is_store
-    from scanner.detect.workflows import judge, label_from_path, load_model, write_verdicts
+    from scanner.detect.labels import label_from_path
+    from scanner.detect.model import load_model
+    from scanner.detect.verdicts import write_verdicts
+    from scanner.detect.workflows import judge
     from scanner.features.notice import install_compile_notice
 
     if unsupervised and model is not None:
@@ -335,7 +342,7 @@ def adapt(
     strict: options.Strict = False,
 ) -> None:
     """Train an SVM on a source domain for use on a target domain (the paper's Algorithm 1)."""
-    from scanner.detect.workflows import adapt as adapt_domains
+    from scanner.detect.fit import adapt as adapt_domains
     from scanner.detect.workflows import left_out
 
     source_samples = _samples([source], labels)

@@ -66,7 +66,7 @@ def spectrum(
 ) -> None:
     """Draw each image's channel spectra, their stacked view and differences (the paper's Figure 1)."""
     use_pixel_cap(max_pixels)
-    from scanner.detect.workflows import load_model
+    from scanner.detect.model import load_model
     from scanner.features.extract import make_extractor
     from scanner.images.decode import UnusableImage
     from scanner.report.figures import figure_format as format_of
@@ -124,13 +124,14 @@ def report(
 ) -> None:
     """Write one self-contained HTML report of a sweep: counts, histograms, encodings, the most suspicious files."""
     use_pixel_cap(max_pixels)
-    from scanner.report.html import ReportInputs, build_report, read_verdicts, write_report
+    from scanner.detect.verdicts import read_verdicts
+    from scanner.report.html import ReportInputs, build_report, write_report
     from scanner.store.hdf5 import read_features
 
     table = read_features(store)
     inputs = ReportInputs(
         store_name=str(store),
-        verdicts=read_verdicts(verdicts, table) if verdicts is not None else None,
+        verdicts=read_verdicts(verdicts) if verdicts is not None else None,
         top=top,
         thumbnails=thumbnails,
         scatter=scatter,

@@ -2,7 +2,7 @@
 
 * binary (Table 2): GMM (unsupervised, the paper's side rule), SVM and logistic
   regression, trained on a stratified, seeded split of each set and scored on the
-  rest, each with its feature set's defaults (scanner.detect.workflows.DETECTOR_DEFAULTS:
+  rest, each with its feature set's defaults (scanner.detect.fit.DETECTOR_DEFAULTS:
   on the paper's set the paper's unscaled SVM and raw mixture);
 * few-fakes (Table 3): the SVM trained on all training reals and fakes making 50,
   25, 5 and 1 % of the training set, with and without balanced class weights;
@@ -25,16 +25,8 @@ from sklearn.model_selection import train_test_split
 
 from scanner.core.errors import DetectorError
 from scanner.core.schema import Measurement
-from scanner.detect.workflows import (
-    Samples,
-    adapt,
-    detector_defaults,
-    fit_classifier,
-    fit_gmm,
-    fit_svm,
-    subsample_fakes,
-    wrong_side_share,
-)
+from scanner.detect.fit import adapt, detector_defaults, fit_classifier, fit_gmm, fit_svm, wrong_side_share
+from scanner.detect.samples import Samples, subsample_fakes
 
 PROTOCOLS = ("binary", "few-fakes", "adaptation")
 FAKE_SHARES = (0.5, 0.25, 0.05, 0.01)

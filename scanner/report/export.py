@@ -24,7 +24,6 @@ import json
 import math
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from typing import IO, Any, Literal, get_args
 
 import numpy as np
@@ -32,6 +31,7 @@ import numpy as np
 from scanner.core.constants import STATUSES
 from scanner.core.errors import InputError
 from scanner.core.schema import COLUMN_BY_NAME, Measurement, arrow_text, export_arrays, export_columns_of
+from scanner.detect.verdicts import VerdictFile, read_verdicts
 from scanner.store.hdf5 import iter_rows, read_header
 
 ExportFormat = Literal["csv", "jsonl", "parquet"]
@@ -58,75 +58,14 @@ def parse_statuses(text: str | None) -> frozenset[str] | None:
     return wanted
 
 
-@dataclass(frozen=True)
-class VerdictRow:
-    verdict: str
-    score: float
-    threshold: float
-    probability: float
-
-
-def _number(text: str | None) -> float:
-    text = (text or "").strip()
-    return float(text) if text else math.nan
-
-
-def read_verdicts(path: str | os.PathLike) -> dict[str, VerdictRow]:
-    """A verdicts CSV (from scanner classify) by path; the columns path and verdict are needed, the others
-    (score, threshold, probability) are read where present."""
-    name = os.fspath(path)
-    rows: dict[str, VerdictRow] = {}
-    try:
-        with open(name, newline="", encoding="utf-8", errors="surrogateescape") as handle:
-            reader = csv.DictReader(handle)
-            if not reader.fieldnames or not {"path", "verdict"} <= set(reader.fieldnames):
-                raise InputError(f"{name}: a verdicts file needs the columns path,verdict (as scanner classify writes)")
-            for line, row in enumerate(reader, start=2):
-                try:
-                    values = [_number(row.get(column)) for column in ("score", "threshold", "probability")]
-                except ValueError:
-                    raise InputError(
-                        f"{name}, line {line}: a score, threshold or probability is not a number"
-                    ) from None
-                rows[row["path"] or ""] = VerdictRow((row["verdict"] or "").strip(), *values)
-    except OSError as exc:
-        raise InputError(f"cannot read verdicts file {name}: {exc.strerror or exc}") from None
-    except (csv.Error, UnicodeError) as exc:
-        raise InputError(f"{name}: not a readable CSV file: {exc}") from None
-    return rows
-
-
-def _key(path: str) -> str:
-    return os.path.normpath(os.path.abspath(path))
-
-
-class _Join:
-    """Finds a store row's verdict: by the path as written, else by its normalised absolute form."""
-
-    def __init__(self, verdicts: dict[str, VerdictRow]) -> None:
-        self.verdicts = verdicts
-        self._normalised: dict[str, VerdictRow] | None = None
-        self.matched = 0
-
-    def get(self, path: str) -> VerdictRow | None:
-        found = self.verdicts.get(path)
-        if found is None:
-            if self._normalised is None:
-                self._normalised = {_key(p): v for p, v in self.verdicts.items()}
-            found = self._normalised.get(_key(path))
-        self.matched += found is not None
-        return found
-
-
 def export_chunks(
     store: str | os.PathLike,
-    verdicts: dict[str, VerdictRow] | None = None,
+    verdicts: VerdictFile | None = None,
     statuses: frozenset[str] | None = None,
 ) -> tuple[list[str], Iterator[dict[str, np.ndarray]]]:
     """The export's column names, and its rows chunk by chunk (column name -> array), filtered and joined."""
     header = read_header(store)
     names = list(export_columns_of(header.measurement)) + (list(VERDICT_EXPORT) if verdicts is not None else [])
-    join = _Join(verdicts) if verdicts is not None else None
 
     def chunks() -> Iterator[dict[str, np.ndarray]]:
         for rows in iter_rows(store):
@@ -135,11 +74,14 @@ def export_chunks(
             if not len(rows):
                 continue
             columns = export_arrays(rows, header.roots, header.measurement)
-            if join is not None:
-                found = [join.get(p) for p in columns["path"].tolist()]
-                columns["verdict"] = np.array([f.verdict if f else "" for f in found], dtype=object)
+            if verdicts is not None:
+                found = [verdicts.find(p) for p in columns["path"].tolist()]
+                columns["verdict"] = np.array(
+                    [verdicts.verdict[j] if j is not None else "" for j in found], dtype=object
+                )
                 for field in ("score", "threshold", "probability"):
-                    columns[field] = np.array([getattr(f, field) if f else math.nan for f in found])
+                    values = getattr(verdicts, field)
+                    columns[field] = np.array([values[j] if j is not None else math.nan for j in found])
             yield columns
 
     return names, chunks()

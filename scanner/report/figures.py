@@ -36,7 +36,7 @@ from scanner.images.decode import ImageInfo, UnusableImage, read_image
 from scanner.io.outputs import output_file
 
 if TYPE_CHECKING:
-    from scanner.detect.workflows import Model
+    from scanner.detect.model import Model
 
 CHANNELS = ("R", "G", "B")
 

@@ -15,12 +15,14 @@ list, so a store of a million rows gives a report of the same size as one of a
 hundred. Images are never copied: the top-N spectra are computed from the
 original files when the report is made, and small downscaled thumbnails of the
 images themselves are embedded only when asked for.
+
+The classes compared (by label or by verdict) and their counts are
+scanner.report.classes; the histograms and the scatter are scanner.report.charts.
 """
 
 from __future__ import annotations
 
 import base64
-import csv
 import html
 import math
 import os
@@ -30,187 +32,39 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from scanner.core.constants import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, STATUSES, Status
 from scanner.core.errors import ReportError
-from scanner.core.featuresets import PAPER
 from scanner.core.schema import FeatureTable
 from scanner.core.version import __version__
-from scanner.detect.workflows import FAKE, REAL, label_from_path
+from scanner.detect.labels import FAKE, REAL
+from scanner.detect.verdicts import VerdictFile
 from scanner.features.extract import make_extractor
 from scanner.images.decode import UnusableImage
 from scanner.io.outputs import output_file
-from scanner.report.figures import block_mean, difference_scale, figure_bytes, figure_png, spectra_view, spectrum_figure
-
-# The report draws the paper's six features: the first six columns of every feature set.
-SHOWN = PAPER.names
+from scanner.report.charts import HISTOGRAM_BINS, HISTOGRAM_RANGE_PERCENTILES, SHOWN, histogram_figure, scatter_figure
+from scanner.report.classes import (
+    ENCODING_GAP_WARNING,
+    NO_VERDICT,
+    NOT_CLASSIFIED,
+    AlignedVerdicts,
+    Classes,
+    align_verdicts,
+    classes_of,
+    counts,
+    encoding_gap,
+    encoding_of,
+    labels_from_paths,
+)
+from scanner.report.figures import block_mean, difference_scale, figure_bytes, spectra_view, spectrum_figure
 
 DEFAULT_TOP = 20
 DEFAULT_SCATTER = ("mean", "icorr_rg")
-HISTOGRAM_BINS = 50
-# Values beyond these percentiles are gathered in the end bins, so one outlier
-# does not squeeze every histogram into a single bar.
-HISTOGRAM_RANGE_PERCENTILES = (0.1, 99.9)
-SCATTER_POINTS_PER_CLASS = 20_000
-# Share of files that would have to change encoding for two classes' mixes to
-# match (total variation distance) above which the report warns.
-ENCODING_GAP_WARNING = 0.10
 SPECTRA_SIDE = 128  # px of each spectrum panel of the top-N list
 SPECTRA_JPEG_QUALITY = 85  # the spectra are photographic noise: JPEG holds them in a fifth of a PNG's bytes
 THUMBNAIL_SIDE = 64  # px at most of an image thumbnail (--thumbnails)
-NO_VERDICT = "no verdict"
-NOT_CLASSIFIED = "not in verdicts"
-UNLABELLED = "unlabelled"
-CLASS_COLOURS = {REAL: "#2b6cb0", FAKE: "#c53030"}
-OTHER_COLOURS = ("#718096", "#b7791f", "#2f855a", "#6b46c1")
 
 _CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
-
-
-@dataclass(frozen=True)
-class Verdicts:
-    """The verdicts of `scanner classify`, aligned with a store's rows."""
-
-    source: str
-    verdict: np.ndarray  # (N,) object: 'real', 'fake', NO_VERDICT or NOT_CLASSIFIED
-    score: np.ndarray  # (N,) float64, NaN where there is none
-    unmatched: int  # rows of the CSV whose path is not in the store
-
-
-def _path_key(path: str) -> str:
-    return os.path.normpath(os.path.abspath(path))
-
-
-def read_verdicts(path: str | os.PathLike, table: FeatureTable) -> Verdicts:
-    """Read a verdicts CSV (columns path, verdict, score) and align it with the store's rows."""
-    name = os.fspath(path)
-    index = {p: i for i, p in enumerate(table.path)}
-    normalised: dict[str, int] = {}  # built only if some path is not written as in the store
-    verdict = np.full(len(table), NOT_CLASSIFIED, dtype=object)
-    score = np.full(len(table), np.nan)
-    unmatched = 0
-    try:
-        with open(name, newline="", encoding="utf-8", errors="surrogateescape") as handle:
-            reader = csv.DictReader(handle)
-            if not reader.fieldnames or not {"path", "verdict", "score"} <= set(reader.fieldnames):
-                raise ReportError(
-                    f"{name}: a verdicts file needs the columns path,verdict,score (as written by scanner classify)"
-                )
-            for line, row in enumerate(reader, start=2):
-                i = index.get(row["path"])
-                if i is None:
-                    if not normalised:
-                        normalised = {_path_key(p): i for i, p in enumerate(table.path)}
-                    i = normalised.get(_path_key(row["path"] or ""))
-                if i is None:
-                    unmatched += 1
-                    continue
-                value = (row["verdict"] or "").strip().lower()
-                if value not in (REAL, FAKE, ""):
-                    raise ReportError(f"{name}, line {line}: verdict {row['verdict']!r} is not real, fake or empty")
-                verdict[i] = value or NO_VERDICT
-                try:
-                    score[i] = float(row["score"]) if row["score"] else math.nan
-                except ValueError:
-                    raise ReportError(f"{name}, line {line}: score {row['score']!r} is not a number") from None
-    except OSError as exc:
-        raise ReportError(f"cannot read verdicts file {name}: {exc.strerror or exc}") from None
-    except (csv.Error, UnicodeError) as exc:
-        raise ReportError(f"{name}: not a readable CSV file: {exc}") from None
-    return Verdicts(name, verdict, score, unmatched)
-
-
-def labels_from_paths(paths: Sequence[str]) -> np.ndarray:
-    """'real', 'fake' or '' per path, from its directories; computed once per directory."""
-    by_directory: dict[str, str] = {}
-    out = np.empty(len(paths), dtype=object)
-    for i, path in enumerate(paths):
-        directory = path.rpartition(os.sep)[0]
-        label = by_directory.get(directory)
-        if label is None:
-            # label_from_path looks at the directories only, so any file name will do.
-            label = by_directory[directory] = label_from_path(os.path.join(directory, "_"))
-        out[i] = label
-    return out
-
-
-@dataclass(frozen=True)
-class Classes:
-    """What the histograms, scatter and encoding mix compare: labels or verdicts."""
-
-    kind: str  # "label", "verdict" or "all"
-    names: tuple[str, ...]
-    of_row: np.ndarray  # (N,) object: each row's class name
-
-
-def classes_of(table: FeatureTable, labels: np.ndarray, verdicts: Verdicts | None) -> Classes:
-    """Compare by label when the paths carry labels, else by verdict, else one class."""
-    ok = np.array(table.status, dtype=object) == Status.OK
-    if (labels[ok] != "").any():
-        of_row = np.where(labels == "", UNLABELLED, labels).astype(object)
-        return Classes("label", _present((REAL, FAKE, UNLABELLED), of_row[ok]), of_row)
-    if verdicts is not None:
-        return Classes(
-            "verdict", _present((REAL, FAKE, NO_VERDICT, NOT_CLASSIFIED), verdicts.verdict[ok]), verdicts.verdict
-        )
-    return Classes("all", ("all files",), np.full(len(table), "all files", dtype=object))
-
-
-def _present(order: tuple[str, ...], values: np.ndarray) -> tuple[str, ...]:
-    found = set(np.unique(values.astype(str)).tolist()) if len(values) else set()
-    return tuple(name for name in order if name in found)
-
-
-def _colour(name: str, position: int) -> str:
-    return CLASS_COLOURS.get(name, OTHER_COLOURS[position % len(OTHER_COLOURS)])
-
-
-# --- counting --------------------------------------------------------------
-
-
-def counts(values: np.ndarray, order: Sequence[str] = ()) -> dict[str, int]:
-    """How many of each value, in the given order first, then the others sorted."""
-    names, n = np.unique(np.asarray(values, dtype=str), return_counts=True)
-    found = dict(zip(names.tolist(), n.tolist(), strict=True))
-    ordered = {k: found.pop(k) for k in order if k in found}
-    ordered.update(sorted(found.items()))
-    return ordered
-
-
-def encoding_of(table: FeatureTable) -> np.ndarray:
-    """Each row's encoding: format, JPEG subsampling and quality band ('JPEG 4:2:0 q70-79')."""
-    quality = np.asarray(table.jpeg_quality)
-    bands = np.where(quality >= 90, 9, quality // 10)
-    band_names = [f"q{10 * b}-{10 * b + 9}" if b < 9 else "q90-100" for b in range(10)]
-    keys, inverse = np.unique(
-        np.char.add(
-            np.char.add(np.asarray(table.format, dtype=str), "|"), np.asarray(table.jpeg_subsampling, dtype=str)
-        ),
-        return_inverse=True,
-    )
-    labels = np.empty(len(table), dtype=object)
-    for k, key in enumerate(keys.tolist()):
-        fmt, sampling = key.split("|", 1)
-        rows = inverse == k
-        base = " ".join(part for part in (fmt or "unknown format", sampling) if part)
-        if fmt == "JPEG":
-            for b in np.unique(bands[rows]).tolist():
-                in_band = rows & (bands == b)
-                labels[in_band] = f"{base} {band_names[b]}" if quality[in_band][0] > 0 else f"{base} quality unknown"
-        else:
-            labels[rows] = base
-    return labels
-
-
-def encoding_gap(mix_a: dict[str, int], mix_b: dict[str, int]) -> float:
-    """Total variation distance of two encoding mixes: the share of files that would have to change encoding."""
-    total_a, total_b = sum(mix_a.values()), sum(mix_b.values())
-    if not total_a or not total_b:
-        return 0.0
-    keys = set(mix_a) | set(mix_b)
-    return 0.5 * sum(abs(mix_a.get(k, 0) / total_a - mix_b.get(k, 0) / total_b) for k in keys)
 
 
 # --- figures ---------------------------------------------------------------
@@ -223,96 +77,6 @@ def _data_uri(data: bytes, mime: str = "image/png") -> str:
 def file_link(path: str) -> str:
     """A file: URI of the original file (absolute, percent-encoded byte for byte), for the report's links."""
     return Path(os.path.abspath(path)).as_uri()
-
-
-def _feature_range(values: np.ndarray) -> tuple[float, float]:
-    low, high = np.percentile(values, HISTOGRAM_RANGE_PERCENTILES)
-    if high <= low:
-        pad = max(abs(low) * 0.01, 1e-9)
-        low, high = low - pad, high + pad
-    return float(low), float(high)
-
-
-def histogram_figure(features: np.ndarray, classes: Classes, usable: np.ndarray, names: Sequence[str] = SHOWN) -> bytes:
-    """The six features' histograms per class, as shares of each class (PNG): features' first six columns."""
-    fig = Figure(figsize=(12, 6.4), layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(2, 3)
-    for f, (ax, name) in enumerate(zip(axes.ravel(), names[:6], strict=True)):
-        column = features[:, f]
-        finite = usable & np.isfinite(column)
-        ax.set_title(name, fontsize=11)
-        ax.tick_params(labelsize=8)
-        ax.grid(alpha=0.25)
-        if not finite.any():
-            ax.text(0.5, 0.5, "no finite values", ha="center", va="center", transform=ax.transAxes)
-            continue
-        low, high = _feature_range(column[finite])
-        edges = np.linspace(low, high, HISTOGRAM_BINS + 1)
-        for position, cls in enumerate(classes.names):
-            values = np.clip(column[finite & (classes.of_row == cls)], low, high)
-            if not len(values):
-                continue
-            hist, _ = np.histogram(values, bins=edges)
-            colour = _colour(cls, position)
-            ax.stairs(hist / len(values), edges, fill=True, alpha=0.25, color=colour)
-            ax.stairs(hist / len(values), edges, color=colour, linewidth=1.4, label=f"{cls} ({len(values):,})")
-        if f == 0:
-            ax.set_ylabel("share of class", fontsize=9)
-    handles, names = axes[0, 0].get_legend_handles_labels()
-    if handles:
-        fig.legend(handles, names, loc="outside upper center", ncols=len(names), fontsize=9, frameon=False)
-    return figure_png(fig, dpi=90)
-
-
-def scatter_figure(
-    features: np.ndarray,
-    classes: Classes,
-    usable: np.ndarray,
-    axes_names: tuple[str, str],
-    names: Sequence[str] = SHOWN,
-) -> tuple[bytes, str]:
-    """Two features against each other, per class, and a caption saying what is drawn (PNG)."""
-    fx, fy = (list(names).index(n) for n in axes_names)
-    fig = Figure(figsize=(7.5, 5.6), layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.subplots()
-    rng = np.random.default_rng(0)
-    finite = usable & np.isfinite(features[:, fx]) & np.isfinite(features[:, fy])
-    parts = []
-    for position, cls in enumerate(classes.names):
-        rows = np.flatnonzero(finite & (classes.of_row == cls))
-        if not len(rows):
-            continue
-        shown = (
-            rows
-            if len(rows) <= SCATTER_POINTS_PER_CLASS
-            else np.sort(rng.choice(rows, SCATTER_POINTS_PER_CLASS, replace=False))
-        )
-        parts.append(f"{cls}: {len(shown):,} of {len(rows):,}")
-        ax.scatter(
-            features[shown, fx],
-            features[shown, fy],
-            s=16 if len(shown) < 2000 else 2,
-            alpha=0.6,
-            color=_colour(cls, position),
-            label=cls,
-            rasterized=True,
-            linewidths=0,
-        )
-    ax.set_xlabel(axes_names[0])
-    ax.set_ylabel(axes_names[1])
-    ax.grid(alpha=0.25)
-    if parts:
-        ax.legend(markerscale=3, fontsize=9)
-    if not parts:
-        return figure_png(fig, dpi=90), "No finite values to draw."
-    caption = (
-        f"Points drawn (a random sample where a class has more than {SCATTER_POINTS_PER_CLASS:,}): "
-        + "; ".join(parts)
-        + "."
-    )
-    return figure_png(fig, dpi=90), caption
 
 
 # --- HTML ------------------------------------------------------------------
@@ -393,7 +157,7 @@ class ReportInputs:
     """What a report is made from, besides the table itself."""
 
     store_name: str
-    verdicts: Verdicts | None = None
+    verdicts: VerdictFile | None = None  # scanner.detect.verdicts.read_verdicts
     top: int = DEFAULT_TOP
     thumbnails: bool = False
     scatter: tuple[str, str] = DEFAULT_SCATTER
@@ -410,8 +174,8 @@ def build_report(table: FeatureTable, inputs: ReportInputs) -> str:
     ok = status == Status.OK
     usable = ok & np.isfinite(table.features).all(axis=1)
     labels = labels_from_paths(table.path)
-    classes = classes_of(table, labels, inputs.verdicts)
-    verdicts = inputs.verdicts
+    verdicts = align_verdicts(inputs.verdicts, table) if inputs.verdicts is not None else None
+    classes = classes_of(table, labels, verdicts)
     n = len(table)
     status_counts = counts(status, STATUSES)
     cards = [
@@ -432,7 +196,7 @@ def build_report(table: FeatureTable, inputs: ReportInputs) -> str:
         _encoding_section(table, classes, ok),
         _histogram_section(table, classes, usable),
         _scatter_section(table, classes, usable, inputs.scatter),
-        _suspicious_section(table, inputs, labels),
+        _suspicious_section(table, inputs, verdicts, labels),
         _metadata_section(table, inputs),
     ]
     return (
@@ -466,7 +230,7 @@ def _status_section(table: FeatureTable, status: np.ndarray, status_counts: dict
     return out
 
 
-def _verdict_section(verdicts: Verdicts | None, labels: np.ndarray, ok: np.ndarray, n: int) -> str:
+def _verdict_section(verdicts: AlignedVerdicts | None, labels: np.ndarray, ok: np.ndarray, n: int) -> str:
     out = "<h2>Verdicts</h2>"
     if verdicts is None:
         return out + (
@@ -583,8 +347,9 @@ def most_suspicious(score: np.ndarray, usable: np.ndarray, top: int) -> np.ndarr
     return candidates[np.lexsort((candidates, -score[candidates]))]
 
 
-def _suspicious_section(table: FeatureTable, inputs: ReportInputs, labels: np.ndarray) -> str:
-    verdicts = inputs.verdicts
+def _suspicious_section(
+    table: FeatureTable, inputs: ReportInputs, verdicts: AlignedVerdicts | None, labels: np.ndarray
+) -> str:
     heading = "<h2>The most suspicious files</h2>"
     if verdicts is None:
         return heading + '<p class="note">Give <code>--verdicts</code> to rank files by their score.</p>'

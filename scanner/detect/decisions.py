@@ -1,0 +1,325 @@
+"""Decision functions: the fitted detectors as plain arrays, each scoring rows with numpy or numba.
+
+scikit-learn fits the models (scanner.detect.fit); the fitted parameters are kept
+here as plain arrays and every score is computed from them, so a model predicts
+bit for bit the same before saving and after loading, and the score of a row
+never depends on the other rows of the batch. Each class saves itself to an HDF5
+group and loads itself from one (load reads through the checks of the model file
+being loaded: reading_from).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import h5py
+import numba
+import numpy as np
+
+from scanner.core.errors import DetectorError, ModelError
+from scanner.detect.verdicts import logistic
+from scanner.io.h5safe import CheckedFile
+
+
+@numba.njit(cache=True, nogil=True)
+def _rbf_scores(x, support_vectors, dual_coef, intercept, gamma):  # pragma: no cover - compiled
+    """sum_i dual_coef_i exp(-gamma |x - sv_i|^2) + intercept per row, summed in a fixed order."""
+    n_rows, n_features = x.shape
+    out = np.empty(n_rows)
+    for r in range(n_rows):
+        total = 0.0
+        for i in range(support_vectors.shape[0]):
+            d2 = 0.0
+            for k in range(n_features):
+                diff = x[r, k] - support_vectors[i, k]
+                d2 += diff * diff
+            total += dual_coef[i] * np.exp(-gamma * d2)
+        out[r] = total + intercept
+    return out
+
+
+def _rowwise_matmul(x: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """x @ m with a fixed summation order per row (BLAS may change it with the batch shape)."""
+    return (x[:, :, None] * m[None, :, :]).sum(axis=1)
+
+
+@dataclass(frozen=True, eq=False)
+class SVMDecision:
+    """An RBF SVM: score = sum_i dual_coef_i exp(-gamma |x - sv_i|^2) + intercept; > 0 means fake."""
+
+    support_vectors: np.ndarray  # (S, F)
+    dual_coef: np.ndarray  # (S,)
+    intercept: float
+    gamma: float
+    method: ClassVar[str] = "svm"
+
+    def score(self, x: np.ndarray) -> np.ndarray:
+        return _rbf_scores(np.ascontiguousarray(x), self.support_vectors, self.dual_coef, self.intercept, self.gamma)
+
+    def save(self, group: h5py.Group) -> None:
+        _dataset(group, "support_vectors", self.support_vectors)
+        _dataset(group, "dual_coef", self.dual_coef)
+        group.attrs["intercept"] = self.intercept
+        group.attrs["gamma"] = self.gamma
+
+    @classmethod
+    def load(cls, group: h5py.Group, width: int) -> SVMDecision:
+        sv = _array(group, "support_vectors", (None, width))
+        if not len(sv):
+            raise ModelError("svm/support_vectors is empty")
+        coef = _array(group, "dual_coef", (len(sv),))
+        gamma = _scalar(group, "gamma")
+        if not gamma > 0:
+            raise ModelError(f"svm: gamma must be positive, not {gamma}")
+        return cls(sv, coef, _scalar(group, "intercept"), gamma)
+
+
+@dataclass(frozen=True, eq=False)
+class GMMDecision:
+    """A two-component Gaussian mixture with full covariances and one component called fake.
+
+    score = log P(fake | x) - log P(real | x); > 0 means fake.
+    """
+
+    weights: np.ndarray  # (2,)
+    means: np.ndarray  # (2, F)
+    covariances: np.ndarray  # (2, F, F)
+    fake_component: int
+    method: ClassVar[str] = "gmm"
+    _precision_cholesky: np.ndarray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        try:
+            chol = np.linalg.cholesky(self.covariances)
+        except np.linalg.LinAlgError:
+            raise ModelError("the mixture's covariances are not positive definite") from None
+        inverse = np.linalg.inv(chol)
+        object.__setattr__(self, "_precision_cholesky", np.transpose(inverse, (0, 2, 1)))
+
+    def _log_joint(self, x: np.ndarray, c: int) -> np.ndarray:
+        """log(weight_c) + log N(x; mean_c, cov_c), without the constant both components share."""
+        p = self._precision_cholesky[c]
+        y = _rowwise_matmul(x - self.means[c], p)
+        return math.log(self.weights[c]) + float(np.sum(np.log(np.diag(p)))) - 0.5 * np.sum(y * y, axis=1)
+
+    def score(self, x: np.ndarray) -> np.ndarray:
+        real = 1 - self.fake_component
+        return self._log_joint(x, self.fake_component) - self._log_joint(x, real)
+
+    @staticmethod
+    def probability(score: np.ndarray) -> np.ndarray:
+        """P(fake | x) under the mixture: the logistic function of the log posterior ratio that is the score."""
+        return logistic(score)
+
+    def save(self, group: h5py.Group) -> None:
+        _dataset(group, "weights", self.weights)
+        _dataset(group, "means", self.means)
+        _dataset(group, "covariances", self.covariances)
+        group.attrs["fake_component"] = self.fake_component
+
+    @classmethod
+    def load(cls, group: h5py.Group, width: int) -> GMMDecision:
+        fake = _scalar(group, "fake_component")
+        if fake not in (0, 1):
+            raise ModelError("gmm/fake_component must be 0 or 1")
+        weights = _array(group, "weights", (2,))
+        if not (weights > 0).all() or abs(weights.sum() - 1) > 1e-6:
+            raise ModelError(f"gmm/weights must be positive and sum to 1, not {weights.tolist()}")
+        return cls(
+            weights,
+            _array(group, "means", (2, width)),
+            _array(group, "covariances", (2, width, width)),
+            int(fake),
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class Scaling:
+    """Algorithm 1's per-feature rescaling: (f - low) / (high - low), low < high the two component means."""
+
+    low: np.ndarray  # (F,)
+    high: np.ndarray  # (F,)
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        return (x - self.low) / (self.high - self.low)
+
+    def save(self, group: h5py.Group) -> None:
+        _dataset(group, "low", self.low)
+        _dataset(group, "high", self.high)
+
+    @classmethod
+    def load(cls, group: h5py.Group, width: int) -> Scaling:
+        low, high = _array(group, "low", (width,)), _array(group, "high", (width,))
+        if not (high > low).all():
+            raise ModelError("scaling: every high must be above its low")
+        return cls(low, high)
+
+
+@numba.njit(cache=True, nogil=True)
+def _linear_scores(x, coef, intercept):  # pragma: no cover - compiled
+    """x @ coef + intercept per row, summed in a fixed order."""
+    out = np.empty(x.shape[0])
+    for r in range(x.shape[0]):
+        total = 0.0
+        for k in range(x.shape[1]):
+            total += x[r, k] * coef[k]
+        out[r] = total + intercept
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class LogisticDecision:
+    """A logistic regression: score = x . coef + intercept, the log odds of fake; > 0 means fake."""
+
+    coef: np.ndarray  # (F,)
+    intercept: float
+    method: ClassVar[str] = "logistic"
+
+    def score(self, x: np.ndarray) -> np.ndarray:
+        return _linear_scores(np.ascontiguousarray(x), self.coef, self.intercept)
+
+    def save(self, group: h5py.Group) -> None:
+        _dataset(group, "coef", self.coef)
+        group.attrs["intercept"] = self.intercept
+
+    @classmethod
+    def load(cls, group: h5py.Group, width: int) -> LogisticDecision:
+        return cls(_array(group, "coef", (width,)), _scalar(group, "intercept"))
+
+
+@dataclass(frozen=True, eq=False)
+class Standardisation:
+    """Each feature as (f - mean) / scale: the training rows' mean and standard deviation (1 where it is 0)."""
+
+    mean: np.ndarray  # (F,)
+    scale: np.ndarray  # (F,)
+
+    @classmethod
+    def fit(cls, x: np.ndarray) -> Standardisation:
+        x = np.asarray(x, dtype=np.float64)
+        mean = x.mean(axis=0)
+        scale = x.std(axis=0)
+        return cls(mean, np.where(scale > 0, scale, 1.0))
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        return (x - self.mean) / self.scale
+
+    def save(self, group: h5py.Group) -> None:
+        _dataset(group, "mean", self.mean)
+        _dataset(group, "scale", self.scale)
+
+    @classmethod
+    def load(cls, group: h5py.Group, width: int) -> Standardisation:
+        scale = _array(group, "scale", (width,))
+        if not np.all(scale > 0):
+            raise ModelError(f"{group.name}/scale holds values that are not positive")
+        return cls(_array(group, "mean", (width,)), scale)
+
+
+@numba.njit(cache=True, nogil=True)
+def _project(x, mean, components):  # pragma: no cover - compiled
+    """(x - mean) @ components.T per row, summed in a fixed order, without an (N, F, K) temporary."""
+    out = np.empty((x.shape[0], components.shape[0]))
+    for r in range(x.shape[0]):
+        for k in range(components.shape[0]):
+            total = 0.0
+            for j in range(x.shape[1]):
+                total += (x[r, j] - mean[j]) * components[k, j]
+            out[r, k] = total
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class Projection:
+    """The first principal components: x becomes (x - mean) @ components.T, K values per row."""
+
+    mean: np.ndarray  # (F,)
+    components: np.ndarray  # (K, F), orthonormal rows, each one's largest entry positive
+
+    @classmethod
+    def fit(cls, x: np.ndarray, n_components: int) -> Projection:
+        x = np.asarray(x, dtype=np.float64)
+        if not 1 <= n_components <= x.shape[1]:
+            raise DetectorError(f"cannot keep {n_components} principal components of {x.shape[1]} features")
+        mean = x.mean(axis=0)
+        _, _, vt = np.linalg.svd(x - mean, full_matrices=False)
+        components = vt[:n_components]
+        signs = np.sign(components[np.arange(n_components), np.argmax(np.abs(components), axis=1)])
+        return cls(mean, components * np.where(signs == 0, 1.0, signs)[:, None])
+
+    @property
+    def width(self) -> int:
+        return int(self.components.shape[0])
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        return _project(np.ascontiguousarray(x, dtype=np.float64), self.mean, np.ascontiguousarray(self.components))
+
+    def save(self, group: h5py.Group) -> None:
+        _dataset(group, "mean", self.mean)
+        _dataset(group, "components", self.components)
+
+    @classmethod
+    def load(cls, group: h5py.Group, width: int) -> Projection:
+        components = _array(group, "components", (None, width))
+        if not 1 <= len(components) <= width:
+            raise ModelError(f"{group.name}/components has {len(components)} rows for {width} features")
+        return cls(_array(group, "mean", (width,)), components)
+
+
+# The decision class of each method, under the name a model file gives it.
+DECISIONS: dict[str, type[SVMDecision] | type[GMMDecision] | type[LogisticDecision]] = {
+    "svm": SVMDecision,
+    "gmm": GMMDecision,
+    "logistic": LogisticDecision,
+}
+
+
+# --- reading and writing the arrays of a model file ---------------------------------
+
+
+def _dataset(group: h5py.Group, name: str, values: np.ndarray) -> None:
+    group.create_dataset(name, data=np.asarray(values, dtype=np.float64), track_times=False)
+
+
+# The model file being loaded (load_model): the decisions' loaders read through its checks (scanner.io.h5safe).
+_LOADING: ContextVar[CheckedFile | None] = ContextVar("_LOADING", default=None)
+
+
+@contextmanager
+def reading_from(checked: CheckedFile) -> Iterator[None]:
+    """While inside, the loaders (load(group, width)) read the groups of `checked` through its checks."""
+    token = _LOADING.set(checked)
+    try:
+        yield
+    finally:
+        _LOADING.reset(token)
+
+
+def _array(group: h5py.Group, name: str, shape: tuple) -> np.ndarray:
+    checked = _LOADING.get()
+    item = group.get(name) if checked is None else checked.dataset(group, name, "fiu", len(shape), required=False)
+    if not isinstance(item, h5py.Dataset) or item.dtype.kind not in "fiu":
+        raise ModelError(f"{group.name}/{name}: missing, or not an array of numbers")
+    values = np.asarray(item[()], dtype=np.float64)
+    if values.ndim != len(shape) or any(
+        want is not None and got != want for got, want in zip(values.shape, shape, strict=True)
+    ):
+        raise ModelError(f"{group.name}/{name} has shape {values.shape}, expected {shape}")
+    if not np.isfinite(values).all():
+        raise ModelError(f"{group.name}/{name} holds non-finite values")
+    return values
+
+
+def _scalar(group: h5py.Group, name: str) -> float:
+    checked = _LOADING.get()
+    value = checked.attributes(group, (name,)).get(name) if checked is not None else group.attrs.get(name)
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ModelError(f"{group.name}: attribute {name} is missing or not a finite number ({value!r})")
+    return float(value)

@@ -1,0 +1,75 @@
+"""Labels: real or fake, from a file's directories or from a labels CSV, and the key paths are matched by.
+
+A path is labelled by its innermost directory named real/0_real or fake/1_fake;
+a labels file (columns path,label) overrides that. Files named in different
+places (labels, anchors, verdicts) are matched by path_key: the absolute,
+normalised path.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import PurePath
+
+import numpy as np
+
+from scanner.core.errors import DetectorError
+
+REAL = "real"
+FAKE = "fake"
+
+_REAL_NAMES = {"real", "0_real"}
+_FAKE_NAMES = {"fake", "1_fake"}
+
+
+def label_from_path(path: str) -> str:
+    """'real' or 'fake' from the innermost path component named real/0_real or fake/1_fake, else ''."""
+    for part in reversed(PurePath(path).parts[:-1]):
+        name = part.lower()
+        if name in _REAL_NAMES:
+            return REAL
+        if name in _FAKE_NAMES:
+            return FAKE
+    return ""
+
+
+def _label_value(text: str) -> str:
+    value = text.strip().lower()
+    if value in ("real", "0", "0_real"):
+        return REAL
+    if value in ("fake", "1", "1_fake"):
+        return FAKE
+    raise DetectorError(f"label {text!r} is neither real (real, 0) nor fake (fake, 1)")
+
+
+def path_key(path: str) -> str:
+    """A path as the key files are matched by: absolute and normalised (labels, anchors, verdicts)."""
+    return os.path.normpath(os.path.abspath(path))
+
+
+def read_labels_csv(path: str | os.PathLike) -> dict[str, str]:
+    """Labels from a CSV file with columns path,label (label real/fake or 0/1), keyed by absolute path."""
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            if not reader.fieldnames or not {"path", "label"} <= set(reader.fieldnames):
+                raise DetectorError(f"{path}: a labels file needs a header with the columns path,label")
+            labels = {}
+            for line, row in enumerate(reader, start=2):
+                try:
+                    labels[path_key(row["path"])] = _label_value(row["label"] or "")
+                except DetectorError as exc:
+                    raise DetectorError(f"{path}, line {line}: {exc}") from None
+    except OSError as exc:
+        raise DetectorError(f"cannot read labels file {path}: {exc.strerror or exc}") from None
+    except (UnicodeError, csv.Error) as exc:
+        raise DetectorError(f"{path}: not a UTF-8 CSV labels file ({exc})") from None
+    return labels
+
+
+def labels_of(paths: list[str], labels_csv: dict[str, str] | None = None) -> np.ndarray:
+    """'real', 'fake' or '' per path: from the labels file when given, else from the path."""
+    if labels_csv is None:
+        return np.array([label_from_path(p) for p in paths], dtype=object)
+    return np.array([labels_csv.get(path_key(p), "") for p in paths], dtype=object)

@@ -1,0 +1,145 @@
+"""Samples: the rows of feature tables with their labels, the rows a detector can use, and known-real anchors."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from scanner.core.constants import DEFAULT_LIMITS, ReadLimits, Status
+from scanner.core.errors import DetectorError
+from scanner.core.schema import FeatureTable, Measurement
+from scanner.detect.labels import FAKE, REAL, labels_of, path_key
+from scanner.features.extract import ExtractorSpec, build_extractor
+from scanner.features.measure import measure_file
+
+
+def usable_rows(status: Sequence[str] | np.ndarray, features: np.ndarray) -> np.ndarray:
+    """True where a row can be judged: status ok and all six features finite."""
+    features = np.asarray(features, dtype=np.float64)
+    features = features.reshape(len(features), -1)
+    return (np.asarray(status, dtype=object) == Status.OK) & np.isfinite(features).all(axis=1)
+
+
+@dataclass(frozen=True, eq=False)
+class Samples:
+    """The rows of one or more feature tables, with their labels ('' where unknown)."""
+
+    paths: list[str]
+    status: np.ndarray
+    features: np.ndarray
+    labels: np.ndarray
+    measurement: Measurement
+
+    @property
+    def spectrum(self) -> str:
+        return self.measurement.spectrum
+
+    @property
+    def usable(self) -> np.ndarray:
+        return usable_rows(self.status, self.features)
+
+    @property
+    def labelled(self) -> np.ndarray:
+        """Usable rows with a label: the rows supervised training uses."""
+        return self.usable & (self.labels != "")
+
+    @property
+    def is_fake(self) -> np.ndarray:
+        return self.labels == FAKE
+
+    def counts(self) -> dict[str, int]:
+        """How many rows are used, and why the others are left out."""
+        usable = self.usable
+        return {
+            "real": int(np.sum(usable & (self.labels == REAL))),
+            "fake": int(np.sum(usable & (self.labels == FAKE))),
+            "unlabelled": int(np.sum(usable & (self.labels == ""))),
+            "unusable": int(np.sum(~usable)),
+        }
+
+
+def samples_of(tables: Iterable[FeatureTable], labels_csv: dict[str, str] | None = None) -> Samples:
+    """Join feature tables (objects with path, status, features, measurement) into one labelled sample.
+
+    Tables of different feature sets or spectrum modes cannot be mixed.
+    """
+    tables = list(tables)
+    if not tables:
+        raise DetectorError("no feature tables given")
+    spectra = sorted({t.measurement.spectrum for t in tables})
+    if len(spectra) > 1:
+        raise DetectorError(f"the feature tables mix spectrum modes ({', '.join(spectra)}); use one mode")
+    sets = sorted({t.measurement.feature_set for t in tables})
+    if len(sets) > 1:
+        raise DetectorError(f"the feature tables mix feature sets ({', '.join(sets)}); use one set")
+    if len({t.measurement.canonical for t in tables}) > 1:
+        raise DetectorError(
+            "the feature tables mix canonicalised images and images as found; measure them one way (--canonical)"
+        )
+    paths = [p for t in tables for p in t.path]
+    return Samples(
+        paths=paths,
+        status=np.array([s for t in tables for s in t.status], dtype=object),
+        features=np.concatenate([np.asarray(t.features, dtype=np.float64) for t in tables]),
+        labels=labels_of(paths, labels_csv),
+        measurement=tables[0].measurement,
+    )
+
+
+def anchor_features(
+    anchors: list[str], samples: Samples, limits: ReadLimits = DEFAULT_LIMITS
+) -> tuple[np.ndarray, list[str]]:
+    """Features of known-real images: their rows in `samples` where present, else measured now.
+
+    A directory stands for every file under it. Returns the usable features and a
+    message for each anchor that could not be used.
+    """
+    files = []
+    for anchor in anchors:
+        if os.path.isdir(anchor):
+            files += sorted(os.path.join(d, f) for d, _, names in os.walk(anchor) for f in names)
+        else:
+            files.append(anchor)
+    rows = {path_key(p): i for i, p in enumerate(samples.paths)}
+    usable = samples.usable
+    extractor = None
+    values, problems = [], []
+    for path in files:
+        row = rows.get(path_key(path))
+        if row is not None:
+            if usable[row]:
+                values.append(samples.features[row])
+            else:
+                problems.append(f"{path}: {samples.status[row]} in the feature store")
+            continue
+        if extractor is None:
+            extractor = build_extractor(ExtractorSpec(samples.measurement))
+        result = measure_file(path, extractor, limits.max_pixels, limits.max_bytes)
+        if result.features is not None and np.isfinite(result.features).all():
+            values.append(result.features)
+        else:
+            problems.append(f"{path}: {result.status} {result.error}".rstrip())
+    return np.array(values, dtype=np.float64).reshape(-1, samples.features.shape[1]), problems
+
+
+def subsample_fakes(is_fake: np.ndarray, fraction: float, seed: int = 0) -> np.ndarray:
+    """Indices of all reals and a seeded random subset of fakes making `fraction` of the result.
+
+    The paper's unbalanced training: n_fake = round(fraction * n_real / (1 - fraction)), at least 1.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise DetectorError(f"the fake fraction must be between 0 and 1 (exclusive), not {fraction}")
+    is_fake = np.asarray(is_fake, dtype=bool)
+    reals = np.flatnonzero(~is_fake)
+    fakes = np.flatnonzero(is_fake)
+    wanted = max(1, round(fraction * len(reals) / (1.0 - fraction)))
+    if wanted > len(fakes):
+        raise DetectorError(
+            f"a fake share of {fraction:g} with {len(reals)} real rows needs {wanted} fake rows, "
+            f"but only {len(fakes)} are labelled fake"
+        )
+    chosen = np.random.default_rng(seed).choice(fakes, size=wanted, replace=False)
+    return np.sort(np.concatenate([reals, chosen]))

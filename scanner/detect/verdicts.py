@@ -1,0 +1,207 @@
+"""Verdicts: scores turned into real or fake, the thresholds that do it, and the verdicts file.
+
+The verdicts file is what `scanner classify` writes and `scanner report` and
+`scanner export` read: a UTF-8 CSV with the columns VERDICT_COLUMNS (path, status,
+verdict, score, threshold, probability). write_verdicts writes it and
+read_verdicts, the one reader, reads it back as a VerdictFile; a file's rows are
+matched with a store's by the path as written, else by labels.path_key.
+
+Light: numpy and the standard library only (export reads verdicts without numba
+or scikit-learn).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from scanner.core.errors import DetectorError, ReportError
+from scanner.detect.labels import FAKE, REAL, path_key
+from scanner.io.outputs import output_file
+
+# --- scores to verdicts ------------------------------------------------------------
+
+
+def logistic(x: np.ndarray) -> np.ndarray:
+    """1 / (1 + exp(-x)), without overflow; NaN stays NaN."""
+    x = np.asarray(x, dtype=np.float64)
+    out = np.empty_like(x)
+    positive = x >= 0
+    out[positive] = 1.0 / (1.0 + np.exp(-x[positive]))
+    e = np.exp(x[~positive])  # NaN lands here too, and stays NaN
+    out[~positive] = e / (1.0 + e)
+    return out
+
+
+def verdicts_of(scores: np.ndarray) -> np.ndarray:
+    """'fake' for score > 0, 'real' for score <= 0, '' for NaN."""
+    scores = np.asarray(scores, dtype=np.float64)
+    out = np.where(scores > 0, FAKE, REAL).astype(object)
+    out[np.isnan(scores)] = ""
+    return out
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A decision threshold chosen from known-real images: scores above it are called fake."""
+
+    value: float
+    target_fpr: float  # the false-positive rate asked for
+    reals: int  # known-real images scored
+    above: int  # of them, how many score above the threshold (called fake)
+
+    @property
+    def achieved_fpr(self) -> float:
+        return self.above / self.reals
+
+    def describe(self) -> str:
+        text = (
+            f"threshold {self.value:.6g}: {self.above} of {self.reals} known-real images score above it "
+            f"({self.achieved_fpr:.1%}, target at most {self.target_fpr:.1%})"
+        )
+        if self.reals * self.target_fpr < 1:
+            text += (
+                f"; with {self.reals} known reals no false-positive rate below {1 / self.reals:.1%} can be "
+                "told apart from zero, so the threshold is their highest score: give more known reals"
+            )
+        return text
+
+
+def threshold_at_fpr(real_scores: np.ndarray, fpr: float) -> Threshold:
+    """The lowest threshold that calls at most `fpr` of the known-real images fake (score > threshold).
+
+    With n finite scores, k = floor(fpr * n) of them may lie above it: the threshold
+    is the (k+1)-th highest score, so ties at it count as real. DetectorError when
+    no score is finite or fpr is outside [0, 1).
+    """
+    if not 0.0 <= fpr < 1.0:
+        raise DetectorError(f"the false-positive rate must be at least 0 and below 1, not {fpr}")
+    scores = np.asarray(real_scores, dtype=np.float64)
+    scores = np.sort(scores[np.isfinite(scores)])[::-1]
+    if not len(scores):
+        raise DetectorError("none of the known-real images could be scored; a threshold needs at least one")
+    allowed = math.floor(fpr * len(scores) + 1e-9)
+    value = float(scores[min(allowed, len(scores) - 1)])
+    return Threshold(value, fpr, len(scores), int(np.sum(scores > value)))
+
+
+# --- the verdicts file ----------------------------------------------------------
+
+
+VERDICT_COLUMNS = ("path", "status", "verdict", "score", "threshold", "probability")
+
+
+def write_verdicts(
+    path: str | os.PathLike,
+    paths: Sequence[str],
+    status: Iterable[str],
+    verdicts: Iterable[str],
+    scores: Iterable[float],
+    *,
+    inputs: Iterable[str | os.PathLike | None] = (),
+    threshold: float = 0.0,
+    probability: Iterable[float] | None = None,
+) -> None:
+    """The classify CSV (`-`: standard output): path, status, verdict (real, fake, or empty when
+    unusable), score (full precision), the threshold the verdict compares the score with, and the
+    model's probability that the file is fake (empty where the model gives none). Written whole or
+    not at all, never over one of `inputs`."""
+
+    def number(value: float) -> str:
+        return "" if math.isnan(value) else repr(float(value))
+
+    paths = list(paths)
+    chances = [math.nan] * len(paths) if probability is None else list(probability)
+    with output_file(path, inputs=inputs) as handle:
+        writer = csv.writer(handle)
+        writer.writerow(VERDICT_COLUMNS)
+        for row in zip(paths, status, verdicts, scores, chances, strict=True):
+            writer.writerow([row[0], row[1], row[2], number(row[3]), repr(float(threshold)), number(row[4])])
+
+
+@dataclass(frozen=True, eq=False)
+class VerdictFile:
+    """A verdicts file read back: its rows in file order, each path as written."""
+
+    source: str  # the file's name
+    paths: list[str]
+    verdict: np.ndarray  # (M,) object: 'real', 'fake', or '' (no verdict: the file could not be judged)
+    score: np.ndarray  # (M,) float64, NaN where empty
+    threshold: np.ndarray  # (M,) float64, NaN where empty or absent
+    probability: np.ndarray  # (M,) float64, NaN where empty or absent
+    _by_path: dict[str, int] = field(init=False, repr=False)
+    _by_key: dict[str, int] = field(init=False, repr=False)  # built on the first path not written as here
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_path", {p: j for j, p in enumerate(self.paths)})
+        object.__setattr__(self, "_by_key", {})
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def find(self, path: str) -> int | None:
+        """The row of `path`: written as here, else the same absolute normalised path (the last of repeats)."""
+        row = self._by_path.get(path)
+        if row is None and self.paths:
+            if not self._by_key:
+                self._by_key.update((path_key(p), j) for j, p in enumerate(self.paths))
+            row = self._by_key.get(path_key(path))
+        return row
+
+    def rows_of(self, paths: Sequence[str]) -> tuple[np.ndarray, int]:
+        """Each of `paths`' row in this file (-1 where none; a later row of the file wins), and how many rows
+        of the file match none of `paths` (matched as written, else by the absolute normalised path)."""
+        index = {p: i for i, p in enumerate(paths)}
+        normalised: dict[str, int] = {}  # built only if some path is not written as in `paths`
+        rows = np.full(len(paths), -1, dtype=np.int64)
+        unmatched = 0
+        for j, path in enumerate(self.paths):
+            i = index.get(path)
+            if i is None:
+                if not normalised:
+                    normalised = {path_key(p): i for i, p in enumerate(paths)}
+                i = normalised.get(path_key(path))
+            if i is None:
+                unmatched += 1
+            else:
+                rows[i] = j
+        return rows, unmatched
+
+
+def read_verdicts(path: str | os.PathLike) -> VerdictFile:
+    """Read a verdicts file (as written by write_verdicts). The columns path, verdict and score are needed;
+    threshold and probability are read where present. ReportError names what cannot be read."""
+    name = os.fspath(path)
+    paths: list[str] = []
+    verdicts: list[str] = []
+    numbers: dict[str, list[float]] = {"score": [], "threshold": [], "probability": []}
+    try:
+        with open(name, newline="", encoding="utf-8", errors="surrogateescape") as handle:
+            reader = csv.DictReader(handle)
+            if not reader.fieldnames or not {"path", "verdict", "score"} <= set(reader.fieldnames):
+                raise ReportError(
+                    f"{name}: a verdicts file needs the columns path,verdict,score (as written by scanner classify)"
+                )
+            for line, row in enumerate(reader, start=2):
+                value = (row["verdict"] or "").strip().lower()
+                if value not in (REAL, FAKE, ""):
+                    raise ReportError(f"{name}, line {line}: verdict {row['verdict']!r} is not real, fake or empty")
+                for column, values in numbers.items():
+                    text = (row.get(column) or "").strip()
+                    try:
+                        values.append(float(text) if text else math.nan)
+                    except ValueError:
+                        raise ReportError(f"{name}, line {line}: {column} {text!r} is not a number") from None
+                paths.append(row["path"] or "")
+                verdicts.append(value)
+    except OSError as exc:
+        raise ReportError(f"cannot read verdicts file {name}: {exc.strerror or exc}") from None
+    except (csv.Error, UnicodeError) as exc:
+        raise ReportError(f"{name}: not a readable CSV file: {exc}") from None
+    columns = {column: np.array(values, dtype=np.float64) for column, values in numbers.items()}
+    return VerdictFile(name, paths, np.array(verdicts, dtype=object), **columns)
