@@ -60,7 +60,7 @@ from scanner.bench.timing import (
 )
 from scanner.core.constants import DEFAULT_PRECISION, PRECISIONS
 from scanner.features import kernels, paper
-from scanner.features.backends import DEFAULT_PLANNER, FFTBackend, Transform, make_backend
+from scanner.features.backends.base import DEFAULT_PLANNER, FFTBackend, Transform, make_backend
 from scanner.features.extract import make_extractor
 from scanner.features.percentile import PercentileSelector
 from scanner.features.reference import reference_features

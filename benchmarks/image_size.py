@@ -23,7 +23,7 @@ from pathlib import Path
 from harness import authors_files, decode_fft_files, feature_breakdown
 
 from scanner.bench.timing import decode_files, features_files, time_stages, write_image_set
-from scanner.features.backends import make_backend
+from scanner.features.backends.base import make_backend
 from scanner.features.extract import make_extractor
 from scanner.images.decode import read_image
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from scanner.core.constants import PRECISIONS
-from scanner.features.backends import available_backends, backend_class, make_backend
+from scanner.features.backends.base import available_backends, backend_class, make_backend
 from scanner.features.backends.fftw import FFTWBackend, load_wisdom, save_wisdom, wisdom_dir
 
 # Error of one transform relative to the largest bin, per precision.

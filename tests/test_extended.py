@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scanner.core.featuresets import EXTENDED, FEATURE_SETS, NAMED_PEAKS, PAPER, get_feature_set
-from scanner.features.backends import available_backends
+from scanner.features.backends.base import available_backends
 from scanner.features.extended import ExtendedFeatures, peak_probes, radial_runs
 from scanner.features.extended_kernels import log_positive64_array
 from scanner.features.extract import make_extractor

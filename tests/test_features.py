@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from scanner.core.constants import PRECISIONS
 from scanner.core.featuresets import FEATURE_NAMES
-from scanner.features.backends import available_backends
+from scanner.features.backends.base import available_backends
 from scanner.features.extract import GreyImage, make_extractor, spectral_features
 from scanner.features.paper import features_from_sums
 from scanner.features.reference import reference_features

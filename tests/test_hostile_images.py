@@ -113,7 +113,7 @@ def test_real_anchors_that_are_fifos_or_devices_are_never_read(specials, tmp_pat
 
 _SWAP = """
 import os, sys
-from scanner.run.executors import MeasureSpec
+from scanner.run.executors.base import MeasureSpec
 from scanner.run.executors.local import LocalPool
 from scanner.features.extract import extractor_spec
 from scanner.io.walk import Walk

@@ -19,7 +19,7 @@ from scanner.core.schema import Measurement, Rows, make_table
 from scanner.features.extract import extractor_spec
 from scanner.io.walk import Found
 from scanner.report.export import export_csv
-from scanner.run.executors import MeasureSpec, timed_out_error
+from scanner.run.executors.base import MeasureSpec, timed_out_error
 from scanner.run.sweep import parse_shard, shard_of
 from scanner.store.hdf5 import read_features, write_table
 from scanner.store.keys import file_key

@@ -45,7 +45,7 @@ import numpy as np
 from scanner.core.constants import DEFAULT_PRECISION, PRECISIONS
 from scanner.core.featuresets import DEFAULT_FEATURE_SET, PAPER
 from scanner.core.version import __version__
-from scanner.features.backends import (
+from scanner.features.backends.base import (
     DEFAULT_BACKEND,
     DEFAULT_PLANNER,
     available_backends,

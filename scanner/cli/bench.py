@@ -15,7 +15,7 @@ from scanner.cli.text import say
 from scanner.core.constants import DEFAULT_PRECISION, DEFAULT_SPECTRUM
 from scanner.core.errors import InputError
 from scanner.core.featuresets import DEFAULT_FEATURE_SET
-from scanner.features.backends import DEFAULT_BACKEND, DEFAULT_PLANNER
+from scanner.features.backends.base import DEFAULT_BACKEND, DEFAULT_PLANNER
 
 
 @command("bench", "This machine")

@@ -29,7 +29,7 @@ from scanner.core.constants import (
 )
 from scanner.core.errors import FatalError, InputError
 from scanner.core.featuresets import DEFAULT_FEATURE_SET, FEATURE_NAMES
-from scanner.features.backends import DEFAULT_BACKEND, DEFAULT_PLANNER, backend_options
+from scanner.features.backends.base import DEFAULT_BACKEND, DEFAULT_PLANNER, backend_options
 from scanner.images.limits import use_pixel_cap
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ import typer
 from scanner.core.constants import DEFAULT_PRECISION, SpectrumMode
 from scanner.core.constants import Precision as PrecisionName
 from scanner.core.featuresets import FeatureSetName
-from scanner.features.backends import BackendName, PlannerEffort
+from scanner.features.backends.base import BackendName, PlannerEffort
 
 MEASURING = "How images are measured"  # a help panel of its own: rarely changed, and it keeps columns narrow
 FITTING = "Model fitting"

@@ -13,7 +13,7 @@ from scanner.cli.base import command
 from scanner.cli.text import say
 from scanner.core.constants import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, DEFAULT_SPECTRUM, ExitCode
 from scanner.core.errors import InputError
-from scanner.features.backends import DEFAULT_PLANNER
+from scanner.features.backends.base import DEFAULT_PLANNER
 from scanner.images.limits import use_pixel_cap
 
 DEFAULT_DPI = 120  # scanner.report.figures.DEFAULT_DPI, repeated here so that --help imports no matplotlib

@@ -17,7 +17,7 @@ from scanner.core.constants import MIN_SIDE
 from scanner.core.featuresets import get_feature_set
 from scanner.core.schema import Measurement
 from scanner.features import kernels
-from scanner.features.backends import Transform, make_backend
+from scanner.features.backends.base import Transform, make_backend
 from scanner.features.spec import ExtractorSpec, GreyImage
 from scanner.images.canonical import canonical_bgr
 

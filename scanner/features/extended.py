@@ -44,7 +44,7 @@ import numpy as np
 import numpy.typing as npt
 
 from scanner.core.featuresets import EXTENDED, NAMED_PEAKS, RADIAL_BINS
-from scanner.features.backends import ShapeCache, Transform
+from scanner.features.backends.base import ShapeCache, Transform
 from scanner.features.extended_kernels import PEAK_BOX, box_log_luminance, peak_features, profile_sums, profiles
 from scanner.features.paper import PaperFeatures
 

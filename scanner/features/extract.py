@@ -18,7 +18,7 @@ import numpy as np
 from scanner.core.constants import DEFAULT_PRECISION, DEFAULT_SPECTRUM
 from scanner.core.featuresets import DEFAULT_FEATURE_SET
 from scanner.core.schema import Measurement
-from scanner.features.backends import DEFAULT_BACKEND
+from scanner.features.backends.base import DEFAULT_BACKEND
 from scanner.features.spec import Extractor, ExtractorSpec, GreyImage
 
 __all__ = ["Extractor", "ExtractorSpec", "GreyImage", "build_extractor", "extractor_spec", "make_extractor"]

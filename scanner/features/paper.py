@@ -31,7 +31,7 @@ import numpy.typing as npt
 
 from scanner.core.featuresets import PAPER
 from scanner.features import kernels
-from scanner.features.backends import ShapeCache, Transform
+from scanner.features.backends.base import ShapeCache, Transform
 from scanner.features.percentile import PercentileSelector
 
 # Channel pairs in the order of the kernel's sums: (R, G), (R, B), (G, B).

@@ -17,7 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from scanner.core.schema import Measurement
-from scanner.features.backends import DEFAULT_BACKEND, check_backend
+from scanner.features.backends.base import DEFAULT_BACKEND, check_backend
 
 
 class GreyImage(ValueError):

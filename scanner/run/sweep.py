@@ -24,11 +24,11 @@ from functools import partial
 from scanner.core.constants import DEFAULT_FILE_TIMEOUT, DEFAULT_LIMITS, ReadLimits
 from scanner.core.errors import InputError, ScanError, StoreMismatch
 from scanner.core.schema import Measurement
-from scanner.features.backends import DEFAULT_BACKEND, DEFAULT_PLANNER, backend_options
+from scanner.features.backends.base import DEFAULT_BACKEND, DEFAULT_PLANNER, backend_options
 from scanner.features.extract import ExtractorSpec, extractor_spec
 from scanner.features.measure import problem_rows
 from scanner.io.walk import Found, Walk
-from scanner.run.executors import Chunk, Executor, MeasureSpec, PartDone
+from scanner.run.executors.base import Chunk, Executor, MeasureSpec, PartDone
 from scanner.run.warmup import warm_up
 from scanner.store.keys import path_key
 from scanner.store.session import CommitPolicy, StoreSession, journal_path, measurement_to_resume
@@ -241,13 +241,7 @@ def scan(
             on_progress(progress)
 
     with session:
-        measure = MeasureSpec(
-            spec,
-            tuple(session.roots),
-            options.limits.max_pixels,
-            file_timeout=options.file_timeout,
-            max_bytes=options.limits.max_bytes,
-        )
+        measure = MeasureSpec(spec, tuple(session.roots), options.limits, options.file_timeout)
         compile_seconds = 0.0
 
         def warm() -> None:  # once per installation: compile the kernels here, so the workers load them

@@ -32,7 +32,7 @@ import numpy as np
 
 from scanner.core.cachedir import cache_dir
 from scanner.core.version import __version__
-from scanner.features.backends import backend_options
+from scanner.features.backends.base import backend_options
 from scanner.features.extract import ExtractorSpec, build_extractor
 from scanner.features.notice import install_compile_notice
 

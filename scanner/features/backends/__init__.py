@@ -1,197 +1,25 @@
-"""FFT backends: the real 2-D transform of an image's three colour planes.
+"""FFT backends: the real 2-D transform of an image's three colour planes, one library a module.
 
-A backend plans one ``Transform`` per image shape (kept in a small cache and
-reused image after image) in the precision asked for. The feature sets read the
-transform's half spectrum; they never see which library computed it. The
-registry below names each backend's class, which is imported only when an
-extractor is built, so naming the choices costs nothing.
-
-Adding a backend (another FFT library, a GPU) is a new module with a subclass
-of FFTBackend and a line in BACKENDS; the engine's test suite runs over every
-registered backend.
+base declares what a backend is (FFTBackend, Transform) and the registry
+(BACKENDS) that names each backend's class; fftw, pocketfft (numpy), scipy_fft
+and mkl implement it. A new library is one small module and a line in BACKENDS.
 """
 
-from __future__ import annotations
+from scanner.core import lazy
 
-import importlib
-from abc import ABC, abstractmethod
-from collections import OrderedDict
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, get_args
-
-import numpy as np
-
-from scanner.core.constants import DEFAULT_PRECISION, PRECISIONS
-from scanner.core.errors import InputError
-
-
-@dataclass(frozen=True)
-class BackendInfo:
-    name: str
-    target: str  # "module:Class", imported when a backend is built
-    options: tuple[str, ...]  # keyword options its constructor takes besides the precision
-    summary: str
-
-
-BACKENDS: dict[str, BackendInfo] = {
-    info.name: info
-    for info in (
-        BackendInfo(
-            "fftw",
-            "scanner.features.backends.fftw:FFTWBackend",
-            ("planner", "use_wisdom"),
-            "FFTW through pyFFTW: planned per image shape, wisdom cached per machine",
-        ),
-        BackendInfo(
-            "numpy",
-            "scanner.features.backends.pocketfft:NumpyBackend",
-            (),
-            "numpy's pocketfft: no planning, nothing beyond numpy",
-        ),
-        BackendInfo(
-            "scipy", "scanner.features.backends.scipy_fft:SciPyBackend", (), "SciPy's pocketfft (optional: scipy)"
-        ),
-        BackendInfo(
-            "mkl", "scanner.features.backends.mkl:MKLBackend", (), "Intel MKL through mkl_fft (optional: mkl_fft)"
-        ),
-    )
-}
-BackendName = Literal["fftw", "numpy", "scipy", "mkl"]
-assert get_args(BackendName) == tuple(BACKENDS)
-DEFAULT_BACKEND: BackendName = "fftw"
-
-# FFTW's planner efforts (an option of the fftw backend only).
-PlannerEffort = Literal["estimate", "measure", "patient", "exhaustive"]
-PLANNER_EFFORTS: tuple[str, ...] = get_args(PlannerEffort)
-DEFAULT_PLANNER: PlannerEffort = "measure"
-
-REAL_DTYPES = {"double": np.float64, "single": np.float32}
-
-
-class Transform(ABC):
-    """A planned transform of three (H, W) real planes to their (H, W//2 + 1) half spectra.
-
-    Write the input into ``pixels`` (3, H, W); after ``execute()`` the half
-    spectra are in ``spectrum`` (complex), which may share memory with
-    ``pixels``; ``interleaved`` is the same memory as one flat run of (real,
-    imaginary) pairs.
-    """
-
-    height: int
-    width: int
-    pixels: np.ndarray
-    spectrum: np.ndarray
-    interleaved: np.ndarray
-
-    @abstractmethod
-    def execute(self) -> None: ...
-
-
-class OutOfPlaceTransform(Transform):
-    """A transform with an input buffer and a half-spectrum buffer of its own (libraries with no
-    in-place real transform): subclasses give `execute`, writing `spectrum` from `pixels`."""
-
-    def __init__(self, height: int, width: int, dtype: np.dtype) -> None:
-        self.height = height
-        self.width = width
-        self.pixels = np.empty((3, height, width), dtype=dtype)
-        self.spectrum = np.empty((3, height, width // 2 + 1), dtype=np.result_type(dtype, np.complex64))
-        self.interleaved = self.spectrum.view(dtype).reshape(-1)
-
-
-class ShapeCache(OrderedDict[tuple[int, int], Any]):
-    """Per image shape objects (plans, buffers), least recently used dropped beyond `size`."""
-
-    def __init__(self, size: int = 8) -> None:
-        super().__init__()
-        self.size = size
-
-    def get_or_make(self, height: int, width: int, make: Any) -> Any:
-        key = (height, width)
-        value = self.get(key)
-        if value is not None:
-            self.move_to_end(key)
-            return value
-        value = self[key] = make(height, width)
-        if len(self) > self.size:
-            self.popitem(last=False)
-        return value
-
-
-class FFTBackend(ABC):
-    """Plans and caches one Transform per image shape, least recently used dropped beyond `cache_size`."""
-
-    name: ClassVar[str]
-
-    def __init__(self, precision: str = DEFAULT_PRECISION, cache_size: int = 8) -> None:
-        if precision not in PRECISIONS:
-            raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
-        self.precision = precision
-        self.dtype = np.dtype(REAL_DTYPES[precision])
-        self._plans = ShapeCache(cache_size)
-
-    def transform(self, height: int, width: int) -> Transform:
-        plan: Transform = self._plans.get_or_make(height, width, self._plan)
-        return plan
-
-    @property
-    def planned_shapes(self) -> list[tuple[int, int]]:
-        return list(self._plans)
-
-    @abstractmethod
-    def _plan(self, height: int, width: int) -> Transform: ...
-
-    def describe(self) -> str:
-        return self.name
-
-
-def check_backend(name: str, options: Mapping[str, Any]) -> BackendInfo:
-    """The registered backend `name`; InputError for an unknown name or an option it does not take."""
-    info = BACKENDS.get(name)
-    if info is None:
-        raise InputError(f"unknown FFT backend {name!r}; choose from {', '.join(BACKENDS)}")
-    unknown = sorted(set(options) - set(info.options))
-    if unknown:
-        allowed = ", ".join(info.options) or "none"
-        raise InputError(f"the {name} backend has no option {', '.join(unknown)} (its options: {allowed})")
-    return info
-
-
-def backend_options(name: str, **candidates: Any) -> dict[str, Any]:
-    """Of the options a caller has for every backend (the planner, ...), those backend `name` takes."""
-    info = check_backend(name, {})
-    return {key: value for key, value in candidates.items() if key in info.options}
-
-
-def backend_class(name: str) -> type[FFTBackend]:
-    """The class of the registered backend `name`, its library imported now; InputError saying what to
-    install when the library is missing."""
-    info = check_backend(name, {})
-    module, _, cls = info.target.partition(":")
-    try:
-        backend: type[FFTBackend] = getattr(importlib.import_module(module), cls)
-    except ImportError as exc:
-        raise InputError(
-            f"the {name} FFT backend needs {exc.name or 'a library'}, which is not installed "
-            f"(pip install {exc.name}); or choose another backend"
-        ) from None
-    return backend
-
-
-def available_backends() -> list[str]:
-    """The registered backends whose libraries can be imported here."""
-    found = []
-    for name in BACKENDS:
-        try:
-            backend_class(name)
-        except InputError:
-            continue
-        found.append(name)
-    return found
-
-
-def make_backend(name: str, precision: str = DEFAULT_PRECISION, **options: Any) -> FFTBackend:
-    """A backend by name, with its own options (e.g. planner for fftw); the library is imported now."""
-    check_backend(name, options)
-    return backend_class(name)(precision, **options)
+__getattr__, __dir__, __all__ = lazy.attach(
+    __name__,
+    {
+        "base": [
+            "FFTBackend",
+            "Transform",
+            "BACKENDS",
+            "DEFAULT_BACKEND",
+            "DEFAULT_PLANNER",
+            "PLANNER_EFFORTS",
+            "available_backends",
+            "make_backend",
+            "backend_options",
+        ],
+    },
+)

@@ -22,7 +22,7 @@ import pyfftw
 from scanner.core.cachedir import cache_dir
 from scanner.core.constants import DEFAULT_PRECISION
 from scanner.core.errors import InputError
-from scanner.features.backends import DEFAULT_PLANNER, PLANNER_EFFORTS, FFTBackend, Transform
+from scanner.features.backends.base import DEFAULT_PLANNER, PLANNER_EFFORTS, FFTBackend, Transform
 
 _FLAGS = {
     "estimate": "FFTW_ESTIMATE",

@@ -13,7 +13,7 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import mkl_fft
 
-from scanner.features.backends import FFTBackend, OutOfPlaceTransform, Transform
+from scanner.features.backends.base import FFTBackend, OutOfPlaceTransform, Transform
 
 
 class MKLTransform(OutOfPlaceTransform):

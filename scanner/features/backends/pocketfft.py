@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scanner.features.backends import FFTBackend, OutOfPlaceTransform, Transform
+from scanner.features.backends.base import FFTBackend, OutOfPlaceTransform, Transform
 
 
 class NumpyTransform(OutOfPlaceTransform):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import scipy.fft
 
-from scanner.features.backends import FFTBackend, OutOfPlaceTransform, Transform
+from scanner.features.backends.base import FFTBackend, OutOfPlaceTransform, Transform
 
 
 class SciPyTransform(OutOfPlaceTransform):

@@ -55,7 +55,7 @@ from scanner.core.schema import Rows
 from scanner.core.version import __version__
 from scanner.features.extract import build_extractor
 from scanner.io.walk import Found
-from scanner.run.executors import Chunk, Executor, MeasureSpec, PartDone, timed_out_error
+from scanner.run.executors.base import Chunk, Executor, MeasureSpec, PartDone, timed_out_error
 from scanner.store.keys import file_key
 from scanner.store.parts import RUNNING, TIMED_OUT, part_file, read_part_header, shard_id, write_part
 
@@ -321,7 +321,7 @@ def run_shard(spec: MeasureSpec, task: ShardTask) -> dict[str, Any]:
     timed_out = _timed_out(task, spec.roots)
     todo = [f for i, f in enumerate(task.files) if i not in timed_out]
     clock = _TaskClock(task, todo, spec.roots, spec.file_timeout) if spec.file_timeout > 0 else None
-    rows = measure_files(todo, spec.roots, extractor, spec.max_pixels, spec.max_bytes, clock)
+    rows = measure_files(todo, spec.roots, extractor, spec.limits.max_pixels, spec.limits.max_bytes, clock)
     if timed_out:
         hung = [
             task.files[i]._replace(status=Status.UNREADABLE.value, error=timed_out_error(seconds or spec.file_timeout))

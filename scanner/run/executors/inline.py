@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from scanner.core.schema import Rows
 from scanner.features.extract import Extractor, build_extractor
 from scanner.features.measure import measure_files
-from scanner.run.executors import Chunk, Executor, MeasureSpec
+from scanner.run.executors.base import Chunk, Executor, MeasureSpec
 
 
 class InProcess(Executor):
@@ -27,4 +27,8 @@ class InProcess(Executor):
             self._extractor = build_extractor(self.spec.extractor)
         spec = self.spec
         for chunk in chunks:
-            yield measure_files(chunk, spec.roots, self._extractor, spec.max_pixels, spec.max_bytes) if chunk else None
+            yield (
+                measure_files(chunk, spec.roots, self._extractor, spec.limits.max_pixels, spec.limits.max_bytes)
+                if chunk
+                else None
+            )

@@ -39,10 +39,10 @@ from scanner.core.constants import Status
 from scanner.core.errors import ScanError
 from scanner.core.featuresets import get_feature_set
 from scanner.core.schema import Rows
-from scanner.features.backends import BACKENDS
+from scanner.features.backends.base import BACKENDS
 from scanner.features.extract import build_extractor
 from scanner.features.measure import measure_files, problem_rows
-from scanner.run.executors import Chunk, Executor, MeasureSpec, timed_out_error
+from scanner.run.executors.base import Chunk, Executor, MeasureSpec, timed_out_error
 
 IN_FLIGHT = 2  # chunks outstanding per worker: one working, one queued
 READY = "ready"  # a worker's first message: it started and holds its extractor
@@ -113,7 +113,12 @@ def _worker_main(conn: Connection, spec: MeasureSpec, cells: Any) -> None:
             chunk_id, files = task
             if clock is not None:
                 clock.chunk_id = chunk_id
-            conn.send((chunk_id, measure_files(files, spec.roots, extractor, spec.max_pixels, spec.max_bytes, clock)))
+            conn.send(
+                (
+                    chunk_id,
+                    measure_files(files, spec.roots, extractor, spec.limits.max_pixels, spec.limits.max_bytes, clock),
+                )
+            )
     except (EOFError, OSError):  # the parent is gone: nothing to report to
         return
 
