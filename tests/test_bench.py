@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TINY_BENCH
+from helpers import TINY_BENCH
 from typer.testing import CliRunner
 
 from scanner.bench import timing as bench

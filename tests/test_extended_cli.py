@@ -4,7 +4,7 @@ import json
 
 import cv2
 import numpy as np
-from conftest import TINY_BENCH, natural_image
+from helpers import TINY_BENCH, natural_image
 from typer.testing import CliRunner
 
 from scanner.cli import app

@@ -9,10 +9,9 @@ stage gets a warm-up pass (compiled kernels, FFT plans, the page cache) and
 then the median of several timed passes.
 
 Without a directory of images, a realistic set is generated in a temporary
-directory and removed afterwards: smooth multi-scale luminance, softer chroma
-fields, per-channel tints and per-channel sensor noise, so the three channels
-are correlated but not identical, as in photographs (constants or pure noise
-would time different code paths).
+directory and removed afterwards (scanner.bench.images: smooth multi-scale
+luminance, softer chroma fields, per-channel tints and per-channel sensor noise,
+so the three channels are correlated but not identical, as in photographs).
 
 The developer's harness (benchmarks/harness.py) builds on these pieces: the
 FFT floor, the per-piece breakdown of the feature step, the authors' pipeline
@@ -43,6 +42,7 @@ import cv2
 import numpy as np
 
 from scanner import __version__
+from scanner.bench.images import natural_image
 from scanner.core.constants import DEFAULT_PRECISION, PRECISIONS
 from scanner.core.featuresets import DEFAULT_FEATURE_SET, PAPER
 from scanner.features.backends import (
@@ -64,42 +64,6 @@ SCAN_WORK_SECONDS = 3.0
 
 
 # --- a realistic image set ------------------------------------------------------
-
-
-def _field(rng: np.random.Generator, height: int, width: int, octaves: int, base_cells: int) -> np.ndarray:
-    """Multi-scale smooth noise (amplitude halving per octave, roughly 1/f), in [-1, 1]."""
-    total = np.zeros((height, width), np.float32)
-    amplitude = 1.0
-    for k in range(octaves):
-        cells = base_cells << k
-        if cells > max(height, width):
-            break
-        grid = rng.standard_normal((cells + 3, cells + 3)).astype(np.float32)
-        total += amplitude * cv2.resize(grid, (width, height), interpolation=cv2.INTER_CUBIC)
-        amplitude *= 0.5
-    return total / max(float(np.abs(total).max()), 1e-6)
-
-
-def natural_image(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
-    """A photo-like (H, W, 3) uint8 RGB image with correlated, not identical, channels."""
-    luminance = 0.5 + 0.3 * _field(rng, height, width, octaves=7, base_cells=2)
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    for _ in range(3):  # a few soft-edged blobs, like a face or objects against a background
-        cy, cx = rng.uniform(0, height), rng.uniform(0, width)
-        radius = rng.uniform(0.1, 0.35) * min(height, width)
-        edge = (np.hypot(yy - cy, xx - cx) - radius) / (0.05 * radius + 1.0)
-        blob = 0.5 - 0.5 * np.tanh(0.5 * edge)  # a logistic step, without exp overflow
-        luminance += rng.uniform(-0.2, 0.2) * blob
-    chroma_rb = 0.06 * _field(rng, height, width, octaves=4, base_cells=2)
-    chroma_gm = 0.04 * _field(rng, height, width, octaves=4, base_cells=2)
-    tint = rng.uniform(0.8, 1.15, size=3)
-    planes = (
-        luminance * tint[0] + chroma_rb + chroma_gm,
-        luminance * tint[1] - chroma_gm,
-        luminance * tint[2] - chroma_rb + chroma_gm,
-    )
-    noisy = [p + rng.normal(0.0, 0.012, p.shape).astype(np.float32) for p in planes]
-    return (np.clip(np.stack(noisy, axis=-1), 0.0, 1.0) * 255.0).round().astype(np.uint8)
 
 
 def encode(rgb: np.ndarray, fmt: str) -> bytes:
