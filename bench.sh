@@ -16,7 +16,7 @@ if [[ -z "${PYTHON:-}" ]]; then
     if [[ -x .venv/bin/python ]]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
 fi
 REPEATS=${REPEATS:-3}
-WORKERS=$("$PYTHON" -c 'from scanner.bench.timing import usable_cores; print(usable_cores())')
+WORKERS=$("$PYTHON" -c 'from scanner.bench.machine import usable_cores; print(usable_cores())')
 
 mkdir -p benchmarks/results
 page="benchmarks/results/$(date -u +%Y-%m-%d)-$(hostname -s).md"

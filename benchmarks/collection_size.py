@@ -97,7 +97,10 @@ def main() -> None:
 
     import numpy as np
 
-    from scanner.bench.timing import encode, natural_image, time_scan, usable_cores
+    from scanner.bench.files import encode
+    from scanner.bench.images import natural_image
+    from scanner.bench.machine import usable_cores
+    from scanner.bench.scans import time_scan
     from scanner.io.walk import Walk
 
     workers = args.workers or usable_cores()

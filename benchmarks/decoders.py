@@ -2,7 +2,7 @@
 
     python benchmarks/decoders.py [--sizes 256,1024] [--repeats 5]
 
-For generated photo-like images (scanner.bench.timing.natural_image) encoded as baseline JPEG
+For generated photo-like images (scanner.bench.images.natural_image) encoded as baseline JPEG
 (quality 90, 4:2:0), progressive JPEG (quality 90, 4:2:0) and PNG, it decodes the same
 bytes with every decoder that is installed (cv2.imdecode as the engine calls it;
 simplejpeg, PyTurboJPEG and imagecodecs for JPEG; pyspng and imagecodecs for PNG), checks
@@ -21,7 +21,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from scanner.bench.timing import natural_image
+from scanner.bench.images import natural_image
 
 READ_FLAGS = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
 Decoder = Callable[[bytes], np.ndarray]

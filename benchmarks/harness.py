@@ -7,7 +7,7 @@ authors' pipeline, and the project's targets, on top of `scanner bench`'s measur
 bench.sh runs it over the standard matrix and benchmarks/results_table.py turns its
 JSON lines into a results page. Everything of one report is measured in one run (the
 stages' passes interleaved), so its ratios hold even on a busy machine; see
-scanner/bench.py for how each stage is timed.
+scanner/bench/stages.py for how each stage is timed.
 
 Beyond `scanner bench` it measures:
 
@@ -39,25 +39,18 @@ from typing import Any
 import cv2
 import numpy as np
 
-from scanner.bench.timing import (
-    JPEG_QUALITY,
-    SCAN_WORK_SECONDS,
-    BenchReport,
+from scanner.bench.files import JPEG_QUALITY, image_files, image_set
+from scanner.bench.machine import machine_description, usable_cores
+from scanner.bench.scans import SCAN_WORK_SECONDS, scan_image_count, scan_memory, time_scan
+from scanner.bench.stages import (
     decode_files,
-    describe_config,
     features_files,
-    image_files,
-    image_set,
-    machine_description,
     median_pass_seconds,
-    scan_image_count,
-    scan_memory,
     time_parallel_features,
-    time_scan,
     time_stages,
-    usable_cores,
     worker_counts,
 )
+from scanner.bench.timing import BenchReport, describe_config
 from scanner.core.constants import DEFAULT_PRECISION, PRECISIONS
 from scanner.features import kernels, paper
 from scanner.features.backends.base import DEFAULT_PLANNER, FFTBackend, Transform, make_backend

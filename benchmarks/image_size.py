@@ -5,7 +5,7 @@ Run (from the repository root, with the project's virtual environment):
     .venv/bin/python benchmarks/image_size.py [--sizes 128,256,512,1024,2048,4096] [--format jpeg|png]
                                               [--spectrum log|modulus] [--repeats 3] [--authors-max 2048]
 
-For each square size it generates a few realistic images (scanner.bench.timing.natural_image; about
+For each square size it generates a few realistic images (scanner.bench.images.natural_image; about
 32 megapixels' worth, at least 2) in a temporary directory and prints, in ms per image (median of
 --repeats passes after a warm-up, all in one process): decode; decode + the three-channel FFTW
 rfft2; decode + features; the FFT alone and the feature step after decode (on decoded pixels);
@@ -22,7 +22,8 @@ from pathlib import Path
 
 from harness import authors_files, decode_fft_files, feature_breakdown
 
-from scanner.bench.timing import decode_files, features_files, time_stages, write_image_set
+from scanner.bench.files import write_image_set
+from scanner.bench.stages import decode_files, features_files, time_stages
 from scanner.features.backends.base import make_backend
 from scanner.features.extract import make_extractor
 from scanner.images.decode import read_image

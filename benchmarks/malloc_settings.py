@@ -40,7 +40,8 @@ def child(size: int, images: int, passes: int) -> dict:
     """The feature loop in this process: warm-up, then the timed passes."""
     import numpy as np
 
-    from scanner.bench.timing import encode, natural_image
+    from scanner.bench.files import encode
+    from scanner.bench.images import natural_image
     from scanner.features.extract import make_extractor
     from scanner.images.decode import decode_bytes
 

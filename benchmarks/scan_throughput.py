@@ -35,7 +35,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from scanner.bench.timing import TreeMemorySampler
+from scanner.bench.memory import TreeMemorySampler
 from scanner.features.extract import make_extractor
 from scanner.features.measure import features_of_file
 from scanner.images.decode import decode_bytes

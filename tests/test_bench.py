@@ -8,18 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TINY_BENCH
+from helpers import TINY_BENCH, natural_image
 from typer.testing import CliRunner
 
-from scanner.bench import timing as bench
-from scanner.bench.timing import (
-    TreeMemorySampler,
-    format_report,
-    natural_image,
-    run_bench,
-    tree_memory_bytes,
-    write_image_set,
-)
+from scanner.bench.files import JPEG_QUALITY, write_image_set
+from scanner.bench.memory import TreeMemorySampler, tree_memory_bytes
+from scanner.bench.text import format_report
+from scanner.bench.timing import run_bench
 from scanner.cli import app
 from scanner.core.constants import DEFAULT_PRECISION, PRECISIONS
 from scanner.features import kernels
@@ -76,7 +71,7 @@ def test_image_set_is_written_in_the_asked_format(tmp_path, fmt, expected):
         again = natural_image(40, 40, np.random.default_rng((3, 0)))
         np.testing.assert_array_equal(decoded[0].pixels[..., ::-1], again)
     else:
-        assert decoded[0].info.jpeg_quality == bench.JPEG_QUALITY
+        assert decoded[0].info.jpeg_quality == JPEG_QUALITY
 
 
 def test_user_report_has_every_stage_in_plain_words(tiny_report):

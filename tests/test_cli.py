@@ -2,7 +2,7 @@ import json
 
 import cv2
 import numpy as np
-from conftest import natural_image
+from helpers import natural_image
 from typer.testing import CliRunner
 
 from scanner.cli import app

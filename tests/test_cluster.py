@@ -13,7 +13,7 @@ from pathlib import Path
 
 import cv2
 import pytest
-from conftest import natural_image
+from helpers import natural_image
 
 pytest.importorskip("distributed")
 

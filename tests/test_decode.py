@@ -6,7 +6,7 @@ import zlib
 import cv2
 import numpy as np
 import pytest
-from conftest import natural_image
+from helpers import natural_image
 from PIL import Image
 
 from scanner.features.extract import make_extractor

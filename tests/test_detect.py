@@ -4,7 +4,7 @@ import cv2
 import h5py
 import numpy as np
 import pytest
-from conftest import natural_image
+from helpers import natural_image
 from sklearn.mixture import GaussianMixture
 from sklearn.svm import SVC
 

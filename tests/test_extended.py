@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import REFERENCE_IMAGES, SHAPES, face_files, natural_image
+from helpers import REFERENCE_IMAGES, SHAPES, face_files, natural_image
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

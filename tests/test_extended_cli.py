@@ -4,7 +4,7 @@ import json
 
 import cv2
 import numpy as np
-from conftest import TINY_BENCH, natural_image
+from helpers import TINY_BENCH, natural_image
 from typer.testing import CliRunner
 
 from scanner.cli import app
@@ -87,7 +87,8 @@ def test_bench_extended_times_the_paper_set_beside_it():
 
 
 def test_bench_text_says_what_the_wider_set_costs():
-    from scanner.bench.timing import format_report, run_bench
+    from scanner.bench.text import format_report
+    from scanner.bench.timing import run_bench
 
     report = run_bench(
         size=32,

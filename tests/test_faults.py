@@ -14,7 +14,7 @@ import time
 import cv2
 import numpy as np
 import pytest
-from conftest import natural_image
+from helpers import natural_image
 from hostile import MEMORY_GIB, limited, scanner, text
 
 from scanner.core.schema import make_table

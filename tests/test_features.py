@@ -6,7 +6,7 @@ fixture runs on each FFT backend, in each precision, in each spectrum mode.
 
 import numpy as np
 import pytest
-from conftest import REFERENCE_IMAGES, face_files, natural_image
+from helpers import REFERENCE_IMAGES, face_files, natural_image
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -6,7 +6,7 @@ import sys
 import textwrap
 
 import cv2
-from conftest import natural_image
+from helpers import natural_image
 
 from scanner.features.extract import extractor_spec
 

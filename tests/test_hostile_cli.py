@@ -7,7 +7,7 @@ import shutil
 import stat
 
 import cv2
-from conftest import natural_image
+from helpers import natural_image
 from hostile import assert_message, scanner, scanner_batch, text
 from test_hostile_images import BOMBS, corrupt_files, png
 from test_hostile_stores import MODELS, STORES, crafted_model, good_store, rebuilt

@@ -15,7 +15,7 @@ import zlib
 import cv2
 import numpy as np
 import pytest
-from conftest import natural_image
+from helpers import natural_image
 from hostile import MEMORY_GIB, assert_message, limited, scanner, text
 
 import scanner.images.decode as decode

@@ -10,7 +10,7 @@ import time
 import cv2
 import numpy as np
 import pytest
-from conftest import natural_image
+from helpers import natural_image
 
 from scanner.core.errors import ScanError, StoreMismatch
 from scanner.core.schema import Measurement, Rows

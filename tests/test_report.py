@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import natural_image
+from helpers import natural_image
 from typer.testing import CliRunner
 
 from scanner.cli import app
@@ -340,7 +340,7 @@ def test_labels_from_paths_agree_with_the_detectors_parser():
 
 def test_the_examples_report_is_small_and_counts_what_it_shows(tmp_path):
     """Eight 1024 x 1024 examples with verdicts: the report was 2.5 MB with PNG spectra, and said 'the 20 most'."""
-    from conftest import EXAMPLES
+    from helpers import EXAMPLES
 
     files = sorted((EXAMPLES / "real").iterdir()) + sorted((EXAMPLES / "fake").iterdir())
     extractor = make_extractor(planner="estimate")

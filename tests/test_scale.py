@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import natural_image
+from helpers import natural_image
 from typer.testing import CliRunner
 
 from scanner.cli import app

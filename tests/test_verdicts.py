@@ -7,7 +7,7 @@ import io
 import cv2
 import numpy as np
 import pytest
-from conftest import natural_image
+from helpers import natural_image
 from test_cli_detect import invoke, read_csv, store
 from test_detect import FAKE_CENTRE, REAL_CENTRE, clusters
 

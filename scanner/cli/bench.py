@@ -63,7 +63,8 @@ def bench(
     With --feature-set extended, the paper's set is timed too, in the same rounds, and the report says what the
     wider set costs per image.
     """
-    from scanner.bench.timing import format_report, run_bench
+    from scanner.bench.text import format_report
+    from scanner.bench.timing import run_bench
 
     def progress(message: str) -> None:
         if sys.stderr.isatty():

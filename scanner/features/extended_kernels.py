@@ -10,9 +10,8 @@ import math
 
 import numba as nb
 import numpy as np
-from llvmlite import ir
-from numba.core import types
-from numba.extending import intrinsic
+
+from scanner.features.intrinsics import exponent, mantissa
 
 LOG_FLOOR = 1e-5
 # BT.601 full range (JPEG): Y, Cb, Cr from R, G, B.
@@ -23,45 +22,8 @@ PEAK_BOX = 5
 
 # --- a float64 logarithm that vectorises ---------------------------------------------
 
-_SQRT_HALF_BITS = 0x3FE6A09E667F3BCD  # the bits of sqrt(1/2) as a float64
 _LN2_HI = 6.93147180369123816490e-01  # ln 2 split so that e * _LN2_HI is exact for |e| < 2**20
 _LN2_LO = 1.90821492927058770002e-10
-
-
-def _split_ir(builder, q):
-    """IR for q = 2**e * m, m in [sqrt(1/2), sqrt(2)): returns (e as i64, m)."""
-    i64 = ir.IntType(64)
-    bits = builder.bitcast(q, i64)
-    e = builder.ashr(builder.sub(bits, ir.Constant(i64, _SQRT_HALF_BITS)), ir.Constant(i64, 52))
-    m = builder.bitcast(builder.sub(bits, builder.shl(e, ir.Constant(i64, 52))), ir.DoubleType())
-    return e, m
-
-
-@intrinsic
-def _exponent64(typingctx, q):
-    """e of q = 2**e * m, m in [sqrt(1/2), sqrt(2)), as float64 (positive normal q)."""
-    if q != types.float64:
-        return None
-
-    def codegen(context, builder, signature, args):
-        e, _ = _split_ir(builder, args[0])
-        return builder.sitofp(e, ir.DoubleType())
-
-    return types.float64(types.float64), codegen
-
-
-@intrinsic
-def _mantissa64(typingctx, q):
-    """m of q = 2**e * m, m in [sqrt(1/2), sqrt(2)) (positive normal q)."""
-    if q != types.float64:
-        return None
-
-    def codegen(context, builder, signature, args):
-        _, m = _split_ir(builder, args[0])
-        return m
-
-    return types.float64(types.float64), codegen
-
 
 # Contraction (FMA) is allowed here: it only makes the polynomial more accurate.
 _MATH = {"reassoc", "nsz", "nnan", "ninf", "contract"}
@@ -75,8 +37,8 @@ def log_positive64(q):
     |t| <= 0.1716, summed to t**19: the truncation error (under 3e-17 relative) is
     below float64 rounding; the result is within 2 ulp of the C library's log.
     """
-    m = _mantissa64(q)
-    e = _exponent64(q)
+    m = mantissa(q)
+    e = exponent(q)
     t = (m - 1.0) / (m + 1.0)
     t2 = t * t
     p = 1.0 / 19.0

@@ -17,49 +17,10 @@ from typing import Any
 
 import numba as nb
 import numpy as np
-from llvmlite import ir
-from numba.core import types
-from numba.extending import intrinsic
+
+from scanner.features.intrinsics import exponent, mantissa
 
 _LN2 = np.float32(math.log(2.0))
-
-
-def _exponent_ir(builder, q):
-    """IR for q = 2**e * m, m in [sqrt(1/2), sqrt(2)): returns (e as i32, m)."""
-    i32 = ir.IntType(32)
-    bits = builder.bitcast(q, i32)
-    e = builder.ashr(builder.sub(bits, ir.Constant(i32, 0x3F3504F3)), ir.Constant(i32, 23))
-    m = builder.bitcast(builder.sub(bits, builder.shl(e, ir.Constant(i32, 23))), ir.FloatType())
-    return e, m
-
-
-@intrinsic
-def _exponent(typingctx, q):
-    """e of q = 2**e * m, m in [sqrt(1/2), sqrt(2)), as float32 (positive normal q).
-
-    Integer work on the float's bits, written as LLVM IR so the loops around it
-    still vectorise (numba's own integer promotions would stop that)."""
-    if q != types.float32:
-        return None
-
-    def codegen(context, builder, signature, args):
-        e, _ = _exponent_ir(builder, args[0])
-        return builder.sitofp(e, ir.FloatType())
-
-    return types.float32(types.float32), codegen
-
-
-@intrinsic
-def _mantissa(typingctx, q):
-    """m of q = 2**e * m, m in [sqrt(1/2), sqrt(2)) (positive normal q)."""
-    if q != types.float32:
-        return None
-
-    def codegen(context, builder, signature, args):
-        _, m = _exponent_ir(builder, args[0])
-        return m
-
-    return types.float32(types.float32), codegen
 
 
 @nb.njit(inline="always", fastmath=True, error_model="numpy")
@@ -70,13 +31,13 @@ def _log_positive(q):
     |t| <= 0.1716, summed to t**9: the truncation error (below 1e-9) is far under
     float32 rounding.
     """
-    m = _mantissa(q)
+    m = mantissa(q)
     t = (m - np.float32(1.0)) / (m + np.float32(1.0))
     t2 = t * t
     poly = np.float32(1.0) + t2 * (
         np.float32(1.0 / 3.0) + t2 * (np.float32(1.0 / 5.0) + t2 * (np.float32(1.0 / 7.0) + t2 * np.float32(1.0 / 9.0)))
     )
-    return _exponent(q) * _LN2 + np.float32(2.0) * t * poly
+    return exponent(q) * _LN2 + np.float32(2.0) * t * poly
 
 
 # to_planar's flags for an identical pair of planes: (bit, the plane copied, the plane it is copied to).
