@@ -3,13 +3,40 @@
 natural_image is the one synthetic-image generator, the same as `scanner bench` times.
 """
 
+import csv
+import io
+import os
 from pathlib import Path
 
+import cv2
 import numpy as np
+from typer.testing import CliRunner
 
 from scanner.bench.images import natural_image
+from scanner.cli import app
+from scanner.core.schema import make_table
+from scanner.report.export import export_csv
+from scanner.store.hdf5 import write_table
 
-__all__ = ["EXAMPLES", "FACES", "REFERENCE_IMAGES", "SHAPES", "TINY_BENCH", "face_files", "natural_image"]
+runner = CliRunner()
+
+__all__ = [
+    "EXAMPLES",
+    "FACES",
+    "FAKE_CENTRE",
+    "REAL_CENTRE",
+    "REFERENCE_IMAGES",
+    "SHAPES",
+    "TINY_BENCH",
+    "clusters",
+    "export",
+    "face_files",
+    "invoke",
+    "natural_image",
+    "read_csv",
+    "store",
+    "write_tree",
+]
 
 FACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces"
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -61,3 +88,76 @@ def face_files(limit_per_set: int = 2) -> list[Path]:
             for label in ("real", "fake"):
                 files += sorted((set_dir / label).iterdir())[:limit_per_set]
     return files
+
+
+# --- labelled feature stores (the detectors' tests) ------------------------------
+
+REAL_CENTRE = np.array([0.030, 0.034, 0.026, 0.020, 0.030, 0.022])
+
+FAKE_CENTRE = np.array([0.045, 0.052, 0.038, 0.035, 0.050, 0.040])
+
+
+def clusters(n_real, n_fake, seed=0, real=REAL_CENTRE, fake=FAKE_CENTRE, spread=0.003):
+    """Features of two Gaussian clusters, reals first, and the is-fake labels."""
+    rng = np.random.default_rng(seed)
+    x = np.vstack([rng.normal(real, spread, (n_real, 6)), rng.normal(fake, spread, (n_fake, 6))])
+    return x, np.r_[np.zeros(n_real, bool), np.ones(n_fake, bool)]
+
+
+def store(
+    tmp_path,
+    name,
+    n_real=40,
+    n_fake=40,
+    seed=0,
+    real=REAL_CENTRE,
+    fake=FAKE_CENTRE,
+    spread=0.003,
+    spectrum="log",
+    status=None,
+):
+    x, is_fake = clusters(n_real, n_fake, seed=seed, real=real, fake=fake, spread=spread)
+    paths = [str(tmp_path / name / ("fake" if f else "real") / f"{i}.png") for i, f in enumerate(is_fake)]
+    path = tmp_path / f"{name}.h5"
+    write_table(path, make_table(paths, x, spectrum=spectrum, status=status))
+    return path, paths, x
+
+
+def read_csv(path):
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+# --- trees of images and bad files (the sweep's tests) ---------------------------
+
+
+def write_tree(root: Path, n: int, size: int = 48) -> None:
+    """n distinct images in three directories, and a file of every bad kind."""
+    rng = np.random.default_rng(1)
+    base = natural_image(size, size, seed=7)[..., ::-1]
+    for i in range(n):
+        sub = root / f"d{i % 3}"
+        sub.mkdir(parents=True, exist_ok=True)
+        noisy = np.clip(base.astype(np.int16) + rng.integers(-6, 7, base.shape), 0, 255).astype(np.uint8)
+        cv2.imwrite(str(sub / f"img{i:04d}.{'png' if i % 2 else 'jpg'}"), noisy)
+    jpeg = cv2.imencode(".jpg", base)[1].tobytes()
+    (root / "truncated.jpg").write_bytes(jpeg[: len(jpeg) // 2])
+    (root / "notes.jpg").write_bytes(b"these are not pixels")
+    (root / "empty.jpg").write_bytes(b"")
+    cv2.imwrite(str(root / "grey.png"), np.full((20, 20, 3), 128, np.uint8))
+    cv2.imwrite(str(root / "dot.png"), np.zeros((1, 1, 3), np.uint8))
+    (root / "broken.jpg").symlink_to(root / "nowhere.jpg")
+    os.mkfifo(root / "pipe.jpg")
+
+
+def export(store):
+    """`scanner export`'s CSV, its lines sorted (rows come in completion order); no path twice."""
+    handle = io.StringIO()
+    export_csv(store, handle)
+    header, *lines = handle.getvalue().splitlines()
+    assert len({line.split(",")[0] for line in lines}) == len(lines), "a path has two rows"
+    return [header, *sorted(lines)]

@@ -4,43 +4,12 @@ import csv
 import json
 
 import numpy as np
-from test_detect import FAKE_CENTRE, REAL_CENTRE, clusters
+from helpers import FAKE_CENTRE, REAL_CENTRE, invoke, read_csv, store
 from typer.testing import CliRunner
 
-from scanner.cli import app
-from scanner.core.schema import make_table
 from scanner.detect.model import bundled_model, load_model
-from scanner.store.hdf5 import write_table
 
 runner = CliRunner()
-
-
-def store(
-    tmp_path,
-    name,
-    n_real=40,
-    n_fake=40,
-    seed=0,
-    real=REAL_CENTRE,
-    fake=FAKE_CENTRE,
-    spread=0.003,
-    spectrum="log",
-    status=None,
-):
-    x, is_fake = clusters(n_real, n_fake, seed=seed, real=real, fake=fake, spread=spread)
-    paths = [str(tmp_path / name / ("fake" if f else "real") / f"{i}.png") for i, f in enumerate(is_fake)]
-    path = tmp_path / f"{name}.h5"
-    write_table(path, make_table(paths, x, spectrum=spectrum, status=status))
-    return path, paths, x
-
-
-def read_csv(path):
-    with open(path, newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def test_train_svm_then_classify(tmp_path):

@@ -13,11 +13,10 @@ from pathlib import Path
 
 import cv2
 import pytest
-from helpers import natural_image
+from helpers import export, natural_image, write_tree
 
 pytest.importorskip("distributed")
 
-from test_scale import export, write_tree
 
 from scanner.store.parts import parts_path
 

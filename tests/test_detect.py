@@ -4,7 +4,7 @@ import cv2
 import h5py
 import numpy as np
 import pytest
-from helpers import natural_image
+from helpers import FAKE_CENTRE, REAL_CENTRE, clusters, natural_image
 from sklearn.mixture import GaussianMixture
 from sklearn.svm import SVC
 
@@ -19,16 +19,6 @@ from scanner.detect.samples import anchor_features, samples_of, subsample_fakes
 from scanner.detect.verdicts import verdicts_of, write_verdicts
 from scanner.features.extract import make_extractor
 from scanner.store.hdf5 import write_table
-
-REAL_CENTRE = np.array([0.030, 0.034, 0.026, 0.020, 0.030, 0.022])
-FAKE_CENTRE = np.array([0.045, 0.052, 0.038, 0.035, 0.050, 0.040])
-
-
-def clusters(n_real, n_fake, seed=0, real=REAL_CENTRE, fake=FAKE_CENTRE, spread=0.003):
-    """Features of two Gaussian clusters, reals first, and the is-fake labels."""
-    rng = np.random.default_rng(seed)
-    x = np.vstack([rng.normal(real, spread, (n_real, 6)), rng.normal(fake, spread, (n_fake, 6))])
-    return x, np.r_[np.zeros(n_real, bool), np.ones(n_fake, bool)]
 
 
 def sample(x, is_fake, spectrum="log"):

@@ -2,7 +2,7 @@ import json
 
 import numpy as np
 import pytest
-from test_detect import FAKE_CENTRE, REAL_CENTRE, clusters
+from helpers import FAKE_CENTRE, REAL_CENTRE, clusters
 
 from scanner.core.errors import DetectorError
 from scanner.core.schema import make_table

@@ -5,7 +5,7 @@ import io
 import os
 
 import pytest
-from test_cli_detect import store
+from helpers import store
 from typer.testing import CliRunner
 
 from scanner.cli import app

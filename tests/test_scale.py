@@ -1,7 +1,6 @@
 """Scaling out without Dask: --shard, `scanner merge`, part files, and the time limit per file in the
 local pool. (The Dask cluster itself is tested in test_cluster.py.)"""
 
-import io
 import os
 import subprocess
 import sys
@@ -10,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from helpers import natural_image
+from helpers import export, natural_image, write_tree
 from typer.testing import CliRunner
 
 from scanner.cli import app
@@ -18,7 +17,6 @@ from scanner.core.errors import InputError, StoreMismatch
 from scanner.core.schema import Measurement, Rows, make_table
 from scanner.features.extract import extractor_spec
 from scanner.io.walk import Found
-from scanner.report.export import export_csv
 from scanner.run.executors.base import MeasureSpec, timed_out_error
 from scanner.run.sweep import parse_shard, shard_of
 from scanner.store.hdf5 import read_features, write_table
@@ -27,34 +25,6 @@ from scanner.store.parts import TIMED_OUT, Part, PartError, list_parts, parts_pa
 from scanner.store.session import StoreSession
 
 runner = CliRunner()
-
-
-def write_tree(root: Path, n: int, size: int = 48) -> None:
-    """n distinct images in three directories, and a file of every bad kind."""
-    rng = np.random.default_rng(1)
-    base = natural_image(size, size, seed=7)[..., ::-1]
-    for i in range(n):
-        sub = root / f"d{i % 3}"
-        sub.mkdir(parents=True, exist_ok=True)
-        noisy = np.clip(base.astype(np.int16) + rng.integers(-6, 7, base.shape), 0, 255).astype(np.uint8)
-        cv2.imwrite(str(sub / f"img{i:04d}.{'png' if i % 2 else 'jpg'}"), noisy)
-    jpeg = cv2.imencode(".jpg", base)[1].tobytes()
-    (root / "truncated.jpg").write_bytes(jpeg[: len(jpeg) // 2])
-    (root / "notes.jpg").write_bytes(b"these are not pixels")
-    (root / "empty.jpg").write_bytes(b"")
-    cv2.imwrite(str(root / "grey.png"), np.full((20, 20, 3), 128, np.uint8))
-    cv2.imwrite(str(root / "dot.png"), np.zeros((1, 1, 3), np.uint8))
-    (root / "broken.jpg").symlink_to(root / "nowhere.jpg")
-    os.mkfifo(root / "pipe.jpg")
-
-
-def export(store):
-    """`scanner export`'s CSV, its lines sorted (rows come in completion order); no path twice."""
-    handle = io.StringIO()
-    export_csv(store, handle)
-    header, *lines = handle.getvalue().splitlines()
-    assert len({line.split(",")[0] for line in lines}) == len(lines), "a path has two rows"
-    return [header, *sorted(lines)]
 
 
 def scan_args(tree, out, *extra):

@@ -7,9 +7,7 @@ import io
 import cv2
 import numpy as np
 import pytest
-from helpers import natural_image
-from test_cli_detect import invoke, read_csv, store
-from test_detect import FAKE_CENTRE, REAL_CENTRE, clusters
+from helpers import FAKE_CENTRE, REAL_CENTRE, clusters, invoke, natural_image, read_csv, store
 
 from scanner.core.errors import DetectorError, ReportError
 from scanner.detect.fit import fit_gmm
