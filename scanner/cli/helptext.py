@@ -15,7 +15,7 @@ classes) rewrite the parameters' display before the help is drawn:
 - the usage line reads `scanner classify [OPTIONS] INPUT...`, with `[NAME]` for
   an optional argument.
 
-tests/test_help.py renders every command's help at 80 columns and checks it.
+tests/cli/test_help.py renders every command's help at 80 columns and checks it.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from scanner.features.backends.fftw import FFTWTransform
 from scanner.features.extract import make_extractor
 from scanner.images.decode import read_image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import harness
 
 MODES = ("log", "modulus")
