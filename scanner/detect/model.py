@@ -51,7 +51,7 @@ class Model:
     measurement: Measurement
     decision: SVMDecision | GMMDecision | LogisticDecision
     scaling: Scaling | None = None
-    provenance: dict = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
     standardisation: Standardisation | None = None  # applied after scaling
     projection: Projection | None = None  # applied after standardisation
 
@@ -116,7 +116,7 @@ class Model:
         name = "logistic regression" if self.method == "logistic" else self.method.upper()
         return f"{name} on {m.spectrum}-spectrum features{kind}{how}{adapted}"
 
-    def save(self, path: str | os.PathLike, *, inputs: Iterable[str | os.PathLike | None] = ()) -> None:
+    def save(self, path: str | os.PathLike[str], *, inputs: Iterable[str | os.PathLike[str] | None] = ()) -> None:
         """Write the model as HDF5 (docs/models.md), whole or not at all and never over one of `inputs`;
         the file bytes depend only on the model."""
         with output_path(path, inputs=inputs) as tmp, h5py.File(tmp, "w", track_order=True) as f:
@@ -156,7 +156,7 @@ def probability_of(model: Model, scores: np.ndarray) -> np.ndarray | None:
     return None if from_score is None else np.asarray(from_score(np.asarray(scores, dtype=np.float64)))
 
 
-def _text(attrs: dict, name: str) -> str:
+def _text(attrs: dict[str, Any], name: str) -> str:
     value = attrs.get(name)
     if value is None:
         raise ModelError(f"attribute {name} is missing")
@@ -180,7 +180,7 @@ def bundled_model(feature_set: str) -> Model:
     return load_model(bundled_model_path(feature_set))
 
 
-def load_model(path: str | os.PathLike | None = None) -> Model:
+def load_model(path: str | os.PathLike[str] | None = None) -> Model:
     """Read a model file (None: the bundled default model). Reads arrays only; runs nothing from the file.
 
     The file is opened through scanner.io.h5safe's checks (a regular file, hard links

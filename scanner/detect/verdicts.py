@@ -97,13 +97,13 @@ VERDICT_COLUMNS = ("path", "status", "verdict", "score", "threshold", "probabili
 
 
 def write_verdicts(
-    path: str | os.PathLike,
+    path: str | os.PathLike[str],
     paths: Sequence[str],
     status: Iterable[str],
     verdicts: Iterable[str],
     scores: Iterable[float],
     *,
-    inputs: Iterable[str | os.PathLike | None] = (),
+    inputs: Iterable[str | os.PathLike[str] | None] = (),
     threshold: float = 0.0,
     probability: Iterable[float] | None = None,
 ) -> None:
@@ -173,7 +173,7 @@ class VerdictFile:
         return rows, unmatched
 
 
-def read_verdicts(path: str | os.PathLike) -> VerdictFile:
+def read_verdicts(path: str | os.PathLike[str]) -> VerdictFile:
     """Read a verdicts file (as written by write_verdicts). The columns path, verdict and score are needed;
     threshold and probability are read where present. ReportError names what cannot be read."""
     name = os.fspath(path)
