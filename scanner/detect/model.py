@@ -17,6 +17,7 @@ from typing import Any
 
 import h5py
 import numpy as np
+import numpy.typing as npt
 
 from scanner.core.errors import InputError, ModelError
 from scanner.core.featuresets import PAPER, feature_set_of_names
@@ -67,7 +68,7 @@ class Model:
     def n_features(self) -> int:
         return self.measurement.n_features
 
-    def score(self, features: np.ndarray) -> np.ndarray:
+    def score(self, features: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.float64]:
         """(N,) float64, higher = more likely fake (> 0: fake); NaN for rows with a NaN feature."""
         x = np.asarray(features, dtype=np.float64).reshape(-1, self.n_features)
         out = np.full(len(x), np.nan)
@@ -83,7 +84,7 @@ class Model:
             out[finite] = self.decision.score(rows)
         return out
 
-    def predict(self, features: np.ndarray) -> np.ndarray:
+    def predict(self, features: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.object_]:
         """'fake' where the score is above 0, 'real' where not, '' where it is NaN."""
         return verdicts_of(self.score(features))
 
@@ -149,7 +150,7 @@ def canonical_notes(model: Measurement, features: Measurement) -> tuple[str, ...
     )
 
 
-def probability_of(model: Model, scores: np.ndarray) -> np.ndarray | None:
+def probability_of(model: Model, scores: npt.NDArray[np.float64]) -> npt.NDArray[np.float64] | None:
     """P(fake | x) per score where the model's decision defines one (a mixture's posterior); None where it
     does not (an SVM's score is a signed distance, not a probability)."""
     from_score = getattr(model.decision, "probability", None)
