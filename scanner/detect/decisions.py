@@ -20,6 +20,7 @@ from typing import ClassVar
 import h5py
 import numba
 import numpy as np
+import numpy.typing as npt
 
 from scanner.core.errors import DetectorError, ModelError
 from scanner.detect.verdicts import logistic
@@ -27,7 +28,13 @@ from scanner.io.h5safe import CheckedFile
 
 
 @numba.njit(cache=True, nogil=True)
-def _rbf_scores(x, support_vectors, dual_coef, intercept, gamma):  # pragma: no cover - compiled
+def _rbf_scores(
+    x: npt.NDArray[np.float64],
+    support_vectors: npt.NDArray[np.float64],
+    dual_coef: npt.NDArray[np.float64],
+    intercept: float,
+    gamma: float,
+) -> npt.NDArray[np.float64]:  # pragma: no cover - compiled
     """sum_i dual_coef_i exp(-gamma |x - sv_i|^2) + intercept per row, summed in a fixed order."""
     n_rows, n_features = x.shape
     out = np.empty(n_rows)
@@ -43,22 +50,23 @@ def _rbf_scores(x, support_vectors, dual_coef, intercept, gamma):  # pragma: no 
     return out
 
 
-def _rowwise_matmul(x: np.ndarray, m: np.ndarray) -> np.ndarray:
+def _rowwise_matmul(x: npt.NDArray[np.float64], m: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """x @ m with a fixed summation order per row (BLAS may change it with the batch shape)."""
-    return (x[:, :, None] * m[None, :, :]).sum(axis=1)
+    out: npt.NDArray[np.float64] = (x[:, :, None] * m[None, :, :]).sum(axis=1)
+    return out
 
 
 @dataclass(frozen=True, eq=False)
 class SVMDecision:
     """An RBF SVM: score = sum_i dual_coef_i exp(-gamma |x - sv_i|^2) + intercept; > 0 means fake."""
 
-    support_vectors: np.ndarray  # (S, F)
-    dual_coef: np.ndarray  # (S,)
+    support_vectors: npt.NDArray[np.float64]  # (S, F)
+    dual_coef: npt.NDArray[np.float64]  # (S,)
     intercept: float
     gamma: float
     method: ClassVar[str] = "svm"
 
-    def score(self, x: np.ndarray) -> np.ndarray:
+    def score(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         return _rbf_scores(np.ascontiguousarray(x), self.support_vectors, self.dual_coef, self.intercept, self.gamma)
 
     def save(self, group: h5py.Group) -> None:
@@ -86,12 +94,12 @@ class GMMDecision:
     score = log P(fake | x) - log P(real | x); > 0 means fake.
     """
 
-    weights: np.ndarray  # (2,)
-    means: np.ndarray  # (2, F)
-    covariances: np.ndarray  # (2, F, F)
+    weights: npt.NDArray[np.float64]  # (2,)
+    means: npt.NDArray[np.float64]  # (2, F)
+    covariances: npt.NDArray[np.float64]  # (2, F, F)
     fake_component: int
     method: ClassVar[str] = "gmm"
-    _precision_cholesky: np.ndarray = field(init=False, repr=False, compare=False)
+    _precision_cholesky: npt.NDArray[np.float64] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         try:
@@ -101,18 +109,21 @@ class GMMDecision:
         inverse = np.linalg.inv(chol)
         object.__setattr__(self, "_precision_cholesky", np.transpose(inverse, (0, 2, 1)))
 
-    def _log_joint(self, x: np.ndarray, c: int) -> np.ndarray:
+    def _log_joint(self, x: npt.NDArray[np.float64], c: int) -> npt.NDArray[np.float64]:
         """log(weight_c) + log N(x; mean_c, cov_c), without the constant both components share."""
         p = self._precision_cholesky[c]
         y = _rowwise_matmul(x - self.means[c], p)
-        return math.log(self.weights[c]) + float(np.sum(np.log(np.diag(p)))) - 0.5 * np.sum(y * y, axis=1)
+        joint: npt.NDArray[np.float64] = (
+            math.log(self.weights[c]) + float(np.sum(np.log(np.diag(p)))) - 0.5 * np.sum(y * y, axis=1)
+        )
+        return joint
 
-    def score(self, x: np.ndarray) -> np.ndarray:
+    def score(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         real = 1 - self.fake_component
         return self._log_joint(x, self.fake_component) - self._log_joint(x, real)
 
     @staticmethod
-    def probability(score: np.ndarray) -> np.ndarray:
+    def probability(score: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """P(fake | x) under the mixture: the logistic function of the log posterior ratio that is the score."""
         return logistic(score)
 
@@ -142,10 +153,10 @@ class GMMDecision:
 class Scaling:
     """Algorithm 1's per-feature rescaling: (f - low) / (high - low), low < high the two component means."""
 
-    low: np.ndarray  # (F,)
-    high: np.ndarray  # (F,)
+    low: npt.NDArray[np.float64]  # (F,)
+    high: npt.NDArray[np.float64]  # (F,)
 
-    def apply(self, x: np.ndarray) -> np.ndarray:
+    def apply(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         return (x - self.low) / (self.high - self.low)
 
     def save(self, group: h5py.Group) -> None:
@@ -161,7 +172,9 @@ class Scaling:
 
 
 @numba.njit(cache=True, nogil=True)
-def _linear_scores(x, coef, intercept):  # pragma: no cover - compiled
+def _linear_scores(
+    x: npt.NDArray[np.float64], coef: npt.NDArray[np.float64], intercept: float
+) -> npt.NDArray[np.float64]:  # pragma: no cover - compiled
     """x @ coef + intercept per row, summed in a fixed order."""
     out = np.empty(x.shape[0])
     for r in range(x.shape[0]):
@@ -176,11 +189,11 @@ def _linear_scores(x, coef, intercept):  # pragma: no cover - compiled
 class LogisticDecision:
     """A logistic regression: score = x . coef + intercept, the log odds of fake; > 0 means fake."""
 
-    coef: np.ndarray  # (F,)
+    coef: npt.NDArray[np.float64]  # (F,)
     intercept: float
     method: ClassVar[str] = "logistic"
 
-    def score(self, x: np.ndarray) -> np.ndarray:
+    def score(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         return _linear_scores(np.ascontiguousarray(x), self.coef, self.intercept)
 
     def save(self, group: h5py.Group) -> None:
@@ -196,17 +209,17 @@ class LogisticDecision:
 class Standardisation:
     """Each feature as (f - mean) / scale: the training rows' mean and standard deviation (1 where it is 0)."""
 
-    mean: np.ndarray  # (F,)
-    scale: np.ndarray  # (F,)
+    mean: npt.NDArray[np.float64]  # (F,)
+    scale: npt.NDArray[np.float64]  # (F,)
 
     @classmethod
-    def fit(cls, x: np.ndarray) -> Standardisation:
+    def fit(cls, x: npt.NDArray[np.float64]) -> Standardisation:
         x = np.asarray(x, dtype=np.float64)
         mean = x.mean(axis=0)
         scale = x.std(axis=0)
         return cls(mean, np.where(scale > 0, scale, 1.0))
 
-    def apply(self, x: np.ndarray) -> np.ndarray:
+    def apply(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         return (x - self.mean) / self.scale
 
     def save(self, group: h5py.Group) -> None:
@@ -222,7 +235,9 @@ class Standardisation:
 
 
 @numba.njit(cache=True, nogil=True)
-def _project(x, mean, components):  # pragma: no cover - compiled
+def _project(
+    x: npt.NDArray[np.float64], mean: npt.NDArray[np.float64], components: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:  # pragma: no cover - compiled
     """(x - mean) @ components.T per row, summed in a fixed order, without an (N, F, K) temporary."""
     out = np.empty((x.shape[0], components.shape[0]))
     for r in range(x.shape[0]):
@@ -238,11 +253,11 @@ def _project(x, mean, components):  # pragma: no cover - compiled
 class Projection:
     """The first principal components: x becomes (x - mean) @ components.T, K values per row."""
 
-    mean: np.ndarray  # (F,)
-    components: np.ndarray  # (K, F), orthonormal rows, each one's largest entry positive
+    mean: npt.NDArray[np.float64]  # (F,)
+    components: npt.NDArray[np.float64]  # (K, F), orthonormal rows, each one's largest entry positive
 
     @classmethod
-    def fit(cls, x: np.ndarray, n_components: int) -> Projection:
+    def fit(cls, x: npt.NDArray[np.float64], n_components: int) -> Projection:
         x = np.asarray(x, dtype=np.float64)
         if not 1 <= n_components <= x.shape[1]:
             raise DetectorError(f"cannot keep {n_components} principal components of {x.shape[1]} features")
@@ -256,7 +271,7 @@ class Projection:
     def width(self) -> int:
         return int(self.components.shape[0])
 
-    def apply(self, x: np.ndarray) -> np.ndarray:
+    def apply(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         return _project(np.ascontiguousarray(x, dtype=np.float64), self.mean, np.ascontiguousarray(self.components))
 
     def save(self, group: h5py.Group) -> None:
@@ -282,7 +297,7 @@ DECISIONS: dict[str, type[SVMDecision] | type[GMMDecision] | type[LogisticDecisi
 # --- reading and writing the arrays of a model file ---------------------------------
 
 
-def _dataset(group: h5py.Group, name: str, values: np.ndarray) -> None:
+def _dataset(group: h5py.Group, name: str, values: npt.NDArray[np.float64]) -> None:
     group.create_dataset(name, data=np.asarray(values, dtype=np.float64), track_times=False)
 
 
@@ -300,7 +315,7 @@ def reading_from(checked: CheckedFile) -> Iterator[None]:
         _LOADING.reset(token)
 
 
-def _array(group: h5py.Group, name: str, shape: tuple) -> np.ndarray:
+def _array(group: h5py.Group, name: str, shape: tuple[int | None, ...]) -> npt.NDArray[np.float64]:
     checked = _LOADING.get()
     item = group.get(name) if checked is None else checked.dataset(group, name, "fiu", len(shape), required=False)
     if not isinstance(item, h5py.Dataset) or item.dtype.kind not in "fiu":

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
 from sklearn.model_selection import train_test_split
 
@@ -41,13 +43,13 @@ class LabelledSet:
 
     name: str
     measurement: Measurement
-    counts: dict
-    train_x: np.ndarray
-    train_fake: np.ndarray
-    test_x: np.ndarray
-    test_fake: np.ndarray
+    counts: dict[str, int]
+    train_x: npt.NDArray[np.float64]
+    train_fake: npt.NDArray[np.bool_]
+    test_x: npt.NDArray[np.float64]
+    test_fake: npt.NDArray[np.bool_]
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         return {
             "name": self.name,
             **self.counts,
@@ -83,7 +85,7 @@ def split_set(name: str, samples: Samples, test_size: float = 0.5, seed: int = 0
     )
 
 
-def metrics(is_fake: np.ndarray, score: np.ndarray) -> dict:
+def metrics(is_fake: npt.NDArray[np.bool_], score: npt.NDArray[np.float64]) -> dict[str, float]:
     """Accuracy, recall, precision, F1 (fake positive; a score above 0 means fake) and ROC AUC of the score."""
     predicted = score > 0
     return {
@@ -96,7 +98,7 @@ def metrics(is_fake: np.ndarray, score: np.ndarray) -> dict:
     }
 
 
-def binary(sets: list[LabelledSet], seed: int = 0) -> list[dict]:
+def binary(sets: list[LabelledSet], seed: int = 0) -> list[dict[str, Any]]:
     """Table 2: GMM, SVM and logistic regression per set, with the feature set's defaults."""
     rows = []
     for s in sets:
@@ -117,7 +119,7 @@ def binary(sets: list[LabelledSet], seed: int = 0) -> list[dict]:
     return rows
 
 
-def few_fakes(sets: list[LabelledSet], seed: int = 0) -> list[dict]:
+def few_fakes(sets: list[LabelledSet], seed: int = 0) -> list[dict[str, Any]]:
     """Table 3: the SVM with fakes subsampled to each share of the training set."""
     rows = []
     for s in sets:
@@ -140,7 +142,7 @@ def few_fakes(sets: list[LabelledSet], seed: int = 0) -> list[dict]:
     return rows
 
 
-def adaptation(sets: list[LabelledSet], seed: int = 0) -> list[dict]:
+def adaptation(sets: list[LabelledSet], seed: int = 0) -> list[dict[str, Any]]:
     """Table 4: every ordered source -> target pair, with Algorithm 1 and without."""
     rows = []
     for source in sets:
@@ -167,7 +169,7 @@ def evaluate(
     protocols: Sequence[str] = PROTOCOLS,
     test_size: float = 0.5,
     seed: int = 0,
-) -> dict:
+) -> dict[str, Any]:
     """Run the chosen protocols; the result is plain JSON-ready data."""
     names = [name for name, _ in named_samples]
     if len(set(names)) != len(names):
@@ -183,7 +185,7 @@ def evaluate(
         raise DetectorError(f"unknown protocol {', '.join(sorted(unknown))}; choose from {', '.join(PROTOCOLS)}")
     sets = [split_set(name, samples, test_size, seed) for name, samples in named_samples]
     feature_set, spectrum = kinds[0]
-    result = {
+    result: dict[str, Any] = {
         "seed": seed,
         "test_size": test_size,
         "feature_set": feature_set,
@@ -201,7 +203,7 @@ def evaluate(
     return result
 
 
-def markdown_table(header: list[str], rows: list[list]) -> list[str]:
+def markdown_table(header: list[str], rows: list[list[object]]) -> list[str]:
     """Markdown table lines; floats with three decimals."""
 
     def cell(value: object) -> str:
@@ -214,7 +216,7 @@ def markdown_table(header: list[str], rows: list[list]) -> list[str]:
     return lines
 
 
-def markdown(result: dict) -> str:
+def markdown(result: dict[str, Any]) -> str:
     """The evaluation as Markdown tables (fake is the positive class)."""
     lines = [
         f"Feature set `{result.get('feature_set', 'paper')}`, spectrum `{result['spectrum']}`, "

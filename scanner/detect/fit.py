@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -64,7 +65,7 @@ def resolve_gamma(gamma: str | float, x: np.ndarray) -> float:
         variance = x.var()
         return float(1.0 / (x.shape[1] * variance)) if variance != 0 else 1.0
     if gamma == "auto":
-        return 1.0 / x.shape[1]
+        return float(1.0 / x.shape[1])
     try:
         value = float(gamma)
     except (TypeError, ValueError):
@@ -331,7 +332,7 @@ def adapt(
     C: float = 1.0,
     gamma: str | float = "scale",
     class_weight: str | None = None,
-    provenance: dict | None = None,
+    provenance: dict[str, Any] | None = None,
 ) -> Adapted:
     """The paper's Algorithm 1: rescale each domain by its own component means, fit the SVM on the source."""
     source_scaling = component_means(source_x, seed, measurement.feature_names)

@@ -26,7 +26,7 @@ MAX_IMAGES = 200  # images measured in-process at most; more go through `scanner
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
-def is_store(path: str | os.PathLike) -> bool:
+def is_store(path: str | os.PathLike[str]) -> bool:
     """True for an existing regular HDF5 file (a store, or something refused as one). Never opens a FIFO
     or a device: what is not a regular file is left to the walk, which records it."""
     try:
@@ -39,7 +39,7 @@ def is_store(path: str | os.PathLike) -> bool:
 
 
 def image_table(
-    paths: Sequence[str | os.PathLike],
+    paths: Sequence[str | os.PathLike[str]],
     measurement: Measurement,
     *,
     max_images: int | None = None,
@@ -84,7 +84,7 @@ def image_table(
 
 
 def feature_tables(
-    inputs: Sequence[str | os.PathLike],
+    inputs: Sequence[str | os.PathLike[str]],
     measurement: Measurement,
     *,
     max_images: int | None = None,

@@ -13,6 +13,7 @@ import os
 from pathlib import PurePath
 
 import numpy as np
+import numpy.typing as npt
 
 from scanner.core.errors import DetectorError
 
@@ -48,7 +49,7 @@ def path_key(path: str) -> str:
     return os.path.normpath(os.path.abspath(path))
 
 
-def read_labels_csv(path: str | os.PathLike) -> dict[str, str]:
+def read_labels_csv(path: str | os.PathLike[str]) -> dict[str, str]:
     """Labels from a CSV file with columns path,label (label real/fake or 0/1), keyed by absolute path."""
     try:
         with open(path, newline="", encoding="utf-8") as handle:
@@ -68,7 +69,7 @@ def read_labels_csv(path: str | os.PathLike) -> dict[str, str]:
     return labels
 
 
-def labels_of(paths: list[str], labels_csv: dict[str, str] | None = None) -> np.ndarray:
+def labels_of(paths: list[str], labels_csv: dict[str, str] | None = None) -> npt.NDArray[np.object_]:
     """'real', 'fake' or '' per path: from the labels file when given, else from the path."""
     if labels_csv is None:
         return np.array([label_from_path(p) for p in paths], dtype=object)

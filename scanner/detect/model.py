@@ -17,6 +17,7 @@ from typing import Any
 
 import h5py
 import numpy as np
+import numpy.typing as npt
 
 from scanner.core.errors import InputError, ModelError
 from scanner.core.featuresets import PAPER, feature_set_of_names
@@ -51,7 +52,7 @@ class Model:
     measurement: Measurement
     decision: SVMDecision | GMMDecision | LogisticDecision
     scaling: Scaling | None = None
-    provenance: dict = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
     standardisation: Standardisation | None = None  # applied after scaling
     projection: Projection | None = None  # applied after standardisation
 
@@ -67,7 +68,7 @@ class Model:
     def n_features(self) -> int:
         return self.measurement.n_features
 
-    def score(self, features: np.ndarray) -> np.ndarray:
+    def score(self, features: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.float64]:
         """(N,) float64, higher = more likely fake (> 0: fake); NaN for rows with a NaN feature."""
         x = np.asarray(features, dtype=np.float64).reshape(-1, self.n_features)
         out = np.full(len(x), np.nan)
@@ -83,7 +84,7 @@ class Model:
             out[finite] = self.decision.score(rows)
         return out
 
-    def predict(self, features: np.ndarray) -> np.ndarray:
+    def predict(self, features: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.object_]:
         """'fake' where the score is above 0, 'real' where not, '' where it is NaN."""
         return verdicts_of(self.score(features))
 
@@ -116,7 +117,7 @@ class Model:
         name = "logistic regression" if self.method == "logistic" else self.method.upper()
         return f"{name} on {m.spectrum}-spectrum features{kind}{how}{adapted}"
 
-    def save(self, path: str | os.PathLike, *, inputs: Iterable[str | os.PathLike | None] = ()) -> None:
+    def save(self, path: str | os.PathLike[str], *, inputs: Iterable[str | os.PathLike[str] | None] = ()) -> None:
         """Write the model as HDF5 (docs/models.md), whole or not at all and never over one of `inputs`;
         the file bytes depend only on the model."""
         with output_path(path, inputs=inputs) as tmp, h5py.File(tmp, "w", track_order=True) as f:
@@ -149,14 +150,14 @@ def canonical_notes(model: Measurement, features: Measurement) -> tuple[str, ...
     )
 
 
-def probability_of(model: Model, scores: np.ndarray) -> np.ndarray | None:
+def probability_of(model: Model, scores: npt.NDArray[np.float64]) -> npt.NDArray[np.float64] | None:
     """P(fake | x) per score where the model's decision defines one (a mixture's posterior); None where it
     does not (an SVM's score is a signed distance, not a probability)."""
     from_score = getattr(model.decision, "probability", None)
     return None if from_score is None else np.asarray(from_score(np.asarray(scores, dtype=np.float64)))
 
 
-def _text(attrs: dict, name: str) -> str:
+def _text(attrs: dict[str, Any], name: str) -> str:
     value = attrs.get(name)
     if value is None:
         raise ModelError(f"attribute {name} is missing")
@@ -180,7 +181,7 @@ def bundled_model(feature_set: str) -> Model:
     return load_model(bundled_model_path(feature_set))
 
 
-def load_model(path: str | os.PathLike | None = None) -> Model:
+def load_model(path: str | os.PathLike[str] | None = None) -> Model:
     """Read a model file (None: the bundled default model). Reads arrays only; runs nothing from the file.
 
     The file is opened through scanner.io.h5safe's checks (a regular file, hard links

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from scanner.core.constants import DEFAULT_LIMITS, ReadLimits, Status
 from scanner.core.errors import DetectorError
@@ -16,11 +18,12 @@ from scanner.features.extract import ExtractorSpec, build_extractor
 from scanner.features.measure import measure_file
 
 
-def usable_rows(status: Sequence[str] | np.ndarray, features: np.ndarray) -> np.ndarray:
+def usable_rows(status: Sequence[str] | npt.NDArray[Any], features: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
     """True where a row can be judged: status ok and all six features finite."""
     features = np.asarray(features, dtype=np.float64)
     features = features.reshape(len(features), -1)
-    return (np.asarray(status, dtype=object) == Status.OK) & np.isfinite(features).all(axis=1)
+    usable: npt.NDArray[np.bool_] = (np.asarray(status, dtype=object) == Status.OK) & np.isfinite(features).all(axis=1)
+    return usable
 
 
 @dataclass(frozen=True, eq=False)
@@ -28,9 +31,9 @@ class Samples:
     """The rows of one or more feature tables, with their labels ('' where unknown)."""
 
     paths: list[str]
-    status: np.ndarray
-    features: np.ndarray
-    labels: np.ndarray
+    status: npt.NDArray[np.object_]
+    features: npt.NDArray[np.float64]
+    labels: npt.NDArray[np.object_]
     measurement: Measurement
 
     @property
@@ -38,17 +41,19 @@ class Samples:
         return self.measurement.spectrum
 
     @property
-    def usable(self) -> np.ndarray:
+    def usable(self) -> npt.NDArray[np.bool_]:
         return usable_rows(self.status, self.features)
 
     @property
-    def labelled(self) -> np.ndarray:
+    def labelled(self) -> npt.NDArray[np.bool_]:
         """Usable rows with a label: the rows supervised training uses."""
-        return self.usable & (self.labels != "")
+        labelled: npt.NDArray[np.bool_] = self.usable & (self.labels != "")
+        return labelled
 
     @property
-    def is_fake(self) -> np.ndarray:
-        return self.labels == FAKE
+    def is_fake(self) -> npt.NDArray[np.bool_]:
+        fake: npt.NDArray[np.bool_] = self.labels == FAKE
+        return fake
 
     def counts(self) -> dict[str, int]:
         """How many rows are used, and why the others are left out."""

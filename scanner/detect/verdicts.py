@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 
 from scanner.core.errors import DetectorError, ReportError
 from scanner.detect.labels import FAKE, REAL, path_key
@@ -27,7 +28,7 @@ from scanner.io.outputs import output_file
 # --- scores to verdicts ------------------------------------------------------------
 
 
-def logistic(x: np.ndarray) -> np.ndarray:
+def logistic(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """1 / (1 + exp(-x)), without overflow; NaN stays NaN."""
     x = np.asarray(x, dtype=np.float64)
     out = np.empty_like(x)
@@ -38,7 +39,7 @@ def logistic(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def verdicts_of(scores: np.ndarray) -> np.ndarray:
+def verdicts_of(scores: npt.NDArray[np.float64]) -> npt.NDArray[np.object_]:
     """'fake' for score > 0, 'real' for score <= 0, '' for NaN."""
     scores = np.asarray(scores, dtype=np.float64)
     out = np.where(scores > 0, FAKE, REAL).astype(object)
@@ -72,7 +73,7 @@ class Threshold:
         return text
 
 
-def threshold_at_fpr(real_scores: np.ndarray, fpr: float) -> Threshold:
+def threshold_at_fpr(real_scores: npt.NDArray[np.float64], fpr: float) -> Threshold:
     """The lowest threshold that calls at most `fpr` of the known-real images fake (score > threshold).
 
     With n finite scores, k = floor(fpr * n) of them may lie above it: the threshold
@@ -97,13 +98,13 @@ VERDICT_COLUMNS = ("path", "status", "verdict", "score", "threshold", "probabili
 
 
 def write_verdicts(
-    path: str | os.PathLike,
+    path: str | os.PathLike[str],
     paths: Sequence[str],
     status: Iterable[str],
     verdicts: Iterable[str],
     scores: Iterable[float],
     *,
-    inputs: Iterable[str | os.PathLike | None] = (),
+    inputs: Iterable[str | os.PathLike[str] | None] = (),
     threshold: float = 0.0,
     probability: Iterable[float] | None = None,
 ) -> None:
@@ -130,10 +131,10 @@ class VerdictFile:
 
     source: str  # the file's name
     paths: list[str]
-    verdict: np.ndarray  # (M,) object: 'real', 'fake', or '' (no verdict: the file could not be judged)
-    score: np.ndarray  # (M,) float64, NaN where empty
-    threshold: np.ndarray  # (M,) float64, NaN where empty or absent
-    probability: np.ndarray  # (M,) float64, NaN where empty or absent
+    verdict: npt.NDArray[np.object_]  # (M,) object: 'real', 'fake', or '' (no verdict: the file could not be judged)
+    score: npt.NDArray[np.float64]  # (M,) float64, NaN where empty
+    threshold: npt.NDArray[np.float64]  # (M,) float64, NaN where empty or absent
+    probability: npt.NDArray[np.float64]  # (M,) float64, NaN where empty or absent
     _by_path: dict[str, int] = field(init=False, repr=False)
     _by_key: dict[str, int] = field(init=False, repr=False)  # built on the first path not written as here
 
@@ -153,7 +154,7 @@ class VerdictFile:
             row = self._by_key.get(path_key(path))
         return row
 
-    def rows_of(self, paths: Sequence[str]) -> tuple[np.ndarray, int]:
+    def rows_of(self, paths: Sequence[str]) -> tuple[npt.NDArray[np.int64], int]:
         """Each of `paths`' row in this file (-1 where none; a later row of the file wins), and how many rows
         of the file match none of `paths` (matched as written, else by the absolute normalised path)."""
         index = {p: i for i, p in enumerate(paths)}
@@ -173,7 +174,7 @@ class VerdictFile:
         return rows, unmatched
 
 
-def read_verdicts(path: str | os.PathLike) -> VerdictFile:
+def read_verdicts(path: str | os.PathLike[str]) -> VerdictFile:
     """Read a verdicts file (as written by write_verdicts). The columns path, verdict and score are needed;
     threshold and probability are read where present. ReportError names what cannot be read."""
     name = os.fspath(path)

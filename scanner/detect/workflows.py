@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -54,7 +55,7 @@ def train(
     gamma: str | float = "scale",
     class_weight: str | None = None,
     anchors: Sequence[str] = (),
-    provenance: dict | None = None,
+    provenance: dict[str, Any] | None = None,
     limits: ReadLimits = DEFAULT_LIMITS,
     standardise: bool | None = None,
 ) -> Trained:

@@ -34,7 +34,7 @@ class FileRecord:
 
 
 def measure_file(
-    path: str | bytes | os.PathLike,
+    path: str | bytes | os.PathLike[str] | os.PathLike[bytes],
     extractor: Extractor,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_bytes: int = DEFAULT_MAX_BYTES,

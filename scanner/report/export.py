@@ -40,7 +40,7 @@ SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "p
 VERDICT_EXPORT = ("verdict", "score", "threshold", "probability")  # columns a verdicts file adds
 
 
-def format_of(out: str | os.PathLike, given: str | None) -> str:
+def format_of(out: str | os.PathLike[str], given: str | None) -> str:
     """The format asked for, else the one the output's suffix names, else CSV."""
     if given:
         return given
@@ -59,7 +59,7 @@ def parse_statuses(text: str | None) -> frozenset[str] | None:
 
 
 def export_chunks(
-    store: str | os.PathLike,
+    store: str | os.PathLike[str],
     verdicts: VerdictFile | None = None,
     statuses: frozenset[str] | None = None,
 ) -> tuple[list[str], Iterator[dict[str, np.ndarray]]]:
@@ -109,7 +109,7 @@ def write_csv(handle: IO[str], names: list[str], chunks: Iterable[dict[str, np.n
     return n
 
 
-def export_csv(store: str | os.PathLike, handle: IO[str]) -> int:
+def export_csv(store: str | os.PathLike[str], handle: IO[str]) -> int:
     """The whole store as CSV (every exported column) to an open text handle; the number of rows."""
     names, chunks = export_chunks(store, None, None)
     return write_csv(handle, names, chunks)
@@ -177,11 +177,11 @@ def write_parquet(
 
 
 def export(
-    store: str | os.PathLike,
-    out: str | os.PathLike,
+    store: str | os.PathLike[str],
+    out: str | os.PathLike[str],
     file_format: str | None = None,
     *,
-    verdicts: str | os.PathLike | None = None,
+    verdicts: str | os.PathLike[str] | None = None,
     statuses: frozenset[str] | None = None,
 ) -> int:
     """Write the store (joined with a verdicts file, keeping only rows of `statuses`) to `out`, whole or not at

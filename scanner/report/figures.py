@@ -23,9 +23,10 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -56,12 +57,12 @@ JPEG_QUALITY = 90  # spectra are noise-like: JPEG at 90 is a quarter of the PNG 
 DEFAULT_DPI = 120
 
 
-def channel_spectra(rgb: np.ndarray, spectrum: str = "log") -> np.ndarray:
+def channel_spectra(rgb: npt.NDArray[np.uint8], spectrum: str = "log") -> npt.NDArray[np.float64]:
     """The (3, H, W) float64 spectra of R, G, B over all bins (scanner.features.reference), fftshifted for display."""
     return np.fft.fftshift(reference_spectra(rgb, spectrum), axes=(1, 2))
 
 
-def difference_maps(spectra: np.ndarray, max_side: int | None = None) -> np.ndarray:
+def difference_maps(spectra: npt.NDArray[np.float64], max_side: int | None = None) -> npt.NDArray[np.float64]:
     """|S_R - S_G|, |S_R - S_B|, |S_G - S_B| as (3, h, w): their means are d_RG, d_RB, d_GB.
 
     With max_side, each map is shrunk by block_mean as soon as it is made, so a
@@ -71,7 +72,7 @@ def difference_maps(spectra: np.ndarray, max_side: int | None = None) -> np.ndar
     return np.stack([m if max_side is None else block_mean(m, max_side) for m in maps])
 
 
-def block_mean(array: np.ndarray, max_side: int) -> np.ndarray:
+def block_mean(array: npt.NDArray[Any], max_side: int) -> npt.NDArray[Any]:
     """Shrink the two leading axes by an integer factor so neither exceeds max_side.
 
     Block means keep what a difference map shows (its mean is unchanged); arrays
@@ -84,7 +85,8 @@ def block_mean(array: np.ndarray, max_side: int) -> np.ndarray:
     fy, fx = min(factor, array.shape[0]), min(factor, array.shape[1])
     height, width = (array.shape[0] // fy) * fy, (array.shape[1] // fx) * fx
     blocks = array[:height, :width].reshape(height // fy, fy, width // fx, fx, *array.shape[2:])
-    return blocks.mean(axis=(1, 3))
+    means: npt.NDArray[np.float64] = blocks.mean(axis=(1, 3))
+    return means
 
 
 @dataclass(frozen=True)
@@ -100,10 +102,10 @@ class SpectraView:
     path: str
     info: ImageInfo
     spectrum: str
-    thumbnail: np.ndarray  # (h, w, 3) uint8 RGB
-    spectra: np.ndarray
-    differences: np.ndarray
-    features: np.ndarray
+    thumbnail: npt.NDArray[np.uint8]  # (h, w, 3) uint8 RGB
+    spectra: npt.NDArray[np.float64]
+    differences: npt.NDArray[np.float64]
+    features: npt.NDArray[np.float64]
     feature_names: tuple[str, ...]
     verdict: str = ""
     score: float = math.nan
@@ -111,7 +113,7 @@ class SpectraView:
 
 
 def spectra_view(
-    path: str | os.PathLike,
+    path: str | os.PathLike[str],
     extractor: Extractor,
     *,
     model: Model | None = None,
@@ -159,7 +161,7 @@ def spectra_view(
     )
 
 
-def stacked_view(spectra: np.ndarray, spectrum: str) -> np.ndarray:
+def stacked_view(spectra: npt.NDArray[np.float64], spectrum: str) -> npt.NDArray[np.float64]:
     """The three spectra as one (h, w, 3) RGB image in [0, 1]: Figure 1 of the paper.
 
     log spectra are already in [0, 1]; modulus spectra span many decades, so they
@@ -170,7 +172,7 @@ def stacked_view(spectra: np.ndarray, spectrum: str) -> np.ndarray:
     return np.nan_to_num(np.moveaxis(display, 0, -1), nan=0.0)
 
 
-def display_spectra(spectra: np.ndarray, spectrum: str) -> np.ndarray:
+def display_spectra(spectra: npt.NDArray[np.float64], spectrum: str) -> npt.NDArray[np.float64]:
     """Spectra mapped to [0, 1] for display.
 
     log spectra are shown as they are. Modulus spectra are shown as ln(1 + S),
@@ -185,7 +187,10 @@ def display_spectra(spectra: np.ndarray, spectrum: str) -> np.ndarray:
     if not finite.size:
         return compressed
     low, high = np.percentile(finite, [1, 99.9])
-    return np.clip((compressed - low) / (high - low), 0.0, 1.0) if high > low else compressed - low
+    stretched: npt.NDArray[np.float64] = (
+        np.clip((compressed - low) / (high - low), 0.0, 1.0) if high > low else compressed - low
+    )
+    return stretched
 
 
 def difference_scale(views: list[SpectraView]) -> tuple[float, float]:
@@ -205,7 +210,7 @@ def difference_scale(views: list[SpectraView]) -> tuple[float, float]:
     return (low, high) if high > low else (low, low + 1.0)
 
 
-def _difference_display(view: SpectraView) -> np.ndarray:
+def _difference_display(view: SpectraView) -> npt.NDArray[np.float64]:
     return view.differences if view.spectrum == "log" else np.log1p(view.differences)
 
 
@@ -301,11 +306,13 @@ def spectrum_figure(
     return fig
 
 
-def _panels(view: SpectraView, scale: tuple[float, float]) -> dict[str, tuple[np.ndarray, dict]]:
+def _panels(
+    view: SpectraView, scale: tuple[float, float]
+) -> dict[str, tuple[npt.NDArray[np.uint8] | npt.NDArray[np.float64], dict[str, Any]]]:
     """Each picture panel's data and imshow style, by its title."""
     shown = display_spectra(view.spectra, view.spectrum)
     differences = _difference_display(view)
-    panels: dict[str, tuple[np.ndarray, dict]] = {
+    panels: dict[str, tuple[npt.NDArray[np.uint8] | npt.NDArray[np.float64], dict[str, Any]]] = {
         "image": (view.thumbnail, {}),
         "R, G, B stacked": (stacked_view(view.spectra, view.spectrum), {}),
     }
@@ -319,7 +326,7 @@ def _panels(view: SpectraView, scale: tuple[float, float]) -> dict[str, tuple[np
     return panels
 
 
-def figure_format(path: str | os.PathLike, given: str | None = None) -> str:
+def figure_format(path: str | os.PathLike[str], given: str | None = None) -> str:
     """The figure's format: the one given, else the output's extension; '-' (stdout) without one is JPEG."""
     if given:
         suffix = "." + given.lower().lstrip(".")
@@ -334,9 +341,9 @@ def figure_format(path: str | os.PathLike, given: str | None = None) -> str:
 
 def save_figure(
     fig: Figure,
-    path: str | os.PathLike,
+    path: str | os.PathLike[str],
     dpi: int = DEFAULT_DPI,
-    inputs: Iterable[str | os.PathLike | None] = (),
+    inputs: Iterable[str | os.PathLike[str] | None] = (),
     file_format: str | None = None,
 ) -> None:
     """Write the figure, whole or not at all and never over one of `inputs` (`-`: standard output); the
@@ -362,7 +369,7 @@ def figure_png(fig: Figure, dpi: int = 100) -> bytes:
     return figure_bytes(fig, "png", dpi)
 
 
-def _quiet_metadata(suffix: str) -> dict:
+def _quiet_metadata(suffix: str) -> dict[str, str | None]:
     """No creation dates in the files: the same input gives the same bytes (JPEG and WebP carry none)."""
     if suffix == ".png":
         return {"Software": None}

@@ -447,7 +447,7 @@ def _attr_text(value: object) -> str:
     return str(value)
 
 
-def write_report(text: str, path: str | os.PathLike, inputs: Iterable[str | os.PathLike | None] = ()) -> None:
+def write_report(text: str, path: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str] | None] = ()) -> None:
     """Write the report (`-`: standard output), whole or not at all and never over one of `inputs`."""
     with output_file(path, inputs=inputs) as handle:
         handle.write(text)

@@ -137,7 +137,7 @@ class StoreWriter:
 
     def __init__(
         self,
-        path: str | os.PathLike,
+        path: str | os.PathLike[str],
         attrs: Mapping[str, Any],
         expected_rows: int | None = None,
         layout: Layout = LAYOUT,
@@ -200,7 +200,7 @@ def fsync_directory(path: str) -> None:
         os.close(fd)
 
 
-def write_table(path: str | os.PathLike, table: FeatureTable) -> None:
+def write_table(path: str | os.PathLike[str], table: FeatureTable) -> None:
     """Write a complete, valid store file holding this table (atomically)."""
     attrs = store_attrs(
         table.measurement,
@@ -296,7 +296,7 @@ TEXT_ATTRIBUTES = (
 class _OpenStore:
     """A store opened for reading through the checking opener (scanner.io.h5safe): the file and its header."""
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         self.checked = CheckedFile(path, "feature store", StoreError)
         self.file = self.checked.file
         try:
@@ -326,22 +326,22 @@ class _OpenStore:
         return Rows(columns, self.header.measurement.n_features)
 
 
-def _damaged(path: str | os.PathLike, exc: Exception) -> StoreError:
+def _damaged(path: str | os.PathLike[str], exc: Exception) -> StoreError:
     return StoreError(f"{os.fspath(path)}: damaged feature store: {exc}")
 
 
-def read_header(path: str | os.PathLike) -> StoreHeader:
+def read_header(path: str | os.PathLike[str]) -> StoreHeader:
     """A store's checked header: schema, measurement, roots, row count and attributes."""
     with _OpenStore(path) as store:
         return store.header
 
 
-def read_attrs(path: str | os.PathLike) -> dict[str, Any]:
+def read_attrs(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The file attributes of a store (roots decoded to a list)."""
     return read_header(path).attrs
 
 
-def iter_rows(path: str | os.PathLike, chunk_rows: int = CHUNK_ROWS) -> Iterator[Rows]:
+def iter_rows(path: str | os.PathLike[str], chunk_rows: int = CHUNK_ROWS) -> Iterator[Rows]:
     """The store's rows, chunk by chunk (constant memory)."""
     try:
         with _OpenStore(path) as store:
@@ -354,7 +354,7 @@ def iter_rows(path: str | os.PathLike, chunk_rows: int = CHUNK_ROWS) -> Iterator
         raise _damaged(path, exc) from None
 
 
-def read_features(path: str | os.PathLike) -> FeatureTable:
+def read_features(path: str | os.PathLike[str]) -> FeatureTable:
     """Read a whole store; StoreError for a non-store, a newer schema or a damaged file."""
     try:
         with _OpenStore(path) as store:
@@ -371,7 +371,7 @@ def read_features(path: str | os.PathLike) -> FeatureTable:
     return table
 
 
-def column_counts(path: str | os.PathLike, name: str = "status") -> dict[str, int]:
+def column_counts(path: str | os.PathLike[str], name: str = "status") -> dict[str, int]:
     """How many rows hold each value of a text column, read chunk by chunk."""
     counts: dict[str, int] = {}
     with _OpenStore(path) as store:
@@ -383,7 +383,7 @@ def column_counts(path: str | os.PathLike, name: str = "status") -> dict[str, in
     return counts
 
 
-def first_problems(path: str | os.PathLike, limit: int = 5) -> list[tuple[str, str, str]]:
+def first_problems(path: str | os.PathLike[str], limit: int = 5) -> list[tuple[str, str, str]]:
     """(path, status, reason) of the store's first `limit` rows whose status is not ok, in store order."""
     found: list[tuple[str, str, str]] = []
     if limit <= 0:

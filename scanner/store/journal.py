@@ -19,6 +19,7 @@ import json
 import os
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 from scanner.core.errors import InputError
 from scanner.core.schema import Measurement, Rows
@@ -55,7 +56,7 @@ _LAYOUT_V1 = (
 class Journal:
     """An open journal, appended to by the one scan that holds the store's lock."""
 
-    def __init__(self, path: str, header: dict, fd: int, rows: int) -> None:
+    def __init__(self, path: str, header: dict[str, Any], fd: int, rows: int) -> None:
         self.path = path
         self.header = header
         self.rows = rows
@@ -74,7 +75,7 @@ class Journal:
         return tuple(self.header.get("layout", _LAYOUT_V1))
 
     @classmethod
-    def create(cls, path: str, header: dict) -> Journal:
+    def create(cls, path: str, header: dict[str, Any]) -> Journal:
         """A new, empty journal (atomically replacing any old one) with this header."""
         header = dict(header, journal_id=uuid.uuid4().hex, layout=list(LAYOUT))
         tmp = f"{path}.tmp"
@@ -123,7 +124,7 @@ class Journal:
         return cls(path, header, fd, rows)
 
     @staticmethod
-    def header_of(path: str) -> dict | None:
+    def header_of(path: str) -> dict[str, Any] | None:
         """A journal's header, read only (None when there is none or it never got started)."""
         try:
             with open(path, "rb") as handle:

@@ -398,7 +398,9 @@ def open_parts(directory: str, measurement: Measurement, *, strict: bool = True)
     return parts
 
 
-def merge_stores(inputs: Sequence[str | os.PathLike], out: str | os.PathLike, command: str = "") -> MergeResult:
+def merge_stores(
+    inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str], command: str = ""
+) -> MergeResult:
     """``scanner merge``: the rows of several stores in one new store `out` (never one of the inputs).
 
     The stores must be measured the same way (feature set, spectrum, precision) and

@@ -69,7 +69,7 @@ def decode_rows(payload: bytes, width: int, layout: Sequence[str] = LAYOUT) -> R
             (length,) = struct.unpack_from("<I", payload, pos)
             blob = payload[pos : pos + 4 + length][4:]
             pos += 4 + length
-            texts: list = (
+            texts: list[bytes] | list[str] = (
                 (blob.split(b"\0") if column.kind == "bytes" else blob.decode("utf-8", "surrogateescape").split("\0"))
                 if n
                 else []

@@ -58,7 +58,7 @@ def check_store(out: str, measurement: Measurement) -> StoreHeader | None:
     return header
 
 
-def measurement_to_resume(out: str | os.PathLike) -> Measurement | None:
+def measurement_to_resume(out: str | os.PathLike[str]) -> Measurement | None:
     """How the rows already at `out` were measured: the store's (or, before its first merge, an
     unfinished scan's journal's); None when there is nothing to resume or it cannot be read."""
     out = os.path.abspath(os.fspath(out))
@@ -157,7 +157,7 @@ class StoreSession:
 
     def __init__(
         self,
-        out: str | os.PathLike,
+        out: str | os.PathLike[str],
         measurement: Measurement,
         roots: Sequence[str],
         command: Sequence[str] = (),
