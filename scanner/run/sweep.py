@@ -274,6 +274,12 @@ def scan(
                     report()
         except KeyboardInterrupt:
             interrupted = True  # keep what is finished: it is merged below
+        except ScanError:  # the workers cannot go on (a lost cluster): what finished goes into the store
+            try:
+                session.finish()
+            except Exception:
+                session.commit()  # what finished stays in the journal (and part files) for the rerun
+            raise
         except BaseException:
             session.commit()  # rows finished before the failure stay in the journal for the rerun
             raise

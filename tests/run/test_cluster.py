@@ -84,7 +84,7 @@ class Cluster:
     def log(self, name):
         return (self.directory / f"{name}.log").read_text(errors="replace")[-3000:]
 
-    def start_worker(self):
+    def start_worker(self, **env):
         self.started += 1
         command = dask_command(
             "worker",
@@ -102,7 +102,7 @@ class Cluster:
             "--local-directory",
             str(self.directory / f"w{self.started}"),
         )
-        self.workers.append(self._spawn(f"w{self.started}", command, {**os.environ, **WORKER_ENV}))
+        self.workers.append(self._spawn(f"w{self.started}", command, {**os.environ, **WORKER_ENV, **env}))
 
     def wait_for_workers(self, n):
         from distributed import Client

@@ -3,18 +3,21 @@
 ``scanner scan --cluster ADDRESS`` runs here: ADDRESS is a running Dask scheduler
 (``tcp://host:8786``), or ``local`` for a LocalCluster of ``--workers`` processes
 (one thread each) on this machine. Dask is imported only when this executor is
-built, so nothing else in scanner needs it installed.
+built, so nothing else in scanner needs it installed. This module is the client's
+side; the task itself (``run_shard``) is in scanner.run.executors.dask_worker.
 
 The client (this process) lists the files, drops those the store has done, and
-cuts the rest into shards of up to ``task_files`` files or ``task_bytes`` bytes,
-sorted, each named by its contents (scanner.store.parts.shard_id). At most
-``IN_FLIGHT`` shards per worker thread are submitted at a time, so the client
+cuts the rest into shards, sorted, each named by its contents
+(scanner.store.parts.shard_id). Shards are sized by ``task_size``: small first
+(every worker thread gets work at once), growing as the walk runs ahead of the
+workers, up to ``task_files`` files or ``task_bytes`` bytes, and shrinking again
+at the end of the walk so that the last files are spread over every thread. At
+most ``IN_FLIGHT`` shards per worker thread are submitted at a time, so the client
 holds only those whatever the listing's size; on a cluster so large that they
-would hold more than ``MAX_FILES_IN_FLIGHT`` files, the tasks get smaller. A task measures its shard with an
-extractor kept by its worker thread (FFT plans and buffers reused from task to
-task) and writes the rows to ``STORE.h5.parts/SHARD.part`` (atomically); it
-returns only counts, so rows never travel through the scheduler. The scan's
-store session (scanner.store.session) merges the part files into the store.
+would hold more than ``MAX_FILES_IN_FLIGHT`` files, the tasks get smaller. A task
+writes its rows to ``STORE.h5.parts/SHARD.part`` (atomically) and returns only
+counts, so rows never travel through the scheduler. The scan's store session
+(scanner.store.session) merges the part files into the store.
 
 Faults:
 
@@ -26,48 +29,63 @@ Faults:
 * a file whose reading and decoding outlasts ``--file-timeout``: a watchdog thread
   in the worker leaves a marker naming the file in ``STORE.h5.parts/timed-out/``
   and kills its own process; the nanny starts a new worker, the task runs again,
-  and the file gets an ``unreadable`` row saying it timed out.
+  and the file gets an ``unreadable`` row saying it timed out;
+* a worker that holds tasks of this scan and has not been heard from (no heartbeat
+  reached the scheduler) for longer than ``--file-timeout`` plus ``STALL_MARGIN``
+  seconds (paused, hung with the interpreter locked, cut off by the network): the
+  client has its nanny restart it, and the scheduler removes it if that gets no
+  answer; its tasks run again elsewhere (and a lone file that keeps doing it gets
+  its ``unreadable`` row);
+* the scheduler lost, the client cut off from it, no worker left for
+  ``NO_WORKERS_SECONDS``: the scan stops with one ScanError (what finished is
+  saved; rerun to resume).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
 import signal
-import socket
-import sys
-import tempfile
 import threading
 import time
-import uuid
-from collections import deque
+import warnings
+from collections import Counter, deque
 from collections.abc import Iterator, Sequence
-from contextlib import suppress
-from dataclasses import dataclass, replace
+from contextlib import contextmanager, suppress
+from dataclasses import replace
 from typing import Any
 
-from scanner.core.cachedir import cache_dir
 from scanner.core.constants import Status
-from scanner.core.errors import ScanError
+from scanner.core.errors import ScanError, ScannerError
 from scanner.core.schema import Rows
-from scanner.core.version import __version__
-from scanner.features.extract import build_extractor
 from scanner.io.walk import Found
-from scanner.run.executors.base import Chunk, Executor, MeasureSpec, PartDone, timed_out_error
-from scanner.store.keys import file_key
-from scanner.store.parts import RUNNING, TIMED_OUT, part_file, read_part_header, shard_id, write_part
+from scanner.run.executors.base import Chunk, Executor, MeasureSpec, PartDone
+from scanner.run.executors.dask_worker import (
+    ShardTask,
+    WorkerProblem,
+    _malloc_as_elsewhere,
+    _marker,
+    dask_setup,
+    run_shard,
+)
+from scanner.store.parts import RUNNING, TIMED_OUT, part_file, read_part_header, shard_id
+
+__all__ = ["DaskExecutor", "ShardTask", "WorkerProblem", "_malloc_as_elsewhere", "_marker", "dask_setup", "run_shard"]
 
 TASK_FILES = 2048  # files per task at most ...
 TASK_BYTES = 256 << 20  # ... and bytes of files per task at most (large images make short tasks)
+FIRST_TASK_FILES = 8  # files in each worker thread's first task (tasks then double, round by round)
 IN_FLIGHT = 2  # tasks submitted per worker thread: one running, one waiting on the worker
 MAX_FILES_IN_FLIGHT = 500_000  # about 100 MB of file names in the client; tasks shrink on big clusters
 MIN_TASK_FILES = 64
 TASK_RETRIES = 2  # a task that raised is run again this many times before the scan stops
 REQUEUES = 3  # times a task whose workers died before it started is submitted again before it is a suspect
 POLL_SECONDS = 0.5
-CAPACITY_SECONDS = 5.0  # how often the client asks the scheduler how many worker threads there are
+CAPACITY_SECONDS = 2.0  # how often the client asks the scheduler about its workers (threads, heartbeats)
+STALL_MARGIN = 10.0  # seconds beyond --file-timeout that a worker holding our tasks may go unheard
+RESTART_SECONDS = 10.0  # how long its nanny has to restart a stalled worker before the scheduler drops it
+NO_WORKERS_SECONDS = 120.0  # a cluster without a worker for this long, with work to do, stops the scan
 CONNECT_SECONDS = 30
 # The LocalCluster of `--cluster local` shares this machine's cores with the scan: Dask's
 # statistical profiler and its frequent monitors cost its idle processes about 13 % of a core
@@ -78,273 +96,51 @@ LOCAL_CLUSTER_CONFIG = {
     "distributed.admin.tick.interval": "500ms",
     "distributed.worker.memory.monitor-interval": "1s",
 }
+SAVED = "the rows finished so far are saved: rerun the same command to resume"
 
 log = logging.getLogger(__name__)
 
 
-class WorkerProblem(ScanError):
-    """A worker cannot do the work at all (it cannot see the shared storage, or runs another scanner)."""
+def task_size(threads: int, backlog: int, submitted: int, cap: int, first: int = FIRST_TASK_FILES) -> int:
+    """Files for the next task, from the cluster's worker threads and the walk so far.
 
-
-# --- the worker's side ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ShardTask:
-    """One task: its files (sorted), where their rows go, and the client's scanner version."""
-
-    shard: str
-    files: tuple[Found, ...]
-    part: str
-    version: str = __version__
-    attempt: int = 0  # resubmissions after its worker died before the task started
-
-    @property
-    def parts_dir(self) -> str:
-        return os.path.dirname(self.part)
-
-    @property
-    def running_marker(self) -> str:
-        """Exists while the task runs: a worker that died with the task only queued on it blames it not."""
-        return os.path.join(self.parts_dir, RUNNING, self.shard)
-
-
-_NETWORK_FILESYSTEMS = frozenset(
-    {"nfs", "nfs4", "cifs", "smb3", "smbfs", "lustre", "gpfs", "beegfs", "glusterfs", "ceph", "cephfs", "panfs"}
-    | {"afs", "9p", "fuse.sshfs", "fuse.glusterfs", "fuse.ceph", "fuse.s3fs", "fuse.gcsfuse", "davfs", "ncpfs"}
-)
-
-
-def _on_network_filesystem(path: str) -> bool:
-    """Whether a path lies on a network filesystem (Linux: the longest mount point above it)."""
-    try:
-        with open("/proc/self/mounts", encoding="utf-8", errors="replace") as handle:
-            mounts = [line.split()[1:3] for line in handle if len(line.split()) >= 3]
-    except OSError:
-        return False
-    real = os.path.realpath(path)
-    best, kind = "", ""
-    for point, fstype in mounts:
-        point = point.replace("\\040", " ")
-        if (real == point or real.startswith(point.rstrip("/") + "/")) and len(point) >= len(best):
-            best, kind = point, fstype
-    return kind in _NETWORK_FILESYSTEMS
-
-
-_caches_ready = False
-
-
-def _node_local_caches() -> None:
-    """Keep FFTW wisdom and numba's compiled kernels on this node's own disk, once per worker process.
-
-    Both are per machine; where their default place is on a network filesystem
-    (a home directory or an installation shared by the nodes), they go to
-    $TMPDIR/scanner-UID instead. SCANNER_CACHE_DIR and NUMBA_CACHE_DIR set in the
-    worker's environment are left as they are.
+    ``backlog``: files walked and not yet in a task; ``submitted``: files handed out in
+    tasks so far; ``cap``: the most files a task may hold. No task is larger than what
+    each thread has been given so far (at least ``first``), so every thread gets a small
+    task before any task is large, and sizes double round by round; nor larger than an
+    even share of the backlog over every task slot (at least ``first``), so that the
+    last files of the walk are spread over all the threads.
     """
-    global _caches_ready
-    if _caches_ready:
+    threads = max(threads, 1)
+    grown = max(first, submitted // threads)
+    spread = max(first, -(-backlog // (IN_FLIGHT * threads)))
+    return max(1, min(cap, grown, spread))
+
+
+def _quiet_dask_logs() -> None:
+    """Dask's own log lines (a closed connection, with its traceback) are not for the scan's user: the
+    scan says what went wrong in one line. With the scan's messages at debug level they are shown."""
+    if logging.getLogger("scanner").isEnabledFor(logging.DEBUG):
         return
-    _caches_ready = True
-    local = os.path.join(tempfile.gettempdir(), f"scanner-{os.getuid()}")
-    if "SCANNER_CACHE_DIR" not in os.environ and _on_network_filesystem(str(cache_dir().parent)):
-        os.environ["SCANNER_CACHE_DIR"] = os.path.join(local, "cache")
-    if "NUMBA_CACHE_DIR" not in os.environ and "numba" not in sys.modules:
-        package = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # scanner/
-        if _on_network_filesystem(package):
-            os.environ["NUMBA_CACHE_DIR"] = os.path.join(local, "numba")
+    for name in ["distributed", *list(logging.root.manager.loggerDict)]:
+        if name == "distributed" or name.startswith("distributed."):  # Dask sets levels on some of its loggers
+            logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
-_malloc_ready = False
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
-
-
-def _malloc_as_elsewhere() -> None:
-    """Undo the nanny's MALLOC_TRIM_THRESHOLD_, once per worker process (glibc only).
-
-    Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536 (to give memory back to
-    the system), which also turns off glibc's adaptive mmap threshold: every decoded image
-    is then mapped and unmapped anew, about 160 page faults and 1 ms of CPU per 256x256
-    image (40 % more than the same work in the local pool). Our workers hold a bounded
-    working set, so they take the thresholds the adaptive scheme reaches: mmap above
-    32 MiB, trim above 64 MiB. A MALLOC_MMAP_THRESHOLD_ set by the user is left alone.
-    """
-    global _malloc_ready
-    if _malloc_ready:
+@contextmanager
+def _sigint_ignored_by_children() -> Iterator[None]:
+    """SIGINT ignored while a local cluster starts its processes: a process started meanwhile keeps it
+    ignored from its first instruction (Python leaves an ignored SIGINT ignored), so a Ctrl-C cannot
+    end one with a traceback while it imports. With SIGINT also blocked here, one that comes meanwhile
+    waits, and reaches this process once its handler is back."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
         return
-    _malloc_ready = True
-    if "MALLOC_TRIM_THRESHOLD_" not in os.environ or "MALLOC_MMAP_THRESHOLD_" in os.environ:
-        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20)
-        libc.mallopt(_M_TRIM_THRESHOLD, 64 << 20)
-    except (OSError, AttributeError):  # not glibc
-        return
-
-
-_threads = threading.local()
-
-
-def _extractor(spec: MeasureSpec) -> Any:
-    """This worker thread's extractor for the spec, built on its first task and kept (plans, buffers)."""
-    cache: dict[str, Any] | None = getattr(_threads, "extractors", None)
-    if cache is None:
-        cache = _threads.extractors = {}
-    key = repr(spec.extractor)
-    if key not in cache:
-        _node_local_caches()
-        _malloc_as_elsewhere()
-        cache[key] = build_extractor(spec.extractor)
-    return cache[key]
-
-
-def _marker(task: ShardTask, f: Found, roots: Sequence[bytes]) -> str:
-    """The timed-out marker of a file: named by its path, size and mtime (a changed file is tried anew)."""
-    key = file_key(os.path.join(roots[f.root], f.relpath), f.size, f.mtime)
-    return os.path.join(task.parts_dir, TIMED_OUT, f"{key:016x}")
-
-
-class _Watchdog:
-    """One per worker process: kills the process when a thread's file outlasts its time limit, after
-    leaving a marker that names the file for the task's next run."""
-
-    def __init__(self) -> None:
-        self._clocks: dict[int, tuple[float, _TaskClock, int]] = {}  # thread: (deadline, its task's clock, file)
-        self._lock = threading.Lock()
-        threading.Thread(target=self._watch, name="scanner-file-timeout", daemon=True).start()
-
-    def set(self, deadline: float, clock: _TaskClock, index: int) -> None:
-        with self._lock:
-            self._clocks[threading.get_ident()] = (deadline, clock, index)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._clocks.pop(threading.get_ident(), None)
-
-    def _watch(self) -> None:
-        while True:
-            time.sleep(0.2)
-            now = time.monotonic()
-            with self._lock:
-                overdue = [(clock, index) for deadline, clock, index in self._clocks.values() if now > deadline]
-            if overdue:
-                for clock, index in overdue:
-                    _write_marker(clock.marker(index), clock.seconds)
-                os.kill(os.getpid(), signal.SIGKILL)
-
-
-def _write_marker(path: str, seconds: float) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.{uuid.uuid4().hex[:8]}.tmp"
-    with open(tmp, "w") as handle:
-        json.dump({"seconds": seconds, "host": socket.gethostname()}, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
-_watchdog: _Watchdog | None = None
-_watchdog_lock = threading.Lock()
-
-
-class _TaskClock:
-    """A FileClock for one task's files, watched by the process's watchdog."""
-
-    def __init__(self, task: ShardTask, files: Sequence[Found], roots: Sequence[bytes], seconds: float) -> None:
-        global _watchdog
-        with _watchdog_lock:
-            if _watchdog is None:
-                _watchdog = _Watchdog()
-        self.watchdog = _watchdog
-        self.task, self.files, self.roots, self.seconds = task, files, roots, seconds
-
-    def start(self, index: int) -> None:
-        self.watchdog.set(time.monotonic() + self.seconds, self, index)
-
-    def marker(self, index: int) -> str:
-        return _marker(self.task, self.files[index], self.roots)
-
-    def stop(self) -> None:
-        self.watchdog.clear()
-
-
-def _timed_out(task: ShardTask, roots: Sequence[bytes]) -> dict[int, float]:
-    """Files of the task that timed out on an earlier run (index: the limit they outlasted)."""
-    directory = os.path.join(task.parts_dir, TIMED_OUT)
-    try:
-        names = set(os.listdir(directory))
-    except FileNotFoundError:
-        return {}
-    found = {}
-    for i, f in enumerate(task.files):
-        marker = _marker(task, f, roots)
-        if os.path.basename(marker) in names:
-            try:
-                with open(marker) as handle:
-                    found[i] = float(json.load(handle).get("seconds", 0.0))
-            except (OSError, ValueError):
-                found[i] = 0.0
-    return found
-
-
-def run_shard(spec: MeasureSpec, task: ShardTask) -> dict[str, Any]:
-    """A Dask task: measure a shard's files and write their rows to its part file; only counts return."""
-    from scanner.features.measure import measure_files, problem_rows
-
-    host = socket.gethostname()
-    if task.version != __version__:
-        raise WorkerProblem(
-            f"the worker on {host} runs scanner {__version__}, the client {task.version}: install the same "
-            "version everywhere"
-        )
-    if not os.path.isdir(task.parts_dir):
-        raise WorkerProblem(
-            f"the worker on {host} cannot see {task.parts_dir}: the store's directory must be on storage that "
-            "the client and every worker see at the same path (docs/cluster.md)"
-        )
-    missing = [os.fsdecode(r) for r in spec.roots if r and not os.path.isdir(r)]
-    if missing:
-        raise WorkerProblem(
-            f"the worker on {host} cannot see {', '.join(missing)}: the images must be on storage that the client "
-            "and every worker see at the same path (docs/cluster.md)"
-        )
-    started = time.monotonic()
-    if os.path.exists(task.part):  # an earlier run of this task wrote it, then lost its worker
-        header = read_part_header(task.part)
-        return {"part": task.part, "rows": header["rows"], "counts": header["counts"], "seconds": 0.0, "host": host}
-    with suppress(OSError), open(task.running_marker, "wb"):
-        pass
-    extractor = _extractor(spec)
-    timed_out = _timed_out(task, spec.roots)
-    todo = [f for i, f in enumerate(task.files) if i not in timed_out]
-    clock = _TaskClock(task, todo, spec.roots, spec.file_timeout) if spec.file_timeout > 0 else None
-    rows = measure_files(todo, spec.roots, extractor, spec.limits.max_pixels, spec.limits.max_bytes, clock)
-    if timed_out:
-        hung = [
-            task.files[i]._replace(status=Status.UNREADABLE.value, error=timed_out_error(seconds or spec.file_timeout))
-            for i, seconds in sorted(timed_out.items())
-        ]
-        rows = Rows.concat([rows, problem_rows(hung, spec.n_features)])
-    roots = [os.fsdecode(r) for r in spec.roots]
-    header = write_part(
-        task.part, rows, spec.extractor.measurement, roots, task.shard, backend=spec.extractor.backend, host=host
-    )
-    with suppress(OSError):
-        os.unlink(task.running_marker)
-    seconds = time.monotonic() - started
-    return {"part": task.part, "rows": header["rows"], "counts": header["counts"], "seconds": seconds, "host": host}
-
-
-def dask_setup(worker: Any) -> None:
-    """Preload of the workers of `--cluster local`: Ctrl-C in the terminal is for the scan's own
-    process, which stops them; a worker that took it would die with a traceback."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-# --- the client's side ---------------------------------------------------------------------
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class DaskExecutor(Executor):
@@ -374,47 +170,136 @@ class DaskExecutor(Executor):
         self.address = address
         self._cluster: Any = None
         self._client: Any = None
+        self._threads = 0
+        self._threads_checked = 0.0
+        self._heard: dict[str, tuple[Any, float]] = {}  # worker: (its last heartbeat, when we saw it change)
+        self._stalled: set[str] = set()  # workers being restarted or removed for not answering
+        self._stalled_keys: set[str] = set()  # keys of tasks that were on such workers
+        self._no_workers_since: float | None = None
+        self._walked: deque[Found] = deque()  # files walked and not yet in a task
+        self._submitted = 0  # files handed out in tasks so far
+        self._pending: deque[ShardTask] = deque()  # split shards, waiting to be submitted first
+        self.tasks_per_worker: Counter[str] = Counter()  # finished tasks by worker address
         os.makedirs(os.path.join(parts_dir, TIMED_OUT), exist_ok=True)
         running = os.path.join(parts_dir, RUNNING)
         shutil.rmtree(running, ignore_errors=True)  # markers of tasks handed out by a stopped client
         os.makedirs(running, exist_ok=True)
+        _quiet_dask_logs()
         try:
-            if address == "local":
-                # Ctrl-C is this process's to handle: held back while the cluster starts, and
-                # ignored by its workers (dask_setup below), which are stopped by closing it.
-                with sigint_blocked(), dask.config.set(LOCAL_CLUSTER_CONFIG):
-                    self._cluster = LocalCluster(  # type: ignore[no-untyped-call, unused-ignore]
-                        n_workers=workers or default_workers(),
-                        threads_per_worker=1,
-                        processes=True,
-                        dashboard_address=None,
-                        silence_logs=logging.CRITICAL,  # a heartbeat cut by the close is not news
-                        preload=[__name__],
-                    )
-                    self._client = Client(self._cluster)  # type: ignore[no-untyped-call, unused-ignore]
-            else:
-                self._client = Client(address, timeout=CONNECT_SECONDS)  # type: ignore[no-untyped-call, unused-ignore]
+            # Ctrl-C is this process's to handle: held back while the cluster starts (an interrupt
+            # that came meanwhile arrives after, when close() below can stop what was started), and
+            # ignored by the workers of a local cluster (dask_setup), which are stopped by closing it.
+            with sigint_blocked(), _sigint_ignored_by_children(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # Dask's version warnings: a worker that cannot work says why
+                if address == "local":
+                    with dask.config.set(LOCAL_CLUSTER_CONFIG):
+                        self._cluster = LocalCluster(  # type: ignore[no-untyped-call, unused-ignore]
+                            n_workers=workers or default_workers(),
+                            threads_per_worker=1,
+                            processes=True,
+                            dashboard_address=None,
+                            silence_logs=logging.CRITICAL,  # a heartbeat cut by the close is not news
+                            preload=["scanner.run.executors.dask_worker"],
+                        )
+                        self._client = Client(self._cluster)  # type: ignore[no-untyped-call, unused-ignore]
+                else:
+                    self._client = Client(address, timeout=CONNECT_SECONDS)  # type: ignore[no-untyped-call, unused-ignore]
+            self.workers = self._capacity()
         except (OSError, ValueError, TypeError) as exc:  # refused, timed out; not an address at all
             self.close()
             raise ScanError(
                 f"cannot reach the Dask scheduler at {address}: {exc}. Start one (docs/cluster.md) or check the "
                 "address (tcp://HOST:PORT, or local)"
             ) from None
-        self._threads = 0
-        self._threads_checked = 0.0
-        self.workers = self._capacity()
-        self._pending: deque[ShardTask] = deque()  # split shards, waiting to be submitted first
+        except BaseException:  # Ctrl-C while starting: stop what was started
+            self.close()
+            raise
 
-    def _capacity(self) -> int:
-        """Worker threads in the cluster now (asked of the scheduler every few seconds)."""
+    @contextmanager
+    def _talking(self) -> Iterator[None]:
+        """Around every call to the scheduler: losing it (or the connection to it) is one ScanError."""
+        from asyncio import CancelledError
+
+        try:
+            yield
+        except ScannerError:
+            raise
+        except (CancelledError, Exception) as exc:  # a cancelled future, a closed comm, a timed-out call
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            raise ScanError(
+                f"lost the Dask scheduler at {self.address} ({type(exc).__name__}: {reason[:200]}); {SAVED} "
+                "(on the cluster once it is back, on another, or without --cluster)"
+            ) from None
+
+    def _capacity(self, running: dict[Any, ShardTask] | None = None) -> int:
+        """Worker threads in the cluster now (asked of the scheduler every few seconds, with the workers'
+        heartbeats: a worker that holds our tasks and has stalled is restarted)."""
         now = time.monotonic()
-        if now - self._threads_checked >= CAPACITY_SECONDS:
-            self._threads = sum(self._client.nthreads().values())
-            self._threads_checked = now
+        if now - self._threads_checked < CAPACITY_SECONDS:
+            return self._threads
+        self._threads_checked = now
+        with self._talking():
+            workers = self._client.scheduler_info(n_workers=-1).get("workers", {})
+        self._threads = sum(int(w.get("nthreads", 0)) for addr, w in workers.items() if addr not in self._stalled)
+        for addr, about in workers.items():
+            seen = about.get("last_seen")
+            if addr not in self._heard or self._heard[addr][0] != seen:
+                self._heard[addr] = (seen, now)
+        for addr in set(self._heard) - set(workers):
+            del self._heard[addr]
+            self._stalled.discard(addr)
+        if running:
+            self._no_workers(now)
+            self._watch(running, now)
         return self._threads
 
+    def _no_workers(self, now: float) -> None:
+        if self._threads:
+            self._no_workers_since = None
+            return
+        if self._no_workers_since is None:
+            self._no_workers_since = now
+        elif now - self._no_workers_since > NO_WORKERS_SECONDS:
+            raise ScanError(
+                f"the Dask cluster at {self.address} has had no workers for {NO_WORKERS_SECONDS:.0f} s: start "
+                f"workers (docs/cluster.md), then rerun the same command; {SAVED.split(': ')[0]}"
+            )
+
+    def _watch(self, running: dict[Any, ShardTask], now: float) -> None:
+        """Restart the workers that hold our tasks and have not been heard from for too long."""
+        if self.spec.file_timeout <= 0:  # no time limit: a file may take as long as it takes
+            return
+        limit = self.spec.file_timeout + STALL_MARGIN
+        silent = {addr for addr, (_, since) in self._heard.items() if now - since > limit} - self._stalled
+        if not silent:
+            return
+        ours = {future.key for future in running}
+        with self._talking():
+            processing = self._client.processing(workers=sorted(silent))
+        for addr, keys in processing.items():
+            if ours.intersection(keys):
+                self._stalled_keys.update(ours.intersection(keys))
+                log.warning(
+                    "the Dask worker %s has not answered for %.0f s (over the time limit of a file): restarting "
+                    "it; its tasks go to the other workers",
+                    addr,
+                    now - self._heard[addr][1],
+                )
+                self._stalled.add(addr)
+                threading.Thread(target=self._restart, args=(addr,), name="scanner-restart", daemon=True).start()
+
+    def _restart(self, addr: str) -> None:
+        """Have the nanny restart a stalled worker; the scheduler removes it if that gets no answer."""
+        client = self._client
+        if client is None:
+            return
+        try:
+            client.restart_workers([addr], timeout=RESTART_SECONDS, raise_for_error=False)
+        except Exception as exc:  # the scan goes on; the scheduler's own time-out is the last resort
+            log.debug("restarting the Dask worker %s: %s", addr, exc)
+
     def _task_size(self) -> int:
-        """Files per task: the chunk as it comes, unless so many worker threads would hold more than
+        """The most files per task: the chunk as it comes, unless so many worker threads would hold more than
         MAX_FILES_IN_FLIGHT files (then smaller tasks, so that every thread still has work)."""
         share = MAX_FILES_IN_FLIGHT // (IN_FLIGHT * max(self._capacity(), 1))
         return max(MIN_TASK_FILES, min(self.chunk_files or TASK_FILES, share))
@@ -426,63 +311,76 @@ class DaskExecutor(Executor):
         shard = shard_id(paths, [f.size for f in ordered], [f.mtime for f in ordered], self.spec.extractor.measurement)
         return ShardTask(shard, tuple(ordered), part_file(self.parts_dir, shard))
 
+    def _cut(self) -> ShardTask:
+        """The next task from the walked files: task_size files, or fewer where they pass task_bytes."""
+        cap = self._task_size()
+        size = task_size(self._threads, len(self._walked), self._submitted, cap)
+        files: list[Found] = []
+        nbytes = 0
+        while self._walked and len(files) < size and nbytes < (self.chunk_bytes or TASK_BYTES):
+            f = self._walked.popleft()
+            files.append(f)
+            nbytes += f.size
+        self._submitted += len(files)
+        return self._task(files)
+
+    @staticmethod
+    def _key(task: ShardTask) -> str:
+        return f"scanner-shard-{task.shard}" + (f"-{task.attempt}" if task.attempt else "")
+
     def _submit(self, task: ShardTask) -> Any:
-        key = f"scanner-shard-{task.shard}" + (f"-{task.attempt}" if task.attempt else "")
-        return self._client.submit(run_shard, self.spec, task, key=key, pure=False, retries=TASK_RETRIES)
+        with self._talking():
+            return self._client.submit(
+                run_shard, self.spec, task, key=self._key(task), pure=False, retries=TASK_RETRIES
+            )
 
     def map(self, chunks: Iterator[Chunk]) -> Iterator[Rows | PartDone | None]:
         from distributed import wait
-        from distributed.client import FutureCancelledError
 
         running: dict[Any, ShardTask] = {}
         exhausted = False
         while True:
-            room = max(IN_FLIGHT * self._capacity(), IN_FLIGHT)
+            room = max(IN_FLIGHT * self._capacity(running), IN_FLIGHT)
+            ahead = min(room * (self.chunk_files or TASK_FILES), MAX_FILES_IN_FLIGHT)
             while len(running) < room:
                 if self._pending:
                     task = self._pending.popleft()
-                elif exhausted:
-                    break
                 else:
-                    chunk = next(chunks, None)
-                    if chunk is None:
-                        exhausted = True
+                    # One chunk of the walk per task cut, while the walk is not far enough ahead: the first
+                    # tasks go out at once, and the walk runs ahead as they run.
+                    if not exhausted and len(self._walked) < ahead:
+                        chunk = next(chunks, None)
+                        exhausted = chunk is None
+                        self._walked.extend(chunk or ())  # an empty chunk: nothing ready in the listing now
+                    if not self._walked:
                         break
-                    if not chunk:  # nothing ready in the listing now
-                        break
-                    size = self._task_size()
-                    pieces = [chunk[i : i + size] for i in range(0, len(chunk), size)]
-                    self._pending.extend(self._task(piece) for piece in pieces[1:])
-                    task = self._task(pieces[0])
+                    task = self._cut()
                     if os.path.exists(task.part):  # done by an earlier run: merged with the others
                         header = read_part_header(task.part)
                         yield PartDone(task.part, int(header["rows"]), dict(header["counts"]))
                         continue
                 running[self._submit(task)] = task
             if not running:
-                if exhausted and not self._pending:
+                if exhausted and not self._pending and not self._walked:
                     return
                 yield None
                 continue
-            try:
-                done, _ = wait(list(running), timeout=POLL_SECONDS, return_when="FIRST_COMPLETED")  # type: ignore[no-untyped-call, unused-ignore]
-            except TimeoutError:
-                done = set()
+            with self._talking():
+                try:
+                    done, _ = wait(list(running), timeout=POLL_SECONDS, return_when="FIRST_COMPLETED")  # type: ignore[no-untyped-call, unused-ignore]
+                except TimeoutError:
+                    done = set()
             for future in done:
                 task = running.pop(future)
-                try:
-                    result = future.result()
-                except FutureCancelledError:
-                    raise ScanError(
-                        f"the Dask scheduler at {self.address} dropped a task (did it restart?); the rows "
-                        "finished so far are saved: rerun the same command to resume"
-                    ) from None
-                except Exception as exc:
-                    yield from self._failed(task, exc)
-                else:
-                    yield PartDone(result["part"], int(result["rows"]), dict(result["counts"]))
-                finally:
+                with self._talking():  # a future cancelled, or a result lost with the scheduler
+                    error = future.exception()
+                    result = None if error is not None else future.result()
                     future.release()
+                if error is not None:
+                    yield from self._failed(task, error)
+                elif result is not None:
+                    self.tasks_per_worker[str(result.get("worker", ""))] += 1
+                    yield PartDone(result["part"], int(result["rows"]), dict(result["counts"]))
             yield None
 
     def _failed(self, task: ShardTask, exc: BaseException) -> Iterator[Rows]:
@@ -495,10 +393,8 @@ class DaskExecutor(Executor):
         if not isinstance(exc, KilledWorker):
             if isinstance(exc, WorkerProblem):
                 raise ScanError(f"{exc}; the rows finished so far are saved") from None
-            raise ScanError(
-                f"a task failed on a Dask worker ({type(exc).__name__}: {exc}); the rows finished so far are "
-                "saved: rerun the same command to resume"
-            ) from None
+            text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise ScanError(f"a task failed on a Dask worker ({type(exc).__name__}: {text[:300]}); {SAVED}") from None
         started = os.path.exists(task.running_marker)
         with suppress(OSError):
             os.unlink(task.running_marker)
@@ -512,18 +408,23 @@ class DaskExecutor(Executor):
             return
         deaths = getattr(exc, "allowed_failures", 0) + 1
         error = f"the decoder crashed on this file (it killed {deaths} Dask worker processes)"
+        if self._key(task) in self._stalled_keys:
+            error = f"a Dask worker reading this file stopped answering ({deaths} times); it was restarted"
         yield problem_rows([task.files[0]._replace(status=Status.UNREADABLE.value, error=error)], self.spec.n_features)
 
     def close(self) -> None:
-        client, cluster = getattr(self, "_client", None), self._cluster
+        client, cluster = getattr(self, "_client", None), getattr(self, "_cluster", None)
         self._client, self._cluster = None, None
-        if client is not None:
-            try:
-                client.close(timeout=10)
-            except Exception as exc:  # closing must not hide why the scan stopped
-                log.debug("closing the Dask client: %s", exc)
-        if cluster is not None:
-            try:
-                cluster.close(timeout=10)
-            except Exception as exc:
-                log.debug("closing the local Dask cluster: %s", exc)
+        from scanner.run.executors.local import sigint_blocked
+
+        with sigint_blocked():  # a second Ctrl-C must not leave a half-closed cluster behind
+            if client is not None:
+                try:
+                    client.close(timeout=10)
+                except Exception as exc:  # closing must not hide why the scan stopped
+                    log.debug("closing the Dask client: %s", exc)
+            if cluster is not None:
+                try:
+                    cluster.close(timeout=10)
+                except Exception as exc:
+                    log.debug("closing the local Dask cluster: %s", exc)

@@ -1,0 +1,178 @@
+"""The distributed scan's faults beyond a dead worker: a paused worker, a lost scheduler, Ctrl-C during
+start-up, and tasks sized so that every worker has work. Each test that breaks a cluster starts its own
+(tests/test_cluster.py's Cluster, on 127.0.0.1) and stops every process it started."""
+
+import os
+import signal
+import subprocess
+import time
+from contextlib import suppress
+
+import pytest
+
+pytest.importorskip("distributed")
+
+from test_cluster import Cluster, parts_in, run, scan_command, start_scan, stop, tree  # noqa: F401 - a fixture
+from test_scale import export, write_tree
+
+SLOW = "img:0.05"  # seconds added to each imgNNN decode: a 240-file sweep lasts several seconds on 2 workers
+
+
+@pytest.fixture
+def own_cluster(tmp_path):
+    """A scheduler and two workers of this test's own (it may break them)."""
+    (tmp_path / "dask").mkdir()
+    running = Cluster(tmp_path / "dask")
+    try:
+        running.start_worker(SCANNER_TEST_DELAY=SLOW)
+        running.start_worker(SCANNER_TEST_DELAY=SLOW)
+        running.wait_for_workers(2)
+        yield running
+    finally:
+        for process in running.workers:  # a stopped worker must be woken up to be stopped
+            with suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGCONT)
+        running.close()
+
+
+def wait_until(condition, process, seconds=90):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert process.poll() is None, process.communicate()[1].decode()
+        assert time.monotonic() < deadline, "the scan did not get there"
+        time.sleep(0.05)
+
+
+def rows_by_path(store):
+    return {line.split(",")[0]: line for line in export(store)[1:]}
+
+
+def test_a_stopped_worker_does_not_stop_the_sweep(own_cluster, tree, tmp_path):  # noqa: F811
+    images, reference = tree
+    command = [*scan_command(images, tmp_path / "clean.h5", "--cluster", own_cluster.address), "--quiet"]
+    command += ["--task-files", "8", "--file-timeout", "3"]
+    began = time.monotonic()
+    clean = run(command)
+    clean_seconds = time.monotonic() - began
+    assert clean.returncode == 1, clean.stderr.decode()
+
+    out = tmp_path / "s.h5"
+    command[command.index(str(tmp_path / "clean.h5"))] = str(out)
+    limit = 1.5 * clean_seconds + 60
+    began = time.monotonic()
+    process = start_scan(command)
+    try:
+        wait_until(lambda: len(parts_in(out)) >= 10, process)  # about a third of the sweep's tasks
+        os.killpg(own_cluster.workers[0].pid, signal.SIGSTOP)  # the worker and its nanny: no answer at all
+        try:
+            _, err = process.communicate(timeout=max(limit - (time.monotonic() - began), 1))
+        except subprocess.TimeoutExpired:
+            pytest.fail(
+                f"the scan with a stopped worker did not end within {limit:.0f} s (a clean run: {clean_seconds:.1f} s)"
+            )
+    finally:
+        stop(process)
+    assert process.returncode == 1, err.decode()
+    expected, got = rows_by_path(reference_store := tmp_path / "clean.h5"), rows_by_path(out)
+    assert reference_store.exists() and set(got) == set(expected)  # every file measured or marked
+    differ = [path for path in got if got[path] != expected[path]]
+    assert all(got[path].split(",")[1] == "unreadable" for path in differ), differ
+    assert len(differ) <= 1  # at most the lone suspect: the file the stopped worker was on
+
+
+def test_losing_the_scheduler_ends_in_one_line_and_keeps_what_finished(own_cluster, tree, tmp_path):  # noqa: F811
+    images, reference = tree
+    out = tmp_path / "s.h5"
+    command = scan_command(images, out, "--cluster", own_cluster.address, "--task-files", "8", "--quiet")
+    process = start_scan(command)
+    try:
+        wait_until(lambda: len(parts_in(out)) >= 6, process)
+        os.killpg(own_cluster.scheduler.pid, signal.SIGKILL)
+        _, err = process.communicate(timeout=120)
+    finally:
+        stop(process)
+    lines = err.decode().strip().splitlines()
+    assert process.returncode == 3, err.decode()
+    assert len(lines) == 1 and lines[0].startswith("scanner scan: "), err.decode()
+    assert "Traceback" not in err.decode()
+    assert len(export(out)) > 1  # the rows finished before are in the store
+    again = run(scan_command(images, out, "--workers", "2"))  # resumed without the cluster
+    assert again.returncode == 1, again.stderr.decode()
+    assert "already in the store" in again.stdout.decode()
+    assert export(out) == reference
+
+
+@pytest.mark.parametrize("after", [0.3, 1.0, 2.0, 3.5])
+def test_an_early_ctrl_c_on_a_local_cluster_ends_in_one_line(tmp_path, after):
+    images = tmp_path / "images"
+    write_tree(images, 30)
+    command = scan_command(images, tmp_path / "s.h5", "--cluster", "local", "--workers", "2", "--quiet")
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        env={**os.environ, "SCANNER_TEST_DELAY": "img:0.2"},
+    )
+    try:
+        time.sleep(after)
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole foreground group
+        _, err = process.communicate(timeout=120)
+    finally:
+        stop(process)
+    assert "Traceback" not in err.decode(), err.decode()
+    assert process.returncode in (130, 1), err.decode()  # 1: it had already finished
+    assert len(err.decode().strip().splitlines()) <= 1, err.decode()
+
+
+# --- tasks sized for the cluster ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("threads", [1, 2, 8, 64, 3200])
+def test_every_thread_gets_a_small_task_before_any_task_is_large(threads):
+    from scanner.run.executors.dask import IN_FLIGHT, task_size
+
+    cap = 2048
+    walked, sizes = 600 * threads, []
+    submitted = 0
+    while submitted < walked:
+        size = task_size(threads, walked - submitted, submitted, cap)
+        size = min(size, walked - submitted)
+        sizes.append(size)
+        submitted += size
+    first_round = sizes[: threads * IN_FLIGHT]
+    assert len(first_round) == threads * IN_FLIGHT  # every thread has work, with no file left over first
+    assert max(first_round) <= 32
+    assert max(sizes) <= cap
+    assert sizes[threads * IN_FLIGHT] >= sizes[0]  # growing, not shrinking, while the walk is ahead
+
+
+def test_tasks_grow_as_the_walk_runs_ahead_and_shrink_at_its_end():
+    from scanner.run.executors.dask import task_size
+
+    sizes = [task_size(2, backlog, submitted, 2048) for backlog, submitted in [(10**6, 0), (10**6, 10**5)]]
+    assert sizes[0] < sizes[1] == 2048
+    assert task_size(2, 100, 10**5, 2048) <= 25  # the last files are spread over both threads
+    assert task_size(2, 0, 0, 2048) >= 1
+
+
+def test_a_small_sweep_is_spread_over_both_workers(own_cluster, tmp_path):
+    from scanner.io.walk import Walk
+    from scanner.run.executors.base import MeasureSpec
+    from scanner.run.executors.dask import DaskExecutor
+    from scanner.run.sweep import MeasureOptions
+
+    images = tmp_path / "images"
+    write_tree(images, 200)
+    walk = Walk([images])
+    files = [f for f in walk if not f.status]
+    spec = MeasureSpec(MeasureOptions(planner="estimate").extractor_spec(), tuple(os.fsencode(r) for r in walk.roots))
+    parts = tmp_path / "s.h5.parts"
+    parts.mkdir()
+    with DaskExecutor(spec, address=own_cluster.address, parts_dir=str(parts)) as executor:
+        chunks = iter([files[i : i + executor.chunk_files] for i in range(0, len(files), executor.chunk_files)])
+        done = [r for r in executor.map(chunks) if r is not None]
+        workers = executor.tasks_per_worker
+    assert sum(part.rows for part in done) == len(files) >= 200
+    assert len(workers) == 2, workers  # both workers wrote part files
