@@ -24,6 +24,7 @@ __all__ = [
     "EXAMPLES",
     "FACES",
     "FAKE_CENTRE",
+    "Features",
     "REAL_CENTRE",
     "REFERENCE_IMAGES",
     "SHAPES",
@@ -161,3 +162,30 @@ def export(store):
     header, *lines = handle.getvalue().splitlines()
     assert len({line.split(",")[0] for line in lines}) == len(lines), "a path has two rows"
     return [header, *sorted(lines)]
+
+
+# --- comparing measured rows ---------------------------------------------------------
+
+
+class Features:
+    """A row's features, equal to another row's within what two FFT plans of one machine may round
+    apart (a worker plans afresh; the test process may hold FFTW wisdom from earlier tests, and a plan
+    from wisdom rounds differently): about 1e-6 relative in single precision. Exact equality of
+    feature values across processes is not a property of the method (docs/architecture.md)."""
+
+    RTOL, ATOL = 1e-4, 5e-6  # as the reference tests' single precision
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.values = np.asarray(values, dtype=float)
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Features)
+            and self.values.shape == other.values.shape
+            and bool(np.allclose(self.values, other.values, rtol=self.RTOL, atol=self.ATOL, equal_nan=True))
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Features({self.values.tolist()})"

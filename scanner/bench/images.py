@@ -35,7 +35,8 @@ def _resize_cubic(grid: np.ndarray, height: int, width: int) -> np.ndarray:
     columns, column_weights = _cubic_taps(width, grid.shape[1])
     rows, row_weights = _cubic_taps(height, grid.shape[0])
     across = sum(grid[:, columns[:, k]] * column_weights[:, k] for k in range(4))
-    return sum(across[rows[:, k], :] * row_weights[:, k, None] for k in range(4))
+    resized: np.ndarray = sum(across[rows[:, k], :] * row_weights[:, k, None] for k in range(4))
+    return resized
 
 
 def _field(rng: np.random.Generator, height: int, width: int, octaves: int, base_cells: int) -> np.ndarray:
@@ -75,4 +76,5 @@ def natural_image(height: int, width: int, seed: int | np.random.Generator = 0) 
         luminance * tint[2] - chroma_rb + chroma_gm,
     )
     noisy = [p + rng.normal(0.0, 0.012, p.shape).astype(np.float32) for p in planes]
-    return (np.clip(np.stack(noisy, axis=-1), 0.0, 1.0) * 255.0).round().astype(np.uint8)
+    image: np.ndarray = (np.clip(np.stack(noisy, axis=-1), 0.0, 1.0) * 255.0).round().astype(np.uint8)
+    return image

@@ -9,6 +9,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from scanner.bench.memory import TreeMemorySampler, peak_rss_mb
 
@@ -46,7 +47,7 @@ class ScanRun:
         overhead = None if not steady or self.seconds is None else self.seconds - self.images / steady
         return overhead if overhead is not None and overhead >= 0 else None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             **asdict(self),
             "images_per_s": self.images_per_s,
@@ -82,7 +83,7 @@ def scan_command(
     ]
 
 
-def _last_message(result: subprocess.CompletedProcess) -> str:
+def _last_message(result: subprocess.CompletedProcess[str]) -> str:
     """The last line of a failed command's output that says something (no box drawing)."""
     for line in reversed((result.stderr or result.stdout or "").splitlines()):
         text = line.strip(" │╭╮╰╯─|")
@@ -91,7 +92,7 @@ def _last_message(result: subprocess.CompletedProcess) -> str:
     return "no message"
 
 
-def _run_timed(command: list[str]) -> tuple[float, TreeMemorySampler, subprocess.CompletedProcess]:
+def _run_timed(command: list[str]) -> tuple[float, TreeMemorySampler, subprocess.CompletedProcess[str]]:
     start = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     with TreeMemorySampler(process.pid) as memory:

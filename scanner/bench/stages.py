@@ -50,7 +50,7 @@ class StageResult:
     def images_per_s(self) -> float | None:
         return None if not self.seconds else self.images / self.seconds
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "ms_per_image": self.ms_per_image, "images_per_s": self.images_per_s}
 
 

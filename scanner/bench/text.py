@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from scanner.bench.files import JPEG_QUALITY
 from scanner.bench.stages import PAPER_STAGE
 from scanner.bench.timing import BenchReport
@@ -9,7 +11,7 @@ from scanner.core.constants import DEFAULT_PRECISION, PRECISIONS
 from scanner.core.featuresets import DEFAULT_FEATURE_SET
 
 
-def source_text(config: dict) -> str:
+def source_text(config: dict[str, Any]) -> str:
     if config["directory"]:
         return f"{config['images']} images from {config['directory']}"
     quality = f" (quality {JPEG_QUALITY})" if config["format"] == "jpeg" else ""

@@ -53,15 +53,15 @@ from scanner.images.decode import read_image
 
 @dataclass
 class BenchReport:
-    config: dict
-    machine: dict
+    config: dict[str, Any]
+    machine: dict[str, Any]
     stages: dict[str, StageResult]
     scaling: list[StageResult]
     scan: list[ScanRun]
     memory: dict[str, float | None]
     extra: dict[str, Any] = field(default_factory=dict)  # what a harness adds (benchmarks/harness.py)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "config": self.config,
             "machine": self.machine,
@@ -83,7 +83,7 @@ def describe_config(
     repeats: int,
     planner: str,
     feature_set: str = DEFAULT_FEATURE_SET,
-) -> dict:
+) -> dict[str, Any]:
     return {
         "feature_set": feature_set,
         "directory": None if directory is None else str(directory),

@@ -4,7 +4,7 @@ import json
 
 import cv2
 import numpy as np
-from helpers import TINY_BENCH, natural_image
+from helpers import TINY_BENCH, Features, natural_image
 from typer.testing import CliRunner
 
 from scanner.cli import app
@@ -142,7 +142,7 @@ def test_canonical_is_the_jpeg_round_trip_and_is_recorded(tmp_path):
     table = read_features(out)
     more = table.path.index(str(tmp_path / "images" / "more.png"))
     paper = make_extractor("paper", planner="estimate", canonical=True)  # the scan's set: the paper's
-    np.testing.assert_array_equal(table.features[more], paper.from_rgb(np.ascontiguousarray(rgb[::2, ::-1])))
+    assert Features(table.features[more]) == Features(paper.from_rgb(np.ascontiguousarray(rgb[::2, ::-1])))
 
     # images measured on the spot for a canonical model are canonicalised too
     from scanner.detect.inputs import image_table

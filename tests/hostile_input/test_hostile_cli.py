@@ -7,7 +7,7 @@ import shutil
 import stat
 
 import cv2
-from helpers import natural_image
+from helpers import Features, natural_image
 from hostile import assert_message, scanner, scanner_batch, text
 from test_hostile_images import BOMBS, corrupt_files, png
 from test_hostile_stores import MODELS, STORES, crafted_model, good_store, rebuilt
@@ -284,7 +284,7 @@ def test_a_large_tree_with_traps_in_it_gives_the_same_rows_for_every_other_file(
     def rows(store):
         table = read_features(store)
         return {
-            os.path.relpath(p, root): (table.status[i], table.error[i], table.features[i].tobytes(), table.size[i])
+            os.path.relpath(p, root): (table.status[i], table.error[i], Features(table.features[i]), table.size[i])
             for root in (clean, trapped)
             for i, p in enumerate(table.path)
             if p.startswith(str(root) + os.sep)

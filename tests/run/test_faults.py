@@ -14,7 +14,7 @@ import time
 import cv2
 import numpy as np
 import pytest
-from helpers import natural_image
+from helpers import Features, natural_image
 from hostile import MEMORY_GIB, limited, scanner, text
 
 from scanner.core.schema import make_table
@@ -45,7 +45,7 @@ def big_store(path, n=20000):
 
 def store_rows(path):
     table = read_features(path)
-    return {p: (table.status[i], table.features[i].tobytes()) for i, p in enumerate(table.path)}
+    return {p: (table.status[i], Features(table.features[i])) for i, p in enumerate(table.path)}
 
 
 def fsize_limit(limit):

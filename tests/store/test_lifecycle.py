@@ -10,7 +10,7 @@ import time
 import cv2
 import numpy as np
 import pytest
-from helpers import natural_image
+from helpers import Features, natural_image
 
 from scanner.core.errors import ScanError, StoreMismatch
 from scanner.core.schema import Measurement, Rows
@@ -33,7 +33,7 @@ def write_images(directory, n, seed=0):
 
 def rows_by_path(store):
     table = read_features(store)
-    return {p: (table.status[i], table.features[i].tobytes(), int(table.size[i])) for i, p in enumerate(table.path)}
+    return {p: (table.status[i], Features(table.features[i]), int(table.size[i])) for i, p in enumerate(table.path)}
 
 
 def test_a_second_executor_plugs_in_and_gives_the_same_store(tmp_path):

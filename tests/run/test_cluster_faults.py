@@ -12,8 +12,8 @@ import pytest
 
 pytest.importorskip("distributed")
 
+from helpers import export, write_tree
 from test_cluster import Cluster, parts_in, run, scan_command, start_scan, stop, tree  # noqa: F401 - a fixture
-from test_scale import export, write_tree
 
 SLOW = "img:0.05"  # seconds added to each imgNNN decode: a 240-file sweep lasts several seconds on 2 workers
 
