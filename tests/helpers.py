@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import cv2
+import h5py
 import numpy as np
 from typer.testing import CliRunner
 
@@ -36,6 +37,7 @@ __all__ = [
     "natural_image",
     "read_csv",
     "store",
+    "write_schema_1_store",
     "write_tree",
 ]
 
@@ -189,3 +191,12 @@ class Features:
 
     def __repr__(self) -> str:
         return f"Features({self.values.tolist()})"
+
+
+def write_schema_1_store(path, table):
+    """A store as scanner 0.1 wrote it: no feature_set, precision or backend attributes."""
+    write_table(path, table)
+    with h5py.File(path, "a") as f:
+        f.attrs["schema_version"] = 1
+        for name in ("feature_set", "precision", "backend"):
+            del f.attrs[name]

@@ -275,6 +275,9 @@ def scan(
         except KeyboardInterrupt:
             interrupted = True  # keep what is finished: it is merged below
         except ScanError:  # the workers cannot go on (a lost cluster): what finished goes into the store
+            if not session.written:  # nothing finished: no store is made (workers that never started)
+                session.commit()
+                raise
             try:
                 session.finish()
             except Exception:

@@ -115,7 +115,7 @@ def test_merge_keeps_the_newest_mtime_and_counts_the_rows_left_out(tmp_path):
 
 
 def test_merge_refuses_stores_measured_differently_and_never_writes_over_an_input(tmp_path):
-    from test_store import write_schema_1_store
+    from helpers import write_schema_1_store
 
     a = store_of(tmp_path / "a.h5", [("/x/a.png", 1.0, 1.0)])
     b = store_of(tmp_path / "b.h5", [("/x/b.png", 1.0, 1.0)], measurement=Measurement(spectrum="modulus"))
@@ -186,7 +186,7 @@ def test_a_session_merges_part_files_left_by_a_stopped_scan_first(tmp_path):
 
 def test_a_dask_task_writes_its_part_and_a_timed_out_file_gets_its_row(tmp_path):
     """The task function alone, in this process: no Dask needed."""
-    from scanner.run.executors.dask import ShardTask, WorkerProblem, _marker, run_shard
+    from scanner.run.executors.dask_worker import ShardTask, WorkerProblem, _marker, run_shard
 
     images = tmp_path / "images"
     images.mkdir()
@@ -270,7 +270,7 @@ def test_info_and_merge_say_when_part_files_wait_next_to_a_store(tmp_path):
 
 _FAULTS = """
 import resource, sys
-from scanner.run.executors.dask import _malloc_as_elsewhere
+from scanner.run.executors.dask_worker import _malloc_as_elsewhere
 from scanner.features.extract import make_extractor
 from scanner.features.measure import measure_file
 if sys.argv[1] == "undo":

@@ -80,7 +80,7 @@ def test_another_measurement_is_refused_with_what_to_do(tmp_path):
 
 
 def test_schema_1_store_is_migrated_when_a_resume_adds_rows(tmp_path):
-    from test_store import write_schema_1_store
+    from helpers import write_schema_1_store
 
     from scanner.core.schema import make_table
 

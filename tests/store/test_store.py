@@ -4,6 +4,7 @@ import os
 import h5py
 import numpy as np
 import pytest
+from helpers import write_schema_1_store
 
 from scanner.core.errors import StoreError
 from scanner.core.featuresets import FEATURE_NAMES
@@ -136,15 +137,6 @@ def test_every_column_of_the_schema_is_a_dataset_and_comes_back(tmp_path):
         *("path", "status", "error", "height", "width", "format", "jpeg_subsampling", "jpeg_quality", "size", "mtime"),
         *FEATURE_NAMES,
     )
-
-
-def write_schema_1_store(path, table):
-    """A store as scanner 0.1 wrote it: no feature_set, precision or backend attributes."""
-    write_table(path, table)
-    with h5py.File(path, "a") as f:
-        f.attrs["schema_version"] = 1
-        for name in ("feature_set", "precision", "backend"):
-            del f.attrs[name]
 
 
 def test_schema_1_stores_are_read_as_they_are(tmp_path):

@@ -61,17 +61,10 @@ from scanner.core.errors import ScanError, ScannerError
 from scanner.core.schema import Rows
 from scanner.io.walk import Found
 from scanner.run.executors.base import Chunk, Executor, MeasureSpec, PartDone
-from scanner.run.executors.dask_worker import (
-    ShardTask,
-    WorkerProblem,
-    _malloc_as_elsewhere,
-    _marker,
-    dask_setup,
-    run_shard,
-)
+from scanner.run.executors.dask_worker import ShardTask, WorkerProblem, run_shard
 from scanner.store.parts import RUNNING, TIMED_OUT, part_file, read_part_header, shard_id
 
-__all__ = ["DaskExecutor", "ShardTask", "WorkerProblem", "_malloc_as_elsewhere", "_marker", "dask_setup", "run_shard"]
+__all__ = ["DaskExecutor"]
 
 TASK_FILES = 2048  # files per task at most ...
 TASK_BYTES = 256 << 20  # ... and bytes of files per task at most (large images make short tasks)
