@@ -46,6 +46,18 @@ def python_blocks(markdown):
     return re.findall(r"```python\n(.*?)```", markdown, flags=re.S)
 
 
+def run_example(block, cwd, *path, timeout=600):
+    """A documentation example run as a user would: a Python process of its own in `cwd`."""
+    return subprocess.run(
+        [sys.executable, "-c", block],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([*map(str, path), str(ROOT)])},
+    )
+
+
 def test_the_readme_python_example_runs(tmp_path):
     (tmp_path / "examples").symlink_to(ROOT / "examples")
     scan = subprocess.run(
@@ -68,14 +80,7 @@ def test_the_readme_python_example_runs(tmp_path):
     )
     assert scan.returncode == 0, scan.stderr.decode()
     (block,) = python_blocks(text("README.md"))
-    result = subprocess.run(
-        [sys.executable, "-c", block],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    result = run_example(block, tmp_path, timeout=300)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("ok {'mean': ")
@@ -145,14 +150,7 @@ def test_the_api_examples_run_in_order(tmp_path):
     assert len(blocks) >= 5
     printed = []
     for block in blocks:
-        result = subprocess.run(
-            [sys.executable, "-c", block],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )
+        result = run_example(block, tmp_path)
         assert result.returncode == 0, block + result.stderr
         printed.append(result.stdout)
     measured, swept, read, scored, trained = printed[:5]
@@ -193,14 +191,7 @@ def test_the_cluster_page_slurm_example_runs_against_a_local_cluster(tmp_path):
     assert "/shared/photos" in block and "/shared/scans/photos.h5" in block
     (tmp_path / "dask_jobqueue.py").write_text(JOBQUEUE_STAND_IN)
     block = block.replace("/shared/photos", str(ROOT / "examples")).replace("/shared/scans/photos.h5", "photos.h5")
-    result = subprocess.run(
-        [sys.executable, "-c", block],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])},
-    )
+    result = run_example(block, tmp_path, tmp_path)
     assert result.returncode == 0, result.stderr
     written, rows = map(int, result.stdout.split())
     examples = sum(1 for p in (ROOT / "examples").rglob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
