@@ -32,6 +32,7 @@ from scanner.core.constants import RETRY_STATUSES
 from scanner.core.errors import InputError, ScanError, StoreError, StoreMismatch
 from scanner.core.faults import kill_point
 from scanner.core.schema import SCHEMA_VERSION, Measurement, Rows, full_paths
+from scanner.io.temporaries import remove_stale
 from scanner.store.hdf5 import StoreHeader, iter_rows, now_utc, read_header
 from scanner.store.journal import Journal
 from scanner.store.keys import check_compatible, file_key
@@ -215,6 +216,7 @@ class StoreSession:
         out = self.out
         if os.path.exists(f"{out}.tmp"):
             os.unlink(f"{out}.tmp")  # a merge that was cut short; its sources are intact
+        remove_stale(out)  # temporaries of a `scanner merge --out` (or other writer) that was killed
         if self.overwrite:
             # The old store stays until the new one replaces it: a journal that says so.
             if os.path.exists(journal_path(out)):
