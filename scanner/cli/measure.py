@@ -294,6 +294,16 @@ def scan(
             "row (0: no limit).",
         ),
     ] = DEFAULT_FILE_TIMEOUT,
+    retry: Annotated[
+        str | None,
+        typer.Option(
+            "--retry",
+            metavar="STATUS,...",
+            help="Measure again, on resume, the files whose rows have these statuses (e.g. truncated, or 'all' "
+            "for every status but ok); each new row replaces the old one.",
+            show_default=False,
+        ),
+    ] = None,
     task_files: Annotated[
         int | None,
         typer.Option(
@@ -307,7 +317,7 @@ def scan(
 
     from scanner.io.walk import Walk, parse_extensions
     from scanner.run.progress import ScanDisplay, TotalCount
-    from scanner.run.sweep import MeasureOptions, ScanOptions, parse_shard
+    from scanner.run.sweep import MeasureOptions, ScanOptions, parse_retry, parse_shard
     from scanner.run.sweep import scan as run_scan
     from scanner.store.hdf5 import column_counts, first_problems
     from scanner.store.session import CommitPolicy
@@ -352,6 +362,7 @@ def scan(
         shard=parse_shard(shard) if shard is not None else None,
         cluster=cluster,
         task_files=task_files,
+        retry=parse_retry(retry),
     )
     try:
         with (

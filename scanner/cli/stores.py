@@ -16,6 +16,8 @@ import typer
 from scanner.cli import options
 from scanner.cli.base import command
 from scanner.cli.text import counts_lines, say
+from scanner.io.temporaries import describe as describe_leftovers
+from scanner.io.temporaries import leftovers
 from scanner.report.export import ExportFormat
 from scanner.store.hdf5 import column_counts, read_header
 from scanner.store.merge import merge_stores
@@ -99,6 +101,7 @@ def info(
             "formats": dict(sorted(formats.items())),
             "status": dict(sorted(counts.items())),
             "unfinished_journal": unfinished,
+            "leftover_temporaries": [f.path for f in leftovers(os.path.abspath(store))],
         }
         typer.echo(json.dumps(described))
         return
@@ -124,6 +127,9 @@ def info(
         lines.append("note: an unfinished scan's journal is next to it; rerun that scan to finish and merge it")
     if list_parts(parts_path(os.path.abspath(store))):
         lines.append("note: an unfinished distributed scan's part files are next to it; rerun that scan to merge them")
+    leftover = describe_leftovers(os.path.abspath(store))
+    if leftover:
+        lines.append(leftover)
     say("\n".join(lines))
 
 

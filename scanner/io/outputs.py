@@ -3,7 +3,9 @@
 Every file a command writes (CSV, model, report, figure) goes through here: it is
 written to a temporary file beside its destination and renamed over it only once
 complete, so a failure (a full disk, Ctrl-C, a bad input found half-way) leaves
-the old file or nothing, never a partial or 0-byte one; an output that is also one
+the old file or nothing, never a partial or 0-byte one (the temporary of a run killed
+outright, which cannot remove it, is named for its process, and the next run writing
+the same file removes it: scanner.io.temporaries); an output that is also one
 of the command's inputs is refused before anything is written; and `-` means
 standard output.
 """
@@ -19,6 +21,7 @@ from contextlib import contextmanager
 from typing import IO, Any
 
 from scanner.core.errors import FatalError, InputError
+from scanner.io.temporaries import remove_stale, temporary_path
 
 STDOUT = "-"
 
@@ -53,10 +56,10 @@ def output_path(path: PathLike, *, inputs: Iterable[PathLike | None] = ()) -> It
             yield tmp
         return
     refuse_inputs(name, inputs)
-    directory = os.path.dirname(os.path.abspath(name))
+    tmp = temporary_path(name)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(name)}.", suffix=".tmp", dir=directory)
-        os.close(fd)
+        remove_stale(name)  # what a run of this command that was killed outright left
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644))
     except OSError as exc:
         raise FatalError(f"cannot write {name}: {exc.strerror or exc}") from None
     try:

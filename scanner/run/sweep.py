@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 
-from scanner.core.constants import DEFAULT_FILE_TIMEOUT, DEFAULT_LIMITS, ReadLimits
+from scanner.core.constants import DEFAULT_FILE_TIMEOUT, DEFAULT_LIMITS, STATUSES, ReadLimits, Status
 from scanner.core.errors import InputError, ScanError, StoreMismatch
 from scanner.core.schema import Measurement
 from scanner.features.backends.base import DEFAULT_BACKEND, DEFAULT_PLANNER, backend_options
@@ -87,6 +87,7 @@ class ScanOptions:
     shard: tuple[int, int] | None = None  # (I, N): only the I-th of N shards of the listing
     cluster: str | None = None  # a Dask scheduler's address, or "local"; None: the local process pool
     task_files: int | None = None  # files per Dask task at most (None: the executor's default)
+    retry: frozenset[str] = frozenset()  # statuses whose rows are measured again (parse_retry)
 
     def __post_init__(self) -> None:
         if self.shard is not None:
@@ -140,6 +141,25 @@ def parse_shard(text: str) -> tuple[int, int]:
     return shard
 
 
+def parse_retry(text: str | None) -> frozenset[str]:
+    """--retry: 'truncated,corrupt' -> those statuses; 'all' -> every status but ok; None -> none.
+    InputError for a status that does not exist, or for ok (--overwrite measures everything again)."""
+    if text is None:
+        return frozenset()
+    wanted = frozenset(part.strip() for part in text.split(",") if part.strip())
+    if wanted == {"all"}:
+        return frozenset(STATUSES) - {Status.OK}
+    if Status.OK in wanted:
+        raise InputError("--retry ok would measure every file again: that is --overwrite")
+    unknown = sorted(wanted - set(STATUSES))
+    if not wanted or unknown:
+        raise InputError(
+            f"--retry: unknown status {', '.join(unknown) or repr(text)}; give 'all' or some of "
+            f"{', '.join(s for s in STATUSES if s != Status.OK)}"
+        )
+    return wanted
+
+
 def shard_of(path: bytes, n: int) -> int:
     """The shard (1 to n) a file's full path belongs to: the same on every machine and in every walk order."""
     return path_key(path) % n + 1
@@ -169,7 +189,7 @@ def _chunks(
         for examined, found in enumerate(entries, 1):
             path = os.path.join(roots[found.root], found.relpath)
             elsewhere = shard is not None and shard_of(path, shard[1]) != shard[0]
-            if elsewhere or session.is_done(path, found.size, found.mtime):
+            if elsewhere or session.is_own(path) or session.is_done(path, found.size, found.mtime):
                 pass
             elif found.status:
                 problems.append(found)
@@ -227,6 +247,7 @@ def scan(
         overwrite=options.overwrite,
         backend=spec.backend,
         policy=options.commit,
+        retry=options.retry,
     )
     progress = Progress(0, 0, total, 0.0)
     last_report = 0.0

@@ -22,7 +22,7 @@ import os
 import shutil
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +32,7 @@ from scanner.core.constants import RETRY_STATUSES
 from scanner.core.errors import InputError, ScanError, StoreError, StoreMismatch
 from scanner.core.faults import kill_point
 from scanner.core.schema import SCHEMA_VERSION, Measurement, Rows, full_paths
+from scanner.io.temporaries import remove_stale
 from scanner.store.hdf5 import StoreHeader, iter_rows, now_utc, read_header
 from scanner.store.journal import Journal
 from scanner.store.keys import check_compatible, file_key
@@ -104,11 +105,12 @@ def _readable_header(out: str) -> StoreHeader | None:
         return None
 
 
-def done_keys(out: str) -> tuple[np.ndarray, int]:
+def done_keys(out: str, retry: Collection[str] = ()) -> tuple[np.ndarray, int]:
     """Sorted identities of the files the store has done, and its row count.
 
-    Rows with a status that may clear up by itself (RETRY_STATUSES) are not
-    done: their files are tried again.
+    Rows with a status that may clear up by itself (RETRY_STATUSES), or one of
+    `retry` (``scan --retry``), are not done: their files are measured again, and
+    the new row replaces the old one.
     """
     if not os.path.exists(out):
         return np.zeros(0, np.uint64), 0
@@ -116,7 +118,7 @@ def done_keys(out: str) -> tuple[np.ndarray, int]:
     chunks, rows_seen = [np.zeros(0, np.uint64)], 0
     for rows in iter_rows(out):
         rows_seen += len(rows)
-        keep = ~np.isin(rows.status, list(RETRY_STATUSES))
+        keep = ~np.isin(rows.status, sorted(RETRY_STATUSES | set(retry)))
         chunks.append(
             np.array(
                 [
@@ -132,6 +134,33 @@ def done_keys(out: str) -> tuple[np.ndarray, int]:
     done = np.concatenate(chunks)
     done.sort()
     return done, rows_seen
+
+
+class OwnFiles:
+    """Recognises a store's own files by name (cheap), then by the real path of their directory (so a
+    directory reached through a symbolic link is recognised too)."""
+
+    def __init__(self, out: str) -> None:
+        directory, name = os.path.split(os.fsencode(out))
+        self.base = name
+        self.names = {name + suffix for suffix in (b"", b".journal", b".lock", b".tmp", b".journal.tmp")}
+        self.parts = os.fsencode(os.path.basename(parts_path(out)))
+        self.directory = os.path.realpath(directory)
+        self._seen: tuple[bytes, bool] = (b"", False)  # the last directory looked at (the walk goes by directory)
+
+    def _in(self, directory: bytes, expected: bytes) -> bool:
+        if self._seen[0] != directory:
+            self._seen = (directory, os.path.realpath(directory) == expected)
+        return self._seen[1]
+
+    def match(self, path: bytes) -> bool:
+        directory, name = os.path.split(path)
+        if name in self.names or name.startswith(b"." + self.base + b"."):
+            return self._in(directory, self.directory)
+        if b"/" + self.parts + b"/" in path:
+            at = path.rindex(b"/" + self.parts + b"/")
+            return os.path.realpath(path[:at]) == self.directory
+        return False
 
 
 # --- the session -------------------------------------------------------------------------------
@@ -165,8 +194,10 @@ class StoreSession:
         overwrite: bool = False,
         backend: str = "",
         policy: CommitPolicy | None = None,
+        retry: Collection[str] = (),
     ) -> None:
         self.out = os.path.abspath(os.fspath(out))
+        self.retry = frozenset(retry)
         self.measurement = measurement
         self.roots = [os.fsencode(r) for r in roots]
         self.overwrite = overwrite
@@ -191,6 +222,7 @@ class StoreSession:
         self._done = np.zeros(0, np.uint64)
         self._journal: Journal | None = None
         self._lock: Any = None
+        self._own = OwnFiles(self.out)
 
     @property
     def written(self) -> int:
@@ -215,6 +247,7 @@ class StoreSession:
         out = self.out
         if os.path.exists(f"{out}.tmp"):
             os.unlink(f"{out}.tmp")  # a merge that was cut short; its sources are intact
+        remove_stale(out)  # temporaries of a `scanner merge --out` (or other writer) that was killed
         if self.overwrite:
             # The old store stays until the new one replaces it: a journal that says so.
             if os.path.exists(journal_path(out)):
@@ -225,7 +258,7 @@ class StoreSession:
             recover(out, self.measurement)
             check_store(out, self.measurement)
             ingest_parts(out, self.measurement)  # a stopped distributed scan's finished tasks are done
-            self._done, self.store_rows = done_keys(out)
+            self._done, self.store_rows = done_keys(out, self.retry)
         self._journal = Journal.create(journal_path(out), self.header)
 
     def __exit__(self, *exc: object) -> None:
@@ -234,6 +267,11 @@ class StoreSession:
                 self._journal.close()
         finally:
             self._lock.__exit__(None, None, None)
+
+    def is_own(self, path: bytes) -> bool:
+        """Whether `path` is one of the store's own files (the store, its journal, lock, part files and
+        temporaries), which a scan never takes as files to scan, whatever the walk found."""
+        return self._own.match(path)
 
     def is_done(self, path: bytes, size: int, mtime: float) -> bool:
         if not len(self._done):
