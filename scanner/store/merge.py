@@ -17,14 +17,14 @@ import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, NoReturn
 
 import numpy as np
 
 from scanner.core.errors import InputError, ScanError, StoreError, StoreMismatch
 from scanner.core.faults import kill_point
-from scanner.core.schema import SCHEMA_VERSION, Measurement, Rows
+from scanner.core.schema import SCHEMA_VERSION, Measurement, Rows, full_paths
 from scanner.store.hdf5 import CHUNK_ROWS, StoreWriter, iter_rows, read_header, store_attrs
 from scanner.store.journal import Journal
 from scanner.store.keys import check_compatible
@@ -321,17 +321,36 @@ def _kept_rows(keys: np.ndarray, mtimes: np.ndarray | None) -> np.ndarray:
     return kept
 
 
-def merge(out: str, journal: Journal, parts: Sequence[Part] = ()) -> int:
+def _store_without(path: str, forget: frozenset[bytes]) -> RowSource:
+    """The store's rows less those of the paths in `forget` (each path has one row in a store)."""
+    source = store_source(path)
+    if not forget:
+        return source
+    roots = source.roots
+
+    def batches() -> Iterator[Rows]:
+        for rows in iter_rows(path):
+            keep = np.array([p not in forget for p in full_paths(rows, roots)], bool)
+            yield rows if keep.all() else rows.take(keep)
+
+    gone = 0
+    for rows in iter_rows(path):
+        gone += sum(p in forget for p in full_paths(rows, roots))
+    return replace(source, rows=source.rows - gone, batches=batches)
+
+
+def merge(out: str, journal: Journal, parts: Sequence[Part] = (), forget: frozenset[bytes] = frozenset()) -> int:
     """Rebuild the store from its old rows plus the part files' and the journal's; returns the row count.
 
     A path that appears more than once keeps its last row (a rescanned file
-    replaces its old row). A journal started by --overwrite leaves the old rows
-    out. The new file replaces the old one atomically and records the journal's
-    id, so the same journal is never merged twice; part files merged again after a
-    crash give the same rows again, so merging one twice changes nothing.
+    replaces its old row); the old rows of the paths in `forget` are left out. A
+    journal started by --overwrite leaves the old rows out. The new file replaces
+    the old one atomically and records the journal's id, so the same journal is
+    never merged twice; part files merged again after a crash give the same rows
+    again, so merging one twice changes nothing.
     """
     header = journal.header
-    old = store_source(out) if os.path.exists(out) and not header.get("replace") else None
+    old = _store_without(out, forget) if os.path.exists(out) and not header.get("replace") else None
     created = read_header(out).attrs.get("created") if old else header.get("created")
     sources = [*([old] if old else []), *(part_source(p) for p in parts), journal_source(journal)]
     result = merge_sources(

@@ -105,35 +105,55 @@ def _readable_header(out: str) -> StoreHeader | None:
         return None
 
 
-def done_keys(out: str, retry: Collection[str] = ()) -> tuple[np.ndarray, int]:
-    """Sorted identities of the files the store has done, and its row count.
+def done_keys(
+    out: str, retry: Collection[str] = (), scope: Sequence[bytes] = ()
+) -> tuple[np.ndarray, int, frozenset[bytes]]:
+    """Sorted identities of the files the store has done, its row count, and the directories cleared.
 
     Rows with a status that may clear up by itself (RETRY_STATUSES), or one of
     `retry` (``scan --retry``), are not done: their files are measured again, and
-    the new row replaces the old one.
+    the new row replaces the old one. A directory's row of that kind (one that could
+    not be listed) is never written again once the directory lists: such a
+    directory under one of the walk's roots (`scope`) that lists now is returned, so
+    that its row leaves the store at the next merge and its files get rows of their own.
     """
     if not os.path.exists(out):
-        return np.zeros(0, np.uint64), 0
+        return np.zeros(0, np.uint64), 0, frozenset()
     roots = read_header(out).roots
-    chunks, rows_seen = [np.zeros(0, np.uint64)], 0
+    chunks, rows_seen, cleared = [np.zeros(0, np.uint64)], 0, set[bytes]()
     for rows in iter_rows(out):
         rows_seen += len(rows)
         keep = ~np.isin(rows.status, sorted(RETRY_STATUSES | set(retry)))
+        paths = full_paths(rows, roots)
         chunks.append(
             np.array(
                 [
                     file_key(p, size, mtime)
                     for p, size, mtime, wanted in zip(
-                        full_paths(rows, roots), rows.size.tolist(), rows.mtime.tolist(), keep.tolist(), strict=True
+                        paths, rows.size.tolist(), rows.mtime.tolist(), keep.tolist(), strict=True
                     )
                     if wanted
                 ],
                 np.uint64,
             )
         )
+        cleared.update(p for p, wanted in zip(paths, keep.tolist(), strict=True) if not wanted and _lists_now(p, scope))
     done = np.concatenate(chunks)
     done.sort()
-    return done, rows_seen
+    return done, rows_seen, frozenset(cleared)
+
+
+def _lists_now(path: bytes, scope: Sequence[bytes]) -> bool:
+    """Whether `path` is a directory under one of `scope` that can be listed now (never following a link)."""
+    inside = any(path == root or path.startswith(root.rstrip(b"/") + b"/") for root in scope)
+    if not inside or not os.path.isdir(path) or os.path.islink(path):
+        return False
+    try:
+        with os.scandir(path) as entries:
+            next(entries, None)
+    except OSError:
+        return False
+    return True
 
 
 class OwnFiles:
@@ -220,6 +240,7 @@ class StoreSession:
         self._pending_rows = 0
         self._last_commit = time.monotonic()
         self._done = np.zeros(0, np.uint64)
+        self._cleared: frozenset[bytes] = frozenset()  # directory rows to drop at the next merge
         self._journal: Journal | None = None
         self._lock: Any = None
         self._own = OwnFiles(self.out)
@@ -258,7 +279,8 @@ class StoreSession:
             recover(out, self.measurement)
             check_store(out, self.measurement)
             ingest_parts(out, self.measurement)  # a stopped distributed scan's finished tasks are done
-            self._done, self.store_rows = done_keys(out, self.retry)
+            scope = [os.path.abspath(r) for r in self.roots if r]
+            self._done, self.store_rows, self._cleared = done_keys(out, self.retry, scope)
         self._journal = Journal.create(journal_path(out), self.header)
 
     def __exit__(self, *exc: object) -> None:
@@ -330,7 +352,8 @@ class StoreSession:
         assert self._journal is not None
         self._journal.close()
         parts = self._parts_to_merge()
-        self.store_rows = merge(self.out, self._journal, parts)
+        self.store_rows = merge(self.out, self._journal, parts, self._cleared)
+        self._cleared = frozenset()
         remove_parts([p.path for p in parts])
         self._part_rows = 0
         log.debug("checkpoint: %s brought up to date (%d rows)", self.out, self.store_rows)
@@ -354,8 +377,9 @@ class StoreSession:
         assert journal is not None
         journal.close()
         parts = self._parts_to_merge()
-        if journal.rows or parts or not os.path.exists(self.out) or journal.header.get("replace"):
-            self.store_rows = merge(self.out, journal, parts)
+        if journal.rows or parts or self._cleared or not os.path.exists(self.out) or journal.header.get("replace"):
+            self.store_rows = merge(self.out, journal, parts, self._cleared)
+            self._cleared = frozenset()
         remove_parts([p.path for p in parts])
         journal.retire()
         remove_directory(self.parts_dir)

@@ -100,3 +100,29 @@ def test_a_scan_of_every_file_never_takes_the_store_s_own_files(tmp_path):
     names = set(statuses(out))
     assert names == {"a.jpg"}, names
     assert again["rows"] == 1
+
+
+def test_a_directory_that_lists_again_loses_its_permission_row_and_its_files_get_rows(tmp_path):
+    """A directory that could not be listed has a row of its own; once it lists, no scan writes that row
+    again, so the resuming scan drops it (as root no directory is unreadable: the row is crafted)."""
+    from scanner.core.schema import make_table
+    from scanner.store.hdf5 import write_table
+
+    root = tmp_path / "tree"
+    (root / "locked").mkdir(parents=True)
+    (root / "locked" / "a.jpg").write_bytes(jpeg_bytes(1))
+    (root / "b.jpg").write_bytes(jpeg_bytes(2))
+    outside = tmp_path / "elsewhere"  # a directory row outside the scan's roots is not this scan's to clear
+    outside.mkdir()
+    store = tmp_path / "s.h5"
+    paths = [str(root / "locked"), str(outside)]
+    error = ["permission denied: cannot list the directory"] * 2
+    old = make_table(paths, np.full((2, 6), np.nan), status=["permission"] * 2, error=error, roots=[str(tmp_path)])
+    write_table(store, old)
+    assert scan_json(str(root), "--out", str(store))["scanned"] == 2
+    table = read_features(store)
+    assert dict(zip(table.path, table.status, strict=True)) == {
+        str(root / "locked" / "a.jpg"): "ok",
+        str(root / "b.jpg"): "ok",
+        str(outside): "permission",
+    }
