@@ -115,6 +115,26 @@ def _reference_attribute(f, tmp):
     f.attrs["command"] = f["size"].ref
 
 
+def _root_past_roots(f, tmp):
+    f["root"][5] = 7  # the store has 2 roots ('' and /data)
+
+
+def _root_negative(f, tmp):
+    f["root"][3] = -1
+
+
+def _root_wrapping(f, tmp):
+    replace_dataset(f, "root", data=np.full(40, (1 << 32) + 1, np.int64))  # 1 once cut to 32 bits
+
+
+def _unknown_status(f, tmp):
+    f["status"][2] = "bogus"
+
+
+def _feature_names_of_seven(f, tmp):
+    f["features"].attrs["columns"] = [*f["features"].attrs["columns"], "extra"]
+
+
 STORES = {
     "external link": (_external_link, "external link"),
     "external link to a FIFO": (_external_link_to_fifo, "external link"),
@@ -129,7 +149,13 @@ STORES = {
     "schema_version 'abc'": (_wrong_type_attribute, "schema_version 'abc'"),
     "roots of integers": (_roots_not_text, "attribute roots is not text"),
     "an attribute that is a reference": (_reference_attribute, "attribute command holds references"),
+    "root index past the roots": (_root_past_roots, "root index 7, and it has 2 roots"),
+    "negative root index": (_root_negative, "root index -1, and it has 2 roots"),
+    "root index of 2^32 + 1": (_root_wrapping, "root index 4294967297, and it has 2 roots"),
+    "unknown status": (_unknown_status, "unknown status 'bogus'"),
+    "7 feature names for 6 columns": (_feature_names_of_seven, "are not those of the paper feature set"),
 }
+INDEXES = ("root index past the roots", "negative root index", "root index of 2^32 + 1", "unknown status")
 
 
 @pytest.fixture
@@ -173,6 +199,37 @@ def test_scan_resuming_a_crafted_store_says_what_to_do(outside, tmp_path):
     (tmp_path / "images").mkdir()
     result = scanner("scan", tmp_path / "images", "--out", store, "--planner", "estimate", timeout=120)
     assert_message(result, 2, "external files", "--overwrite")
+
+
+def test_stores_with_bad_indexes_are_refused_by_merge_and_a_resumed_scan(outside, tmp_path):
+    """The rows' references into the store (root indexes, statuses) are checked as they are read: merge
+    blames the input, not its output, and a resumed scan names the store; exit 2, one line, no traceback."""
+    (tmp_path / "images").mkdir()
+    good = good_store(tmp_path / "good.h5")
+    commands, needles = [], []
+    for i, name in enumerate(INDEXES):
+        change, needle = STORES[name]
+        store = rebuilt(good_store(tmp_path / f"crafted{i}.h5"), lambda f, c=change: c(f, outside))
+        commands += [
+            ["merge", good, store, "--out", tmp_path / "merged.h5"],
+            ["scan", tmp_path / "images", "--out", store, "--planner", "estimate"],
+        ]
+        needles += [(str(store), needle)] * 2
+    results = scanner_batch(commands, timeout=300)
+    for result, needle in zip(results, needles, strict=True):
+        err = assert_message(result, 2, *needle)
+        assert "cannot write" not in err
+    assert not (tmp_path / "merged.h5").exists()
+
+
+def test_a_bad_root_index_in_a_later_chunk_is_refused_by_a_chunked_read(tmp_path):
+    from scanner.store.hdf5 import iter_rows
+
+    store = rebuilt(good_store(tmp_path / "s.h5"), lambda f: f["root"].__setitem__(39, 9))
+    chunks = iter_rows(store, chunk_rows=16)
+    assert len(next(chunks)) == 16
+    with pytest.raises(StoreError, match="row 40 holds root index 9, and it has 2 roots"):
+        list(chunks)
 
 
 @pytest.mark.parametrize(
