@@ -250,6 +250,39 @@ def test_damaged_store_bytes_give_a_message(tmp_path, damage):
         assert "Traceback" not in text(result)
 
 
+NOT_STORES = {
+    "empty.h5": lambda good: b"",
+    "text.h5": lambda good: b"path,label\n/data/0.jpg,fake\n",
+    "damaged-signature.hdf5": lambda good: b"\0" * 8 + good[8:],
+    "UPPER.H5": lambda good: b"GIF89a" + bytes(100),
+}
+
+
+def test_a_file_named_h5_is_a_store_or_a_refusal_for_every_command(tmp_path):
+    """A .h5 or .hdf5 file that is not a readable store is refused (exit 2, one line), never measured as
+    an image: classify and train take images too, and must not take it for one."""
+    good = good_store(tmp_path / "good.h5").read_bytes()
+    commands, names = [], []
+    for name, contents in NOT_STORES.items():
+        bad = tmp_path / name
+        bad.write_bytes(contents(good))
+        for command in (
+            ["info", bad],
+            ["export", bad, "--out", tmp_path / "out.csv"],
+            ["report", bad, "--out", tmp_path / "r.html"],
+            ["classify", bad, "--out", tmp_path / "v.csv"],
+            ["classify", tmp_path / "good.h5", bad, "--out", tmp_path / "v.csv"],
+            ["train", bad, "--out", tmp_path / "m.h5"],
+            ["evaluate", bad],
+            ["merge", bad, "--out", tmp_path / "merged.h5"],
+        ):
+            commands.append(command)
+            names.append(str(bad))
+    for result, name in zip(scanner_batch(commands, timeout=300), names, strict=True):
+        assert_message(result, 2, name, "not a usable feature store")
+    assert not any((tmp_path / name).exists() for name in ("out.csv", "r.html", "v.csv", "m.h5", "merged.h5"))
+
+
 def test_a_store_that_is_a_fifo_or_a_link_to_one_is_never_opened(tmp_path):
     os.mkfifo(tmp_path / "pipe.h5")
     (tmp_path / "link.h5").symlink_to(tmp_path / "pipe.h5")
