@@ -234,11 +234,11 @@ def _header(store: CheckedFile) -> StoreHeader:
     if version is None:
         raise StoreError(f"{name}: an HDF5 file, but not a scanner feature store (no schema_version)")
     if isinstance(version, bool) or not isinstance(version, int | float | str):
-        raise StoreError(f"{name}: damaged feature store (schema_version {version!r})")
+        raise StoreError(f"{name}: damaged feature store (schema_version {echoed(version)})")
     try:
         version = int(version)
     except (TypeError, ValueError):
-        raise StoreError(f"{name}: damaged feature store (schema_version {version!r})") from None
+        raise StoreError(f"{name}: damaged feature store (schema_version {echoed(version)})") from None
     if version > SCHEMA_VERSION:
         raise StoreError(
             f"{name}: written by a newer scanner (store schema {version}, this scanner reads "
@@ -274,7 +274,7 @@ def _header(store: CheckedFile) -> StoreHeader:
         )
     if tuple(names) != measurement.feature_names:
         found = feature_set_of_names(names)
-        what = f"the {found.name} feature set" if found else f"features {names}"
+        what = f"the {found.name} feature set" if found else f"features {echoed(names)}"
         raise StoreError(
             f"{name}: its features ({what}) are not those of the {measurement.feature_set} feature set "
             "it declares: a damaged or hand-edited store"
