@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+from scanner.core.echo import echoed
 from scanner.core.errors import InputError
 
 
@@ -75,7 +76,7 @@ def get_feature_set(name: str) -> FeatureSet:
     try:
         return FEATURE_SETS[name]
     except KeyError:
-        raise InputError(f"unknown feature set {name!r}; choose from {', '.join(FEATURE_SETS)}") from None
+        raise InputError(f"unknown feature set {echoed(name)}; choose from {', '.join(FEATURE_SETS)}") from None
 
 
 def feature_set_of_names(names: tuple[str, ...] | list[str]) -> FeatureSet | None:

@@ -34,6 +34,7 @@ from scanner.core.constants import (
     STATUSES,
     Status,
 )
+from scanner.core.echo import echoed
 from scanner.core.errors import InputError
 from scanner.core.featuresets import DEFAULT_FEATURE_SET, get_feature_set
 
@@ -231,9 +232,9 @@ class Measurement:
     def __post_init__(self) -> None:
         get_feature_set(self.feature_set)
         if self.spectrum not in SPECTRUM_MODES:
-            raise InputError(f"spectrum must be one of {', '.join(SPECTRUM_MODES)}, not {self.spectrum!r}")
+            raise InputError(f"spectrum must be one of {', '.join(SPECTRUM_MODES)}, not {echoed(self.spectrum)}")
         if self.precision not in PRECISIONS:
-            raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+            raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, not {echoed(self.precision)}")
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -257,7 +258,7 @@ class Measurement:
         if isinstance(canonical, bytes):
             canonical = canonical.decode("utf-8", "replace")
         if str(canonical) not in ("true", "false"):
-            raise InputError(f"the canonical attribute must be true or false, not {canonical!r}")
+            raise InputError(f"the canonical attribute must be true or false, not {echoed(canonical)}")
         return cls(
             str(attrs.get("feature_set", "paper")),
             str(attrs.get("spectrum", "log")),

@@ -22,6 +22,7 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
+from scanner.core.echo import echoed
 from scanner.core.errors import DetectorError, ModelError
 from scanner.detect.verdicts import logistic
 from scanner.io.h5safe import CheckedFile
@@ -56,6 +57,31 @@ def _rowwise_matmul(x: npt.NDArray[np.float64], m: npt.NDArray[np.float64]) -> n
     return out
 
 
+# What a fit can produce, and so what a model file may hold (docs/models.md derives them). An RBF kernel
+# exp(-gamma d^2) outside these gammas gives (nearly) every row the same score: above 1e6 it is 0 for any
+# two rows more than 0.03 apart (gamma d^2 > 745 underflows), below 1e-6 it is 1 to within 1e-4 for
+# rows up to 10 apart; 'scale' gives 1/(F var X), 1/F for standardised features.
+GAMMA_BOUNDS = (1e-6, 1e6)
+# scikit-learn's mixture adds reg_covar (1e-6) to the diagonal of every covariance it fits, so none has an
+# eigenvalue below 1e-6 less rounding; a model's below this one is refused.
+MIN_COVARIANCE_EIGENVALUE = 1e-7
+# The SVM's dual coefficients y_i alpha_i sum to 0 (a constraint of the fit), within this share of sum |a_i|.
+DUAL_SUM_TOLERANCE = 1e-6
+
+
+def check_gamma(gamma: float, what: str = "svm: gamma") -> float:
+    """`gamma` if it is within GAMMA_BOUNDS, else the ModelError that says so."""
+    low, high = GAMMA_BOUNDS
+    if not math.isfinite(gamma) or not gamma > 0:
+        raise ModelError(f"{what} must be positive, not {gamma}")
+    if not low <= gamma <= high:
+        raise ModelError(
+            f"{what} {gamma:g} is outside what a fit gives ({low:g} to {high:g}): with it nearly every row "
+            "gets the same score (docs/models.md)"
+        )
+    return gamma
+
+
 @dataclass(frozen=True, eq=False)
 class SVMDecision:
     """An RBF SVM: score = sum_i dual_coef_i exp(-gamma |x - sv_i|^2) + intercept; > 0 means fake."""
@@ -81,9 +107,11 @@ class SVMDecision:
         if not len(sv):
             raise ModelError("svm/support_vectors is empty")
         coef = _array(group, "dual_coef", (len(sv),))
-        gamma = _scalar(group, "gamma")
-        if not gamma > 0:
-            raise ModelError(f"svm: gamma must be positive, not {gamma}")
+        if not coef.all():
+            raise ModelError("svm/dual_coef holds 0: every support vector of a fit has a coefficient")
+        if abs(coef.sum()) > DUAL_SUM_TOLERANCE * np.abs(coef).sum():
+            raise ModelError(f"svm/dual_coef must sum to 0 (as every fit's do), not {coef.sum():g}")
+        gamma = check_gamma(_scalar(group, "gamma"))
         return cls(sv, coef, _scalar(group, "intercept"), gamma)
 
 
@@ -102,6 +130,15 @@ class GMMDecision:
     _precision_cholesky: npt.NDArray[np.float64] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        covariances = self.covariances
+        if np.abs(covariances - np.transpose(covariances, (0, 2, 1))).max() > 1e-8 * np.abs(covariances).max():
+            raise ModelError("the mixture's covariances are not symmetric")
+        smallest = float(np.linalg.eigvalsh(covariances).min())
+        if not smallest >= MIN_COVARIANCE_EIGENVALUE:
+            raise ModelError(
+                f"the mixture's covariances are not positive definite as a fit's are (an eigenvalue of "
+                f"{smallest:g}, below {MIN_COVARIANCE_EIGENVALUE:g})"
+            )
         try:
             chol = np.linalg.cholesky(self.covariances)
         except np.linalg.LinAlgError:
@@ -336,5 +373,5 @@ def _scalar(group: h5py.Group, name: str) -> float:
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ModelError(f"{group.name}: attribute {name} is missing or not a finite number ({value!r})")
+        raise ModelError(f"{group.name}: attribute {name} is missing or not a finite number ({echoed(value)})")
     return float(value)

@@ -22,10 +22,19 @@ from typing import Any
 import numpy as np
 
 from scanner.core.constants import DEFAULT_LIMITS, ReadLimits
+from scanner.core.echo import echoed
 from scanner.core.errors import DetectorError
 from scanner.core.featuresets import FEATURE_SETS, PAPER
 from scanner.core.schema import Measurement
-from scanner.detect.decisions import GMMDecision, LogisticDecision, Projection, Scaling, Standardisation, SVMDecision
+from scanner.detect.decisions import (
+    GAMMA_BOUNDS,
+    GMMDecision,
+    LogisticDecision,
+    Projection,
+    Scaling,
+    Standardisation,
+    SVMDecision,
+)
 from scanner.detect.model import Model
 from scanner.detect.samples import Samples, anchor_features
 
@@ -60,18 +69,27 @@ def detector_defaults(feature_set: str) -> DetectorDefaults:
 
 
 def resolve_gamma(gamma: str | float, x: np.ndarray) -> float:
-    """scikit-learn's RBF gamma: 'scale' = 1 / (6 var(X)), 'auto' = 1/6, or the number given."""
+    """scikit-learn's RBF gamma: 'scale' = 1 / (6 var(X)), 'auto' = 1/6, or the number given; within
+    GAMMA_BOUNDS (what a model file may hold), else DetectorError."""
     if gamma == "scale":
         variance = x.var()
-        return float(1.0 / (x.shape[1] * variance)) if variance != 0 else 1.0
-    if gamma == "auto":
-        return float(1.0 / x.shape[1])
-    try:
-        value = float(gamma)
-    except (TypeError, ValueError):
-        value = math.nan
-    if not value > 0:
-        raise DetectorError(f"gamma must be positive, 'scale' or 'auto', not {gamma!r}")
+        value = float(1.0 / (x.shape[1] * variance)) if variance != 0 else 1.0
+    elif gamma == "auto":
+        value = float(1.0 / x.shape[1])
+    else:
+        try:
+            value = float(gamma)
+        except (TypeError, ValueError):
+            value = math.nan
+        if not value > 0:
+            raise DetectorError(f"gamma must be positive, 'scale' or 'auto', not {echoed(gamma)}")
+    low, high = GAMMA_BOUNDS
+    if not low <= value <= high:
+        how = "" if gamma not in ("scale", "auto") else f" ('{gamma}' for features of variance {x.var():g})"
+        raise DetectorError(
+            f"gamma {value:g}{how} is outside {low:g} to {high:g}, where an RBF kernel can tell rows apart "
+            "(docs/models.md); give another --gamma"
+        )
     return value
 
 

@@ -6,8 +6,9 @@ process, the way the model (or the default) measures. That is for a few images:
 "is this one fake?" needs no sweep. Beyond ``MAX_IMAGES`` files the user is sent
 to `scanner scan`, which measures in parallel and can resume.
 
-An input is a store when it is a file that opens as one (an HDF5 file that is not
-a store is an error, not an image); everything else is an image or a directory
+An input is a store when it is a file named .h5 or .hdf5, or one that starts as an
+HDF5 file does (an HDF5 file that is not a store, or a .h5 file that is not HDF5 at
+all, is an error, not an image); everything else is an image or a directory
 of images (walked as `scan` walks: recursively, the common image extensions).
 """
 
@@ -26,11 +27,19 @@ MAX_IMAGES = 200  # images measured in-process at most; more go through `scanner
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
+STORE_SUFFIXES = (".h5", ".hdf5")  # a file named so is a store, or refused as one (never an image)
+
+
 def is_store(path: str | os.PathLike[str]) -> bool:
-    """True for an existing regular HDF5 file (a store, or something refused as one). Never opens a FIFO
-    or a device: what is not a regular file is left to the walk, which records it."""
+    """True for an existing file named .h5 or .hdf5 (any case) that is not a directory, or a regular file
+    that starts as HDF5 does: a store, or something refused as one (empty, text or damaged, a FIFO: the
+    store reader refuses it in one line, exit code 2). Never opens a FIFO or a device: another file that
+    is not a regular one is left to the walk, which records it."""
     try:
-        if not stat.S_ISREG(os.stat(path).st_mode):
+        mode = os.stat(path).st_mode
+        if os.fsdecode(path).lower().endswith(STORE_SUFFIXES) and not stat.S_ISDIR(mode):
+            return True
+        if not stat.S_ISREG(mode):
             return False
         with open(path, "rb") as handle:
             return handle.read(8) == _HDF5_SIGNATURE

@@ -15,6 +15,7 @@ from pathlib import PurePath
 import numpy as np
 import numpy.typing as npt
 
+from scanner.core.echo import echoed
 from scanner.core.errors import DetectorError
 
 REAL = "real"
@@ -41,7 +42,7 @@ def _label_value(text: str) -> str:
         return REAL
     if value in ("fake", "1", "1_fake"):
         return FAKE
-    raise DetectorError(f"label {text!r} is neither real (real, 0) nor fake (fake, 1)")
+    raise DetectorError(f"label {echoed(text)} is neither real (real, 0) nor fake (fake, 1)")
 
 
 def path_key(path: str) -> str:

@@ -19,6 +19,7 @@ import h5py
 import numpy as np
 import numpy.typing as npt
 
+from scanner.core.echo import echoed
 from scanner.core.errors import InputError, ModelError
 from scanner.core.featuresets import PAPER, feature_set_of_names
 from scanner.core.schema import Measurement
@@ -162,7 +163,7 @@ def _text(attrs: dict[str, Any], name: str) -> str:
     if value is None:
         raise ModelError(f"attribute {name} is missing")
     if not isinstance(value, str):
-        raise ModelError(f"attribute {name} is not text ({value!r})")
+        raise ModelError(f"attribute {name} is not text ({echoed(value)})")
     return value
 
 
@@ -208,7 +209,7 @@ def _model_from(checked: CheckedFile) -> Model:
     version = attrs.get("schema_version")
     if isinstance(version, bool) or not isinstance(version, int) or version not in READABLE_SCHEMAS:
         raise ModelError(
-            f"model schema version {version!r} is not one this scanner reads {READABLE_SCHEMAS}; "
+            f"model schema version {echoed(version)} is not one this scanner reads {READABLE_SCHEMAS}; "
             "retrain the model with this version"
         )
     measured: dict[str, Any] = {
@@ -222,13 +223,13 @@ def _model_from(checked: CheckedFile) -> Model:
     if tuple(names) != measurement.feature_names:
         found = feature_set_of_names(names)
         raise ModelError(
-            f"the model's features ({found.name + ' set' if found else names}) are not those of the "
+            f"the model's features ({found.name + ' set' if found else echoed(names)}) are not those of the "
             f"{measurement.feature_set} set it declares"
         )
     method = _text(attrs, "method")
     decision_group = checked.group(f, method) if method in DECISIONS else None
     if decision_group is None:
-        raise ModelError(f"unknown or missing method {method!r}")
+        raise ModelError(f"unknown or missing method {echoed(method)}")
     try:
         provenance = json.loads(_text(attrs, "provenance"))
     except json.JSONDecodeError:

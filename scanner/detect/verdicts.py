@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from scanner.core.echo import echoed
 from scanner.core.errors import DetectorError, ReportError
 from scanner.detect.labels import FAKE, REAL, path_key
 from scanner.io.outputs import output_file
@@ -191,13 +192,15 @@ def read_verdicts(path: str | os.PathLike[str]) -> VerdictFile:
             for line, row in enumerate(reader, start=2):
                 value = (row["verdict"] or "").strip().lower()
                 if value not in (REAL, FAKE, ""):
-                    raise ReportError(f"{name}, line {line}: verdict {row['verdict']!r} is not real, fake or empty")
+                    raise ReportError(
+                        f"{name}, line {line}: verdict {echoed(row['verdict'])} is not real, fake or empty"
+                    )
                 for column, values in numbers.items():
                     text = (row.get(column) or "").strip()
                     try:
                         values.append(float(text) if text else math.nan)
                     except ValueError:
-                        raise ReportError(f"{name}, line {line}: {column} {text!r} is not a number") from None
+                        raise ReportError(f"{name}, line {line}: {column} {echoed(text)} is not a number") from None
                 paths.append(row["path"] or "")
                 verdicts.append(value)
     except OSError as exc:

@@ -106,12 +106,12 @@ class CheckedFile:
             raise error(f"{self.name}: cannot read it: {exc.strerror or exc}") from None
         try:
             self.size = os.fstat(fd).st_size
+            if not self.size:
+                raise self.refuse("an empty file")
             try:
                 self.file = h5py.File(safeio.reopen_path(fd, self.name), "r")
             except HDF5_ERRORS as exc:
-                raise error(
-                    f"{self.name}: not a readable HDF5 file (damaged, or not a {what}): {_first_line(exc)}"
-                ) from None
+                raise self.refuse(f"not a readable HDF5 file (damaged, or not a {what}): {_first_line(exc)}") from None
         finally:
             os.close(fd)
 

@@ -12,7 +12,10 @@ A store is only ever written to a temporary file next to its destination,
 flushed to disk and renamed over it, so a reader sees the old file or the new
 one, never half of one. Every read goes through one opener that checks the
 schema version, the columns, their lengths and the feature names before any row
-is read; StoreError says what is wrong and what to do.
+is read, and every chunk of rows read is checked before it is used: each root
+index within the roots attribute, each status among the known ones (a check up
+front would read every row twice; a chunk is what is held in memory anyway).
+StoreError says what is wrong and what to do.
 """
 
 from __future__ import annotations
@@ -26,8 +29,10 @@ from typing import Any
 
 import h5py
 import numpy as np
+import numpy.typing as npt
 
 from scanner.core.constants import STATUSES
+from scanner.core.echo import echoed
 from scanner.core.errors import InputError, StoreError
 from scanner.core.featuresets import feature_set_of_names
 from scanner.core.schema import (
@@ -229,11 +234,11 @@ def _header(store: CheckedFile) -> StoreHeader:
     if version is None:
         raise StoreError(f"{name}: an HDF5 file, but not a scanner feature store (no schema_version)")
     if isinstance(version, bool) or not isinstance(version, int | float | str):
-        raise StoreError(f"{name}: damaged feature store (schema_version {version!r})")
+        raise StoreError(f"{name}: damaged feature store (schema_version {echoed(version)})")
     try:
         version = int(version)
     except (TypeError, ValueError):
-        raise StoreError(f"{name}: damaged feature store (schema_version {version!r})") from None
+        raise StoreError(f"{name}: damaged feature store (schema_version {echoed(version)})") from None
     if version > SCHEMA_VERSION:
         raise StoreError(
             f"{name}: written by a newer scanner (store schema {version}, this scanner reads "
@@ -269,7 +274,7 @@ def _header(store: CheckedFile) -> StoreHeader:
         )
     if tuple(names) != measurement.feature_names:
         found = feature_set_of_names(names)
-        what = f"the {found.name} feature set" if found else f"features {names}"
+        what = f"the {found.name} feature set" if found else f"features {echoed(names)}"
         raise StoreError(
             f"{name}: its features ({what}) are not those of the {measurement.feature_set} feature set "
             "it declares: a damaged or hand-edited store"
@@ -277,6 +282,7 @@ def _header(store: CheckedFile) -> StoreHeader:
     return StoreHeader(name, version, measurement, roots, lengths.pop(), attrs)
 
 
+_STATUSES = np.array(STATUSES, dtype=object)
 # The kinds of dataset each kind of column may be stored as ('T': text).
 _KINDS = {"bytes": "T", "text": "T", "int32": "iu", "int64": "iu", "float64": "f", "features": "f"}
 TEXT_ATTRIBUTES = (
@@ -313,8 +319,10 @@ class _OpenStore:
         self.checked.close()
 
     def rows(self, where: slice) -> Rows:
+        """The rows of `where` (a slice with a start), their root indexes and statuses checked first."""
         f = self.file
         columns: dict[str, Any] = {}
+        start = where.start or 0
         with errors_as(StoreError, self.checked.name, "feature store"):
             for column in COLUMNS:
                 if column.kind == "bytes":
@@ -322,8 +330,33 @@ class _OpenStore:
                 elif column.kind == "text":
                     columns[column.name] = self.checked.text(f[column.name], where)
                 else:
-                    columns[column.name] = f[column.name][where].astype(column.dtype, copy=False)
+                    values = f[column.name][where]
+                    if column.name == "root":
+                        self.check_roots(values, start)
+                    columns[column.name] = values.astype(column.dtype, copy=False)
+        self.check_statuses(columns["status"], start)
         return Rows(columns, self.header.measurement.n_features)
+
+    def check_roots(self, values: npt.NDArray[Any], start: int) -> None:
+        """Refuse root indexes (as stored, before any cast) outside the roots attribute; `start`: the first
+        row's index, for the message."""
+        n = len(self.header.roots)
+        bad = np.flatnonzero((values < 0) | (values >= n))
+        if len(bad):
+            row, value = start + int(bad[0]) + 1, int(values[bad[0]])
+            raise StoreError(
+                f"{self.checked.name}: damaged feature store: row {row:,} holds root index {value}, and it has "
+                f"{n} roots"
+            )
+
+    def check_statuses(self, values: npt.NDArray[Any], start: int) -> None:
+        """Refuse statuses that are not among scanner.core.constants.STATUSES."""
+        bad = np.flatnonzero(~np.isin(values, _STATUSES))
+        if len(bad):
+            row, value = start + int(bad[0]) + 1, str(values[bad[0]])
+            raise StoreError(
+                f"{self.checked.name}: damaged feature store: row {row:,} holds unknown status {echoed(value)}"
+            )
 
 
 def _damaged(path: str | os.PathLike[str], exc: Exception) -> StoreError:
@@ -365,19 +398,22 @@ def read_features(path: str | os.PathLike[str]) -> FeatureTable:
         if isinstance(exc, InputError):
             raise
         raise _damaged(path, exc) from None
-    unknown = set(rows.status.tolist()) - set(STATUSES)
-    if unknown:
-        raise StoreError(f"{os.fspath(path)}: damaged feature store, unknown statuses {sorted(unknown)}")
     return table
 
 
 def column_counts(path: str | os.PathLike[str], name: str = "status") -> dict[str, int]:
-    """How many rows hold each value of a text column, read chunk by chunk."""
+    """How many rows hold each value of a text column, read chunk by chunk (the root indexes of every row,
+    and counting statuses the statuses, are checked as rows() checks them)."""
     counts: dict[str, int] = {}
-    with _OpenStore(path) as store:
-        dataset = store.file[name]
+    with _OpenStore(path) as store, errors_as(StoreError, store.checked.name, "feature store"):
+        dataset, roots = store.file[name], store.file["root"]
         for start in range(0, dataset.shape[0], CHUNK_ROWS):
-            values, n = np.unique(store.checked.text(dataset, slice(start, start + CHUNK_ROWS)), return_counts=True)
+            where = slice(start, start + CHUNK_ROWS)
+            store.check_roots(roots[where], start)  # every row is looked at: its references are checked
+            text = store.checked.text(dataset, where)
+            if name == "status":
+                store.check_statuses(text, start)
+            values, n = np.unique(text, return_counts=True)
             for value, count in zip(values.tolist(), n.tolist(), strict=True):
                 counts[str(value)] = counts.get(str(value), 0) + count
     return counts

@@ -115,6 +115,26 @@ def _reference_attribute(f, tmp):
     f.attrs["command"] = f["size"].ref
 
 
+def _root_past_roots(f, tmp):
+    f["root"][5] = 7  # the store has 2 roots ('' and /data)
+
+
+def _root_negative(f, tmp):
+    f["root"][3] = -1
+
+
+def _root_wrapping(f, tmp):
+    replace_dataset(f, "root", data=np.full(40, (1 << 32) + 1, np.int64))  # 1 once cut to 32 bits
+
+
+def _unknown_status(f, tmp):
+    f["status"][2] = "bogus"
+
+
+def _feature_names_of_seven(f, tmp):
+    f["features"].attrs["columns"] = [*f["features"].attrs["columns"], "extra"]
+
+
 STORES = {
     "external link": (_external_link, "external link"),
     "external link to a FIFO": (_external_link_to_fifo, "external link"),
@@ -129,7 +149,13 @@ STORES = {
     "schema_version 'abc'": (_wrong_type_attribute, "schema_version 'abc'"),
     "roots of integers": (_roots_not_text, "attribute roots is not text"),
     "an attribute that is a reference": (_reference_attribute, "attribute command holds references"),
+    "root index past the roots": (_root_past_roots, "root index 7, and it has 2 roots"),
+    "negative root index": (_root_negative, "root index -1, and it has 2 roots"),
+    "root index of 2^32 + 1": (_root_wrapping, "root index 4294967297, and it has 2 roots"),
+    "unknown status": (_unknown_status, "unknown status 'bogus'"),
+    "7 feature names for 6 columns": (_feature_names_of_seven, "are not those of the paper feature set"),
 }
+INDEXES = ("root index past the roots", "negative root index", "root index of 2^32 + 1", "unknown status")
 
 
 @pytest.fixture
@@ -175,6 +201,37 @@ def test_scan_resuming_a_crafted_store_says_what_to_do(outside, tmp_path):
     assert_message(result, 2, "external files", "--overwrite")
 
 
+def test_stores_with_bad_indexes_are_refused_by_merge_and_a_resumed_scan(outside, tmp_path):
+    """The rows' references into the store (root indexes, statuses) are checked as they are read: merge
+    blames the input, not its output, and a resumed scan names the store; exit 2, one line, no traceback."""
+    (tmp_path / "images").mkdir()
+    good = good_store(tmp_path / "good.h5")
+    commands, needles = [], []
+    for i, name in enumerate(INDEXES):
+        change, needle = STORES[name]
+        store = rebuilt(good_store(tmp_path / f"crafted{i}.h5"), lambda f, c=change: c(f, outside))
+        commands += [
+            ["merge", good, store, "--out", tmp_path / "merged.h5"],
+            ["scan", tmp_path / "images", "--out", store, "--planner", "estimate"],
+        ]
+        needles += [(str(store), needle)] * 2
+    results = scanner_batch(commands, timeout=300)
+    for result, needle in zip(results, needles, strict=True):
+        err = assert_message(result, 2, *needle)
+        assert "cannot write" not in err
+    assert not (tmp_path / "merged.h5").exists()
+
+
+def test_a_bad_root_index_in_a_later_chunk_is_refused_by_a_chunked_read(tmp_path):
+    from scanner.store.hdf5 import iter_rows
+
+    store = rebuilt(good_store(tmp_path / "s.h5"), lambda f: f["root"].__setitem__(39, 9))
+    chunks = iter_rows(store, chunk_rows=16)
+    assert len(next(chunks)) == 16
+    with pytest.raises(StoreError, match="row 40 holds root index 9, and it has 2 roots"):
+        list(chunks)
+
+
 @pytest.mark.parametrize(
     "damage",
     [
@@ -191,6 +248,39 @@ def test_damaged_store_bytes_give_a_message(tmp_path, damage):
     for result in scanner_batch(commands, timeout=120):
         assert result.returncode == 2, text(result)
         assert "Traceback" not in text(result)
+
+
+NOT_STORES = {
+    "empty.h5": lambda good: b"",
+    "text.h5": lambda good: b"path,label\n/data/0.jpg,fake\n",
+    "damaged-signature.hdf5": lambda good: b"\0" * 8 + good[8:],
+    "UPPER.H5": lambda good: b"GIF89a" + bytes(100),
+}
+
+
+def test_a_file_named_h5_is_a_store_or_a_refusal_for_every_command(tmp_path):
+    """A .h5 or .hdf5 file that is not a readable store is refused (exit 2, one line), never measured as
+    an image: classify and train take images too, and must not take it for one."""
+    good = good_store(tmp_path / "good.h5").read_bytes()
+    commands, names = [], []
+    for name, contents in NOT_STORES.items():
+        bad = tmp_path / name
+        bad.write_bytes(contents(good))
+        for command in (
+            ["info", bad],
+            ["export", bad, "--out", tmp_path / "out.csv"],
+            ["report", bad, "--out", tmp_path / "r.html"],
+            ["classify", bad, "--out", tmp_path / "v.csv"],
+            ["classify", tmp_path / "good.h5", bad, "--out", tmp_path / "v.csv"],
+            ["train", bad, "--out", tmp_path / "m.h5"],
+            ["evaluate", bad],
+            ["merge", bad, "--out", tmp_path / "merged.h5"],
+        ):
+            commands.append(command)
+            names.append(str(bad))
+    for result, name in zip(scanner_batch(commands, timeout=300), names, strict=True):
+        assert_message(result, 2, name, "not a usable feature store")
+    assert not any((tmp_path / name).exists() for name in ("out.csv", "r.html", "v.csv", "m.h5", "merged.h5"))
 
 
 def test_a_store_that_is_a_fifo_or_a_link_to_one_is_never_opened(tmp_path):
@@ -262,6 +352,16 @@ MODELS = {
     "an intercept array": (lambda f: _set("svm", "intercept", np.arange(3.0))(f), "attribute intercept"),
     "external link for the method": (None, "external link"),
     "2^30 support vectors declared": (None, "holds the data of fewer"),
+    "gamma 1e308": (lambda f: _set("svm", "gamma", 1e308)(f), "308 is outside what a fit gives"),
+    "gamma 1e-9": (lambda f: _set("svm", "gamma", 1e-9)(f), "gamma 1e-09 is outside"),
+    "gamma inf": (lambda f: _set("svm", "gamma", np.inf)(f), "attribute gamma is missing or not a finite number"),
+    "an infinite intercept": (lambda f: _set("svm", "intercept", -np.inf)(f), "attribute intercept"),
+    "one dual coefficient fewer": (None, "svm/dual_coef has shape"),
+    "dual coefficients not summing to 0": (None, "svm/dual_coef must sum to 0"),
+    "a dual coefficient of 0": (None, "svm/dual_coef holds 0"),
+    "mixture weights summing to 1.5": (None, "weights must be positive and sum to 1"),
+    "covariances not symmetric": (None, "not symmetric"),
+    "covariances of 1e-12": (None, "not positive definite"),
 }
 
 
@@ -270,7 +370,7 @@ def _gmm_model(tmp_path, change):
     from scanner.detect.decisions import GMMDecision
     from scanner.detect.model import Model
 
-    base = load_model(None)
+    base = load_model(bundled_model_path("paper"))  # 6 features
     rng = np.random.default_rng(0)
     a = rng.normal(size=(6, 6))
     gmm = GMMDecision(np.array([0.4, 0.6]), rng.normal(size=(2, 6)), np.stack([a @ a.T + 6 * np.eye(6)] * 2), 1)
@@ -289,6 +389,32 @@ def crafted_model(tmp_path, name):
         return _gmm_model(tmp_path, _dataset("gmm/weights", np.array([0.0, 1.0])))
     if name == "fake component 'x'":
         return _gmm_model(tmp_path, _set("gmm", "fake_component", "x"))
+    if name == "mixture weights summing to 1.5":
+        return _gmm_model(tmp_path, _dataset("gmm/weights", np.array([0.5, 1.0])))
+    if name in ("covariances not symmetric", "covariances of 1e-12"):
+
+        def covariances(f):
+            values = f["gmm/covariances"][()]
+            if name == "covariances not symmetric":
+                values[0, 0, 1] += 1.0
+            else:
+                values[1] = 1e-12 * np.eye(6)
+            _dataset("gmm/covariances", values)(f)
+
+        return _gmm_model(tmp_path, covariances)
+    if name in ("one dual coefficient fewer", "dual coefficients not summing to 0", "a dual coefficient of 0"):
+
+        def coefficients(f):
+            values = f["svm/dual_coef"][()]
+            if name == "one dual coefficient fewer":
+                values = values[:-1]
+            elif name == "dual coefficients not summing to 0":
+                values[0] += 5.0
+            else:
+                values[[0, 1]] = values[[0, 1]].sum(), 0.0  # the sum kept
+            _dataset("svm/dual_coef", values)(f)
+
+        return model_copy(tmp_path, coefficients)
     if name == "support vectors with NaN":
 
         def nan(f):
@@ -328,6 +454,50 @@ def test_malformed_models_are_one_line_and_exit_2(tmp_path):
     for result, model, (_, needle) in zip(scanner_batch(commands, timeout=300), models, MODELS.values(), strict=True):
         assert_message(result, 2, needle, str(model))
     assert not (tmp_path / "v.csv").exists()
+
+
+def test_a_fit_gives_no_gamma_that_a_model_file_may_not_hold():
+    from scanner.core.errors import DetectorError
+    from scanner.detect.fit import resolve_gamma
+
+    x = np.random.default_rng(0).normal(size=(50, 6))
+    assert resolve_gamma("scale", x) == pytest.approx(1 / (6 * x.var()))
+    for gamma, x_used in ((1e308, x), (1e-9, x), ("scale", x * 1e-5)):
+        with pytest.raises(DetectorError, match="is outside 1e-06 to 1e\\+06"):
+            resolve_gamma(gamma, x_used)
+
+
+LONG = "x" * 60_000
+
+
+def test_values_from_files_are_echoed_cut_short(tmp_path):
+    """A value read from a model, store, labels or verdicts file is shown in at most 80 characters."""
+    store = good_store(tmp_path / "s.h5")
+    models = []
+    for attribute in ("method", "feature_names", "schema_version", "spectrum"):
+        (tmp_path / attribute).mkdir()
+        models.append(model_copy(tmp_path / attribute, _set("", attribute, LONG)))
+    stores = {
+        "spectrum": rebuilt(good_store(tmp_path / "s1.h5"), lambda f: f.attrs.__setitem__("spectrum", LONG)),
+        "schema": rebuilt(good_store(tmp_path / "s2.h5"), lambda f: f.attrs.__setitem__("schema_version", LONG)),
+        "names": rebuilt(
+            good_store(tmp_path / "s3.h5"), lambda f: f["features"].attrs.__setitem__("columns", [LONG] * 6)
+        ),
+        "feature set": rebuilt(good_store(tmp_path / "s4.h5"), lambda f: f.attrs.__setitem__("feature_set", LONG)),
+    }
+    (tmp_path / "labels.csv").write_text(f"path,label\n/data/0.jpg,{LONG}\n")
+    (tmp_path / "verdicts.csv").write_text(f"path,verdict,score\n/data/0.jpg,{LONG},1\n")
+    (tmp_path / "scores.csv").write_text(f"path,verdict,score\n/data/0.jpg,fake,{LONG}\n")
+    commands = [["classify", store, "--model", model, "--out", tmp_path / "v.csv"] for model in models]
+    commands += [["info", s] for s in stores.values()]
+    commands += [
+        ["train", store, "--labels", tmp_path / "labels.csv", "--out", tmp_path / "m.h5"],
+        ["export", store, "--verdicts", tmp_path / "verdicts.csv", "--out", tmp_path / "e.csv"],
+        ["export", store, "--verdicts", tmp_path / "scores.csv", "--out", tmp_path / "e.csv"],
+    ]
+    for result in scanner_batch(commands, timeout=300):
+        err = assert_message(result, 2, "xxxx…")
+        assert len(err) < 400, (result.args, len(err), err[:400])
 
 
 def test_a_model_that_is_a_fifo_is_never_opened(tmp_path):
