@@ -1,4 +1,6 @@
 import json
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -50,3 +52,23 @@ def test_features_table(tmp_path):
 def test_version_and_usage_errors():
     assert runner.invoke(app, ["--version"]).output.strip() == f"scanner {__version__}"
     assert runner.invoke(app, ["features", "--spectrum", "power", "x.png"]).exit_code == 2
+
+
+def test_a_ctrl_c_caught_in_a_callback_is_delivered_not_printed():
+    """A Ctrl-C landing in a weakref callback (as in an import lock's, at start-up) was printed as
+    'Exception ignored ... Traceback ... KeyboardInterrupt' and lost; the command line delivers it."""
+    code = (
+        "import sys, time, weakref\n"
+        "from scanner.__main__ import _ctrl_c_in_a_callback\n"
+        "sys.unraisablehook = _ctrl_c_in_a_callback\n"
+        "class Thing: pass\n"
+        "def callback(ref): raise KeyboardInterrupt\n"
+        "thing = Thing(); ref = weakref.ref(thing, callback); del thing\n"
+        "try:\n"
+        "    for _ in range(200): time.sleep(0.01)\n"
+        "    print('lost')\n"
+        "except KeyboardInterrupt:\n"
+        "    print('delivered')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (result.stdout, result.stderr) == ("delivered\n", "")
