@@ -37,8 +37,8 @@ Faults:
   answer; its tasks run again elsewhere (and a lone file that keeps doing it gets
   its ``unreadable`` row);
 * the scheduler lost, the client cut off from it, no worker left for
-  ``NO_WORKERS_SECONDS``: the scan stops with one ScanError (what finished is
-  saved; rerun to resume).
+  ``NO_WORKERS_SECONDS`` (or ``$SCANNER_DASK_NO_WORKERS_SECONDS``): the scan stops
+  with one ScanError (what finished is saved; rerun to resume).
 """
 
 from __future__ import annotations
@@ -78,7 +78,8 @@ POLL_SECONDS = 0.5
 CAPACITY_SECONDS = 2.0  # how often the client asks the scheduler about its workers (threads, heartbeats)
 STALL_MARGIN = 10.0  # seconds beyond --file-timeout that a worker holding our tasks may go unheard
 RESTART_SECONDS = 10.0  # how long its nanny has to restart a stalled worker before the scheduler drops it
-NO_WORKERS_SECONDS = 120.0  # a cluster without a worker for this long, with work to do, stops the scan
+NO_WORKERS_SECONDS = 120.0  # a cluster without a worker for this long, with work to do, stops the scan ...
+NO_WORKERS_VARIABLE = "SCANNER_DASK_NO_WORKERS_SECONDS"  # ... unless this environment variable says otherwise
 CONNECT_SECONDS = 30
 # The LocalCluster of `--cluster local` shares this machine's cores with the scan: Dask's
 # statistical profiler and its frequent monitors cost its idle processes about 13 % of a core
@@ -108,6 +109,21 @@ def task_size(threads: int, backlog: int, submitted: int, cap: int, first: int =
     grown = max(first, submitted // threads)
     spread = max(first, -(-backlog // (IN_FLIGHT * threads)))
     return max(1, min(cap, grown, spread))
+
+
+def no_workers_seconds() -> float:
+    """How long the scan waits for a worker when the cluster has none: $SCANNER_DASK_NO_WORKERS_SECONDS,
+    else NO_WORKERS_SECONDS."""
+    text = os.environ.get(NO_WORKERS_VARIABLE, "").strip()
+    if not text:
+        return NO_WORKERS_SECONDS
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0 or seconds == float("inf"):
+        raise ScanError(f"{NO_WORKERS_VARIABLE}={text!r}: give the seconds to wait for a worker (a number, 0 or more)")
+    return seconds
 
 
 def _quiet_dask_logs() -> None:
@@ -169,6 +185,7 @@ class DaskExecutor(Executor):
         self._stalled: set[str] = set()  # workers being restarted or removed for not answering
         self._stalled_keys: set[str] = set()  # keys of tasks that were on such workers
         self._no_workers_since: float | None = None
+        self.no_workers_seconds = no_workers_seconds()
         self._walked: deque[Found] = deque()  # files walked and not yet in a task
         self._submitted = 0  # files handed out in tasks so far
         self._pending: deque[ShardTask] = deque()  # split shards, waiting to be submitted first
@@ -252,9 +269,9 @@ class DaskExecutor(Executor):
             return
         if self._no_workers_since is None:
             self._no_workers_since = now
-        elif now - self._no_workers_since > NO_WORKERS_SECONDS:
+        elif now - self._no_workers_since > self.no_workers_seconds:
             raise ScanError(
-                f"the Dask cluster at {self.address} has had no workers for {NO_WORKERS_SECONDS:.0f} s: start "
+                f"the Dask cluster at {self.address} has had no workers for {self.no_workers_seconds:g} s: start "
                 f"workers (docs/cluster.md), then rerun the same command; {SAVED.split(': ')[0]}"
             )
 
