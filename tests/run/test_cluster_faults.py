@@ -6,6 +6,7 @@ tasks sized so that every worker has work. Each test that breaks a cluster start
 import os
 import signal
 import subprocess
+import sys
 import time
 from contextlib import suppress
 
@@ -14,7 +15,7 @@ import pytest
 pytest.importorskip("distributed")
 
 from helpers import Features, export, write_tree
-from test_cluster import Cluster, parts_in, run, scan_command, start_scan, stop, tree  # noqa: F401 - a fixture
+from test_cluster import WORKER_ENV, Cluster, parts_in, run, scan_command, start_scan, stop, tree  # noqa: F401 - a fixture
 
 from scanner.core.version import __version__
 from scanner.store.hdf5 import read_features
@@ -169,6 +170,40 @@ def test_a_worker_of_another_scanner_version_ends_the_scan_in_one_line(tmp_path)
     line = one_line(result.stderr)
     assert result.returncode == 3, result.stderr.decode()
     assert "scanner 0.0.1-other" in line and f"the client {__version__}" in line, line
+
+
+def start_worker_with(cluster, *options, **env):
+    """Cluster.start_worker, with more `dask worker` options."""
+    cluster.started += 1
+    name = f"w{cluster.started}"
+    command = [sys.executable, "-m", "dask", "worker", "--scheduler-file", str(cluster.scheduler_file)]
+    command += ["--host", "127.0.0.1", "--nworkers", "1", "--nthreads", "1", "--no-dashboard", "--name", name]
+    command += ["--local-directory", str(cluster.directory / name), *options]
+    cluster.workers.append(cluster._spawn(name, command, {**os.environ, **WORKER_ENV, **env}))
+
+
+def test_a_worker_over_its_memory_limit_from_the_start_ends_the_scan_in_one_line(tmp_path):
+    # A worker process needs more than 100 MB before any task: Dask pauses it at 80 % of its limit and its
+    # nanny restarts it at 95 %, again and again. The cluster never lacks a worker for long, but none can
+    # run a task: the client stops as if it had none.
+    (tmp_path / "dask").mkdir()
+    images = tmp_path / "images"
+    write_tree(images, 20)
+    cluster = Cluster(tmp_path / "dask")
+    try:
+        start_worker_with(cluster, "--memory-limit", "100MB")
+        cluster.wait_for_workers(1)
+        command = scan_command(images, tmp_path / "s.h5", "--cluster", cluster.address, "--quiet")
+        env = {**os.environ, "SCANNER_DASK_NO_WORKERS_SECONDS": str(NO_WORKERS_SECONDS)}
+        began = time.monotonic()
+        result = subprocess.run(command, capture_output=True, timeout=NO_WORKERS_SECONDS + 60, env=env)
+        seconds = time.monotonic() - began
+    finally:
+        cluster.close()
+    line = one_line(result.stderr)
+    assert result.returncode == 3, result.stderr.decode()
+    assert "no worker able to run tasks" in line and "--memory-limit" in line, line
+    assert seconds < NO_WORKERS_SECONDS + 60
 
 
 @pytest.mark.parametrize("after", [0.3, 1.0, 2.0, 3.5])
