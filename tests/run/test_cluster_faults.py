@@ -1,10 +1,12 @@
-"""The distributed scan's faults beyond a dead worker: a paused worker, a lost scheduler, Ctrl-C during
-start-up, and tasks sized so that every worker has work. Each test that breaks a cluster starts its own
+"""The distributed scan's faults beyond a dead worker: a paused worker, a lost scheduler, every worker
+lost, a worker of another scanner version, a worker over its memory limit, Ctrl-C during start-up, and
+tasks sized so that every worker has work. Each test that breaks a cluster starts its own
 (tests/test_cluster.py's Cluster, on 127.0.0.1) and stops every process it started."""
 
 import os
 import signal
 import subprocess
+import sys
 import time
 from contextlib import suppress
 
@@ -12,8 +14,11 @@ import pytest
 
 pytest.importorskip("distributed")
 
-from helpers import export, write_tree
-from test_cluster import Cluster, parts_in, run, scan_command, start_scan, stop, tree  # noqa: F401 - a fixture
+from helpers import Features, export, write_tree
+from test_cluster import WORKER_ENV, Cluster, parts_in, run, scan_command, start_scan, stop, tree  # noqa: F401 - a fixture
+
+from scanner.core.version import __version__
+from scanner.store.hdf5 import read_features
 
 SLOW = "img:0.05"  # seconds added to each imgNNN decode: a 240-file sweep lasts several seconds on 2 workers
 
@@ -45,6 +50,21 @@ def wait_until(condition, process, seconds=90):
 
 def rows_by_path(store):
     return {line.split(",")[0]: line for line in export(store)[1:]}
+
+
+def store_rows(path):
+    """A store's rows by path: the status exactly, the features within what FFT plans round apart."""
+    table = read_features(path)
+    return {p: (table.status[i], table.error[i], Features(table.features[i])) for i, p in enumerate(table.path)}
+
+
+def one_line(err):
+    """The scan's stderr: one `scanner scan: ...` line, no traceback."""
+    text = err.decode()
+    lines = text.strip().splitlines()
+    assert "Traceback" not in text, text
+    assert len(lines) == 1 and lines[0].startswith("scanner scan: "), text
+    return lines[0]
 
 
 def test_a_stopped_worker_does_not_stop_the_sweep(own_cluster, tree, tmp_path):  # noqa: F811
@@ -100,6 +120,90 @@ def test_losing_the_scheduler_ends_in_one_line_and_keeps_what_finished(own_clust
     assert again.returncode == 1, again.stderr.decode()
     assert "already in the store" in again.stdout.decode()
     assert export(out) == reference
+
+
+NO_WORKERS_SECONDS = 6  # the client's wait for a worker, shortened for the test (SCANNER_DASK_NO_WORKERS_SECONDS)
+
+
+def test_losing_every_worker_ends_in_one_line_and_keeps_what_finished(own_cluster, tree, tmp_path):  # noqa: F811
+    images, _ = tree
+    out = tmp_path / "s.h5"
+    command = scan_command(images, out, "--cluster", own_cluster.address, "--task-files", "8", "--quiet")
+    env = {**os.environ, "SCANNER_DASK_NO_WORKERS_SECONDS": str(NO_WORKERS_SECONDS)}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, env=env)
+    limit = NO_WORKERS_SECONDS + 60  # the wait, and the merge of what finished, on a loaded 2-core machine
+    try:
+        wait_until(lambda: len(parts_in(out)) >= 6, process)
+        while own_cluster.workers:  # every worker and its nanny; the scheduler stays
+            own_cluster.kill_worker(0)
+        try:
+            _, err = process.communicate(timeout=limit)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the scan without workers did not end within {limit} s")
+    finally:
+        stop(process)
+    line = one_line(err)
+    assert process.returncode == 3, err.decode()
+    assert "no workers" in line and f"{NO_WORKERS_SECONDS} s" in line, line
+    assert len(export(out)) > 1  # the rows finished before are in the store
+    again = run(scan_command(images, out, "--workers", "2", "--quiet"))  # resumed without the cluster
+    assert again.returncode == 1, again.stderr.decode()
+    assert store_rows(out) == store_rows(images.parent / "reference.h5")
+
+
+def test_a_worker_of_another_scanner_version_ends_the_scan_in_one_line(tmp_path):
+    # The worker's process alone reports another version: a preload module (Dask runs it in the worker
+    # before any task) changes the version that the worker side compares with the client's.
+    shim = tmp_path / "other_version.py"
+    shim.write_text("import scanner.run.executors.dask_worker as worker\n\nworker.__version__ = '0.0.1-other'\n")
+    (tmp_path / "dask").mkdir()
+    images = tmp_path / "images"
+    write_tree(images, 20)
+    cluster = Cluster(tmp_path / "dask")
+    try:
+        cluster.start_worker(DASK_DISTRIBUTED__WORKER__PRELOAD=repr([str(shim)]))
+        cluster.wait_for_workers(1)
+        command = scan_command(images, tmp_path / "s.h5", "--cluster", cluster.address, "--quiet")
+        result = subprocess.run(command, capture_output=True, timeout=120, start_new_session=True)
+    finally:
+        cluster.close()
+    line = one_line(result.stderr)
+    assert result.returncode == 3, result.stderr.decode()
+    assert "scanner 0.0.1-other" in line and f"the client {__version__}" in line, line
+
+
+def start_worker_with(cluster, *options, **env):
+    """Cluster.start_worker, with more `dask worker` options."""
+    cluster.started += 1
+    name = f"w{cluster.started}"
+    command = [sys.executable, "-m", "dask", "worker", "--scheduler-file", str(cluster.scheduler_file)]
+    command += ["--host", "127.0.0.1", "--nworkers", "1", "--nthreads", "1", "--no-dashboard", "--name", name]
+    command += ["--local-directory", str(cluster.directory / name), *options]
+    cluster.workers.append(cluster._spawn(name, command, {**os.environ, **WORKER_ENV, **env}))
+
+
+def test_a_worker_over_its_memory_limit_from_the_start_ends_the_scan_in_one_line(tmp_path):
+    # A worker process needs more than 100 MB before any task: Dask pauses it at 80 % of its limit and its
+    # nanny restarts it at 95 %, again and again. The cluster never lacks a worker for long, but none can
+    # run a task: the client stops as if it had none.
+    (tmp_path / "dask").mkdir()
+    images = tmp_path / "images"
+    write_tree(images, 20)
+    cluster = Cluster(tmp_path / "dask")
+    try:
+        start_worker_with(cluster, "--memory-limit", "100MB")
+        cluster.wait_for_workers(1)
+        command = scan_command(images, tmp_path / "s.h5", "--cluster", cluster.address, "--quiet")
+        env = {**os.environ, "SCANNER_DASK_NO_WORKERS_SECONDS": str(NO_WORKERS_SECONDS)}
+        began = time.monotonic()
+        result = subprocess.run(command, capture_output=True, timeout=NO_WORKERS_SECONDS + 60, env=env)
+        seconds = time.monotonic() - began
+    finally:
+        cluster.close()
+    line = one_line(result.stderr)
+    assert result.returncode == 3, result.stderr.decode()
+    assert "no worker able to run tasks" in line and "--memory-limit" in line, line
+    assert seconds < NO_WORKERS_SECONDS + 60
 
 
 @pytest.mark.parametrize("after", [0.3, 1.0, 2.0, 3.5])

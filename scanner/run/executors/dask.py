@@ -37,8 +37,9 @@ Faults:
   answer; its tasks run again elsewhere (and a lone file that keeps doing it gets
   its ``unreadable`` row);
 * the scheduler lost, the client cut off from it, no worker left for
-  ``NO_WORKERS_SECONDS``: the scan stops with one ScanError (what finished is
-  saved; rerun to resume).
+  ``NO_WORKERS_SECONDS`` (or ``$SCANNER_DASK_NO_WORKERS_SECONDS``; a worker paused or restarting
+  over its memory limit is none): the scan stops
+  with one ScanError (what finished is saved; rerun to resume).
 """
 
 from __future__ import annotations
@@ -78,7 +79,8 @@ POLL_SECONDS = 0.5
 CAPACITY_SECONDS = 2.0  # how often the client asks the scheduler about its workers (threads, heartbeats)
 STALL_MARGIN = 10.0  # seconds beyond --file-timeout that a worker holding our tasks may go unheard
 RESTART_SECONDS = 10.0  # how long its nanny has to restart a stalled worker before the scheduler drops it
-NO_WORKERS_SECONDS = 120.0  # a cluster without a worker for this long, with work to do, stops the scan
+NO_WORKERS_SECONDS = 120.0  # a cluster without a worker for this long, with work to do, stops the scan ...
+NO_WORKERS_VARIABLE = "SCANNER_DASK_NO_WORKERS_SECONDS"  # ... unless this environment variable says otherwise
 CONNECT_SECONDS = 30
 # The LocalCluster of `--cluster local` shares this machine's cores with the scan: Dask's
 # statistical profiler and its frequent monitors cost its idle processes about 13 % of a core
@@ -108,6 +110,21 @@ def task_size(threads: int, backlog: int, submitted: int, cap: int, first: int =
     grown = max(first, submitted // threads)
     spread = max(first, -(-backlog // (IN_FLIGHT * threads)))
     return max(1, min(cap, grown, spread))
+
+
+def no_workers_seconds() -> float:
+    """How long the scan waits for a worker when the cluster has none: $SCANNER_DASK_NO_WORKERS_SECONDS,
+    else NO_WORKERS_SECONDS."""
+    text = os.environ.get(NO_WORKERS_VARIABLE, "").strip()
+    if not text:
+        return NO_WORKERS_SECONDS
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0 or seconds == float("inf"):
+        raise ScanError(f"{NO_WORKERS_VARIABLE}={text!r}: give the seconds to wait for a worker (a number, 0 or more)")
+    return seconds
 
 
 def _quiet_dask_logs() -> None:
@@ -169,6 +186,9 @@ class DaskExecutor(Executor):
         self._stalled: set[str] = set()  # workers being restarted or removed for not answering
         self._stalled_keys: set[str] = set()  # keys of tasks that were on such workers
         self._no_workers_since: float | None = None
+        self._able: set[str] = set()  # workers running (not paused, not closing) at the last poll
+        self._unable_seen: set[str] = set()  # workers seen meanwhile that never stayed able to run tasks
+        self.no_workers_seconds = no_workers_seconds()
         self._walked: deque[Found] = deque()  # files walked and not yet in a task
         self._submitted = 0  # files handed out in tasks so far
         self._pending: deque[ShardTask] = deque()  # split shards, waiting to be submitted first
@@ -234,6 +254,8 @@ class DaskExecutor(Executor):
         with self._talking():
             workers = self._client.scheduler_info(n_workers=-1).get("workers", {})
         self._threads = sum(int(w.get("nthreads", 0)) for addr, w in workers.items() if addr not in self._stalled)
+        able = {a for a, w in workers.items() if w.get("status", "running") == "running" and a not in self._stalled}
+        steady, self._able = able & self._able, able
         for addr, about in workers.items():
             seen = about.get("last_seen")
             if addr not in self._heard or self._heard[addr][0] != seen:
@@ -242,21 +264,36 @@ class DaskExecutor(Executor):
             del self._heard[addr]
             self._stalled.discard(addr)
         if running:
-            self._no_workers(now)
+            self._no_workers(now, steady, set(workers))
             self._watch(running, now)
         return self._threads
 
-    def _no_workers(self, now: float) -> None:
-        if self._threads:
+    def _no_workers(self, now: float, steady: set[str], present: set[str]) -> None:
+        """Stop the scan when, for no_workers_seconds, no worker has stayed able to run tasks (running at two
+        polls in a row: one paused over its memory limit, or restarted by its nanny again and again, is not)."""
+        if steady:
             self._no_workers_since = None
+            self._unable_seen.clear()
             return
+        self._unable_seen |= present
         if self._no_workers_since is None:
             self._no_workers_since = now
-        elif now - self._no_workers_since > NO_WORKERS_SECONDS:
+        elif now - self._no_workers_since > self.no_workers_seconds:
+            what = "had no workers"
+            if self._unable_seen:
+                what = (
+                    f"had no worker able to run tasks ({len(self._unable_seen)} seen, each paused or restarted: "
+                    "over its memory limit? see their logs, and dask worker --memory-limit)"
+                )
             raise ScanError(
-                f"the Dask cluster at {self.address} has had no workers for {NO_WORKERS_SECONDS:.0f} s: start "
+                f"the Dask cluster at {self.address} has {what} for {self.no_workers_seconds:g} s: start "
                 f"workers (docs/cluster.md), then rerun the same command; {SAVED.split(': ')[0]}"
             )
+
+    def progress(self) -> None:
+        """A task finished: the cluster is working, whatever the last polls saw of its workers."""
+        self._no_workers_since = None
+        self._unable_seen.clear()
 
     def _watch(self, running: dict[Any, ShardTask], now: float) -> None:
         """Restart the workers that hold our tasks and have not been heard from for too long."""
@@ -373,6 +410,7 @@ class DaskExecutor(Executor):
                     yield from self._failed(task, error)
                 elif result is not None:
                     self.tasks_per_worker[str(result.get("worker", ""))] += 1
+                    self.progress()
                     yield PartDone(result["part"], int(result["rows"]), dict(result["counts"]))
             yield None
 
