@@ -226,8 +226,12 @@ def test_an_early_ctrl_c_on_a_local_cluster_ends_in_one_line(tmp_path, after):
     finally:
         stop(process)
     assert "Traceback" not in err.decode(), err.decode()
-    assert process.returncode in (130, 1), err.decode()  # 1: it had already finished
+    # 1: it had already finished; -SIGINT: the Ctrl-C came before the interpreter had installed its
+    # handler (a busy machine, 0.3 s), which ends the process by the default action, silently
+    assert process.returncode in (130, 1, -signal.SIGINT), err.decode()
     assert len(err.decode().strip().splitlines()) <= 1, err.decode()
+    if process.returncode == -signal.SIGINT:
+        assert not err and not (tmp_path / "s.h5").exists()
 
 
 # --- tasks sized for the cluster ---------------------------------------------------------------------
