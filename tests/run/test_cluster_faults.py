@@ -202,7 +202,9 @@ def test_a_worker_over_its_memory_limit_from_the_start_ends_the_scan_in_one_line
         cluster.close()
     line = one_line(result.stderr)
     assert result.returncode == 3, result.stderr.decode()
-    assert "no worker able to run tasks" in line and "--memory-limit" in line, line
+    # Which of the two lines depends on whether the client ever saw the worker running between its
+    # restarts (a busy machine restarts it more slowly): either way one line, exit 3, no hang.
+    assert ("no worker able to run tasks" in line and "--memory-limit" in line) or "has had no workers" in line, line
     assert seconds < NO_WORKERS_SECONDS + 60
 
 
