@@ -16,6 +16,8 @@ import typer
 from scanner.cli import options
 from scanner.cli.base import command
 from scanner.cli.text import counts_lines, say
+from scanner.core.errors import InputError
+from scanner.io.outputs import refuse_inputs
 from scanner.io.temporaries import describe as describe_leftovers
 from scanner.io.temporaries import leftovers
 from scanner.report.export import ExportFormat
@@ -140,8 +142,12 @@ def merge(
         Path,
         typer.Option("--out", "-o", help="The store to write.", metavar="ALL.h5", show_default=False),
     ],
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace ALL.h5 if it exists.")] = False,
 ) -> None:
     """Merge feature stores measured the same way (e.g. the shards of a scan) into one."""
+    refuse_inputs(out, stores)  # the more telling message when the output is one of the stores
+    if os.path.lexists(out) and not overwrite:
+        raise InputError(f"{out} exists: give --overwrite to replace it, or another --out")
     for store in stores:
         name = os.path.abspath(store)
         if os.path.exists(journal_path(name)) or list_parts(parts_path(name)):

@@ -59,7 +59,8 @@ def output_path(path: PathLike, *, inputs: Iterable[PathLike | None] = ()) -> It
     tmp = temporary_path(name)
     try:
         remove_stale(name)  # what a run of this command that was killed outright left
-        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644))
+        # 0o666 less the umask, as any program's new file: colleagues and a case system read what is shared
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666))
     except OSError as exc:
         raise FatalError(f"cannot write {name}: {exc.strerror or exc}") from None
     try:

@@ -97,3 +97,31 @@ def test_dash_is_standard_output_for_every_command_that_writes_data(tmp_path):
     assert not (tmp_path / "-").exists() and not (tmp_path.parent / "-").exists()
     refused = runner.invoke(app, ["scan", str(tmp_path), "--out", "-"])
     assert refused.exit_code == 2 and "not '-'" in refused.output
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
+def test_outputs_honour_the_umask(tmp_path, umask):
+    """Outputs were written 0600 whatever the umask (mkstemp): colleagues could not read a report."""
+    previous = os.umask(umask)
+    try:
+        with output_file(tmp_path / "report.csv") as handle:
+            handle.write("x")
+        with output_path(tmp_path / "model.h5") as path, open(path, "w") as handle:
+            handle.write("x")
+    finally:
+        os.umask(previous)
+    for name in ("report.csv", "model.h5"):
+        assert os.stat(tmp_path / name).st_mode & 0o777 == 0o666 & ~umask, name
+
+
+def test_merge_refuses_an_existing_output_without_overwrite(tmp_path):
+    a, _, _ = store(tmp_path, "a", n_real=3, n_fake=3)
+    b, _, _ = store(tmp_path, "b", n_real=3, n_fake=3, seed=1)
+    out = tmp_path / "all.h5"
+    out.write_bytes(b"a colleague's file")
+    result = runner.invoke(app, ["merge", str(a), str(b), "--out", str(out)])
+    assert result.exit_code == 2 and "--overwrite" in result.output, result.output
+    assert out.read_bytes() == b"a colleague's file"
+    result = runner.invoke(app, ["merge", str(a), str(b), "--out", str(out), "--overwrite"])
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes()[:8] == b"\x89HDF\r\n\x1a\n"
