@@ -122,13 +122,14 @@ def test_a_real_full_disk_during_the_merge(tmp_path):
 # --- class 7: Ctrl-C while the workers start; no BrokenPipeError from workers when killed ----------
 
 
-def start_scan(tmp_path, photos, *extra):
+def start_scan(tmp_path, photos, *extra, env=None):
     return subprocess.Popen(
         [sys.executable, "-m", "scanner", "scan", photos, "--out", tmp_path / "s.h5", "--planner", "estimate", *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,  # a process group, as a terminal makes: Ctrl-C reaches every process in it
         preexec_fn=limited(MEMORY_GIB),
+        env=None if env is None else {**os.environ, **env},
     )
 
 
@@ -187,7 +188,9 @@ def children(pid):
 
 def test_ten_rapid_worker_kills_leave_no_good_file_unreadable(tmp_path):
     photos = images(tmp_path / "photos", 600, size=64)
-    process = start_scan(tmp_path, photos, "-j", "2")
+    # Each file takes 20 ms more to decode, so the scan lasts at least 6 s: time for ten kills 0.3 s apart on
+    # any machine (a fast CI machine finished the 600 files after four).
+    process = start_scan(tmp_path, photos, "-j", "2", env={"SCANNER_TEST_DELAY": "img:0.02"})
     wait_for(lambda: (tmp_path / "s.h5.journal").exists())
     kills = 0
     while kills < 10 and process.poll() is None:
