@@ -12,6 +12,10 @@ look-up in ``os.environ``):
   decoder's crash would end it).
 - ``SCANNER_TEST_DELAY=TEXT:SECONDS``: such a file takes that much longer to decode
   (so that a test can stop a scan midway).
+- ``SCANNER_TEST_PAUSE_AT=NAME:SECONDS:MARKER``: the first time ``pause_point(NAME)`` is
+  reached, it creates the file MARKER and sleeps SECONDS (so that a test can break
+  something at that exact moment: kill every Dask worker while the client holds a
+  finished task whose result it has not fetched yet).
 
 This module imports nothing heavy: every layer may call into it.
 """
@@ -52,3 +56,18 @@ def decode_point(name: str) -> None:
         text, _, seconds = delay.rpartition(":")
         if text in base:
             time.sleep(float(seconds))
+
+
+def pause_point(name: str) -> None:
+    """Test hook: with SCANNER_TEST_PAUSE_AT=NAME:SECONDS:MARKER, the first arrival here creates MARKER
+    (the test's cue) and sleeps SECONDS; later arrivals, and every arrival without it, go straight on."""
+    setting = os.environ.get("SCANNER_TEST_PAUSE_AT")
+    if not setting:
+        return
+    where, _, rest = setting.partition(":")
+    seconds, _, marker = rest.partition(":")
+    if where != name or not marker or os.path.exists(marker):
+        return
+    with open(marker, "w"):
+        pass
+    time.sleep(float(seconds))

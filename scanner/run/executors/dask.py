@@ -59,6 +59,7 @@ from typing import Any
 
 from scanner.core.constants import Status
 from scanner.core.errors import ScanError, ScannerError
+from scanner.core.faults import pause_point
 from scanner.core.schema import Rows
 from scanner.io.walk import Found
 from scanner.run.executors.base import Chunk, Executor, MeasureSpec, PartDone
@@ -76,6 +77,7 @@ MIN_TASK_FILES = 64
 TASK_RETRIES = 2  # a task that raised is run again this many times before the scan stops
 REQUEUES = 3  # times a task whose workers died before it started is submitted again before it is a suspect
 POLL_SECONDS = 0.5
+RESULT_SECONDS = 5.0  # the longest wait for a finished task's result (lost with its worker: computed again)
 CAPACITY_SECONDS = 2.0  # how often the client asks the scheduler about its workers (threads, heartbeats)
 STALL_MARGIN = 10.0  # seconds beyond --file-timeout that a worker holding our tasks may go unheard
 RESTART_SECONDS = 10.0  # how long its nanny has to restart a stalled worker before the scheduler drops it
@@ -403,8 +405,15 @@ class DaskExecutor(Executor):
             for future in done:
                 task = running.pop(future)
                 with self._talking():  # a future cancelled, or a result lost with the scheduler
-                    error = future.exception()
-                    result = None if error is not None else future.result()
+                    pause_point("dask-result")
+                    try:
+                        error = future.exception(timeout=RESULT_SECONDS)
+                        result = None if error is not None else future.result(timeout=RESULT_SECONDS)
+                    except TimeoutError:
+                        # Finished, then its result was lost with the worker that held it: the scheduler
+                        # computes it again, and the watch above stops the scan if no worker is left to.
+                        running[future] = task
+                        continue
                     future.release()
                 if error is not None:
                     yield from self._failed(task, error)
