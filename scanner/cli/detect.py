@@ -133,6 +133,7 @@ def train(
     max_pixels: options.MaxPixels = DEFAULT_MAX_PIXELS,
     max_bytes: options.MaxBytes = DEFAULT_MAX_BYTES,
     strict: options.Strict = False,
+    feature_set: options.ImagesFeatureSet = None,
     standardise: Annotated[
         bool | None,
         typer.Option(
@@ -147,9 +148,11 @@ def train(
     """Fit a detector on feature stores or images and save it as a model file (SVM, logistic: labelled rows;
     GMM: no labels)."""
     use_pixel_cap(max_pixels)  # images and real anchors may be read
+    from scanner.core.schema import Measurement
     from scanner.detect.workflows import train as fit
 
-    samples = _input_samples(stores, labels=labels, limits=ReadLimits(max_pixels, max_bytes))
+    measurement = Measurement(feature_set=feature_set) if feature_set else None
+    samples = _input_samples(stores, measurement, labels=labels, limits=ReadLimits(max_pixels, max_bytes))
     tell = _tell(str(out) == "-")
     trained = fit(
         samples,

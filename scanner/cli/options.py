@@ -61,6 +61,16 @@ ResumableFeatureSet = Annotated[
         rich_help_panel=MEASURING,
     ),
 ]
+ImagesFeatureSet = Annotated[
+    FeatureSetName | None,
+    typer.Option(
+        "--feature-set",
+        help="How the images given are measured: paper (the six) or extended (docs/method.md; default: as the "
+        "first store's rows were, else paper). Stores keep theirs; every input must end up with one set.",
+        show_default=False,
+        rich_help_panel=MEASURING,
+    ),
+]
 ResumableCanonical = Annotated[
     bool | None,
     typer.Option(

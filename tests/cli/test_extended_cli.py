@@ -185,3 +185,27 @@ def test_classify_evaluate_and_report_on_an_extended_store(tmp_path):
     assert result.exit_code == 0, result.output
     html = (tmp_path / "r.html").read_text()
     assert "Histograms of the six features" in html and "lum_00" not in html  # the paper's six, drawn
+
+
+def test_train_measures_images_with_the_feature_set_asked(tmp_path):
+    """`train IMAGES --feature-set extended` fits on the extended set's 69 features of each image, the very
+    values a scan with that set stores; a store of the other set among the inputs is refused in one line."""
+    from scanner.detect.model import load_model
+
+    for label, seed in (("real", 50), ("fake", 60)):
+        for k in range(4):
+            rgb = natural_image(40, 40, seed=seed + k)
+            (tmp_path / "set" / label).mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(tmp_path / "set" / label / f"{k}.png"), rgb[..., ::-1])
+    model = tmp_path / "m.h5"
+    result = runner.invoke(app, ["train", str(tmp_path / "set"), "--feature-set", "extended", "--out", str(model)])
+    assert result.exit_code == 0, result.output
+    assert "logistic regression" in result.output and "on 8 rows (4 real, 4 fake)" in result.output
+    assert load_model(model).measurement.feature_set == "extended"
+    paper_store = tmp_path / "paper.h5"
+    scan = ["scan", str(tmp_path / "set"), "--out", str(paper_store), "--workers", "1", "--quiet"]
+    assert runner.invoke(app, [*scan, "--planner", "estimate"]).exit_code == 0
+    mixed = ["train", str(paper_store), str(tmp_path / "set"), "--feature-set", "extended", "--out", str(model)]
+    result = runner.invoke(app, mixed)
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "feature set" in result.output, result.output
