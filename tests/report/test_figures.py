@@ -210,7 +210,7 @@ def test_two_examples_make_a_figure_under_a_megabyte(tmp_path):
     """The documented command: two 1024 x 1024 examples as JPEG at the default resolution."""
     from helpers import EXAMPLES
 
-    images = [EXAMPLES / "real" / "person1.png", EXAMPLES / "fake" / "person51.jpg"]
+    images = [EXAMPLES / "real" / "person1.jpg", EXAMPLES / "fake" / "person51.jpg"]
     out = tmp_path / "spectra.jpg"
     result = runner.invoke(app, ["spectrum", *map(str, images), "--out", str(out), "--planner", "estimate"])
     assert result.exit_code == 0, result.output
