@@ -184,7 +184,8 @@ def classify(
         typer.Option(
             "--out",
             "-o",
-            help="Verdicts CSV to write ('-': stdout): path, status, verdict, score, threshold, probability.",
+            help="Verdicts CSV to write ('-': stdout): path, status, verdict, score, threshold, probability, "
+            "and on every row the model, its SHA-256 and how the threshold was set.",
             metavar="VERDICTS.csv",
             show_default=False,
         ),
@@ -286,6 +287,7 @@ def classify(
         inputs=[*inputs, model, *(real_anchor or [])],
         threshold=verdicts.threshold,
         probability=verdicts.probability,
+        provenance=verdicts.provenance,
     )
     labels = np.array([label_from_path(p) for p in verdicts.paths], dtype=object)
     if len(verdicts.score) <= LIST_FILES_UP_TO:

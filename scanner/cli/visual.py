@@ -64,13 +64,16 @@ def spectrum(
     max_bytes: options.MaxBytes = DEFAULT_MAX_BYTES,
     strict: options.Strict = False,
 ) -> None:
-    """Draw each image's channel spectra, their stacked view and differences (the paper's Figure 1)."""
+    """Draw each image's channel spectra, their stacked view and differences (the paper's Figure 1); the
+    figure's metadata names the scanner, the date, each image's path and SHA-256 and any model's verdicts."""
     use_pixel_cap(max_pixels)
+    from datetime import UTC, datetime
+
     from scanner.detect.model import load_model
     from scanner.features.extract import make_extractor
     from scanner.images.decode import UnusableImage
+    from scanner.report.figures import FigureProvenance, save_figure, spectra_view, spectrum_figure
     from scanner.report.figures import figure_format as format_of
-    from scanner.report.figures import save_figure, spectra_view, spectrum_figure
 
     try:
         chosen = format_of(out, figure_format)
@@ -87,7 +90,8 @@ def spectrum(
     if not views:
         say("scanner spectrum: no usable image to draw; nothing written", err=True)
         raise typer.Exit(ExitCode.SOME_UNUSABLE)
-    save_figure(spectrum_figure(views), out, dpi, inputs=[*images, model], file_format=chosen)
+    provenance = FigureProvenance(datetime.now(UTC), tuple(views), judge)
+    save_figure(spectrum_figure(views), out, dpi, inputs=[*images, model], file_format=chosen, provenance=provenance)
     where = "standard output" if str(out) == "-" else f"{out} ({os.path.getsize(out) / 1e3:,.0f} KB)"
     say(f"{where}: {len(views)} of {len(images)} images drawn", err=str(out) == "-")
     raise typer.Exit(ExitCode.SOME_UNUSABLE if strict and len(views) < len(images) else ExitCode.OK)

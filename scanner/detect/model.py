@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,8 @@ READABLE_SCHEMAS = (1, 2)  # schema 1 lacks feature_set and precision: the paper
 DEFAULT_MODEL_FILE = "default.h5"
 # The bundled model of each feature set: classify uses the one of its features' set.
 BUNDLED_MODEL_FILES = {"extended": DEFAULT_MODEL_FILE, "paper": "paper.h5"}
+BUNDLED_PREFIX = "bundled:"  # a bundled model's source: 'bundled:extended', 'bundled:paper'
+DEFAULT_FEATURE_SET = next(name for name, file in BUNDLED_MODEL_FILES.items() if file == DEFAULT_MODEL_FILE)
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,6 +58,10 @@ class Model:
     provenance: dict[str, Any] = field(default_factory=dict)
     standardisation: Standardisation | None = None  # applied after scaling
     projection: Projection | None = None  # applied after standardisation
+    # Where the model was read from: 'bundled:extended', 'bundled:paper' or a model file's absolute path
+    # ('' for a model made in this process), and the SHA-256 of that file's bytes. Neither is saved.
+    source: str = ""
+    sha256: str = ""
 
     @property
     def method(self) -> str:
@@ -179,7 +185,7 @@ def bundled_model_path(feature_set: str) -> Path:
 
 def bundled_model(feature_set: str) -> Model:
     """The bundled model for features of this set: what classify uses when no model is given."""
-    return load_model(bundled_model_path(feature_set))
+    return replace(load_model(bundled_model_path(feature_set)), source=BUNDLED_PREFIX + feature_set)
 
 
 def load_model(path: str | os.PathLike[str] | None = None) -> Model:
@@ -187,15 +193,17 @@ def load_model(path: str | os.PathLike[str] | None = None) -> Model:
 
     The file is opened through scanner.io.h5safe's checks (a regular file, hard links
     only, data stored in it, attributes of plain types); every problem is a
-    ModelError naming the file.
+    ModelError naming the file. The model's `source` is 'bundled:extended' for None, else the file's absolute
+    path; its `sha256` is of the bytes of the very file read.
     """
+    source = BUNDLED_PREFIX + DEFAULT_FEATURE_SET if path is None else os.path.abspath(path)
     path = default_model_path() if path is None else Path(path)
     if not os.path.lexists(path):
         raise ModelError(f"{path}: no such model file")
-    with CheckedFile(path, "model file", ModelError) as checked, reading_from(checked):
+    with CheckedFile(path, "model file", ModelError, digest=True) as checked, reading_from(checked):
         try:
             with errors_as(ModelError, str(path), "model file"):
-                return _model_from(checked)
+                return replace(_model_from(checked), source=source, sha256=checked.sha256 or "")
         except ModelError as exc:
             message = str(exc)
             raise ModelError(message if message.startswith(f"{path}: ") else f"{path}: {message}") from None

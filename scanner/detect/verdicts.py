@@ -2,9 +2,12 @@
 
 The verdicts file is what `scanner classify` writes and `scanner report` and
 `scanner export` read: a UTF-8 CSV with the columns VERDICT_COLUMNS (path, status,
-verdict, score, threshold, probability). write_verdicts writes it and
-read_verdicts, the one reader, reads it back as a VerdictFile; a file's rows are
-matched with a store's by the path as written, else by labels.path_key.
+verdict, score, threshold, probability), then, on every row, the verdicts'
+Provenance (PROVENANCE_COLUMNS: the model, its file's SHA-256, its method and
+feature set, how the threshold was set, the scanner's version). write_verdicts
+writes it and read_verdicts, the one reader, reads it back as a VerdictFile
+(files written before the provenance columns still read, without it); a file's
+rows are matched with a store's by the path as written, else by labels.path_key.
 
 Light: numpy and the standard library only (export reads verdicts without numba
 or scikit-learn).
@@ -13,6 +16,7 @@ or scikit-learn).
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
 from collections.abc import Iterable, Sequence
@@ -23,6 +27,7 @@ import numpy.typing as npt
 
 from scanner.core.echo import echoed
 from scanner.core.errors import DetectorError, ReportError
+from scanner.core.version import __version__
 from scanner.detect.labels import FAKE, REAL, path_key
 from scanner.io.outputs import output_file
 
@@ -92,10 +97,94 @@ def threshold_at_fpr(real_scores: npt.NDArray[np.float64], fpr: float) -> Thresh
     return Threshold(value, fpr, len(scores), int(np.sum(scores > value)))
 
 
+# --- where verdicts come from ----------------------------------------------------
+
+UNSUPERVISED = "unsupervised"  # the model of verdicts from a mixture fitted on the batch itself
+THRESHOLD_SOURCES = ("default", "--threshold", "--fpr")
+UNCALIBRATED_WARNING = (
+    "the bundled model is not calibrated on this collection: on generators it has not seen it is near chance "
+    "(EVALUATION.md); calibrate it (--fpr F --real-anchor DIR) or train on your own images; see docs/detectors.md"
+)
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What produced a set of verdicts: the model, the threshold and how it was set, the scanner's version."""
+
+    model: str  # 'bundled:extended', 'bundled:paper', a model file's absolute path, or 'unsupervised'
+    model_sha256: str  # of the model file's bytes ('' for a mixture fitted on the batch)
+    method: str  # gmm, svm, logistic
+    feature_set: str  # paper, extended
+    threshold: float
+    threshold_set_by: str  # 'default' (the model's own boundary, 0), '--threshold' or '--fpr'
+    target_fpr: float = math.nan  # with --fpr: the false-positive rate asked for
+    real_anchors: int = 0  # known-real images used: to set the threshold (--fpr), or the mixture's side
+    real_anchor_paths: tuple[str, ...] = ()  # the --real-anchor paths as given
+    scanner_version: str = __version__
+
+    @property
+    def bundled(self) -> bool:
+        return self.model.startswith("bundled:")
+
+    @property
+    def uncalibrated(self) -> bool:
+        """A bundled model on its own boundary: nothing of this collection set the threshold."""
+        return self.bundled and self.threshold_set_by == "default"
+
+    def threshold_text(self) -> str:
+        """How the threshold was set, in words: 'default', '--threshold', '--fpr 0.05 --real-anchor DIR (N anchors)'."""
+        text = self.threshold_set_by
+        if self.threshold_set_by == "--fpr":
+            text += f" {self.target_fpr:g}"
+        if self.real_anchor_paths or self.real_anchors:
+            anchors = " ".join(f"--real-anchor {p}" for p in self.real_anchor_paths)
+            text += f" {anchors} ({self.real_anchors} known-real images used)"
+        if self.model == UNSUPERVISED:
+            text += " (--unsupervised)"
+        return text
+
+    def cells(self) -> list[str]:
+        """The values of PROVENANCE_COLUMNS, as the CSV holds them."""
+        return [
+            self.model,
+            self.model_sha256,
+            self.method,
+            self.feature_set,
+            self.threshold_set_by,
+            "" if math.isnan(self.target_fpr) else repr(float(self.target_fpr)),
+            str(self.real_anchors),
+            json.dumps(list(self.real_anchor_paths), ensure_ascii=False),
+            self.scanner_version,
+        ]
+
+    def rows(self) -> list[tuple[str, str]]:
+        """(name, value) for a table that people read (the report's run table)."""
+        return [
+            ("model", self.model),
+            ("model SHA-256", self.model_sha256 or "(none: fitted on this batch)"),
+            ("method", self.method),
+            ("feature set", self.feature_set),
+            ("threshold", f"{self.threshold:.6g}"),
+            ("threshold set by", self.threshold_text()),
+            ("classified by", f"scanner {self.scanner_version}"),
+        ]
+
+
 # --- the verdicts file ----------------------------------------------------------
 
 
-VERDICT_COLUMNS = ("path", "status", "verdict", "score", "threshold", "probability")
+PROVENANCE_COLUMNS = (
+    "model",
+    "model_sha256",
+    "method",
+    "feature_set",
+    "threshold_set_by",
+    "target_fpr",
+    "real_anchors",
+    "real_anchor_paths",
+    "scanner_version",
+)
+VERDICT_COLUMNS = ("path", "status", "verdict", "score", "threshold", "probability", *PROVENANCE_COLUMNS)
 
 
 def write_verdicts(
@@ -108,22 +197,25 @@ def write_verdicts(
     inputs: Iterable[str | os.PathLike[str] | None] = (),
     threshold: float = 0.0,
     probability: Iterable[float] | None = None,
+    provenance: Provenance | None = None,
 ) -> None:
     """The classify CSV (`-`: standard output): path, status, verdict (real, fake, or empty when
     unusable), score (full precision), the threshold the verdict compares the score with, and the
-    model's probability that the file is fake (empty where the model gives none). Written whole or
-    not at all, never over one of `inputs`."""
+    model's probability that the file is fake (empty where the model gives none); then, on every row,
+    the provenance (its threshold is the one given; without one the columns are empty). Written whole
+    or not at all, never over one of `inputs`."""
 
     def number(value: float) -> str:
         return "" if math.isnan(value) else repr(float(value))
 
     paths = list(paths)
     chances = [math.nan] * len(paths) if probability is None else list(probability)
+    origin = [""] * len(PROVENANCE_COLUMNS) if provenance is None else provenance.cells()
     with output_file(path, inputs=inputs) as handle:
         writer = csv.writer(handle)
         writer.writerow(VERDICT_COLUMNS)
         for row in zip(paths, status, verdicts, scores, chances, strict=True):
-            writer.writerow([row[0], row[1], row[2], number(row[3]), repr(float(threshold)), number(row[4])])
+            writer.writerow([row[0], row[1], row[2], number(row[3]), repr(float(threshold)), number(row[4]), *origin])
 
 
 @dataclass(frozen=True, eq=False)
@@ -136,6 +228,9 @@ class VerdictFile:
     score: npt.NDArray[np.float64]  # (M,) float64, NaN where empty
     threshold: npt.NDArray[np.float64]  # (M,) float64, NaN where empty or absent
     probability: npt.NDArray[np.float64]  # (M,) float64, NaN where empty or absent
+    # What produced the verdicts: each distinct provenance of the rows, in the order first seen (one for a
+    # file classify wrote; none for a file written before the provenance columns)
+    provenance: tuple[Provenance, ...] = ()
     _by_path: dict[str, int] = field(init=False, repr=False)
     _by_key: dict[str, int] = field(init=False, repr=False)  # built on the first path not written as here
 
@@ -177,11 +272,13 @@ class VerdictFile:
 
 def read_verdicts(path: str | os.PathLike[str]) -> VerdictFile:
     """Read a verdicts file (as written by write_verdicts). The columns path, verdict and score are needed;
-    threshold and probability are read where present. ReportError names what cannot be read."""
+    threshold, probability and the provenance columns are read where present. ReportError names what cannot
+    be read."""
     name = os.fspath(path)
     paths: list[str] = []
     verdicts: list[str] = []
     numbers: dict[str, list[float]] = {"score": [], "threshold": [], "probability": []}
+    origins: dict[tuple[str, ...], Provenance | None] = {}
     try:
         with open(name, newline="", encoding="utf-8", errors="surrogateescape") as handle:
             reader = csv.DictReader(handle)
@@ -189,6 +286,7 @@ def read_verdicts(path: str | os.PathLike[str]) -> VerdictFile:
                 raise ReportError(
                     f"{name}: a verdicts file needs the columns path,verdict,score (as written by scanner classify)"
                 )
+            with_origin = set(PROVENANCE_COLUMNS) <= set(reader.fieldnames)
             for line, row in enumerate(reader, start=2):
                 value = (row["verdict"] or "").strip().lower()
                 if value not in (REAL, FAKE, ""):
@@ -201,6 +299,10 @@ def read_verdicts(path: str | os.PathLike[str]) -> VerdictFile:
                         values.append(float(text) if text else math.nan)
                     except ValueError:
                         raise ReportError(f"{name}, line {line}: {column} {echoed(text)} is not a number") from None
+                if with_origin:
+                    cells = (row.get("threshold") or "", *(row[c] or "" for c in PROVENANCE_COLUMNS))
+                    if cells not in origins:
+                        origins[cells] = _provenance_of(cells, numbers["threshold"][-1], f"{name}, line {line}")
                 paths.append(row["path"] or "")
                 verdicts.append(value)
     except OSError as exc:
@@ -208,4 +310,45 @@ def read_verdicts(path: str | os.PathLike[str]) -> VerdictFile:
     except (csv.Error, UnicodeError) as exc:
         raise ReportError(f"{name}: not a readable CSV file: {exc}") from None
     columns = {column: np.array(values, dtype=np.float64) for column, values in numbers.items()}
-    return VerdictFile(name, paths, np.array(verdicts, dtype=object), **columns)
+    provenance = tuple(p for p in origins.values() if p is not None)
+    return VerdictFile(name, paths, np.array(verdicts, dtype=object), **columns, provenance=provenance)
+
+
+def _provenance_of(cells: tuple[str, ...], threshold: float, where: str) -> Provenance | None:
+    """A row's Provenance from its threshold and PROVENANCE_COLUMNS cells; None where they are all empty."""
+    given = dict(zip(PROVENANCE_COLUMNS, cells[1:], strict=True))
+    if not any(given.values()):
+        return None
+    if given["threshold_set_by"] not in THRESHOLD_SOURCES:
+        raise ReportError(
+            f"{where}: threshold_set_by {echoed(given['threshold_set_by'])} is not one of "
+            + ", ".join(THRESHOLD_SOURCES)
+        )
+    try:
+        fpr = float(given["target_fpr"]) if given["target_fpr"].strip() else math.nan
+    except ValueError:
+        raise ReportError(f"{where}: target_fpr {echoed(given['target_fpr'])} is not a number") from None
+    try:
+        anchors = int(given["real_anchors"] or "0")
+    except ValueError:
+        raise ReportError(f"{where}: real_anchors {echoed(given['real_anchors'])} is not a whole number") from None
+    try:
+        anchor_paths = json.loads(given["real_anchor_paths"] or "[]")
+    except json.JSONDecodeError:
+        anchor_paths = None
+    if not isinstance(anchor_paths, list) or not all(isinstance(p, str) for p in anchor_paths):
+        raise ReportError(
+            f"{where}: real_anchor_paths {echoed(given['real_anchor_paths'])} is not a JSON list of paths"
+        )
+    return Provenance(
+        model=given["model"],
+        model_sha256=given["model_sha256"],
+        method=given["method"],
+        feature_set=given["feature_set"],
+        threshold=threshold,
+        threshold_set_by=given["threshold_set_by"],
+        target_fpr=fpr,
+        real_anchors=anchors,
+        real_anchor_paths=tuple(anchor_paths),
+        scanner_version=given["scanner_version"],
+    )

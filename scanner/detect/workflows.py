@@ -21,7 +21,14 @@ from scanner.detect.fit import METHODS, GMMFit, detector_defaults, fit_classifie
 from scanner.detect.labels import FAKE, REAL
 from scanner.detect.model import Model, bundled_model, canonical_notes, probability_of
 from scanner.detect.samples import Samples, anchor_features, subsample_fakes
-from scanner.detect.verdicts import Threshold, threshold_at_fpr, verdicts_of
+from scanner.detect.verdicts import (
+    UNCALIBRATED_WARNING,
+    UNSUPERVISED,
+    Provenance,
+    Threshold,
+    threshold_at_fpr,
+    verdicts_of,
+)
 
 
 def left_out(counts: dict[str, int], *, unlabelled: bool = True) -> str:
@@ -136,6 +143,7 @@ class Verdicts:
     threshold: float = 0.0  # the verdict is fake where score > threshold
     probability: np.ndarray | None = None  # P(fake | features), where the model defines one
     judge: Model | None = field(default=None, repr=False, compare=False)  # the model that scored them
+    provenance: Provenance | None = None  # what produced them (set by judge)
 
     def counts(self) -> dict[str, int]:
         return {
@@ -198,7 +206,9 @@ def judge(
     that calls at most `fpr` of the known-real `anchors` fake; and the model's probability where it has one.
 
     Anchors choose the mixture's fake side as well when `unsupervised`. Returns the
-    verdicts and, with `fpr`, how the threshold was chosen.
+    verdicts, with their Provenance, and, with `fpr`, how the threshold was chosen. The bundled
+    model on its own boundary (no threshold, no fpr, not unsupervised) adds the warning
+    UNCALIBRATED_WARNING to the notes.
     """
     if threshold is not None and fpr is not None:
         raise DetectorError("give a threshold or a false-positive rate, not both")
@@ -234,11 +244,25 @@ def judge(
         raise DetectorError(f"the threshold must be a finite number, not {value}")
     verdict = np.where(verdicts.score > value, FAKE, REAL).astype(object)
     verdict[np.isnan(verdicts.score)] = ""
+    provenance = Provenance(
+        model=UNSUPERVISED if unsupervised else scorer.source or "(a model not read from a file)",
+        model_sha256="" if unsupervised else scorer.sha256,
+        method=scorer.method,
+        feature_set=scorer.measurement.feature_set,
+        threshold=value,
+        threshold_set_by="--fpr" if fpr is not None else "--threshold" if threshold is not None else "default",
+        target_fpr=fpr if fpr is not None else math.nan,
+        real_anchors=len(measured[0]) if measured is not None else 0,
+        real_anchor_paths=tuple(anchors),
+    )
+    if provenance.uncalibrated:
+        notes.append(f"warning: {UNCALIBRATED_WARNING}")
     result = replace(
         verdicts,
         verdict=verdict,
         threshold=value,
         probability=probability_of(scorer, verdicts.score),
         notes=tuple(notes),
+        provenance=provenance,
     )
     return result, chosen

@@ -92,8 +92,11 @@ class CheckedFile:
     """An HDF5 file opened read-only after checking that it is a regular file; its objects are reached
     through the checking accessors. Use as a context manager."""
 
-    def __init__(self, path: str | os.PathLike[str], what: str, error: type[InputError]) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], what: str, error: type[InputError], *, digest: bool = False
+    ) -> None:
         self.name = os.fspath(path)
+        self.sha256: str | None = None  # with digest=True: of the bytes of the very file HDF5 opens
         self.what = what
         self.error = error
         try:
@@ -108,6 +111,11 @@ class CheckedFile:
             self.size = os.fstat(fd).st_size
             if not self.size:
                 raise self.refuse("an empty file")
+            if digest:
+                try:
+                    self.sha256 = safeio.sha256_of(fd)
+                except OSError as exc:
+                    raise error(f"{self.name}: cannot read it: {exc.strerror or exc}") from None
             try:
                 self.file = h5py.File(safeio.reopen_path(fd, self.name), "r")
             except HDF5_ERRORS as exc:

@@ -20,6 +20,7 @@ standard library.
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import stat
 
@@ -124,6 +125,16 @@ def read_bounded(path: AnyPath, max_bytes: int, *, follow: bool = True) -> bytea
         return buffer
     finally:
         os.close(fd)
+
+
+def sha256_of(fd: int) -> str:
+    """The SHA-256 (hex) of the whole file open at `fd`, read from its start in blocks (the offset is kept)."""
+    digest = hashlib.sha256()
+    offset = 0
+    while block := os.pread(fd, READ_BLOCK, offset):
+        digest.update(block)
+        offset += len(block)
+    return digest.hexdigest()
 
 
 def reopen_path(fd: int, path: AnyPath) -> str:

@@ -14,7 +14,7 @@ import numpy as np
 from scanner.core.constants import Status
 from scanner.core.schema import FeatureTable
 from scanner.detect.labels import FAKE, REAL, label_from_path
-from scanner.detect.verdicts import VerdictFile
+from scanner.detect.verdicts import Provenance, VerdictFile
 
 NO_VERDICT = "no verdict"
 NOT_CLASSIFIED = "not in verdicts"
@@ -34,6 +34,7 @@ class AlignedVerdicts:
     verdict: np.ndarray  # (N,) object: 'real', 'fake', NO_VERDICT or NOT_CLASSIFIED
     score: np.ndarray  # (N,) float64, NaN where there is none
     unmatched: int  # rows of the file whose path is not in the store
+    provenance: tuple[Provenance, ...] = ()  # what produced the verdicts (VerdictFile.provenance)
 
 
 def align_verdicts(verdicts: VerdictFile, table: FeatureTable) -> AlignedVerdicts:
@@ -44,7 +45,7 @@ def align_verdicts(verdicts: VerdictFile, table: FeatureTable) -> AlignedVerdict
     verdict[found] = np.where(verdicts.verdict[rows[found]] == "", NO_VERDICT, verdicts.verdict[rows[found]])
     score = np.full(len(table), np.nan)
     score[found] = verdicts.score[rows[found]]
-    return AlignedVerdicts(verdicts.source, verdict, score, unmatched)
+    return AlignedVerdicts(verdicts.source, verdict, score, unmatched, verdicts.provenance)
 
 
 def labels_from_paths(paths: Sequence[str]) -> np.ndarray:

@@ -17,13 +17,18 @@ display, no global state), so figures can be drawn from any process.
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import math
 import os
+import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from xml.sax.saxutils import escape
 
 import numpy as np
 import numpy.typing as npt
@@ -31,9 +36,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from scanner.core.constants import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, Status
+from scanner.core.version import __version__
 from scanner.features.extract import Extractor, GreyImage, spectral_features
 from scanner.features.reference import PAIRS, reference_spectra
-from scanner.images.decode import ImageInfo, UnusableImage, read_image
+from scanner.images.decode import ImageInfo, UnusableImage, decode_bytes, read_file
 from scanner.io.outputs import output_file
 
 if TYPE_CHECKING:
@@ -110,6 +116,7 @@ class SpectraView:
     verdict: str = ""
     score: float = math.nan
     model_spectrum: str = ""
+    sha256: str = ""  # of the bytes read and decoded
 
 
 def spectra_view(
@@ -127,7 +134,10 @@ def spectra_view(
     extractor measures otherwise. Raises UnusableImage (with the same statuses as a
     scan) for files the method cannot judge, including grey images.
     """
-    decoded = read_image(path, max_pixels, max_bytes)
+    data = read_file(path, max_bytes)
+    sha256 = hashlib.sha256(data).hexdigest()  # of the very bytes decoded: the file is read once
+    decoded = decode_bytes(data, max_pixels)
+    del data
     try:
         features = extractor.from_bgr(decoded.pixels)
     except GreyImage as exc:
@@ -158,6 +168,7 @@ def spectra_view(
         verdict=verdict,
         score=score,
         model_spectrum=model_spectrum,
+        sha256=sha256,
     )
 
 
@@ -339,29 +350,134 @@ def figure_format(path: str | os.PathLike[str], given: str | None = None) -> str
     return "jpg" if suffix == ".jpeg" else suffix[1:]
 
 
+@dataclass(frozen=True)
+class FigureProvenance:
+    """What a figure shows and what made it, for the file's metadata: the scanner's version, when (UTC),
+    each image drawn (its path and the SHA-256 of the bytes read) and, with a model, the model and each
+    image's verdict."""
+
+    date: datetime  # aware, UTC
+    views: tuple[SpectraView, ...]
+    model: Model | None = None
+
+    def record(self) -> dict[str, Any]:
+        images: list[dict[str, Any]] = []
+        for view in self.views:
+            image: dict[str, Any] = {"path": view.path, "sha256": view.sha256}
+            if self.model is not None:
+                image["verdict"] = view.verdict
+                image["score"] = None if math.isnan(view.score) else view.score
+            images.append(image)
+        record: dict[str, Any] = {
+            "software": f"scanner {__version__}",
+            "date": self.date.isoformat(timespec="seconds"),
+            "images": images,
+        }
+        if self.model is not None:
+            record["model"] = {
+                "model": self.model.source,
+                "sha256": self.model.sha256,
+                "method": self.model.method,
+                "feature_set": self.model.measurement.feature_set,
+                "threshold": 0.0,
+                "threshold_set_by": "default",
+            }
+        return record
+
+    def text(self) -> str:
+        """The record as JSON in ASCII (a name's undecodable bytes as \\udcXX escapes): fit for any format."""
+        return json.dumps(self.record(), ensure_ascii=True, sort_keys=True)
+
+
+PROVENANCE_KEY = "scanner provenance"  # the PNG text chunk's keyword
+
+
 def save_figure(
     fig: Figure,
     path: str | os.PathLike[str],
     dpi: int = DEFAULT_DPI,
     inputs: Iterable[str | os.PathLike[str] | None] = (),
     file_format: str | None = None,
+    provenance: FigureProvenance | None = None,
 ) -> None:
     """Write the figure, whole or not at all and never over one of `inputs` (`-`: standard output); the
-    format follows the extension (.jpg, .png, .webp, .svg or .pdf) unless given."""
+    format follows the extension (.jpg, .png, .webp, .svg or .pdf) unless given. With `provenance`, its
+    record goes into the file's metadata (figure_bytes)."""
     chosen = figure_format(path, file_format)
     with output_file(path, binary=True, inputs=inputs) as handle:
-        handle.write(figure_bytes(fig, chosen, dpi))
+        handle.write(figure_bytes(fig, chosen, dpi, provenance=provenance))
 
 
-def figure_bytes(fig: Figure, file_format: str = "png", dpi: int = 100, quality: int = JPEG_QUALITY) -> bytes:
-    """The figure in a format (png, jpg, webp, svg, pdf) as bytes; lossy formats at `quality`."""
+def figure_bytes(
+    fig: Figure,
+    file_format: str = "png",
+    dpi: int = 100,
+    quality: int = JPEG_QUALITY,
+    provenance: FigureProvenance | None = None,
+) -> bytes:
+    """The figure in a format (png, jpg, webp, svg, pdf) as bytes; lossy formats at `quality`.
+
+    Without `provenance` the file carries no date (the same figure gives the same bytes). With it, its
+    JSON record (FigureProvenance.text) goes into the metadata: a PNG text chunk 'scanner provenance'
+    (with 'Software' and 'Creation Time'), JPEG comment (COM) segments, WebP XMP (dc:description), the
+    PDF's Subject (with Creator and CreationDate) and the SVG's dc:description (with dc:creator, dc:date).
+    """
     buffer = io.BytesIO()
-    metadata = _quiet_metadata("." + file_format)
+    if provenance is None:
+        metadata: dict[str, Any] = _quiet_metadata("." + file_format)
+    else:
+        metadata = _provenance_metadata(file_format, provenance)
     if file_format in ("jpg", "webp"):
-        fig.savefig(buffer, format=file_format, dpi=dpi, pil_kwargs={"quality": quality})
+        options: dict[str, Any] = {"quality": quality}
+        if provenance is not None and file_format == "webp":
+            options["xmp"] = _xmp(provenance)
+        fig.savefig(buffer, format=file_format, dpi=dpi, pil_kwargs=options)
     else:
         fig.savefig(buffer, format=file_format, dpi=dpi, metadata=metadata)
-    return buffer.getvalue()
+    data = buffer.getvalue()
+    if provenance is not None and file_format == "jpg":
+        data = with_jpeg_comment(data, provenance.text().encode("ascii"))
+    return data
+
+
+def _provenance_metadata(file_format: str, provenance: FigureProvenance) -> dict[str, Any]:
+    software, date, text = f"scanner {__version__}", provenance.date, provenance.text()
+    if file_format == "png":
+        return {"Software": software, "Creation Time": date.isoformat(timespec="seconds"), PROVENANCE_KEY: text}
+    if file_format == "svg":
+        return {"Creator": software, "Date": date.isoformat(timespec="seconds"), "Description": text}
+    if file_format == "pdf":
+        return {"Creator": software, "CreationDate": date, "Subject": text}
+    return {}
+
+
+def _xmp(provenance: FigureProvenance) -> bytes:
+    """A minimal XMP packet: dc:description holds the record, xmp:CreatorTool and xmp:CreateDate the rest."""
+    return (
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/" '
+        'xmlns:xmp="http://ns.adobe.com/xap/1.0/">'
+        f"<xmp:CreatorTool>scanner {escape(__version__)}</xmp:CreatorTool>"
+        f"<xmp:CreateDate>{provenance.date.isoformat(timespec='seconds')}</xmp:CreateDate>"
+        f"<dc:description>{escape(provenance.text())}</dc:description>"
+        "</rdf:Description></rdf:RDF></x:xmpmeta>"
+    ).encode("ascii")
+
+
+JPEG_COMMENT_MAX = 65533  # bytes of text one COM segment holds (its length field counts itself)
+
+
+def with_jpeg_comment(jpeg: bytes, text: bytes) -> bytes:
+    """The JPEG with `text` in comment (COM) segments after its SOI and JFIF (APP0) segment; text longer
+    than one segment holds is split over several, to be joined in order."""
+    if jpeg[:2] != b"\xff\xd8":
+        raise ValueError("not a JPEG stream")
+    at = 2
+    if jpeg[2:4] == b"\xff\xe0":  # JFIF's APP0 must come first
+        at = 4 + struct.unpack(">H", jpeg[4:6])[0]
+    pieces = [text[i : i + JPEG_COMMENT_MAX] for i in range(0, len(text), JPEG_COMMENT_MAX)] or [b""]
+    comments = b"".join(b"\xff\xfe" + struct.pack(">H", len(p) + 2) + p for p in pieces)
+    return jpeg[:at] + comments + jpeg[at:]
 
 
 def figure_png(fig: Figure, dpi: int = 100) -> bytes:

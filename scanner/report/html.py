@@ -38,7 +38,7 @@ from scanner.core.errors import ReportError
 from scanner.core.schema import FeatureTable
 from scanner.core.version import __version__
 from scanner.detect.labels import FAKE, REAL
-from scanner.detect.verdicts import VerdictFile
+from scanner.detect.verdicts import UNCALIBRATED_WARNING, VerdictFile
 from scanner.features.extract import make_extractor
 from scanner.images.decode import UnusableImage
 from scanner.io.outputs import output_file
@@ -238,6 +238,8 @@ def _verdict_section(verdicts: AlignedVerdicts | None, labels: np.ndarray, ok: n
             "with <code>--verdicts</code> to count verdicts and list the most suspicious files.</p>"
         )
     order = (FAKE, REAL, NO_VERDICT, NOT_CLASSIFIED)
+    if any(p.uncalibrated for p in verdicts.provenance):
+        out += f'<div class="warn" id="uncalibrated"><b>Warning</b>: {_e(UNCALIBRATED_WARNING)}.</div>'
     out += f'<p class="note">From {_e(verdicts.source)}.</p>'
     out += _count_table("verdict-counts", "verdict", counts(verdicts.verdict, order), n)
     if verdicts.unmatched:
@@ -436,6 +438,12 @@ def _metadata_section(table: FeatureTable, inputs: ReportInputs) -> str:
     rows += [(k, v) for k, v in sorted(table.attrs.items()) if k != "spectrum"]
     if inputs.verdicts is not None:
         rows.append(("verdicts file", inputs.verdicts.source))
+        made_by = inputs.verdicts.provenance
+        if not made_by:
+            rows.append(("verdicts' model", "not recorded in the verdicts file (written by an older scanner)"))
+        for n, provenance in enumerate(made_by, start=1):
+            which = f" ({n} of {len(made_by)})" if len(made_by) > 1 else ""
+            rows += [(f"verdicts' {name}{which}", value) for name, value in provenance.rows()]
     rows.append(("report made", f"{_now()} by scanner {__version__}"))
     body = "".join(f'<tr><th>{_e(k)}</th><td class="path">{_e(_attr_text(v))}</td></tr>' for k, v in rows)
     return f'<h2>Run</h2><table id="metadata"><tbody>{body}</tbody></table>'

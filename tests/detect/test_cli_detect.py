@@ -2,8 +2,10 @@
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
+import pytest
 from helpers import FAKE_CENTRE, REAL_CENTRE, invoke, read_csv, store
 from typer.testing import CliRunner
 
@@ -172,3 +174,95 @@ def test_evaluate_markdown_and_json(tmp_path):
     single = invoke("evaluate", a)  # all protocols but adaptation, which needs two sets
     assert single.exit_code == 0 and "(Table 3)" in single.output and "(Table 4)" not in single.output
     assert invoke("evaluate", a, "--protocol", "adaptation").exit_code == 2
+
+
+# --- the verdicts' provenance, and the uncalibrated bundled model --------------------------------
+
+
+def _provenance(path):
+    from scanner.detect.verdicts import read_verdicts
+
+    (only,) = read_verdicts(path).provenance
+    return only
+
+
+def _sha256(path):
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def test_every_verdicts_file_names_its_model_threshold_and_version(tmp_path):
+    from scanner.core.version import __version__
+    from scanner.detect.model import bundled_model_path
+
+    train_store, _, _ = store(tmp_path, "train")
+    assert invoke("train", train_store, "--method", "svm", "--out", tmp_path / "m.h5").exit_code == 0
+    test_store, paths, _ = store(tmp_path, "test", 20, 20, seed=5)
+    reals = [a for p in paths[:5] for a in ("--real-anchor", p)]  # five known reals, found in the store
+    runs = {
+        "bundled": [],
+        "model": ["--model", tmp_path / "m.h5"],
+        "threshold": ["--model", tmp_path / "m.h5", "--threshold", "0.5"],
+        "fpr": ["--model", tmp_path / "m.h5", "--fpr", "0.2", *reals],
+        "unsupervised": ["--unsupervised", *reals[:6]],
+    }
+    found = {}
+    for name, options in runs.items():
+        result = invoke("classify", test_store, *options, "--out", tmp_path / f"{name}.csv")
+        assert result.exit_code == 0, result.output
+        found[name] = _provenance(tmp_path / f"{name}.csv")
+        assert found[name].scanner_version == __version__
+
+    bundled = found["bundled"]
+    assert (bundled.model, bundled.method, bundled.feature_set) == ("bundled:paper", "svm", "paper")
+    assert bundled.model_sha256 == _sha256(bundled_model_path("paper"))
+    assert (bundled.threshold, bundled.threshold_set_by, bundled.real_anchors) == (0.0, "default", 0)
+
+    own = found["model"]
+    assert (own.model, own.model_sha256) == (str(tmp_path / "m.h5"), _sha256(tmp_path / "m.h5"))
+    assert (own.method, own.feature_set, own.threshold_set_by) == ("svm", "paper", "default")
+
+    fixed = found["threshold"]
+    assert (fixed.threshold, fixed.threshold_set_by) == (0.5, "--threshold")
+    assert fixed.model_sha256 == own.model_sha256
+
+    calibrated = found["fpr"]
+    assert calibrated.threshold_set_by == "--fpr" and calibrated.target_fpr == pytest.approx(0.2)
+    assert calibrated.real_anchors == 5 and calibrated.real_anchor_paths == tuple(paths[:5])
+    rows = read_csv(tmp_path / "fpr.csv")
+    assert {float(r["threshold"]) for r in rows} == {calibrated.threshold}  # the row's threshold is the one named
+
+    mixture = found["unsupervised"]
+    assert (mixture.model, mixture.model_sha256, mixture.method) == ("unsupervised", "", "gmm")
+    assert (mixture.threshold_set_by, mixture.real_anchors) == ("default", 3)
+    assert "(--unsupervised)" in mixture.threshold_text()
+
+
+WARNING = "warning: the bundled model is not calibrated on this collection"
+
+
+@pytest.mark.parametrize(
+    ("options", "warned"),
+    [
+        ([], True),
+        (["-q"], True),  # -q keeps warnings: this one is about what the verdicts mean
+        (["--out", "-"], True),  # the data on stdout: the warning still on stderr, not in the CSV
+        (["--threshold", "0"], False),
+        (["--fpr", "0.2", "--real-anchor", "REAL"], False),
+        (["--unsupervised"], False),
+        (["--model", "MODEL"], False),
+    ],
+)
+def test_the_uncalibrated_bundled_model_says_so_once_on_stderr(tmp_path, options, warned):
+    test_store, paths, _ = store(tmp_path, "test", 10, 10)
+    if "MODEL" in options:
+        bundled_model("paper").save(tmp_path / "mine.h5")  # a model file of the user's, though the bundled bytes
+    options = [str(tmp_path / "mine.h5") if o == "MODEL" else paths[0] if o == "REAL" else o for o in options]
+    out = [] if "--out" in options else ["--out", tmp_path / "v.csv"]
+    result = invoke("classify", test_store, *options, *out)
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count(WARNING) == (1 if warned else 0)
+    assert WARNING not in result.stdout
+    if "--out" in options:
+        assert WARNING not in result.stdout and len(list(csv.DictReader(result.stdout.splitlines()))) == 20

@@ -3,6 +3,7 @@ the probability a model gives."""
 
 import csv
 import io
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -223,3 +224,92 @@ def test_a_verdicts_file_that_cannot_be_read(tmp_path, text, message):
         read_verdicts(tmp_path / "v.csv")
     with pytest.raises(ReportError, match="cannot read verdicts file"):
         read_verdicts(tmp_path / "none.csv")
+
+
+# --- the verdicts' provenance -----------------------------------------------------------------
+
+
+def test_the_verdicts_file_carries_its_provenance_and_reads_it_back(tmp_path):
+    from scanner.core.version import __version__
+    from scanner.detect.verdicts import Provenance
+
+    origin = Provenance(
+        model="/models/m.h5",
+        model_sha256="ab" * 32,
+        method="logistic",
+        feature_set="extended",
+        threshold=0.25,
+        threshold_set_by="--fpr",
+        target_fpr=0.05,
+        real_anchors=37,
+        real_anchor_paths=("known real/", "one,more.png"),
+    )
+    out = tmp_path / "v.csv"
+    write_verdicts(out, ["a", "b"], ["ok", "ok"], ["fake", "real"], [1.0, -1.0], threshold=0.25, provenance=origin)
+    rows = read_csv(out)
+    assert all(r["model"] == "/models/m.h5" and r["scanner_version"] == __version__ for r in rows)  # on every row
+    (back,) = read_verdicts(out).provenance
+    assert back == replace(origin, target_fpr=back.target_fpr) and back.target_fpr == pytest.approx(0.05)
+    assert (
+        back.threshold_text()
+        == "--fpr 0.05 --real-anchor known real/ --real-anchor one,more.png (37 known-real images used)"
+    )
+    assert not back.uncalibrated and replace(back, model="bundled:paper", threshold_set_by="default").uncalibrated
+
+
+def test_a_verdicts_file_without_provenance_still_reads(tmp_path):
+    (tmp_path / "old.csv").write_text("path,status,verdict,score,threshold,probability\na,ok,fake,1.5,0.0,\n")
+    old = read_verdicts(tmp_path / "old.csv")
+    assert old.provenance == () and old.verdict.tolist() == ["fake"]
+    write_verdicts(tmp_path / "none.csv", ["a"], ["ok"], ["real"], [-1.0])  # no provenance given: empty columns
+    assert read_verdicts(tmp_path / "none.csv").provenance == ()
+
+
+@pytest.mark.parametrize(
+    ("cell", "value", "message"),
+    [
+        ("threshold_set_by", "by hand", "threshold_set_by 'by hand' is not one of default, --threshold, --fpr"),
+        ("real_anchors", "many", "real_anchors 'many' is not a whole number"),
+        ("target_fpr", "low", "target_fpr 'low' is not a number"),
+        ("real_anchor_paths", "dir/", "real_anchor_paths 'dir/' is not a JSON list of paths"),
+    ],
+)
+def test_a_provenance_that_cannot_be_read(tmp_path, cell, value, message):
+    from scanner.detect.verdicts import PROVENANCE_COLUMNS
+
+    good = {
+        "model": "bundled:paper",
+        "model_sha256": "0" * 64,
+        "method": "svm",
+        "feature_set": "paper",
+        "threshold_set_by": "default",
+        "target_fpr": "",
+        "real_anchors": "0",
+        "real_anchor_paths": "[]",
+        "scanner_version": "0.2.0",
+    }
+    good[cell] = value
+    with open(tmp_path / "v.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "verdict", "score", "threshold", *PROVENANCE_COLUMNS])
+        writer.writerow(["a", "real", "-1", "0", *(good[c] for c in PROVENANCE_COLUMNS)])
+    with pytest.raises(ReportError, match=f"line 2: {message}"):
+        read_verdicts(tmp_path / "v.csv")
+
+
+def test_a_loaded_model_knows_its_file_and_its_sha256(tmp_path, monkeypatch):
+    import hashlib
+
+    from scanner.detect.model import bundled_model_path
+
+    default = load_model()
+    assert default.source == "bundled:extended"
+    assert default.sha256 == hashlib.sha256(bundled_model_path("extended").read_bytes()).hexdigest()
+    paper = bundled_model("paper")
+    assert paper.source == "bundled:paper"
+    assert paper.sha256 == hashlib.sha256(bundled_model_path("paper").read_bytes()).hexdigest()
+    paper.save(tmp_path / "copy.h5")
+    monkeypatch.chdir(tmp_path)
+    copy = load_model("copy.h5")  # the path as given, made absolute
+    assert copy.source == str(tmp_path / "copy.h5")
+    assert copy.sha256 == hashlib.sha256((tmp_path / "copy.h5").read_bytes()).hexdigest()

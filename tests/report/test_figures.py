@@ -222,3 +222,119 @@ def test_two_examples_make_a_figure_under_a_megabyte(tmp_path):
     assert result.exit_code == 0 and small.stat().st_size < out.stat().st_size / 2  # --dpi sets the resolution
     piped = runner.invoke(app, ["spectrum", str(images[0]), "--out", "-", "--format", "webp", "--planner", "estimate"])
     assert piped.exit_code == 0 and piped.stdout_bytes[8:12] == b"WEBP" and "standard output" in piped.stderr
+
+
+# --- the figure's provenance ------------------------------------------------------------------
+
+
+def png_texts(data):
+    """The PNG's tEXt chunks, {keyword: text}, parsed from the chunk layout (length, type, data, CRC)."""
+    import struct
+    import zlib
+
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    texts, at = {}, 8
+    while at < len(data):
+        (length,) = struct.unpack(">I", data[at : at + 4])
+        kind, body = data[at + 4 : at + 8], data[at + 8 : at + 8 + length]
+        assert struct.unpack(">I", data[at + 8 + length : at + 12 + length])[0] == zlib.crc32(kind + body)
+        if kind == b"tEXt":
+            key, _, text = body.partition(b"\0")
+            texts[key.decode("latin-1")] = text.decode("latin-1")
+        at += 12 + length
+    return texts
+
+
+def jpeg_comments(data):
+    """The JPEG's comment (COM) segments before its scan, in order; and the first segment's marker."""
+    import struct
+
+    assert data[:2] == b"\xff\xd8"
+    comments, markers, at = [], [], 2
+    while data[at + 1] != 0xDA:  # up to the start of scan
+        marker, (length,) = data[at + 1], struct.unpack(">H", data[at + 2 : at + 4])
+        markers.append(marker)
+        if marker == 0xFE:
+            comments.append(data[at + 4 : at + 2 + length])
+        at += 2 + length
+    return comments, markers[0]
+
+
+def read_provenance(path, file_format):
+    """The provenance record a figure file carries, as written for its format."""
+    import io
+    import json
+    import re
+    import xml.etree.ElementTree as ET
+
+    from PIL import Image
+
+    data = path.read_bytes()
+    dc = "{http://purl.org/dc/elements/1.1/}description"
+    if file_format == "png":
+        texts = png_texts(data)
+        record = json.loads(texts["scanner provenance"])
+        assert texts["Software"] == record["software"] and texts["Creation Time"] == record["date"]
+    elif file_format == "jpg":
+        comments, first = jpeg_comments(data)
+        assert first == 0xE0  # JFIF's APP0 still comes first
+        record = json.loads(b"".join(comments))
+        Image.open(io.BytesIO(data)).load()  # still a whole JPEG
+    elif file_format == "svg":
+        record = json.loads(ET.fromstring(data).find(f".//{dc}").text)
+    elif file_format == "pdf":
+        text = re.search(rb"/Subject \((.*)\)\n", data).group(1)
+        record = json.loads(re.sub(rb"\\([\\()])", rb"\1", text))  # a PDF string's escapes
+    else:
+        record = json.loads(ET.fromstring(Image.open(io.BytesIO(data)).info["xmp"]).find(f".//{dc}").text)
+    return record
+
+
+@pytest.mark.parametrize("file_format", ["png", "jpg", "svg", "pdf", "webp"])
+def test_the_figure_names_the_scanner_the_date_the_images_and_the_verdicts(tmp_path, file_format):
+    import hashlib
+    from datetime import UTC, datetime
+
+    from scanner.core.version import __version__
+    from scanner.detect.model import bundled_model_path
+
+    images = [
+        write_png(tmp_path / "visage é.png", natural_image(40, 56, seed=9)),
+        write_png(tmp_path / "other.png", natural_image(48, 48, seed=3)),
+    ]
+    out = tmp_path / f"spectra.{file_format}"
+    before = datetime.now(UTC).replace(microsecond=0)
+    result = runner.invoke(
+        app, ["spectrum", *map(str, images), "--out", str(out), "--verdict", "--planner", "estimate"]
+    )
+    after = datetime.now(UTC)
+    assert result.exit_code == 0, result.output
+    record = read_provenance(out, file_format)
+    assert record["software"] == f"scanner {__version__}"
+    assert record["date"].endswith("+00:00") and before <= datetime.fromisoformat(record["date"]) <= after
+    assert [i["path"] for i in record["images"]] == list(map(str, images))
+    assert [i["sha256"] for i in record["images"]] == [hashlib.sha256(p.read_bytes()).hexdigest() for p in images]
+    assert all(i["verdict"] in ("real", "fake") and isinstance(i["score"], float) for i in record["images"])
+    model = record["model"]
+    assert (model["model"], model["method"], model["feature_set"]) == ("bundled:extended", "logistic", "extended")
+    assert model["sha256"] == hashlib.sha256(bundled_model_path("extended").read_bytes()).hexdigest()
+    assert (model["threshold"], model["threshold_set_by"]) == (0.0, "default")
+
+
+def test_the_figure_without_a_model_has_no_verdicts_and_a_long_record_spans_comments(tmp_path):
+    import json
+
+    from scanner.report.figures import JPEG_COMMENT_MAX, with_jpeg_comment
+
+    image = write_png(tmp_path / "face.png", natural_image(40, 56, seed=9))
+    out = tmp_path / "spectra.png"
+    result = runner.invoke(app, ["spectrum", str(image), "--out", str(out), "--planner", "estimate"])
+    assert result.exit_code == 0, result.output
+    record = read_provenance(out, "png")
+    assert "model" not in record and set(record["images"][0]) == {"path", "sha256"}
+
+    text = json.dumps({"images": ["x" * 1000] * 100}).encode()  # over one segment's 65533 bytes
+    jpeg = cv2.imencode(".jpg", natural_image(16, 16)[..., ::-1])[1].tobytes()
+    comments, first = jpeg_comments(with_jpeg_comment(jpeg, text))
+    assert first == 0xE0 and len(comments) == 2 and len(comments[0]) == JPEG_COMMENT_MAX
+    assert b"".join(comments) == text

@@ -359,3 +359,56 @@ def test_the_examples_report_is_small_and_counts_what_it_shows(tmp_path):
     text = out.read_text(encoding="utf-8")
     assert "<h2>The 8 most suspicious files</h2>" in text and "The 20 most" not in text
     assert out.stat().st_size < 1_000_000 and text.count("data:image/jpeg;base64,") == 8
+
+
+def run_table(text):
+    """The report's run table: {name: value}."""
+    import html
+
+    table = text[text.index('<table id="metadata">') :]
+    table = table[: table.index("</table>")]
+    return {
+        html.unescape(k): html.unescape(v) for k, v in re.findall(r"<tr><th>(.*?)</th><td[^>]*>(.*?)</td></tr>", table)
+    }
+
+
+def test_the_report_names_what_produced_the_verdicts_and_warns_of_the_uncalibrated_model(tmp_path):
+    import hashlib
+
+    from helpers import invoke, store
+
+    from scanner.core.version import __version__
+    from scanner.detect.model import bundled_model_path
+
+    features, paths, _ = store(tmp_path, "sweep", 10, 10)
+    bundled_sha = hashlib.sha256(bundled_model_path("paper").read_bytes()).hexdigest()
+    made = {}
+    for name, options in (("bundled", []), ("threshold", ["--threshold", "0.5"])):
+        assert invoke("classify", features, *options, "--out", tmp_path / f"{name}.csv").exit_code == 0
+        out = tmp_path / f"{name}.html"
+        result = invoke("report", features, "--verdicts", tmp_path / f"{name}.csv", "--top", "0", "--out", out)
+        assert result.exit_code == 0, result.output
+        made[name] = out.read_text(encoding="utf-8")
+
+    text = made["bundled"]
+    warning = text.index('id="uncalibrated"')
+    assert text.count('id="uncalibrated"') == 1 and warning < text.index('id="verdict-counts"')
+    assert "the bundled model is not calibrated on this collection" in text[warning : warning + 400]
+    run = run_table(text)
+    assert run["verdicts' model"] == "bundled:paper" and run["verdicts' model SHA-256"] == bundled_sha
+    assert (run["verdicts' method"], run["verdicts' feature set"]) == ("svm", "paper")
+    assert (run["verdicts' threshold"], run["verdicts' threshold set by"]) == ("0", "default")
+    assert run["verdicts' classified by"] == f"scanner {__version__}"
+
+    text = made["threshold"]
+    assert 'id="uncalibrated"' not in text
+    run = run_table(text)
+    assert (run["verdicts' threshold"], run["verdicts' threshold set by"]) == ("0.5", "--threshold")
+    assert run["verdicts' model SHA-256"] == bundled_sha
+
+    (tmp_path / "old.csv").write_text("path,status,verdict,score\n" + "".join(f"{p},ok,real,-1\n" for p in paths))
+    out = tmp_path / "old.html"
+    assert invoke("report", features, "--verdicts", tmp_path / "old.csv", "--top", "0", "--out", out).exit_code == 0
+    text = out.read_text(encoding="utf-8")
+    assert 'id="uncalibrated"' not in text
+    assert run_table(text)["verdicts' model"] == "not recorded in the verdicts file (written by an older scanner)"
