@@ -73,10 +73,12 @@ def test_a_merge_that_cannot_be_written_ends_with_exit_3_and_loses_nothing(tmp_p
     err = failed.stderr.decode()
     assert failed.returncode == 3, text(failed)
     assert "Traceback" not in err and "Exception ignored" not in err
-    assert err.strip() == (
+    *progress, last = err.strip().splitlines()
+    assert last == (
         f"scanner scan: cannot write {store}: File too large; the rows of this scan are kept in "
         f"{store}.journal: rerun the same command to finish"
     )
+    assert all(line.startswith("scan: ") for line in progress), err  # a slow machine's progress lines
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photos", "s.h5", "s.h5.journal"]  # no .tmp, no lock
     assert store_rows(store) == before
     # Room again: the same command finishes, nothing lost, nothing measured twice.
@@ -246,3 +248,51 @@ def test_a_file_that_crashes_the_decoder_is_marked_after_two_lone_crashes(tmp_pa
         "the decoder crashed on this file (worker exit code -6, 2 times)",
     )
     assert len(rows) == 39 and {s for s, _ in rows.values()} == {"ok"}
+
+
+_KILLS_WHILE_READING = """
+import os, signal, sys
+from scanner.features.extract import extractor_spec
+from scanner.io.walk import Walk
+from scanner.run.executors.base import MeasureSpec
+from scanner.run.executors.local import LocalPool
+
+root = sys.argv[1]
+found = sorted(Walk([root]), key=lambda f: f.relpath)
+spec = MeasureSpec(extractor_spec(planner="estimate"), (b"", os.fsencode(root)))
+kills, rows = 0, []
+with LocalPool(spec, 1) as pool:
+    for out in pool.map(iter([[f] for f in found])):  # one file a chunk: the worker holds both, reads one
+        if out is not None:
+            rows.append(out)
+        worker = pool._pool[0]
+        if kills < 5 and worker.ready and worker.cells[2]:  # in the middle of reading a file
+            os.kill(worker.process.pid, signal.SIGKILL)
+            worker.process.join()
+            kills += 1
+for part in rows:
+    for path, status, error in zip(part.path, part.status, part.error):
+        print(path.decode(), status, error, sep="|")
+"""
+
+
+def test_a_kill_counts_only_against_the_file_being_read(tmp_path):
+    # The fault: a worker holds two lone files (one it reads, one queued), and a kill from outside was
+    # counted against both; five kills marked a file unreadable that no worker had even begun to read.
+    photos = images(tmp_path / "photos", 2, size=32)
+    done = subprocess.run(
+        [sys.executable, "-c", _KILLS_WHILE_READING, str(photos)],
+        capture_output=True,
+        timeout=240,
+        preexec_fn=limited(MEMORY_GIB),
+        env={**os.environ, "SCANNER_TEST_DELAY": "img:0.6"},
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    rows = dict(line.split("|", 1) for line in done.stdout.decode().splitlines())
+    assert sorted(rows) == ["img0000.png", "img0001.png"], rows
+    # Five kills, each while one file was being read: at most that file reaches the five that mark it.
+    statuses = sorted(value.split("|")[0] for value in rows.values())
+    assert statuses in (["ok", "ok"], ["ok", "unreadable"]), rows
+    for value in rows.values():
+        if value.startswith("unreadable"):
+            assert "a worker reading this file was killed" in value and "5 times" in value, value

@@ -6,10 +6,11 @@ imported the engine. Chunks are handed out as workers have room (at most
 ``IN_FLIGHT`` per worker), so nothing piles up however large the listing.
 
 A worker that dies (a decoder crash on a hostile file) is replaced. Its
-unfinished files are retried one by one; a file that crashes a worker on its own
-twice (SIGSEGV, SIGABRT, ...), or that is alone in a worker killed from outside
-five times (SIGKILL: the OOM killer, or a person), gets an ``unreadable`` row
-instead of stopping the sweep. A worker that
+unfinished files are retried one by one; a file that crashes a worker reading it
+alone twice (SIGSEGV, SIGABRT, ...), or that was being read alone in a worker
+killed from outside five times (SIGKILL: the OOM killer, or a person), gets an
+``unreadable`` row instead of stopping the sweep. Only the file being read is
+blamed: one the worker held but had not begun is retried as it was. A worker that
 dies before it is ready blames no file, and repeated deaths with nothing
 finished in between stop the scan.
 
@@ -78,8 +79,8 @@ class _ToParent(logging.Handler):
 
 
 class _SharedClock:
-    """The worker's side of the time limit: which chunk and file it is decoding, and since when
-    (cells: chunk id, file index, start on the monotonic clock, 0 when not decoding)."""
+    """The worker's side of the time limit, and of whom its death blames: which chunk and file it is decoding,
+    and since when (cells: chunk id, file index, start on the monotonic clock, 0 when not decoding)."""
 
     def __init__(self, cells: Any) -> None:
         self.cells = cells
@@ -103,7 +104,7 @@ def _worker_main(conn: Connection, spec: MeasureSpec, cells: Any) -> None:
     logger.addHandler(_ToParent(conn))
     logger.propagate = False
     extractor = build_extractor(spec.extractor)
-    clock = _SharedClock(cells) if spec.file_timeout > 0 else None
+    clock = _SharedClock(cells)  # the parent's view of what is read: its time limit, and whom a death blames
     try:
         conn.send(READY)
         while True:
@@ -111,8 +112,7 @@ def _worker_main(conn: Connection, spec: MeasureSpec, cells: Any) -> None:
             if task is None:
                 return
             chunk_id, files = task
-            if clock is not None:
-                clock.chunk_id = chunk_id
+            clock.chunk_id = chunk_id
             conn.send(
                 (
                     chunk_id,
@@ -299,9 +299,10 @@ class LocalPool(Executor):
                 f"worker processes keep dying (last exit code {code}){hint}; the rows finished so far "
                 "are saved: rerun the same command to resume"
             )
-        for chunk in dead.chunks.values():
-            if not dead.ready:
-                self._retry.appendleft(chunk)
+        reading = int(dead.cells[0])  # the chunk whose file it was reading last (0: none begun)
+        for chunk_id, chunk in dead.chunks.items():
+            if not dead.ready or (len(chunk) == 1 and chunk_id != reading):
+                self._retry.appendleft(chunk)  # never begun: the death is not this file's doing
             elif len(chunk) == 1:
                 f = chunk[0]
                 key = (f.root, f.relpath)
