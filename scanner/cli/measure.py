@@ -27,7 +27,7 @@ from scanner.core.constants import (
     ReadLimits,
     Status,
 )
-from scanner.core.errors import FatalError, InputError
+from scanner.core.errors import FatalError, InputError, ScanError
 from scanner.core.featuresets import DEFAULT_FEATURE_SET, FEATURE_NAMES
 from scanner.features.backends.base import DEFAULT_BACKEND, DEFAULT_PLANNER, backend_options
 from scanner.images.limits import use_pixel_cap
@@ -166,6 +166,19 @@ def _summary_json(summary: ScanSummary, counts: dict[str, int], problems: list[t
 
 
 WHAT_TO_SCAN = "What to scan"
+
+
+def resume_command(argv: list[str]) -> str:
+    """The command line that goes on with an interrupted scan: `argv` (sys.argv) without --overwrite,
+    which would start over again, quoted for a shell."""
+    ended = False  # after `--` every word is a path, even one named --overwrite
+    words = ["scanner"]
+    for word in argv[1:]:
+        if word == "--overwrite" and not ended:
+            continue
+        ended = ended or word == "--"
+        words.append(word)
+    return shlex.join(words)
 
 
 def _list_entries(path: Path, null: bool) -> Iterator[bytes]:
@@ -374,12 +387,19 @@ def scan(
         problems = first_problems(summary.out, PROBLEMS_SHOWN)
     except OSError as exc:
         raise FatalError(f"{exc.strerror or exc}: {exc.filename or out}") from None
+    except ScanError as exc:
+        if overwrite:  # "rerun the same command" would start over again
+            raise ScanError(f"{exc}; to resume, leave out --overwrite: {resume_command(sys.argv)}") from None
+        raise
     if as_json:
         typer.echo(_summary_json(summary, counts, problems))
     elif not quiet:
         say(_summary(summary, counts, problems))
     if summary.interrupted:
-        say("interrupted: what finished is in the store; run the same command again to go on", err=True)
+        if overwrite:  # the same command would start over again
+            say(f"interrupted: what finished is in the store; to go on, run: {resume_command(sys.argv)}", err=True)
+        else:
+            say("interrupted: what finished is in the store; run the same command again to go on", err=True)
         raise typer.Exit(ExitCode.INTERRUPTED)
     unusable = any(s != Status.OK for s in counts)
     raise typer.Exit(ExitCode.SOME_UNUSABLE if strict and unusable else ExitCode.OK)
