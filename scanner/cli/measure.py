@@ -239,7 +239,8 @@ def scan(
             "--from-list",
             metavar="FILE",
             rich_help_panel=WHAT_TO_SCAN,
-            help="Also scan the paths in this file, one per line or NUL-separated as find -print0 writes ('-': stdin).",
+            help="Also scan the paths in this file, one per line, or NUL-separated as find -print0 writes (a list "
+            "holding a NUL is read so) ('-': stdin).",
         ),
     ] = None,
     null: Annotated[
@@ -247,7 +248,7 @@ def scan(
         typer.Option(
             "--null",
             "-0",
-            help="Paths in the --from-list file end only at NUL bytes (names with newlines).",
+            help="Paths in the --from-list file end only at NUL bytes, from the start (like xargs -0).",
             rich_help_panel=WHAT_TO_SCAN,
         ),
     ] = False,
