@@ -331,7 +331,7 @@ def scan(
 
     from scanner.io.walk import Walk, parse_extensions
     from scanner.run.progress import ScanDisplay, TotalCount
-    from scanner.run.sweep import MeasureOptions, ScanOptions, parse_retry, parse_shard
+    from scanner.run.sweep import MeasureOptions, ScanOptions, parse_retry, parse_shard, shard_files
     from scanner.run.sweep import scan as run_scan
     from scanner.store.hdf5 import column_counts, first_problems
     from scanner.store.session import CommitPolicy
@@ -363,8 +363,8 @@ def scan(
         return Walk(paths, recursive=recursive, extensions=extensions, from_list=entries, follow_links=follow_links)
 
     walk = walk_of(from_list)
-    # The total (for the bar and the time left) comes from a second walk counted in the background;
-    # a list that cannot be read twice (stdin, a pipe) shows no total.
+    # The total (for the bar and the time left) comes from a second walk counted in the background (of
+    # the shard's files only, with --shard); a list that cannot be read twice (stdin, a pipe) shows no total.
     countable = not quiet and (from_list is None or (str(from_list) != "-" and from_list.is_file()))
     scan_options = ScanOptions(
         MeasureOptions(feature_set, spectrum, precision, canonical, fft, planner),
@@ -381,7 +381,9 @@ def scan(
     try:
         with (
             ScanDisplay(quiet=quiet) as display,
-            TotalCount(lambda: walk_of(from_list), display.set_total) if countable else nullcontext(),
+            TotalCount(lambda: shard_files(walk_of(from_list), scan_options.shard), display.set_total)
+            if countable
+            else nullcontext(),
         ):
             summary = run_scan(walk, out, scan_options, ["scanner", *sys.argv[1:]], display.update)
         counts = column_counts(summary.out)

@@ -42,6 +42,7 @@ __all__ = [
     "StoreMismatch",
     "journal_path",
     "scan",
+    "shard_files",
 ]
 
 LOOK_AHEAD = 4096  # walk entries examined per step while skipping done files
@@ -163,6 +164,15 @@ def parse_retry(text: str | None) -> frozenset[str]:
 def shard_of(path: bytes, n: int) -> int:
     """The shard (1 to n) a file's full path belongs to: the same on every machine and in every walk order."""
     return path_key(path) % n + 1
+
+
+def shard_files(walk: Walk, shard: tuple[int, int] | None) -> Iterator[Found]:
+    """What the walk yields that is in the shard (I, N) (all of it for None): the files a sharded scan goes
+    through, for its progress total."""
+    roots = [os.fsencode(root) for root in walk.roots]
+    for found in walk:
+        if shard is None or shard_of(os.path.join(roots[found.root], found.relpath), shard[1]) == shard[0]:
+            yield found
 
 
 def _chunks(

@@ -91,3 +91,27 @@ def test_the_total_is_counted_in_the_background(tmp_path):
     with TotalCount(lambda: Walk([tmp_path]), lambda n: (got.append(n), done.set())) as count:
         assert done.wait(10)
     assert got == [30] and count.total == 30
+
+
+def test_a_shard_counts_its_own_files_only(tmp_path, monkeypatch):
+    """`scan --shard I/N`: the progress total is the shard's files, not the whole listing's."""
+    from typer.testing import CliRunner
+
+    from scanner.cli import app
+    from scanner.run.sweep import shard_files
+    from scanner.store.hdf5 import read_features
+
+    for i in range(40):
+        (tmp_path / "photos").mkdir(exist_ok=True)
+        (tmp_path / "photos" / f"{i}.jpg").write_bytes(b"not a jpeg")
+    walk = Walk([tmp_path / "photos"])
+    sizes = [sum(1 for _ in shard_files(walk, (i, 3))) for i in (1, 2, 3)]
+    assert sum(sizes) == 40 and all(0 < n < 40 for n in sizes)
+    assert sum(1 for _ in shard_files(walk, None)) == 40
+
+    totals = []
+    monkeypatch.setattr(ScanDisplay, "set_total", lambda self, n: totals.append(n))
+    out = tmp_path / "s.h5"
+    result = CliRunner().invoke(app, ["scan", str(tmp_path / "photos"), "--out", str(out), "--shard", "2/3", "-j", "1"])
+    assert result.exit_code == 0, result.output
+    assert totals == [sizes[1]] == [len(read_features(out))]
