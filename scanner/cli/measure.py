@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from scanner.cli import options
-from scanner.cli.base import command
-from scanner.cli.text import counts_lines, say, shown
+from scanner.cli.base import Quiet, command
+from scanner.cli.text import chatty, counts_lines, say, shown
 from scanner.core.constants import (
     DEFAULT_FILE_TIMEOUT,
     DEFAULT_FOLLOW_LINKS,
@@ -261,7 +261,7 @@ def scan(
         ),
     ] = DEFAULT_FOLLOW_LINKS,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Start over instead of resuming.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no summary.")] = False,
+    quiet: Quiet = False,
     planner: options.Planner = DEFAULT_PLANNER,
     max_pixels: options.MaxPixels = DEFAULT_MAX_PIXELS,
     max_bytes: options.MaxBytes = DEFAULT_MAX_BYTES,
@@ -337,6 +337,7 @@ def scan(
     from scanner.store.session import CommitPolicy
 
     paths = paths or []
+    quiet = quiet or not chatty()  # --log-level warning says as little as --quiet
     if str(out) == "-":
         raise InputError("a feature store is a file that scans resume and commands read: give a file name, not '-'")
     if not paths and from_list is None:
