@@ -400,8 +400,8 @@ def evaluate(
         Literal["all", "binary", "few-fakes", "adaptation"],
         typer.Option(
             "--protocol",
-            help="binary: GMM and SVM (Table 2); few-fakes: SVM with 50/25/5/1 % fakes (Table 3); "
-            "adaptation: every source -> target pair (Table 4).",
+            help="all: the three below; binary: GMM and SVM (Table 2); few-fakes: SVM with 50/25/5/1 % fakes "
+            "(Table 3); adaptation: every source -> target pair (Table 4).",
         ),
     ] = "all",
     test_size: Annotated[

@@ -27,13 +27,16 @@ def panels(text):
         elif line.startswith("╰"):
             title = None
         elif title:
-            found[title] += line + "\n"
+            found[title] += line.strip("│ ") + "\n"
     return found
 
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_quiet_is_one_option_in_the_messages_panel(command):
-    text = runner.invoke(app, [command, "--help"], env={"COLUMNS": "200", "TERMINAL_WIDTH": "200"}).output
+    cmd = typer.main.get_command(app).commands[command]  # type: ignore[attr-defined]
+    quiet = [p for p in cmd.params if "--quiet" in p.opts]
+    assert [(p.opts, p.help, p.rich_help_panel) for p in quiet] == [(["--quiet", "-q"], QUIET_HELP, "Messages")]
+    text = runner.invoke(app, [command, "--help"]).output
     boxes = panels(text)
     assert "--quiet" in boxes["Messages"] and QUIET_HELP in " ".join(boxes["Messages"].split()), text
     assert all("--quiet" not in body for title, body in boxes.items() if title != "Messages"), text
