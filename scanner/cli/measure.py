@@ -324,6 +324,14 @@ def scan(
             "--task-files", min=1, metavar="N", help="With --cluster: files per task at most (default 2,048)."
         ),
     ] = None,
+    dashboard: Annotated[
+        bool,
+        typer.Option(
+            "--dashboard",
+            help="With --cluster: serve Dask's dashboard (for --cluster local, on port 8787 or a free one; "
+            "it needs the bokeh package) and print its address.",
+        ),
+    ] = False,
 ) -> None:
     """Scan directories into a crash-safe, resumable HDF5 feature store."""
     use_pixel_cap(max_pixels)  # before the decoder loads, here and in the workers
@@ -353,6 +361,8 @@ def scan(
         raise InputError(str(exc)) from None
     if task_files is not None and cluster is None:
         raise InputError("--task-files sets the size of a Dask task: it goes with --cluster")
+    if dashboard and cluster is None:
+        raise InputError("--dashboard shows a Dask cluster at work: it goes with --cluster")
     if workers is not None and cluster not in (None, "local"):
         raise InputError(
             "--workers sets the processes of the local pool or of --cluster local; a running Dask "
@@ -378,6 +388,7 @@ def scan(
         cluster=cluster,
         task_files=task_files,
         retry=parse_retry(retry),
+        dashboard=dashboard,
     )
     try:
         with (

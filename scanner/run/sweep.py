@@ -88,6 +88,7 @@ class ScanOptions:
     shard: tuple[int, int] | None = None  # (I, N): only the I-th of N shards of the listing
     cluster: str | None = None  # a Dask scheduler's address, or "local"; None: the local process pool
     task_files: int | None = None  # files per Dask task at most (None: the executor's default)
+    dashboard: bool = False  # with cluster: serve Dask's dashboard (a local cluster's) and say where
     retry: frozenset[str] = frozenset()  # statuses whose rows are measured again (parse_retry)
 
     def __post_init__(self) -> None:
@@ -289,6 +290,7 @@ def scan(
                 address=options.cluster,
                 parts_dir=session.parts_dir,
                 task_files=options.task_files or TASK_FILES,
+                dashboard=options.dashboard,
             )
         pool = (executor or LocalPool)(measure, options.workers)
         interrupted = False
