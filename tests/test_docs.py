@@ -186,7 +186,8 @@ from distributed import LocalCluster
 
 
 class SLURMCluster(LocalCluster):
-    def __init__(self, cores, processes, memory, walltime):
+    def __init__(self, cores, processes, memory, walltime, python, job_script_prologue):
+        assert all(line.startswith("export ") for line in job_script_prologue)
         super().__init__(n_workers=0, threads_per_worker=1, processes=True, dashboard_address=None)
 
     def scale(self, jobs):

@@ -32,8 +32,12 @@ app = typer.Typer(
     cls=Group,
 )
 
-# Options every command takes: how much it says on stderr (the library's messages go through logging).
+# Options every command takes: how much it says (the library's messages go through logging; the words a
+# command prints for people, through scanner.cli.text.chatter, follow the same level).
 MESSAGES = "Messages"
+QUIET_HELP = "Say less: warnings and errors only (no progress, summary or notes of what was written)."
+# --quiet as a command that needs its value declares it (the same option as every other command's).
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP, rich_help_panel=MESSAGES)]
 
 
 def _keyword(name: str, default: Any, annotation: Any) -> inspect.Parameter:
@@ -48,13 +52,7 @@ _MESSAGE_OPTIONS = {
             bool, typer.Option("--verbose", "-v", help="Say more: debug messages too.", rich_help_panel=MESSAGES)
         ],
     ),
-    "quiet": _keyword(
-        "quiet",
-        False,
-        Annotated[
-            bool, typer.Option("--quiet", "-q", help="Say less: warnings and errors only.", rich_help_panel=MESSAGES)
-        ],
-    ),
+    "quiet": _keyword("quiet", False, Quiet),
     "log_level": _keyword(
         "log_level",
         None,

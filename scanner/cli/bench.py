@@ -11,7 +11,7 @@ import typer
 
 from scanner.cli import options
 from scanner.cli.base import command
-from scanner.cli.text import say
+from scanner.cli.text import chatter, say
 from scanner.core.constants import DEFAULT_PRECISION, DEFAULT_SPECTRUM
 from scanner.core.errors import InputError
 from scanner.core.featuresets import DEFAULT_FEATURE_SET
@@ -68,7 +68,7 @@ def bench(
 
     def progress(message: str) -> None:
         if sys.stderr.isatty():
-            say(f"bench: {message}...", err=True)
+            chatter(f"bench: {message}...", err=True)
 
     try:
         report = run_bench(

@@ -12,7 +12,7 @@ import typer
 
 from scanner.cli import options
 from scanner.cli.base import command
-from scanner.cli.text import say
+from scanner.cli.text import chatter, say
 from scanner.core.constants import DEFAULT_LIMITS, DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, ExitCode, ReadLimits
 from scanner.core.errors import InputError
 from scanner.images.limits import use_pixel_cap
@@ -73,14 +73,14 @@ def shown_path(path: str) -> str:
 
 
 def _tell(to_stderr: bool) -> Callable[[str], None]:
-    """Print words for people (made safe for a terminal) to stdout, or to stderr when the command's data
-    goes to stdout."""
-    return lambda text: say(text, err=to_stderr)
+    """Print words for people (made safe for a terminal; none under --quiet) to stdout, or to stderr when
+    the command's data goes to stdout."""
+    return lambda text: chatter(text, err=to_stderr)
 
 
 def _save(model: Model, out: Path, inputs: list[Path | None]) -> None:
     model.save(out, inputs=inputs)
-    say(f"model: {out} ({model.describe()})", err=str(out) == "-")
+    chatter(f"model: {out} ({model.describe()})", err=str(out) == "-")
 
 
 def _weight(class_weight: str) -> str | None:
@@ -405,8 +405,8 @@ def evaluate(
         Literal["all", "binary", "few-fakes", "adaptation"],
         typer.Option(
             "--protocol",
-            help="binary: GMM and SVM (Table 2); few-fakes: SVM with 50/25/5/1 % fakes (Table 3); "
-            "adaptation: every source -> target pair (Table 4).",
+            help="all: the three below; binary: GMM and SVM (Table 2); few-fakes: SVM with 50/25/5/1 % fakes "
+            "(Table 3); adaptation: every source -> target pair (Table 4).",
         ),
     ] = "all",
     test_size: Annotated[

@@ -12,19 +12,36 @@ classes) rewrite the parameters' display before the help is drawn:
 - an option without a metavar of its own gets one from its type: `N` for an
   integer, `X` for a number, `TEXT`, `PATH`, or its choices (`log|modulus`);
   the allowed range is left to the help text (`N`, not `N [x>=1]`);
+- an option whose choices would make a long metavar (`all|binary|few-fakes|adaptation`,
+  which rich cuts mid-word in a narrow column) shows its name instead (`PROTOCOL`): its
+  help says what the choices are;
 - the usage line reads `scanner classify [OPTIONS] INPUT...`, with `[NAME]` for
-  an optional argument.
+  an optional argument;
+- a command's description flows: the single line breaks of a docstring's paragraphs
+  are joined (typer 0.29 keeps them, so a paragraph broke mid-sentence wherever the
+  source line ended), and rich wraps each paragraph to the terminal; a paragraph that
+  begins with ``\b`` keeps its lines.
 
-tests/cli/test_help.py renders every command's help at 80 columns and checks it.
+tests/cli/test_help.py renders every command's help at 80 and 120 columns and checks it.
 """
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import typer.core
 
 _TYPE_METAVARS = {int: "N", float: "X", str: "TEXT"}
+CHOICES_WIDTH = 24  # a metavar of choices longer than this shows the option's name instead
+
+
+def flowing(text: str | None) -> str | None:
+    """A docstring's paragraphs, each on one line (those beginning with \\b as they are)."""
+    if not text:
+        return text
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    return "\n\n".join(p if p.startswith("\b") else " ".join(p.split()) for p in paragraphs)
 
 
 class _Argument(typer.core.TyperArgument):
@@ -48,7 +65,8 @@ def _option_metavar(param: typer.core.TyperOption) -> str:
     if descriptor is None:  # a typer without type descriptors: leave its own display
         return ""
     if descriptor.is_choice and descriptor.choices:
-        return "|".join(str(getattr(c, "value", c)) for c in descriptor.choices)
+        choices = "|".join(str(getattr(c, "value", c)) for c in descriptor.choices)
+        return choices if len(choices) <= CHOICES_WIDTH else (param.name or "value").upper()
     if descriptor.is_path:
         return "PATH"
     return _TYPE_METAVARS.get(descriptor.annotation, "VALUE")
@@ -74,6 +92,10 @@ def _usage_piece(param: Any) -> str:
 class Command(typer.core.TyperCommand):
     """A command whose help follows the rules above."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.help = flowing(self.help)
+
     def get_params(self, ctx: Any) -> list[Any]:
         params = super().get_params(ctx)
         for param in params:
@@ -87,6 +109,10 @@ class Command(typer.core.TyperCommand):
 
 class Group(typer.core.TyperGroup):
     """The root command (`scanner --help`), with the same rules."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.help = flowing(self.help)
 
     def get_params(self, ctx: Any) -> list[Any]:
         params = super().get_params(ctx)

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from scanner.cli import options
-from scanner.cli.base import command
-from scanner.cli.text import counts_lines, say, shown
+from scanner.cli.base import Quiet, command
+from scanner.cli.text import chatty, counts_lines, say, shown
 from scanner.core.constants import (
     DEFAULT_FILE_TIMEOUT,
     DEFAULT_FOLLOW_LINKS,
@@ -27,7 +27,7 @@ from scanner.core.constants import (
     ReadLimits,
     Status,
 )
-from scanner.core.errors import FatalError, InputError
+from scanner.core.errors import FatalError, InputError, ScanError
 from scanner.core.featuresets import DEFAULT_FEATURE_SET, FEATURE_NAMES
 from scanner.features.backends.base import DEFAULT_BACKEND, DEFAULT_PLANNER, backend_options
 from scanner.images.limits import use_pixel_cap
@@ -168,6 +168,19 @@ def _summary_json(summary: ScanSummary, counts: dict[str, int], problems: list[t
 WHAT_TO_SCAN = "What to scan"
 
 
+def resume_command(argv: list[str]) -> str:
+    """The command line that goes on with an interrupted scan: `argv` (sys.argv) without --overwrite,
+    which would start over again, quoted for a shell."""
+    ended = False  # after `--` every word is a path, even one named --overwrite
+    words = ["scanner"]
+    for word in argv[1:]:
+        if word == "--overwrite" and not ended:
+            continue
+        ended = ended or word == "--"
+        words.append(word)
+    return shlex.join(words)
+
+
 def _list_entries(path: Path, null: bool) -> Iterator[bytes]:
     """Paths of a list file (or stdin for '-'), as bytes so any file name survives."""
     from scanner.io.walk import list_entries
@@ -226,7 +239,8 @@ def scan(
             "--from-list",
             metavar="FILE",
             rich_help_panel=WHAT_TO_SCAN,
-            help="Also scan the paths in this file, one per line or NUL-separated as find -print0 writes ('-': stdin).",
+            help="Also scan the paths in this file, one per line, or NUL-separated as find -print0 writes (a list "
+            "holding a NUL is read so) ('-': stdin).",
         ),
     ] = None,
     null: Annotated[
@@ -234,7 +248,7 @@ def scan(
         typer.Option(
             "--null",
             "-0",
-            help="Paths in the --from-list file end only at NUL bytes (names with newlines).",
+            help="Paths in the --from-list file end only at NUL bytes, from the start (like xargs -0).",
             rich_help_panel=WHAT_TO_SCAN,
         ),
     ] = False,
@@ -247,7 +261,7 @@ def scan(
         ),
     ] = DEFAULT_FOLLOW_LINKS,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Start over instead of resuming.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no summary.")] = False,
+    quiet: Quiet = False,
     planner: options.Planner = DEFAULT_PLANNER,
     max_pixels: options.MaxPixels = DEFAULT_MAX_PIXELS,
     max_bytes: options.MaxBytes = DEFAULT_MAX_BYTES,
@@ -310,6 +324,14 @@ def scan(
             "--task-files", min=1, metavar="N", help="With --cluster: files per task at most (default 2,048)."
         ),
     ] = None,
+    dashboard: Annotated[
+        bool,
+        typer.Option(
+            "--dashboard",
+            help="With --cluster: serve Dask's dashboard (for --cluster local, on port 8787 or a free one; "
+            "it needs the bokeh package) and print its address.",
+        ),
+    ] = False,
 ) -> None:
     """Scan directories into a crash-safe, resumable HDF5 feature store."""
     use_pixel_cap(max_pixels)  # before the decoder loads, here and in the workers
@@ -317,12 +339,13 @@ def scan(
 
     from scanner.io.walk import Walk, parse_extensions
     from scanner.run.progress import ScanDisplay, TotalCount
-    from scanner.run.sweep import MeasureOptions, ScanOptions, parse_retry, parse_shard
+    from scanner.run.sweep import MeasureOptions, ScanOptions, parse_retry, parse_shard, shard_files
     from scanner.run.sweep import scan as run_scan
     from scanner.store.hdf5 import column_counts, first_problems
     from scanner.store.session import CommitPolicy
 
     paths = paths or []
+    quiet = quiet or not chatty()  # --log-level warning says as little as --quiet
     if str(out) == "-":
         raise InputError("a feature store is a file that scans resume and commands read: give a file name, not '-'")
     if not paths and from_list is None:
@@ -338,6 +361,8 @@ def scan(
         raise InputError(str(exc)) from None
     if task_files is not None and cluster is None:
         raise InputError("--task-files sets the size of a Dask task: it goes with --cluster")
+    if dashboard and cluster is None:
+        raise InputError("--dashboard shows a Dask cluster at work: it goes with --cluster")
     if workers is not None and cluster not in (None, "local"):
         raise InputError(
             "--workers sets the processes of the local pool or of --cluster local; a running Dask "
@@ -349,8 +374,8 @@ def scan(
         return Walk(paths, recursive=recursive, extensions=extensions, from_list=entries, follow_links=follow_links)
 
     walk = walk_of(from_list)
-    # The total (for the bar and the time left) comes from a second walk counted in the background;
-    # a list that cannot be read twice (stdin, a pipe) shows no total.
+    # The total (for the bar and the time left) comes from a second walk counted in the background (of
+    # the shard's files only, with --shard); a list that cannot be read twice (stdin, a pipe) shows no total.
     countable = not quiet and (from_list is None or (str(from_list) != "-" and from_list.is_file()))
     scan_options = ScanOptions(
         MeasureOptions(feature_set, spectrum, precision, canonical, fft, planner),
@@ -363,23 +388,33 @@ def scan(
         cluster=cluster,
         task_files=task_files,
         retry=parse_retry(retry),
+        dashboard=dashboard,
     )
     try:
         with (
             ScanDisplay(quiet=quiet) as display,
-            TotalCount(lambda: walk_of(from_list), display.set_total) if countable else nullcontext(),
+            TotalCount(lambda: shard_files(walk_of(from_list), scan_options.shard), display.set_total)
+            if countable
+            else nullcontext(),
         ):
             summary = run_scan(walk, out, scan_options, ["scanner", *sys.argv[1:]], display.update)
         counts = column_counts(summary.out)
         problems = first_problems(summary.out, PROBLEMS_SHOWN)
     except OSError as exc:
         raise FatalError(f"{exc.strerror or exc}: {exc.filename or out}") from None
+    except ScanError as exc:
+        if overwrite:  # "rerun the same command" would start over again
+            raise ScanError(f"{exc}; to resume, leave out --overwrite: {resume_command(sys.argv)}") from None
+        raise
     if as_json:
         typer.echo(_summary_json(summary, counts, problems))
     elif not quiet:
         say(_summary(summary, counts, problems))
     if summary.interrupted:
-        say("interrupted: what finished is in the store; run the same command again to go on", err=True)
+        if overwrite:  # the same command would start over again
+            say(f"interrupted: what finished is in the store; to go on, run: {resume_command(sys.argv)}", err=True)
+        else:
+            say("interrupted: what finished is in the store; run the same command again to go on", err=True)
         raise typer.Exit(ExitCode.INTERRUPTED)
     unusable = any(s != Status.OK for s in counts)
     raise typer.Exit(ExitCode.SOME_UNUSABLE if strict and unusable else ExitCode.OK)

@@ -15,7 +15,7 @@ import typer
 
 from scanner.cli import options
 from scanner.cli.base import command
-from scanner.cli.text import counts_lines, say
+from scanner.cli.text import chatter, counts_lines, say
 from scanner.core.errors import InputError
 from scanner.io.outputs import refuse_inputs
 from scanner.io.temporaries import describe as describe_leftovers
@@ -77,7 +77,7 @@ def export(
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return
     to_stdout = str(out) == "-"
-    typer.echo(f"wrote {n:,} row{'s' if n != 1 else ''} to {'standard output' if to_stdout else out}", err=to_stdout)
+    chatter(f"wrote {n:,} row{'s' if n != 1 else ''} to {'standard output' if to_stdout else out}", err=to_stdout)
 
 
 @command("info", "Measure")
@@ -162,5 +162,5 @@ def merge(
         if result.duplicates
         else ""
     )
-    say(f"{out}: {result.rows:,} rows from {len(stores)} stores{duplicates}")
-    say("\n".join(counts_lines(column_counts(out))))
+    chatter(f"{out}: {result.rows:,} rows from {len(stores)} stores{duplicates}")
+    chatter("\n".join(counts_lines(column_counts(out))))

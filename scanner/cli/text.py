@@ -14,9 +14,12 @@ its own.
 
 from __future__ import annotations
 
+import logging
 import re
 
 import typer
+
+from scanner.core.logs import ROOT
 
 # C0 and C1 controls, DEL, bidirectional formatting characters, and the lone
 # surrogates that stand for the bytes of a name that is not UTF-8.
@@ -41,6 +44,18 @@ def shown(text: object) -> str:
 def say(text: object = "", *, err: bool = False, nl: bool = True) -> None:
     """Print text for people (stdout, or stderr with err=True), each of its lines made safe by `shown`."""
     typer.echo("\n".join(shown(line) for line in str(text).split("\n")), err=err, nl=nl)
+
+
+def chatty() -> bool:
+    """Whether the command's words for people are wanted: not under --quiet (nor --log-level warning or error)."""
+    return logging.getLogger(ROOT).isEnabledFor(logging.INFO)
+
+
+def chatter(text: object = "", *, err: bool = False, nl: bool = True) -> None:
+    """`say` what a command did (a summary, "wrote N rows"), unless --quiet: errors and warnings are said
+    with `say`, whatever the level."""
+    if chatty():
+        say(text, err=err, nl=nl)
 
 
 def counts_lines(counts: dict[str, int]) -> list[str]:

@@ -10,7 +10,7 @@ import typer
 
 from scanner.cli import options
 from scanner.cli.base import command
-from scanner.cli.text import say
+from scanner.cli.text import chatter, say
 from scanner.core.constants import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, DEFAULT_SPECTRUM, ExitCode
 from scanner.core.errors import InputError
 from scanner.features.backends.base import DEFAULT_PLANNER
@@ -93,7 +93,7 @@ def spectrum(
     provenance = FigureProvenance(datetime.now(UTC), tuple(views), judge)
     save_figure(spectrum_figure(views), out, dpi, inputs=[*images, model], file_format=chosen, provenance=provenance)
     where = "standard output" if str(out) == "-" else f"{out} ({os.path.getsize(out) / 1e3:,.0f} KB)"
-    say(f"{where}: {len(views)} of {len(images)} images drawn", err=str(out) == "-")
+    chatter(f"{where}: {len(views)} of {len(images)} images drawn", err=str(out) == "-")
     raise typer.Exit(ExitCode.SOME_UNUSABLE if strict and len(views) < len(images) else ExitCode.OK)
 
 
@@ -145,4 +145,4 @@ def report(
     text = build_report(table, inputs)
     write_report(text, out, inputs=[store, verdicts])
     where = "standard output" if str(out) == "-" else str(out)
-    say(f"{where}: report of {len(table):,} files ({len(text.encode()) / 1e6:.1f} MB)", err=str(out) == "-")
+    chatter(f"{where}: report of {len(table):,} files ({len(text.encode()) / 1e6:.1f} MB)", err=str(out) == "-")

@@ -120,38 +120,60 @@ def _file_row(root: int, rel: bytes, info: os.stat_result) -> Found:
 
 
 MAX_LIST_ENTRY = 1 << 16  # bytes: far beyond any path the system accepts (4096 on Linux)
-_LINE_SEPARATORS = re.compile(rb"\r?\n|\0")
+FIRST_ENTRY_BYTES = 4096  # PATH_MAX on Linux: a NUL-separated list has its first NUL within this many bytes
+_LINE_SEPARATORS = re.compile(rb"\r?\n")
+_NUL = re.compile(rb"\0")
 
 
 def list_entries(handle: BinaryIO, null: bool = False, block: int = 1 << 16) -> Iterator[bytes]:
     """The paths of a list file, streamed as they arrive (stdin from find works as it runs).
 
-    One path a line (a trailing carriage return is dropped); a NUL byte also ends
-    an entry, since no path can hold one, so ``find -print0`` output is read as
-    it is. With null=True only NUL ends an entry (like xargs -0), so names that
-    hold a newline survive. Empty entries are skipped; an entry longer than
-    MAX_LIST_ENTRY bytes is cut there (no system accepts such a path: it gets its
-    row saying so) and the rest of it is skipped.
+    One path a line (a trailing carriage return is dropped), unless the list holds
+    a NUL byte: no path can hold one, so such a list is NUL-separated, as ``find
+    -print0`` writes it, and from its first NUL on only NUL ends an entry (names
+    that hold a newline survive). The first FIRST_ENTRY_BYTES bytes are read before
+    any entry is given, so that a ``find -print0`` list is known as one before its
+    first name, which may hold a newline, is cut. With null=True only NUL ends an
+    entry from the start (like xargs -0). Empty entries are skipped; an entry
+    longer than MAX_LIST_ENTRY bytes is cut there (no system accepts such a path:
+    it gets its row saying so) and the rest of it is skipped.
     """
-    separators = re.compile(rb"\0") if null else _LINE_SEPARATORS
     read = getattr(handle, "read1", handle.read)
+    nul_only = decided = null
     pending, skipping = b"", False
-    while True:
-        chunk = read(block)
-        if not chunk:
-            break
-        parts = separators.split(pending + chunk)
-        pending = parts.pop()
+
+    def entries(parts: list[bytes]) -> Iterator[bytes]:
+        nonlocal skipping
         for part in parts:
             if part and not skipping:
                 yield part
             skipping = False
+
+    while True:
+        chunk = read(block)
+        data = pending + chunk
+        if not decided:
+            if b"\0" in data:
+                nul_only = decided = True
+            elif chunk and len(data) <= FIRST_ENTRY_BYTES:
+                pending = data  # not known yet whether the list is NUL-separated: read on
+                continue
+            decided = True
+        if not nul_only and b"\0" in data:  # lines, then NULs: NUL-separated from the first NUL on
+            head, data = data.split(b"\0", 1)
+            nul_only = True
+            yield from entries(_LINE_SEPARATORS.split(head))
+        parts = (_NUL if nul_only else _LINE_SEPARATORS).split(data)
+        pending = parts.pop()
+        yield from entries(parts)
         if len(pending) > MAX_LIST_ENTRY:
             if not skipping:
                 yield pending[:MAX_LIST_ENTRY]
             pending, skipping = b"", True
+        if not chunk:
+            break
     if pending and not skipping:
-        yield pending.rstrip(b"\r") if not null else pending
+        yield pending if nul_only else pending.rstrip(b"\r")
 
 
 class Walk:

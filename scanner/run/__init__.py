@@ -8,7 +8,7 @@ from scanner.core import lazy
 __getattr__, __dir__, __all__ = lazy.attach(
     __name__,
     {
-        "sweep": ["scan", "ScanOptions", "MeasureOptions", "ScanSummary", "Progress", "parse_shard"],
+        "sweep": ["scan", "ScanOptions", "MeasureOptions", "ScanSummary", "Progress", "parse_shard", "shard_files"],
         "warmup": ["warm_up"],
         "progress": ["ScanDisplay", "TotalCount", "format_rate"],
     },

@@ -1,10 +1,11 @@
 """Showing a long scan's progress: a bar on a terminal, plain lines in a log, or nothing.
 
 Both show files done, the rate and the time elapsed; once the total is known,
-also "N of TOTAL" and the time left. The total comes from a list file at once, or
-from counting the tree in a background thread (``TotalCount``: the walk lists
-hundreds of thousands of files a second, far faster than they are measured), and
-is shown as soon as the count is done. Rates below 10 images/s keep a decimal,
+also "N of TOTAL" and, once the rate has settled (``TimeLeft``), the time left.
+The total comes from a list file at once, or from counting the tree in a
+background thread (``TotalCount``: the walk lists hundreds of thousands of files
+a second, far faster than they are measured), and is shown as soon as the count
+is done. Rates below 10 images/s keep a decimal,
 and below 1 image/s read as seconds per image. When stderr is not a terminal a
 line is printed every `every` seconds, so logs stay readable. Log messages
 (compiling kernels, planning FFTs) appear above the bar, which stays whole.
@@ -13,6 +14,7 @@ line is printed every `every` seconds, so logs stay readable. Log messages
 from __future__ import annotations
 
 import collections
+import math
 import sys
 import threading
 import time
@@ -27,6 +29,9 @@ if TYPE_CHECKING:
     from scanner.run.sweep import Progress
 
 RATE_WINDOW = 30.0  # seconds of recent progress the rate and the time left are taken from
+SETTLE_SECONDS = 5.0  # no time left is shown before this many seconds of measuring ...
+SETTLE_FILES = 20  # ... and this many files measured: the first files' rate says little
+SMOOTHING_SECONDS = 10.0  # time constant of the smoothed rate the time left is taken from
 
 
 def format_rate(images_per_second: float) -> str:
@@ -73,6 +78,39 @@ class _Rate:
         return written / elapsed if elapsed > 0 and written else 0.0
 
 
+class TimeLeft:
+    """The time left, held back until the rate has settled, then from a smoothed rate.
+
+    In a scan's first seconds the rate comes from a handful of files (the first of
+    them slowed by the workers' start-up), and the time left it gives can be many
+    times the truth. None is given until SETTLE_SECONDS of measuring (counted from
+    the end of start-up, the last moment no file was done) and SETTLE_FILES files
+    have passed; from then on the rate is smoothed (an exponential average with a
+    time constant of SMOOTHING_SECONDS), so that one burst or lull does not make it jump.
+    """
+
+    def __init__(self) -> None:
+        self._started = 0.0  # elapsed at the end of start-up
+        self._smooth: float | None = None
+        self._last = 0.0
+
+    def update(self, elapsed: float, written: int, rate: float, remaining: int) -> float | None:
+        """Seconds left for `remaining` files, at `elapsed` seconds with `written` files measured at `rate`
+        files a second; None while the rate has not settled."""
+        if written == 0:
+            self._started, self._smooth = elapsed, None
+            return None
+        if self._smooth is None:
+            if elapsed - self._started < SETTLE_SECONDS or written < SETTLE_FILES or not rate > 0:
+                return None
+            self._smooth = rate  # a rate over several seconds already
+        else:
+            weight = 1.0 - math.exp(-max(elapsed - self._last, 0.0) / SMOOTHING_SECONDS)
+            self._smooth += (rate - self._smooth) * weight
+        self._last = elapsed
+        return remaining / self._smooth if self._smooth > 0 and remaining > 0 else None
+
+
 class ScanDisplay:
     """Context manager; pass `update` to scanner.run.sweep.scan as on_progress, and `set_total` the total when known."""
 
@@ -86,6 +124,7 @@ class ScanDisplay:
         self._last_line = time.monotonic()
         self._bar: Bar | None = None
         self._rate = _Rate()
+        self._left = TimeLeft()
         self._last: Progress | None = None
 
     def __enter__(self) -> ScanDisplay:
@@ -124,9 +163,8 @@ class ScanDisplay:
             files = f"{done:,} of {plural(total, 'file')} ({100 * min(done, total) / total:.0f}%){skipped}"
         else:
             files = f"{plural(done, 'file')}{skipped}"
-        left = ""
-        if total and rate > 0 and done < total:
-            left = f"about {format_duration((total - done) / rate)} left"
+        seconds = self._left.update(p.elapsed, p.written, rate, max((total or 0) - done, 0))
+        left = f"about {format_duration(seconds)} left" if total and seconds is not None else ""
         return files, format_rate(rate) if p.written else "starting", left
 
     def update(self, p: Progress) -> None:

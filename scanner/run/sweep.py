@@ -42,6 +42,7 @@ __all__ = [
     "StoreMismatch",
     "journal_path",
     "scan",
+    "shard_files",
 ]
 
 LOOK_AHEAD = 4096  # walk entries examined per step while skipping done files
@@ -87,6 +88,7 @@ class ScanOptions:
     shard: tuple[int, int] | None = None  # (I, N): only the I-th of N shards of the listing
     cluster: str | None = None  # a Dask scheduler's address, or "local"; None: the local process pool
     task_files: int | None = None  # files per Dask task at most (None: the executor's default)
+    dashboard: bool = False  # with cluster: serve Dask's dashboard (a local cluster's) and say where
     retry: frozenset[str] = frozenset()  # statuses whose rows are measured again (parse_retry)
 
     def __post_init__(self) -> None:
@@ -163,6 +165,15 @@ def parse_retry(text: str | None) -> frozenset[str]:
 def shard_of(path: bytes, n: int) -> int:
     """The shard (1 to n) a file's full path belongs to: the same on every machine and in every walk order."""
     return path_key(path) % n + 1
+
+
+def shard_files(walk: Walk, shard: tuple[int, int] | None) -> Iterator[Found]:
+    """What the walk yields that is in the shard (I, N) (all of it for None): the files a sharded scan goes
+    through, for its progress total."""
+    roots = [os.fsencode(root) for root in walk.roots]
+    for found in walk:
+        if shard is None or shard_of(os.path.join(roots[found.root], found.relpath), shard[1]) == shard[0]:
+            yield found
 
 
 def _chunks(
@@ -279,6 +290,7 @@ def scan(
                 address=options.cluster,
                 parts_dir=session.parts_dir,
                 task_files=options.task_files or TASK_FILES,
+                dashboard=options.dashboard,
             )
         pool = (executor or LocalPool)(measure, options.workers)
         interrupted = False

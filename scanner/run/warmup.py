@@ -7,9 +7,10 @@ half a minute or so, which without a word looks like a hang. Two pieces:
 - ``install_compile_notice`` (scanner.features.notice; called whenever an extractor
   is built) listens to numba's documented event API in this process. The ``numba:compile`` event fires
   only when numba really compiles, never for a cache hit, so the message
-  "compiling kernels, first run only" is logged exactly when it is true. In a
+  "compiling the feature kernels, first run only" is logged exactly when it is true. In a
   worker process it reaches the user through the worker's log forwarding.
-- ``warm_up`` runs an extractor's kernels once on a tiny image in this process.
+- ``warm_up`` runs an extractor's kernels once on a tiny image in this process,
+  through the same entry as the workers (``from_bgr``: a decoded file is BGR).
   A scan calls it while its workers start up and before it hands them any file,
   so that they load the freshly cached kernels instead of each compiling them at
   once (on many cores that is many copies of the compiler's time and memory). A stamp in the user's cache
@@ -74,7 +75,7 @@ def warm_up(spec: ExtractorSpec) -> bool:
     extractor = build_extractor(ExtractorSpec(spec.measurement, spec.backend, options))
     notice = install_compile_notice()
     before, began = notice.compiled, time.monotonic()
-    extractor.from_rgb(tiny_image())
+    extractor.from_bgr(tiny_image())  # as the workers measure files (decoded as BGR): the same kernels
     compiled = notice.compiled > before
     if compiled:
         log.info("kernels compiled in %.0f s", time.monotonic() - began)

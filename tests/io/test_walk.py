@@ -173,3 +173,23 @@ def test_walk_streams(tmp_path):
     assert first.status == "" and len(rest) == 2
     if first.relpath != b"d2/x.jpg":
         assert [f.status for f in rest if f.relpath.startswith(b"d2")] == ["vanished"]
+
+
+@pytest.mark.parametrize("block", [1 << 16, 3])
+def test_a_list_holding_a_nul_is_nul_separated_without_being_told(tree, block):
+    """`find -print0 | scanner scan --from-list -` without --null: a name with a newline stays one name."""
+    names = [os.fsencode(str(tree)) + b"/two\nlines.jpg", os.fsencode(str(tree)) + b"/plain.jpg"]
+    for name in names:
+        with open(name, "wb") as handle:
+            handle.write(b"xyz")
+    stream = b"\0".join(names) + b"\0"
+    assert list(list_entries(io.BytesIO(stream), block=block)) == names
+    got = listing(Walk(from_list=list_entries(io.BytesIO(stream), block=block)))
+    assert got == {os.fsdecode(name): ("", 3) for name in names}  # no `vanished` halves
+
+
+def test_lines_then_nuls_switch_to_nul_separated_at_the_first_nul():
+    lines = b"".join(b"/x/%05d.jpg\n" % i for i in range(400))  # past the first 4 KiB: read as lines
+    entries = list(list_entries(io.BytesIO(lines + b"/x/last\n.jpg\0/x/end\r\0"), block=100))
+    assert entries[:400] == [b"/x/%05d.jpg" % i for i in range(400)]
+    assert entries[400:] == [b"/x/last", b".jpg", b"/x/end\r"]  # the lines up to the first NUL, then NULs only

@@ -40,6 +40,65 @@ def test_compiling_is_announced_only_when_numba_compiles(tmp_path):
     assert "compiling" not in runs[1].stderr  # loaded from numba's cache: nothing to say
 
 
+class Event:
+    def __init__(self, module, name="kernel"):
+        def py_func():
+            pass
+
+        py_func.__module__ = module
+        self.data = {"dispatcher": type("Dispatcher", (), {"py_func": staticmethod(py_func), "__qualname__": name})}
+
+
+def test_the_notice_names_what_compiles_once_per_group(caplog):
+    """train, scan and classify each compile kernels of their own on a first run: each notice says which."""
+    from scanner.features.notice import _Notice
+
+    notice = _Notice()
+    with caplog.at_level("INFO", logger="scanner.features.notice"):
+        for module in [
+            "scanner.features.kernels",
+            "numba.np.arraymath",  # numba's own pieces, compiled inside a kernel: no notice of their own
+            "scanner.features.kernels",
+            "scanner.features.extended_kernels",
+            "scanner.detect.decisions",
+            "scanner.detect.decisions",
+            "__main__",
+        ]:
+            notice.on_start(Event(module))
+    notices = [r.getMessage() for r in caplog.records if r.levelname == "INFO"]
+    assert notices == [
+        f"compiling {what}, first run only (later runs load them from the cache)"
+        for what in [
+            "the feature kernels",
+            "the extended feature kernels",
+            "the scoring kernels of the model",
+            "kernels",
+        ]
+    ]
+    assert notice.compiled == 7
+
+
+def test_warm_up_compiles_what_the_workers_run(tmp_path, monkeypatch):
+    """The workers measure decoded files, which are BGR: warming up through from_rgb compiled a kernel they
+    never run and left each of them to compile theirs (and `scanner scan` after `scanner train` to announce
+    a compile)."""
+    from scanner.run import warmup
+
+    monkeypatch.setenv("SCANNER_CACHE_DIR", str(tmp_path))
+    calls = []
+
+    class Recorder:
+        def from_bgr(self, image):
+            calls.append("from_bgr")
+
+        def from_rgb(self, image):
+            calls.append("from_rgb")
+
+    monkeypatch.setattr(warmup, "build_extractor", lambda spec: Recorder())
+    warmup.warm_up(extractor_spec())
+    assert calls == ["from_bgr"]
+
+
 def test_warm_up_runs_once_per_installation(tmp_path, monkeypatch):
     from scanner.run import warmup
 

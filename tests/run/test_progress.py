@@ -1,9 +1,21 @@
 import io
+import math
 import threading
 from collections import Counter
 
+import pytest
+
 from scanner.io.walk import Walk
-from scanner.run.progress import ScanDisplay, TotalCount, format_duration, format_rate, plural
+from scanner.run.progress import (
+    SETTLE_FILES,
+    SETTLE_SECONDS,
+    ScanDisplay,
+    TimeLeft,
+    TotalCount,
+    format_duration,
+    format_rate,
+    plural,
+)
 from scanner.run.sweep import Progress
 
 
@@ -14,11 +26,11 @@ class Terminal(io.StringIO):
 
 def test_plain_lines_when_not_a_terminal():
     stream = io.StringIO()
-    with ScanDisplay(total=10, stream=stream, every=0) as display:
+    with ScanDisplay(total=100, stream=stream, every=0) as display:
         assert display.mode == "lines"
-        display.update(Progress(written=4, skipped=2, total=10, elapsed=2.0, counts=Counter(ok=4)))
+        display.update(Progress(written=40, skipped=20, total=100, elapsed=20.0, counts=Counter(ok=40)))
     assert stream.getvalue() == (
-        "scan: 6 of 10 files (60%), 2 already in the store, 2.0 images/s, 2 s elapsed, about 2 s left\n"
+        "scan: 60 of 100 files (60%), 20 already in the store, 2.0 images/s, 20 s elapsed, about 20 s left\n"
     )
 
 
@@ -70,15 +82,15 @@ def test_bar_on_a_terminal_shows_count_rate_and_then_the_total():
     stream = Terminal()
     with ScanDisplay(total=None, stream=stream) as display:
         assert display.mode == "bar"
-        display.update(Progress(written=1500, skipped=0, total=None, elapsed=3.0))
+        display.update(Progress(written=1500, skipped=0, total=None, elapsed=6.0))
         display._bar.refresh()
         shown = stream.getvalue()
-        assert "1,500 files" in shown and "500 images/s" in shown
+        assert "1,500 files" in shown and "250 images/s" in shown
         display.set_total(3000)
-        display.update(Progress(written=1500, skipped=0, total=None, elapsed=3.0))
+        display.update(Progress(written=1500, skipped=0, total=None, elapsed=6.0))
         display._bar.refresh()
         shown = stream.getvalue()
-    assert "1,500 of 3,000 files (50%)" in shown and "about 3 s left" in shown
+    assert "1,500 of 3,000 files (50%)" in shown and "about 6 s left" in shown
 
 
 def test_the_total_is_counted_in_the_background(tmp_path):
@@ -91,3 +103,75 @@ def test_the_total_is_counted_in_the_background(tmp_path):
     with TotalCount(lambda: Walk([tmp_path]), lambda n: (got.append(n), done.set())) as count:
         assert done.wait(10)
     assert got == [30] and count.total == 30
+
+
+def test_a_shard_counts_its_own_files_only(tmp_path, monkeypatch):
+    """`scan --shard I/N`: the progress total is the shard's files, not the whole listing's."""
+    from typer.testing import CliRunner
+
+    from scanner.cli import app
+    from scanner.run.sweep import shard_files
+    from scanner.store.hdf5 import read_features
+
+    for i in range(40):
+        (tmp_path / "photos").mkdir(exist_ok=True)
+        (tmp_path / "photos" / f"{i}.jpg").write_bytes(b"not a jpeg")
+    walk = Walk([tmp_path / "photos"])
+    sizes = [sum(1 for _ in shard_files(walk, (i, 3))) for i in (1, 2, 3)]
+    assert sum(sizes) == 40 and all(0 < n < 40 for n in sizes)
+    assert sum(1 for _ in shard_files(walk, None)) == 40
+
+    totals = []
+    monkeypatch.setattr(ScanDisplay, "set_total", lambda self, n: totals.append(n))
+    out = tmp_path / "s.h5"
+    result = CliRunner().invoke(app, ["scan", str(tmp_path / "photos"), "--out", str(out), "--shard", "2/3", "-j", "1"])
+    assert result.exit_code == 0, result.output
+    assert totals == [sizes[1]] == [len(read_features(out))]
+
+
+class FakeClock:
+    """A scan's progress at chosen moments: the time left as a display would show it."""
+
+    def __init__(self, total):
+        self.total, self.display = total, ScanDisplay(total=total, stream=io.StringIO(), every=0)
+
+    def at(self, elapsed, written):
+        return self.display.words(Progress(written=written, skipped=0, total=self.total, elapsed=elapsed))[2]
+
+
+def test_no_time_left_until_the_rate_has_settled():
+    """The friction: a 21 s scan said "about 14 min left" in its first second. A slow first file (the
+    workers starting), then 10 files a second: nothing is said until 5 s and 20 files have passed."""
+    clock = FakeClock(total=200)
+    assert clock.at(2.0, 0) == ""  # start-up
+    assert [clock.at(2.0 + t, n) for t, n in [(0.1, 1), (0.5, 1), (1.0, 6), (3.0, 26), (4.9, 45)]] == [""] * 5
+    assert clock.at(7.0, 50) == "about 15 s left"  # 50 in 5 s: 10 a second, 150 to go
+    assert SETTLE_SECONDS == 5.0 and SETTLE_FILES == 20
+
+
+def test_few_files_in_a_long_time_is_not_settled_either():
+    left = TimeLeft()
+    assert left.update(0.0, 0, 0.0, 100) is None
+    assert left.update(30.0, 3, 0.1, 97) is None  # 30 s, but only 3 files
+    assert left.update(200.0, 20, 0.1, 80) == pytest.approx(800.0)
+
+
+def test_the_time_left_is_smoothed():
+    """After settling at 10 files/s, one poll at 100 files/s moves the rate the time left uses by a share of
+    the jump (1 - exp(-dt / 10 s)), not all of it; a steady rate brings it back."""
+    left = TimeLeft()
+    left.update(0.0, 0, 0.0, 1000)
+    assert left.update(10.0, 100, 10.0, 900) == pytest.approx(90.0)
+    burst = left.update(11.0, 200, 100.0, 800)
+    rate = 10.0 + 90.0 * (1 - math.exp(-0.1))
+    assert burst == pytest.approx(800 / rate) and 20 < burst < 90
+    for second in range(12, 80):
+        settled = left.update(float(second), 200 + 10 * (second - 11), 10.0, 800 - 10 * (second - 11))
+    assert settled == pytest.approx(120 / 10.0, rel=0.01)
+
+
+def test_a_new_start_up_holds_it_back_again():
+    left = TimeLeft()
+    left.update(0.0, 0, 0.0, 100)
+    assert left.update(10.0, 50, 5.0, 50) == pytest.approx(10.0)
+    assert left.update(11.0, 0, 0.0, 100) is None  # nothing measured (a fresh display's first poll)

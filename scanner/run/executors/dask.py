@@ -83,7 +83,10 @@ STALL_MARGIN = 10.0  # seconds beyond --file-timeout that a worker holding our t
 RESTART_SECONDS = 10.0  # how long its nanny has to restart a stalled worker before the scheduler drops it
 NO_WORKERS_SECONDS = 120.0  # a cluster without a worker for this long, with work to do, stops the scan ...
 NO_WORKERS_VARIABLE = "SCANNER_DASK_NO_WORKERS_SECONDS"  # ... unless this environment variable says otherwise
-CONNECT_SECONDS = 30
+CONNECT_SECONDS = 5  # the first contact with a scheduler: a wrong address is said at once, not after 30 s
+DASHBOARD = "127.0.0.1:8787"  # --dashboard on a local cluster (Dask's port; another if that one is taken)
+NO_DASHBOARD = "127.0.0.1:0"  # the scheduler's HTTP routes without the dashboard, on a free local port
+TASKS_LOG_SECONDS = 30.0  # with --verbose, how often the tasks submitted and finished are logged
 # The LocalCluster of `--cluster local` shares this machine's cores with the scan: Dask's
 # statistical profiler and its frequent monitors cost its idle processes about 13 % of a core
 # (2 workers, measured), 3 % with these settings.
@@ -167,6 +170,7 @@ class DaskExecutor(Executor):
         parts_dir: str,
         task_files: int = TASK_FILES,
         task_bytes: int = TASK_BYTES,
+        dashboard: bool = False,
     ) -> None:
         try:
             import dask
@@ -195,6 +199,9 @@ class DaskExecutor(Executor):
         self._submitted = 0  # files handed out in tasks so far
         self._pending: deque[ShardTask] = deque()  # split shards, waiting to be submitted first
         self.tasks_per_worker: Counter[str] = Counter()  # finished tasks by worker address
+        self._known: dict[str, int] | None = None  # workers (address: threads) last logged; None: none yet
+        self._tasks = Counter[str]()  # tasks submitted and finished, logged every TASKS_LOG_SECONDS
+        self._tasks_logged = time.monotonic()
         os.makedirs(os.path.join(parts_dir, TIMED_OUT), exist_ok=True)
         running = os.path.join(parts_dir, RUNNING)
         shutil.rmtree(running, ignore_errors=True)  # markers of tasks handed out by a stopped client
@@ -212,14 +219,20 @@ class DaskExecutor(Executor):
                             n_workers=workers or default_workers(),
                             threads_per_worker=1,
                             processes=True,
-                            dashboard_address=None,
+                            # Without a dashboard address the scheduler's HTTP server still takes port 8787
+                            # (a second scan on the machine printed Dask's "port already in use" warning).
+                            dashboard_address=DASHBOARD if dashboard else NO_DASHBOARD,
+                            scheduler_kwargs={"dashboard": dashboard},
                             silence_logs=logging.CRITICAL,  # a heartbeat cut by the close is not news
                             preload=["scanner.run.executors.dask_worker"],
                         )
                         self._client = Client(self._cluster)  # type: ignore[no-untyped-call, unused-ignore]
                 else:
+                    log.info("connecting to the Dask scheduler at %s", address)
                     self._client = Client(address, timeout=CONNECT_SECONDS)  # type: ignore[no-untyped-call, unused-ignore]
             self.workers = self._capacity()
+            if dashboard:
+                self._say_dashboard()
         except (OSError, ValueError, TypeError) as exc:  # refused, timed out; not an address at all
             self.close()
             raise ScanError(
@@ -265,6 +278,8 @@ class DaskExecutor(Executor):
         for addr in set(self._heard) - set(workers):
             del self._heard[addr]
             self._stalled.discard(addr)
+        self._log_workers(workers)
+        self._log_tasks(now, running)
         if running:
             self._no_workers(now, steady, set(workers))
             self._watch(running, now)
@@ -291,6 +306,46 @@ class DaskExecutor(Executor):
                 f"the Dask cluster at {self.address} has {what} for {self.no_workers_seconds:g} s: start "
                 f"workers (docs/cluster.md), then rerun the same command; {SAVED.split(': ')[0]}"
             )
+
+    def _say_dashboard(self) -> None:
+        """--dashboard: where Dask's dashboard is (the local cluster's, or the scheduler's own)."""
+        link = getattr(self._client, "dashboard_link", None)
+        if link:
+            log.info("Dask dashboard: %s", link)
+        else:
+            log.info("the Dask scheduler at %s serves no dashboard", self.address)
+
+    def _log_workers(self, workers: dict[str, Any]) -> None:
+        """With --verbose: the workers and their threads at the start; then each worker lost or joined."""
+        now = {addr: int(about.get("nthreads", 0)) for addr, about in workers.items()}
+        known, self._known = self._known, now
+        if not log.isEnabledFor(logging.DEBUG):
+            return
+        threads = sum(now.values())
+        total = f"{len(now)} worker{'s' if len(now) != 1 else ''}, {threads} thread{'s' if threads != 1 else ''}"
+        if known is None:
+            cluster = "the local Dask cluster" if self.address == "local" else f"the Dask cluster at {self.address}"
+            listed = ", ".join(f"{addr} ({n} thread{'s' if n != 1 else ''})" for addr, n in sorted(now.items()))
+            log.debug("%s has %s: %s", cluster, total, listed or "none yet")
+            return
+        for addr in sorted(set(known) - set(now)):
+            log.debug("Dask worker %s lost (%s left)", addr, total)
+        for addr in sorted(set(now) - set(known)):
+            log.debug(
+                "Dask worker %s joined with %d thread%s (%s now)", addr, now[addr], "s" if now[addr] != 1 else "", total
+            )
+
+    def _log_tasks(self, now: float, running: dict[Any, ShardTask] | None) -> None:
+        """With --verbose, every TASKS_LOG_SECONDS: the tasks submitted and finished so far, and running now."""
+        if now - self._tasks_logged < TASKS_LOG_SECONDS or not log.isEnabledFor(logging.DEBUG):
+            return
+        self._tasks_logged = now
+        log.debug(
+            "Dask tasks: %d submitted, %d finished, %d in flight",
+            self._tasks["submitted"],
+            self._tasks["finished"],
+            len(running or ()),
+        )
 
     def progress(self) -> None:
         """A task finished: the cluster is working, whatever the last polls saw of its workers."""
@@ -361,6 +416,7 @@ class DaskExecutor(Executor):
         return f"scanner-shard-{task.shard}" + (f"-{task.attempt}" if task.attempt else "")
 
     def _submit(self, task: ShardTask) -> Any:
+        self._tasks["submitted"] += 1
         with self._talking():
             return self._client.submit(
                 run_shard, self.spec, task, key=self._key(task), pure=False, retries=TASK_RETRIES
@@ -419,6 +475,7 @@ class DaskExecutor(Executor):
                     yield from self._failed(task, error)
                 elif result is not None:
                     self.tasks_per_worker[str(result.get("worker", ""))] += 1
+                    self._tasks["finished"] += 1
                     self.progress()
                     yield PartDone(result["part"], int(result["rows"]), dict(result["counts"]))
             yield None
@@ -453,6 +510,8 @@ class DaskExecutor(Executor):
         yield problem_rows([task.files[0]._replace(status=Status.UNREADABLE.value, error=error)], self.spec.n_features)
 
     def close(self) -> None:
+        if getattr(self, "_client", None) is not None:
+            self._log_tasks(float("inf"), None)  # with --verbose, the tasks of the whole scan
         client, cluster = getattr(self, "_client", None), getattr(self, "_cluster", None)
         self._client, self._cluster = None, None
         from scanner.run.executors.local import sigint_blocked
