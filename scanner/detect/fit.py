@@ -212,7 +212,7 @@ def binomial_tail(n: int, k: int, p: float) -> float:
 
 def _about(n: int) -> int:
     """n rounded up to two significant digits (573 -> 580): a count of anchors to aim for, not a threshold."""
-    step = 10 ** max(0, len(str(n)) - 2)
+    step: int = 10 ** max(0, len(str(n)) - 2)
     return -(-n // step) * step
 
 
