@@ -44,6 +44,7 @@ AcceptUncertainSide = Annotated[
         "--accept-uncertain-side",
         help="Go on when the --real-anchor images do not settle the mixture's side (binomial p above 0.01; "
         "docs/detectors.md), with a warning, instead of refusing.",
+        rich_help_panel="Mixture side",
     ),
 ]
 
