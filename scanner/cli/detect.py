@@ -38,6 +38,16 @@ InputsArgument = Annotated[
 # classify lists every file when the batch is this small, and only the counts above it.
 LIST_FILES_UP_TO = 50
 
+AcceptUncertainSide = Annotated[
+    bool,
+    typer.Option(
+        "--accept-uncertain-side",
+        help="Go on when the --real-anchor images do not settle the mixture's side (binomial p above 0.01; "
+        "docs/detectors.md), with a warning, instead of refusing.",
+        rich_help_panel="Mixture side",
+    ),
+]
+
 
 def _samples(stores: list[Path], labels: Path | None = None) -> Samples:
     from scanner.detect.labels import read_labels_csv
@@ -144,6 +154,7 @@ def train(
             rich_help_panel=options.FITTING,
         ),
     ] = None,
+    accept_uncertain_side: AcceptUncertainSide = False,
 ) -> None:
     """Fit a detector on feature stores or images and save it as a model file (SVM, logistic: labelled rows;
     GMM: no labels)."""
@@ -166,6 +177,7 @@ def train(
         provenance={"command": "train", "stores": [str(p) for p in stores]},
         limits=ReadLimits(max_pixels, max_bytes),
         standardise=standardise,
+        accept_uncertain_side=accept_uncertain_side,
     )
     for note in trained.notes:
         say(note, err=True)
@@ -238,6 +250,7 @@ def classify(
     max_pixels: options.MaxPixels = DEFAULT_MAX_PIXELS,
     max_bytes: options.MaxBytes = DEFAULT_MAX_BYTES,
     strict: options.Strict = False,
+    accept_uncertain_side: AcceptUncertainSide = False,
 ) -> None:
     """Give every file a verdict (real, fake, or none) and a score (higher: more likely fake): the files of
     feature stores, or images measured now."""
@@ -271,6 +284,7 @@ def classify(
             threshold=threshold,
             fpr=fpr,
             limits=ReadLimits(max_pixels, max_bytes),
+            accept_uncertain_side=accept_uncertain_side,
         )
     except InputError as exc:
         raise InputError(f"{named}: {exc}" if not unsupervised else str(exc)) from None

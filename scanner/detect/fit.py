@@ -183,6 +183,127 @@ def fit_classifier(
     return Supervised(decision, standardisation)
 
 
+# --- how certain the real anchors make the mixture's side -------------------------------------------
+
+# The side is settled when anchors no different from any fitted row would lean as far into the real
+# component by chance with probability at most this (a one-sided binomial test; docs/detectors.md).
+SIDE_CUT = 0.01
+# The most known-real images a refusal suggests; an enrichment so slight needs more, or clearer ones.
+MOST_ANCHORS = 100_000
+
+
+def binomial_tail(n: int, k: int, p: float) -> float:
+    """P(K >= k) for K ~ Binomial(n, p), summed term by term in log space (math.lgamma): no normal
+    approximation, exact to floating-point rounding."""
+    if k <= 0:
+        return 1.0
+    if k > n:
+        return 0.0
+    if p <= 0.0:
+        return 0.0
+    if p >= 1.0:
+        return 1.0
+    log_p, log_q = math.log(p), math.log1p(-p)
+    base = math.lgamma(n + 1)
+    logs = [base - math.lgamma(j + 1) - math.lgamma(n - j + 1) + j * log_p + (n - j) * log_q for j in range(k, n + 1)]
+    top = max(logs)
+    return min(1.0, math.exp(top) * math.fsum(math.exp(v - top) for v in logs))
+
+
+def _about(n: int) -> int:
+    """n rounded up to two significant digits (573 -> 580): a count of anchors to aim for, not a threshold."""
+    step: int = 10 ** max(0, len(str(n)) - 2)
+    return -(-n // step) * step
+
+
+@dataclass(frozen=True)
+class SideCertainty:
+    """How certain the real anchors make the mixture's side.
+
+    `in_real` of the `anchors` fall in the component called real, which holds `rows_real` of
+    the `rows` fitted. `p_value` is the one-sided binomial tail P(K >= in_real), K ~
+    Binomial(anchors, rows_real / rows): how often anchors no different from any fitted row
+    would lean that far into that component by chance. `resampled` is the share of bootstrap
+    resamples of the anchors (drawn with replacement) that pick the same side: the mixture is
+    not refitted, so a resample's side depends only on its count in that component, which is
+    Binomial(anchors, in_real / anchors); the share is computed exactly (the bootstrap's limit
+    as its draws grow), with no random draws. The side is settled when p_value <= cut.
+    """
+
+    anchors: int
+    in_real: int
+    rows: int
+    rows_real: int
+    cut: float = SIDE_CUT
+
+    @property
+    def rows_share(self) -> float:
+        return self.rows_real / self.rows
+
+    @property
+    def p_value(self) -> float:
+        return binomial_tail(self.anchors, self.in_real, self.rows_share)
+
+    @property
+    def resampled(self) -> float:
+        # The same side: strictly more of the resample in the real component than its share of all rows.
+        return binomial_tail(self.anchors, self.anchors * self.rows_real // self.rows + 1, self.in_real / self.anchors)
+
+    @property
+    def certain(self) -> bool:
+        return self.p_value <= self.cut
+
+    def needed(self) -> int | None:
+        """About how many anchors would settle the side if they fell in the real component as these do (the
+        same share), or None when even MOST_ANCHORS would not."""
+
+        def settles(m: int) -> bool:
+            return binomial_tail(m, self.in_real * m // self.anchors, self.rows_share) <= self.cut
+
+        low, high = self.anchors, self.anchors
+        while not settles(high):
+            if high >= MOST_ANCHORS:
+                return None
+            low, high = high, min(2 * high, MOST_ANCHORS)
+        while high - low > 1:  # the tail falls with m, but for rounding: "about"
+            middle = (low + high) // 2
+            low, high = (low, middle) if settles(middle) else (middle, high)
+        return high
+
+    def describe(self) -> str:
+        """The counts and both measures, in words."""
+        verdict = f"settled at p <= {self.cut:g}" if self.certain else f"above {self.cut:g}: not settled"
+        return (
+            f"{self.in_real} of {self.anchors} real anchors fall in the component called real, against "
+            f"{self.rows_share:.0%} of all {self.rows} rows: binomial p = {self.p_value:.2g} ({verdict}); "
+            f"the same side in {self.resampled:.1%} of resamples of the anchors"
+        )
+
+    def refusal(self) -> str:
+        """One line: why the side is refused, and about how many anchors would settle it."""
+        needed = self.needed()
+        more = (
+            f"give about {_about(needed)} known-real images, not {self.anchors}"
+            if needed is not None
+            else f"they lean so little that even {MOST_ANCHORS:,} would not settle it; give clearer known-real images"
+        )
+        return (
+            f"the mixture's side is not settled: {self.describe()}; {more}, or --accept-uncertain-side to go on anyway"
+        )
+
+    def as_provenance(self) -> dict[str, Any]:
+        return {
+            "anchors": self.anchors,
+            "anchors_in_real": self.in_real,
+            "rows": self.rows,
+            "rows_in_real": self.rows_real,
+            "p_value": self.p_value,
+            "cut": self.cut,
+            "resampled_same_side": self.resampled,
+            "certain": self.certain,
+        }
+
+
 @dataclass(frozen=True)
 class GMMFit:
     """A fitted mixture, how its fake side was chosen, and what it runs on."""
@@ -193,6 +314,7 @@ class GMMFit:
     rows_in_real: float | None = None  # share of all the fitted rows in the real component
     standardisation: Standardisation | None = None  # the mixture runs on standardised features ...
     projection: Projection | None = None  # ... reduced to their first principal components
+    certainty: SideCertainty | None = None  # with anchors: how sure they make the side (never sure without)
 
     def inputs(self, x: np.ndarray) -> np.ndarray:
         """The features as the mixture sees them."""
@@ -218,7 +340,9 @@ def fit_gmm(
     `mean` feature. With `real_anchor` (features of known-real images), the real
     component is the one enriched in anchors: whose share among the anchors most
     exceeds its share among all the fitted rows (not merely the one holding more
-    anchors: a large component holds most of any sample).
+    anchors: a large component holds most of any sample); the fit's `certainty` says
+    how certain that side is (SideCertainty). This function never refuses an uncertain
+    side: fit_gmm_on, which train and classify use, does.
     """
     from sklearn.mixture import GaussianMixture
 
@@ -243,9 +367,12 @@ def fit_gmm(
         in_one = GMMDecision(weights, means, covariances, 1).score(z) > 0
         by_rule = int(np.mean(x[in_one, _MEAN]) > np.mean(x[~in_one, _MEAN])) if 0 < in_one.sum() < len(z) else 1
 
-    def fit_of(fake: int, rule: str, anchors_in_real: float | None = None, rows_in_real: float | None = None) -> GMMFit:
+    def fit_of(fake: int, rule: str, certainty: SideCertainty | None = None) -> GMMFit:
         decision = GMMDecision(weights, means, covariances, fake)
-        return GMMFit(decision, rule, anchors_in_real, rows_in_real, standardisation, projection)
+        if certainty is None:
+            return GMMFit(decision, rule, None, None, standardisation, projection)
+        in_real = certainty.in_real / certainty.anchors
+        return GMMFit(decision, rule, in_real, certainty.rows_share, standardisation, projection, certainty)
 
     if real_anchor is None:
         return fit_of(by_rule, "paper")
@@ -254,17 +381,17 @@ def fit_gmm(
     if len(anchors) == 0:
         raise DetectorError("none of the real anchors has usable features")
     as_rule = fit_of(by_rule, "paper")
-    anchors_in_rule_fake = float(np.mean(as_rule.score(anchors) > 0))
-    rows_in_rule_fake = float(np.mean(as_rule.decision.score(z) > 0))
-    if anchors_in_rule_fake == rows_in_rule_fake:
+    n, rows = len(anchors), len(z)
+    anchors_in_rule_fake = int(np.sum(as_rule.score(anchors) > 0))
+    rows_in_rule_fake = int(np.sum(as_rule.decision.score(z) > 0))
+    if anchors_in_rule_fake * rows == rows_in_rule_fake * n:  # the same share, compared exactly
         raise DetectorError(
             "the real anchors fall in both components as evenly as all the rows do, so they cannot tell the "
             "sides apart; give more, or clearer, known-real images"
         )
-    fake = by_rule if anchors_in_rule_fake < rows_in_rule_fake else 1 - by_rule
-    if fake == by_rule:
-        return fit_of(fake, "anchor", 1 - anchors_in_rule_fake, 1 - rows_in_rule_fake)
-    return fit_of(fake, "anchor", anchors_in_rule_fake, rows_in_rule_fake)
+    if anchors_in_rule_fake * rows < rows_in_rule_fake * n:  # the rule's real component is the enriched one
+        return fit_of(by_rule, "anchor", SideCertainty(n, n - anchors_in_rule_fake, rows, rows - rows_in_rule_fake))
+    return fit_of(1 - by_rule, "anchor", SideCertainty(n, anchors_in_rule_fake, rows, rows_in_rule_fake))
 
 
 def wrong_side_share(decision: GMMDecision | GMMFit, x: np.ndarray, is_fake: np.ndarray) -> float:
@@ -279,11 +406,16 @@ def fit_gmm_on(
     anchors: list[str] | None = None,
     limits: ReadLimits = DEFAULT_LIMITS,
     measured_anchors: tuple[np.ndarray, list[str]] | None = None,
+    accept_uncertain_side: bool = False,
 ) -> tuple[GMMFit, list[str]]:
     """The mixture on a sample's usable rows (labels unused), with notes for the user.
 
-    The notes name the anchors that could not be used and warn when the sample's
-    labels (where it has both classes) show that the mixture's fake side is the wrong one.
+    With anchors, a side they do not settle (SideCertainty.certain false) is refused with
+    DetectorError, saying how certain it was and about how many anchors would settle it,
+    unless `accept_uncertain_side`: then a warning says so. The notes name the anchors that
+    could not be used, warn that the paper's rule (no anchors) is often wrong, and warn when
+    the sample's labels (where it has both classes) show that the mixture's fake side is the
+    wrong one.
     """
     notes = []
     anchor_x = None
@@ -293,22 +425,36 @@ def fit_gmm_on(
     usable = samples.usable
     components = detector_defaults(samples.measurement.feature_set).gmm_components
     fit = fit_gmm(samples.features[usable], seed=seed, real_anchor=anchor_x, components=components)
-    if fit.rule == "anchor" and anchor_x is not None:
+    if fit.certainty is not None and not fit.certainty.certain:
+        if not accept_uncertain_side:
+            raise DetectorError(fit.certainty.refusal())
         notes.append(
-            f"{fit.anchors_in_real:.0%} of {len(anchor_x)} real anchors fall in the component called real, "
-            f"which holds {fit.rows_in_real:.0%} of all the rows"
+            "warning: the real anchors do not settle the mixture's side, which may be the wrong one; "
+            "going on as asked (--accept-uncertain-side)"
         )
     labelled = samples.labelled
+    wrong_side = False
     if 0 < samples.is_fake[labelled].sum() < labelled.sum():
         wrong = wrong_side_share(fit, samples.features[labelled], samples.is_fake[labelled])
         if wrong > 0.5:
+            wrong_side = True
             how = "the paper's rule (larger mean feature = fake)" if fit.rule == "paper" else "the real anchors"
             notes.append(
                 f"warning: the labels show that {how} picked the wrong component: {wrong:.0%} of the "
                 f"{int(labelled.sum())} labelled rows get the wrong verdict; "
                 + ("give known-real images with --real-anchor" if fit.rule == "paper" else "check the anchors")
             )
+    if fit.rule == "paper" and not wrong_side:
+        notes.append(f"warning: {PAPER_RULE_WARNING}")
     return fit, notes
+
+
+# Without anchors nothing settles the mixture's side: said on every such fit (EVALUATION.md has the figures).
+PAPER_RULE_WARNING = (
+    "the fake side was picked by the paper's rule (the component with the larger mean feature is fake), "
+    "which picked the wrong side on most of the shared face sets at matched compression (docs/detectors.md); "
+    "give known-real images with --real-anchor to choose it"
+)
 
 
 def component_means(x: np.ndarray, seed: int = 0, names: tuple[str, ...] = PAPER.names) -> Scaling:

@@ -40,7 +40,11 @@ def left_out(counts: dict[str, int], *, unlabelled: bool = True) -> str:
 
 
 def _side_rule(fit: GMMFit) -> str:
-    return "the paper's rule" if fit.rule == "paper" else "the real anchors"
+    """How the mixture's fake side was picked, in words: by the paper's rule (never certain), or by the real
+    anchors, with how certain they make it."""
+    if fit.certainty is None:
+        return "the paper's rule, often wrong"
+    return f"the real anchors: {fit.certainty.describe()}"
 
 
 @dataclass(frozen=True)
@@ -65,10 +69,12 @@ def train(
     provenance: dict[str, Any] | None = None,
     limits: ReadLimits = DEFAULT_LIMITS,
     standardise: bool | None = None,
+    accept_uncertain_side: bool = False,
 ) -> Trained:
     """Fit a detector on labelled samples: an RBF SVM or a logistic regression (optionally with few fakes),
     or a GMM. None (method, standardise) takes the feature set's default (DETECTOR_DEFAULTS): on the
-    paper's set, its unscaled SVM; on the extended set, a standardised logistic regression."""
+    paper's set, its unscaled SVM; on the extended set, a standardised logistic regression. A mixture's side
+    that the real `anchors` do not settle is refused unless `accept_uncertain_side` (fit_gmm_on)."""
     defaults = detector_defaults(samples.measurement.feature_set)
     method = method or defaults.method
     counts = samples.counts()
@@ -115,10 +121,20 @@ def train(
             raise DetectorError("a fake fraction subsamples labelled fakes; it applies to the svm and logistic methods")
         if standardise is not None:
             raise DetectorError("the mixture's inputs follow the feature set (docs/detectors.md); drop --standardise")
-        gmm, notes = fit_gmm_on(samples, seed=seed, anchors=list(anchors), limits=limits)
+        gmm, notes = fit_gmm_on(
+            samples, seed=seed, anchors=list(anchors), limits=limits, accept_uncertain_side=accept_uncertain_side
+        )
         decision, standardisation, projection = gmm.decision, gmm.standardisation, gmm.projection
         n = int(samples.usable.sum())
-        info.update(rows=n, side_rule=gmm.rule, components=projection.width if projection is not None else None)
+        info.update(
+            rows=n,
+            side_rule=gmm.rule,
+            # None: the paper's rule, never certain; else the anchors' counts, p-value, cut and resampled share
+            side_certainty=gmm.certainty.as_provenance() if gmm.certainty is not None else None,
+            components=projection.width if projection is not None else None,
+        )
+        if gmm.certainty is not None:
+            info["accepted_uncertain_side"] = not gmm.certainty.certain
         summary = f"fitted a 2-component mixture on {n} rows (fake side by {_side_rule(gmm)}); " + left_out(
             counts, unlabelled=False
         )
@@ -161,9 +177,11 @@ def classify(
     model_name: str = "bundled default",
     limits: ReadLimits = DEFAULT_LIMITS,
     measured_anchors: tuple[np.ndarray, list[str]] | None = None,
+    accept_uncertain_side: bool = False,
 ) -> Verdicts:
     """Judge every row: with a model (None: the bundled model of the rows' feature set), or by a mixture
-    fitted on these rows (`measured_anchors`: anchor_features of `anchors`, if already measured)."""
+    fitted on these rows (`measured_anchors`: anchor_features of `anchors`, if already measured; a side they
+    do not settle is refused unless `accept_uncertain_side`)."""
     if unsupervised and model is not None:
         raise DetectorError("give either a model or unsupervised, not both")
     if anchors and not unsupervised:
@@ -174,7 +192,12 @@ def classify(
     notes: tuple[str, ...] = ()
     if unsupervised:
         fit, fit_notes = fit_gmm_on(
-            samples, seed=seed, anchors=list(anchors), limits=limits, measured_anchors=measured_anchors
+            samples,
+            seed=seed,
+            anchors=list(anchors),
+            limits=limits,
+            measured_anchors=measured_anchors,
+            accept_uncertain_side=accept_uncertain_side,
         )
         notes = tuple(fit_notes)
         judge = Model(samples.measurement, fit.decision, standardisation=fit.standardisation, projection=fit.projection)
@@ -201,11 +224,13 @@ def judge(
     threshold: float | None = None,
     fpr: float | None = None,
     limits: ReadLimits = DEFAULT_LIMITS,
+    accept_uncertain_side: bool = False,
 ) -> tuple[Verdicts, Threshold | None]:
     """classify(), with the decision threshold set by the user: a fixed `threshold` on the score, or the one
     that calls at most `fpr` of the known-real `anchors` fake; and the model's probability where it has one.
 
-    Anchors choose the mixture's fake side as well when `unsupervised`. Returns the
+    Anchors choose the mixture's fake side as well when `unsupervised` (a side they do not settle is
+    refused unless `accept_uncertain_side`). Returns the
     verdicts, with their Provenance, and, with `fpr`, how the threshold was chosen. The bundled
     model on its own boundary (no threshold, no fpr, not unsupervised) adds the warning
     UNCALIBRATED_WARNING to the notes.
@@ -228,6 +253,7 @@ def judge(
         model_name=model_name,
         limits=limits,
         measured_anchors=measured,
+        accept_uncertain_side=accept_uncertain_side,
     )
     scorer = verdicts.judge
     assert scorer is not None

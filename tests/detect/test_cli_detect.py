@@ -100,10 +100,11 @@ def test_gmm_wrong_side_warning_and_real_anchor(tmp_path):
     assert "picked the wrong component" in result.output
     assert load_model(tmp_path / "rule.h5").predict(x[:1])[0] == "fake"
 
-    anchors = [a for p in paths[:4] for a in ("--real-anchor", p)]
+    anchors = [a for p in paths[:8] for a in ("--real-anchor", p)]  # 8 of 8 against half the rows: p = 0.0039
     result = invoke("train", train_store, "--method", "gmm", *anchors, "--out", tmp_path / "anchored.h5")
     assert result.exit_code == 0, result.output
     assert "picked the wrong component" not in result.output and "fake side by the real anchors" in result.output
+    assert "8 of 8 real anchors fall in the component called real, against 50% of all 120 rows" in result.output
     model = load_model(tmp_path / "anchored.h5")
     assert model.provenance["side_rule"] == "anchor"
     assert np.mean(model.predict(x) == np.array(["real"] * 60 + ["fake"] * 60)) > 0.99
@@ -205,7 +206,7 @@ def test_every_verdicts_file_names_its_model_threshold_and_version(tmp_path):
         "model": ["--model", tmp_path / "m.h5"],
         "threshold": ["--model", tmp_path / "m.h5", "--threshold", "0.5"],
         "fpr": ["--model", tmp_path / "m.h5", "--fpr", "0.2", *reals],
-        "unsupervised": ["--unsupervised", *reals[:6]],
+        "unsupervised": ["--unsupervised", *reals[:6], "--accept-uncertain-side"],  # 3 anchors settle nothing
     }
     found = {}
     for name, options in runs.items():

@@ -147,11 +147,13 @@ def test_gmm_wrong_side_warned_and_fixed_by_real_anchor():
     fit, notes = fit_gmm_on(s, seed=0)
     assert fit.rule == "paper" and np.mean((fit.decision.score(x) > 0) == is_fake) < 0.01
     assert any("picked the wrong component" in n and "--real-anchor" in n for n in notes)
-    anchors = [s.paths[i] for i in range(5)]  # five known-real rows of the store
+    anchors = [s.paths[i] for i in range(8)]  # eight known-real rows of the store: 0.5 ** 8 = 0.0039
     fit, notes = fit_gmm_on(s, seed=0, anchors=anchors)
     assert fit.rule == "anchor" and fit.anchors_in_real == 1.0
+    assert fit.certainty is not None and fit.certainty.certain
+    assert fit.certainty.p_value == pytest.approx(0.5**8, rel=1e-9)
     assert np.mean((fit.decision.score(x) > 0) == is_fake) > 0.99
-    assert not any("wrong" in n for n in notes) and any("5 real anchors" in n for n in notes)
+    assert not any("wrong" in n for n in notes)
 
 
 def test_gmm_anchor_on_the_boundary_is_refused():

@@ -188,12 +188,16 @@ def test_enrichment_picks_the_side_where_the_majority_rule_fails():
     assert np.mean(verdict == is_fake) > np.mean(verdict != is_fake)
 
 
-def test_anchor_notes_give_both_shares():
+def test_anchor_certainty_gives_both_shares():
     x, is_fake = wide_clusters(150, 150, seed=9, shift=2.0)
     s = extended_sample(x, is_fake)
-    fit, notes = fit_gmm_on(s, seed=0, anchors=[s.paths[i] for i in range(10)])
+    fit, _ = fit_gmm_on(s, seed=0, anchors=[s.paths[i] for i in range(10)])
     assert fit.projection is not None and fit.projection.width == 6
-    assert any("of 10 real anchors fall in the component called real, which holds" in n for n in notes)
+    assert fit.certainty is not None and fit.certainty.certain
+    in_real = int(np.sum(fit.score(x[:10]) <= 0))
+    rows_real = int(np.sum(fit.score(x) <= 0))
+    assert (fit.certainty.in_real, fit.certainty.rows_real) == (in_real, rows_real)
+    assert f"{in_real} of 10 real anchors fall in the component called real, against " in fit.certainty.describe()
     assert np.mean((fit.score(x) > 0) == is_fake) > 0.95
 
 
