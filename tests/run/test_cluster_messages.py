@@ -110,7 +110,9 @@ def test_verbose_says_workers_tasks_and_a_worker_lost_and_replaced(tree, tmp_pat
     said = [line.removeprefix("debug: ") for line in err.splitlines() if "Dask" in line]
     assert said[0].startswith("the local Dask cluster has 2 workers, 2 threads: tcp://127.0.0.1:"), said
     lost = [line for line in said if line.startswith("Dask worker tcp://127.0.0.1:") and " lost " in line]
-    assert lost and lost[0].endswith(" lost (1 worker, 1 thread left)"), said
+    # The nanny's replacement may join before the client's next look at the workers: then 2 are left.
+    left = (" lost (1 worker, 1 thread left)", " lost (2 workers, 2 threads left)")
+    assert lost and lost[0].endswith(left), said
     assert any(" joined with 1 thread (2 workers, 2 threads now)" in line for line in said), said
     tasks = [line for line in said if line.startswith("Dask tasks: ")]
     assert tasks and tasks[-1].endswith(" in flight"), said
