@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from scanner.cli import app
-from scanner.core.schema import export_columns_of, make_table
+from scanner.core.schema import SCHEMA_VERSION, export_columns_of, make_table
 from scanner.store.hdf5 import read_features, write_table
 
 runner = CliRunner()
@@ -144,4 +144,4 @@ def test_info_json(store):
     assert described["rows"] == 5 and described["status"] == {"not_image": 1, "ok": 3, "truncated": 1}
     assert described["feature_names"] == list(table.feature_names) and described["spectrum"] == "log"
     assert described["formats"] == {"": 1, "JPEG": 1, "PNG": 3} and described["roots"] == ["", "/data"]
-    assert described["unfinished_journal"] is False and described["schema_version"] == 2
+    assert described["unfinished_journal"] is False and described["schema_version"] == SCHEMA_VERSION
