@@ -39,6 +39,7 @@ __all__ = [
     "read_csv",
     "sha256sum",
     "store",
+    "verdict_rows",
     "write_schema_1_store",
     "write_schema_2_store",
     "write_tree",
@@ -132,6 +133,17 @@ def store(
 def read_csv(path):
     with open(path, newline="") as handle:
         return list(csv.DictReader(handle))
+
+
+def verdict_rows(path, paths):
+    """A verdicts file's rows, checked to be sorted by path (as classify writes them), in the order of `paths`
+    (a store's order)."""
+    rows = read_csv(path)
+    written = [r["path"] for r in rows]
+    assert written == sorted(written, key=os.fsencode), "the verdicts file is not sorted by path"
+    by_path = {r["path"]: r for r in rows}
+    assert len(by_path) == len(rows) == len(paths)
+    return [by_path[str(p)] for p in paths]
 
 
 def invoke(*args):
