@@ -66,13 +66,22 @@ def export(
             show_default=False,
         ),
     ] = None,
+    store_order: Annotated[
+        bool,
+        typer.Option(
+            "--store-order",
+            help="Rows in the store's order, streamed in flat memory (default: sorted by root and path).",
+        ),
+    ] = False,
 ) -> None:
     """Write a feature store as CSV, JSON lines or Parquet: every column, optionally with verdicts."""
     from scanner.report.export import export as write_export
     from scanner.report.export import parse_statuses
 
     try:
-        n = write_export(store, out, file_format, verdicts=verdicts, statuses=parse_statuses(status))
+        n = write_export(
+            store, out, file_format, verdicts=verdicts, statuses=parse_statuses(status), sort=not store_order
+        )
     except BrokenPipeError:  # `scanner export ... --out - | head` is fine
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return
