@@ -6,9 +6,10 @@ import shutil
 
 import cv2
 import pytest
-from helpers import invoke, natural_image, read_csv, sha256sum
+from helpers import invoke, natural_image, read_csv, sha256sum, write_schema_2_store
 
 from scanner.core.constants import ReadLimits
+from scanner.core.schema import make_table
 from scanner.io.walk import Walk
 from scanner.run.executors.inline import InProcess
 from scanner.run.sweep import MeasureOptions, ScanOptions, scan
@@ -74,3 +75,13 @@ def test_exports_carry_the_hash_and_info_counts_distinct_contents(tree, tmp_path
     assert "3 not read" in info.output
     described = invoke("info", store, "--json")
     assert '"hashed": 7' in described.output and '"distinct_contents": 6' in described.output
+
+
+def test_info_on_a_store_older_than_hashes_says_none_were_hashed(tree, tmp_path):
+    store = tmp_path / "s.h5"
+    scan(Walk([tree]), store, ScanOptions(**OPTIONS), executor=InProcess)
+    table = read_features(store)
+    write_schema_2_store(store, make_table(table.path, table.features, size=table.size, mtime=table.mtime))
+    info = invoke("info", store)
+    assert info.exit_code == 0, info.output
+    assert "contents:       no file hashed (the store predates file hashes" in info.output
