@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from helpers import write_schema_1_store, write_schema_2_store
 
-from scanner.core.errors import StoreError
+from scanner.core.errors import StoreError, StoreMismatch
 from scanner.core.featuresets import FEATURE_NAMES
 from scanner.core.schema import COLUMNS, SCHEMA_VERSION, Measurement, Rows, export_columns_of, make_table
 from scanner.core.version import __version__
@@ -242,3 +242,31 @@ def test_records_of_an_older_layout_read_with_the_newer_columns_at_their_default
     assert back.path.tolist() == rows.path.tolist() and back.error.tolist() == rows.error.tolist()
     np.testing.assert_array_equal(back.features, rows.features)
     assert decode_rows(encode_rows(rows), rows.n_features).sha256.tolist() == rows.sha256.tolist()
+
+
+def test_a_part_file_from_before_hashes_merges_with_empty_hashes(tmp_path):
+    """A stopped distributed scan of the previous schema left a part file: it is merged (not refused), its rows
+    with sha256 ''."""
+    from scanner.store.merge import open_parts
+    from scanner.store.parts import part_file, write_part
+    from scanner.store.records import HEADER_RECORD, LAYOUT, ROWS_RECORD, encode_record, encode_rows
+
+    table = sample_table()
+    directory = tmp_path / "s.h5.parts"
+    directory.mkdir()
+    path = part_file(str(directory), "a" * 32)
+    header = write_part(path, table.rows, table.measurement, table.roots, "a" * 32)
+    older = [name for name in LAYOUT if name != "sha256"]
+    header.update(schema_version=2, layout=older)
+    with open(path, "wb") as handle:
+        handle.write(encode_record(HEADER_RECORD, json.dumps(header).encode()))
+        handle.write(encode_record(ROWS_RECORD, encode_rows(table.rows, older)))
+    (part,) = open_parts(str(directory), table.measurement)
+    (rows,) = part.batches()
+    assert rows.path.tolist() == table.rows.path.tolist() and rows.sha256.tolist() == [""] * len(table)
+    header.update(schema_version=1)
+    with open(path, "wb") as handle:
+        handle.write(encode_record(HEADER_RECORD, json.dumps(header).encode()))
+        handle.write(encode_record(ROWS_RECORD, encode_rows(table.rows, older)))
+    with pytest.raises(StoreMismatch, match="another store schema"):
+        open_parts(str(directory), table.measurement)
