@@ -6,6 +6,7 @@ natural_image is the one synthetic-image generator, the same as `scanner bench` 
 import csv
 import io
 import os
+import subprocess
 from pathlib import Path
 
 import cv2
@@ -36,8 +37,11 @@ __all__ = [
     "invoke",
     "natural_image",
     "read_csv",
+    "sha256sum",
     "store",
+    "verdict_rows",
     "write_schema_1_store",
+    "write_schema_2_store",
     "write_tree",
 ]
 
@@ -131,6 +135,17 @@ def read_csv(path):
         return list(csv.DictReader(handle))
 
 
+def verdict_rows(path, paths):
+    """A verdicts file's rows, checked to be sorted by path (as classify writes them), in the order of `paths`
+    (a store's order)."""
+    rows = read_csv(path)
+    written = [r["path"] for r in rows]
+    assert written == sorted(written, key=os.fsencode), "the verdicts file is not sorted by path"
+    by_path = {r["path"]: r for r in rows}
+    assert len(by_path) == len(rows) == len(paths)
+    return [by_path[str(p)] for p in paths]
+
+
 def invoke(*args):
     return runner.invoke(app, [str(a) for a in args])
 
@@ -194,9 +209,24 @@ class Features:
 
 
 def write_schema_1_store(path, table):
-    """A store as scanner 0.1 wrote it: no feature_set, precision or backend attributes."""
-    write_table(path, table)
+    """A store as scanner 0.1 wrote it: no feature_set, precision or backend attributes, no sha256."""
+    write_schema_2_store(path, table)
     with h5py.File(path, "a") as f:
         f.attrs["schema_version"] = 1
         for name in ("feature_set", "precision", "backend"):
             del f.attrs[name]
+
+
+def write_schema_2_store(path, table):
+    """A store as scanners before file hashes wrote it: no sha256 dataset."""
+    write_table(path, table)
+    with h5py.File(path, "a") as f:
+        f.attrs["schema_version"] = 2
+        del f["sha256"]
+
+
+def sha256sum(*paths):
+    """The real `sha256sum`'s lowercase hex digest of each file (one path: its digest alone)."""
+    out = subprocess.run(["sha256sum", "--", *map(str, paths)], capture_output=True, text=True, check=True).stdout
+    digests = [line.split()[0].lstrip("\\") for line in out.splitlines()]
+    return digests[0] if len(paths) == 1 else digests

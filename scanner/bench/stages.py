@@ -3,6 +3,7 @@ N processes, and the FFT libraries."""
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import statistics
 import sys
@@ -21,6 +22,7 @@ from scanner.features.measure import measure_file
 from scanner.images.decode import read_image
 
 PAPER_STAGE = "features_paper"  # decode + the paper's features, timed beside a wider feature set
+HASH_STAGE = "sha256"  # SHA-256 of the bytes read, timed beside read and decode
 
 
 def median_pass_seconds(one_pass: Callable[[], None], repeats: int) -> float:
@@ -58,6 +60,12 @@ def decode_files(paths: Sequence[Path]) -> None:
     """read_image: the file read, header checks and OpenCV decode every sweep pays."""
     for path in paths:
         read_image(path)
+
+
+def hash_files(paths: Sequence[Path], contents: dict[Path, bytes]) -> None:
+    """SHA-256 of each file's bytes, already read (what a sweep adds to each read: the `sha256` column)."""
+    for path in paths:
+        hashlib.sha256(contents[path]).digest()
 
 
 def features_files(paths: Sequence[Path], extractor: Extractor) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from scanner.bench.files import JPEG_QUALITY
-from scanner.bench.stages import PAPER_STAGE
+from scanner.bench.stages import HASH_STAGE, PAPER_STAGE
 from scanner.bench.timing import BenchReport
 from scanner.core.constants import DEFAULT_PRECISION, PRECISIONS
 from scanner.core.featuresets import DEFAULT_FEATURE_SET
@@ -48,6 +48,8 @@ def format_report(report: BenchReport) -> str:
     lines.append("one core, one image after another:")
     precision = c.get("precision", DEFAULT_PRECISION)
     labels = {"decode": "read and decode", "features": f"read, decode, measure ({precision})"}
+    if HASH_STAGE in report.stages:  # reports of scanners before file hashes lack it
+        labels = {"decode": labels["decode"], HASH_STAGE: "SHA-256 of the bytes read", "features": labels["features"]}
     labels.update(
         {
             name: f"the same in {name.split('_', 1)[1]} precision"
@@ -63,6 +65,9 @@ def format_report(report: BenchReport) -> str:
             if name.removeprefix("features_") in PRECISIONS and stage.ms_per_image and base_ms
             else ""
         )
+        decode_ms = report.stages["decode"].ms_per_image
+        if name == HASH_STAGE and stage.ms_per_image is not None and decode_ms:
+            relative = f", {stage.ms_per_image / decode_ms:.1%} of read and decode"
         each = f"  ({stage.ms_per_image:.2f} ms an image{relative})" if stage.ms_per_image else ""
         lines.append(f"  {label:<30}{_rate(stage.images_per_s)}{each}")
     paper = report.stages.get(PAPER_STAGE)

@@ -35,11 +35,13 @@ from scanner.bench.files import default_image_count, image_files, image_set
 from scanner.bench.machine import machine_description, usable_cores
 from scanner.bench.scans import SCAN_WORK_SECONDS, ScanRun, scan_image_count, scan_memory, time_scan
 from scanner.bench.stages import (
+    HASH_STAGE,
     PAPER_STAGE,
     StageResult,
     decode_files,
     features_files,
     fft_libraries,
+    hash_files,
     time_parallel_features,
     time_stages,
     worker_counts,
@@ -135,9 +137,11 @@ def run_bench(
         config.update(precision=precision, fft=fft)
         extractor = make_extractor(feature_set, precision=precision, **options)
         other_extractor = make_extractor(feature_set, precision=other, **options)
-        progress(f"decode, and decode + features in {precision} and {other} precision")
+        progress(f"decode, SHA-256, and decode + features in {precision} and {other} precision")
+        contents = {path: path.read_bytes() for path in paths}  # hashed in memory: the read is decode's
         timed: dict[str, tuple[Callable[[Sequence[Path]], None], Sequence[Path]]] = {
             "decode": (decode_files, paths),
+            HASH_STAGE: (lambda p: hash_files(p, contents), paths),
             "features": (lambda p: features_files(p, extractor), paths),
             f"features_{other}": (lambda p: features_files(p, other_extractor), paths),
         }

@@ -325,6 +325,8 @@ def _verdict_table(verdicts: Verdicts, labels: np.ndarray) -> list[str]:
     one), path and status."""
     import numpy as np
 
+    from scanner.detect.verdicts import verdict_order
+
     paths = [shown_path(p) for p in verdicts.paths]
     width = max((len(p) for p in paths), default=4)
     chance = verdicts.probability
@@ -332,7 +334,7 @@ def _verdict_table(verdicts: Verdicts, labels: np.ndarray) -> list[str]:
     head = f"{'verdict':<8}  {'score':>9}" + ("  p(fake)" if chance is not None else "")
     head += "  label" if with_labels else ""
     lines = [f"{head}  {'path':<{width}}  status"]
-    for i in sorted(range(len(paths)), key=paths.__getitem__):  # by path: the CSV keeps the store's order
+    for i in verdict_order(verdicts.paths):  # the order of the verdicts file
         path = paths[i]
         score = verdicts.score[i]
         line = f"{verdicts.verdict[i] or '-':<8}  {'-' if np.isnan(score) else f'{score:9.4f}':>9}"

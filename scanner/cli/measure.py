@@ -48,16 +48,22 @@ def _feature_record(result: FileRecord, names: tuple[str, ...]) -> dict[str, Any
         "error": result.error or None,
         "height": result.info.height,
         "width": result.info.width,
+        "sha256": result.sha256 or None,
     }
     values = result.features if result.features is not None else [math.nan] * len(names)
     record.update({name: _json_number(v) for name, v in zip(names, values, strict=True)})
     return record
 
 
+SHA256_SHOWN = 12  # hex digits of a file's SHA-256 the table shows
+
+
 def _feature_row(result: FileRecord, width: int, names: tuple[str, ...] = FEATURE_NAMES) -> str:
-    """The paper's six in columns; a wider set's other features below, a few name=value per line."""
+    """The paper's six in columns; a wider set's other features below, a few name=value per line. The
+    SHA-256 shows its first 12 hex digits (--json gives it whole)."""
     size = f"{result.info.width}x{result.info.height}" if result.info.width else "-"
-    head = f"{shown(result.path):<{width}}  {result.status:<10}  {size:>9}"
+    digest = result.sha256[:SHA256_SHOWN] or "-"
+    head = f"{shown(result.path):<{width}}  {result.status:<10}  {size:>9}  {digest:<{SHA256_SHOWN}}"
     if result.features is None:
         return f"{head}  {result.error}"
     first = len(FEATURE_NAMES)
@@ -100,7 +106,7 @@ def features(
     width = max(len(shown(p)) for p in images)
     if not as_json:
         say(
-            f"{'path':<{width}}  {'status':<10}  {'size':>9}"
+            f"{'path':<{width}}  {'status':<10}  {'size':>9}  {'sha256':<{SHA256_SHOWN}}"
             + "".join(f"  {n:>9}" for n in names[: len(FEATURE_NAMES)])
         )
     unusable = 0

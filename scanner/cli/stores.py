@@ -66,13 +66,22 @@ def export(
             show_default=False,
         ),
     ] = None,
+    store_order: Annotated[
+        bool,
+        typer.Option(
+            "--store-order",
+            help="Rows in the store's order, streamed in flat memory (default: sorted by root and path).",
+        ),
+    ] = False,
 ) -> None:
     """Write a feature store as CSV, JSON lines or Parquet: every column, optionally with verdicts."""
     from scanner.report.export import export as write_export
     from scanner.report.export import parse_statuses
 
     try:
-        n = write_export(store, out, file_format, verdicts=verdicts, statuses=parse_statuses(status))
+        n = write_export(
+            store, out, file_format, verdicts=verdicts, statuses=parse_statuses(status), sort=not store_order
+        )
     except BrokenPipeError:  # `scanner export ... --out - | head` is fine
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return
@@ -90,6 +99,7 @@ def info(
     attrs, m = header.attrs, header.measurement
     counts = column_counts(store)
     formats = column_counts(store, "format")
+    contents = _contents(column_counts(store, "sha256"))
     unfinished = os.path.exists(journal_path(os.path.abspath(store)))
     if as_json:
         described = {
@@ -102,6 +112,7 @@ def info(
             "roots": header.roots,
             "formats": dict(sorted(formats.items())),
             "status": dict(sorted(counts.items())),
+            "contents": contents,
             "unfinished_journal": unfinished,
             "leftover_temporaries": [f.path for f in leftovers(os.path.abspath(store))],
         }
@@ -122,6 +133,7 @@ def info(
         "roots:          "
         + ", ".join(repr(r) if r else "'' (files named directly: absolute paths)" for r in header.roots),
         "formats:        " + ", ".join(f"{name or 'unknown'} {n:,}" for name, n in sorted(formats.items())),
+        "contents:       " + _contents_words(contents, header.schema_version),
         "status:",
         *counts_lines(counts),
     ]
@@ -133,6 +145,35 @@ def info(
     if leftover:
         lines.append(leftover)
     say("\n".join(lines))
+
+
+def _contents(hashes: dict[str, int]) -> dict[str, int]:
+    """How many rows hold a SHA-256, how many distinct ones, how many repeat another's bytes, how many have
+    none (files not read), from the counts of each sha256 value."""
+    hashed = sum(n for digest, n in hashes.items() if digest)
+    distinct = sum(1 for digest in hashes if digest)
+    return {
+        "hashed": hashed,
+        "distinct_contents": distinct,
+        "repeats": hashed - distinct,
+        "not_hashed": hashes.get("", 0),
+    }
+
+
+def _contents_words(contents: dict[str, int], schema_version: int) -> str:
+    """e.g. "1,000 files hashed, 987 distinct contents (13 files repeat another's bytes); 2 not read"."""
+    if not contents["hashed"]:
+        older = " (the store predates file hashes: rescan with --overwrite to hash its files)"
+        return "no file hashed" + (older if schema_version < 3 and contents["not_hashed"] else "")
+    repeats = contents["repeats"]
+    words = (
+        f"{contents['hashed']:,} file{'s' if contents['hashed'] != 1 else ''} hashed, "
+        f"{contents['distinct_contents']:,} distinct content{'s' if contents['distinct_contents'] != 1 else ''} "
+        f"({repeats:,} file{' repeats' if repeats == 1 else 's repeat'} another's bytes)"
+    )
+    if contents["not_hashed"]:
+        words += f"; {contents['not_hashed']:,} not read (no SHA-256)"
+    return words
 
 
 @command("merge", "Measure")

@@ -38,8 +38,10 @@ from scanner.core.echo import echoed
 from scanner.core.errors import InputError
 from scanner.core.featuresets import DEFAULT_FEATURE_SET, get_feature_set
 
-SCHEMA_VERSION = 2
-READABLE_SCHEMAS = (1, 2)  # schema 1 lacks the feature set and precision attributes: paper, double
+SCHEMA_VERSION = 3
+# Schema 1 lacks the feature set and precision attributes (paper, double); schemas 1 and 2 lack the sha256
+# column (read as '': not hashed). A resumed older store is rewritten as schema 3 at its first merge.
+READABLE_SCHEMAS = (1, 2, 3)
 
 # Kinds of column: file-name bytes and text are variable-length (object arrays in
 # memory, UTF-8 strings in HDF5); the others are fixed-width numbers.
@@ -61,6 +63,7 @@ class Column:
     default: Any
     meaning: str
     export: bool = True  # a column of `scanner export` (features: one column per feature name)
+    since: int = 1  # the store schema that brought it: older stores lack it and read as its default
 
     @property
     def dtype(self) -> np.dtype[Any]:
@@ -112,6 +115,13 @@ COLUMNS: tuple[Column, ...] = (
     Column("jpeg_quality", "int64", 0, "a JPEG's estimated libjpeg quality, 0 otherwise"),
     Column("size", "int64", 0, "bytes when scanned (what resume compares)"),
     Column("mtime", "float64", 0.0, "modification time when scanned (what resume compares)"),
+    Column(
+        "sha256",
+        "text",
+        "",
+        "SHA-256 of the bytes read (lowercase hex); '' when the file could not be read",
+        since=3,
+    ),
 )
 COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in COLUMNS)
 COLUMN_BY_NAME: dict[str, Column] = {c.name: c for c in COLUMNS}

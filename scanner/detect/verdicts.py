@@ -187,6 +187,13 @@ PROVENANCE_COLUMNS = (
 VERDICT_COLUMNS = ("path", "status", "verdict", "score", "threshold", "probability", *PROVENANCE_COLUMNS)
 
 
+def verdict_order(paths: Sequence[str]) -> list[int]:
+    """The order of a verdicts file's rows: by path (its bytes), whatever order the inputs were measured in,
+    so that two runs of one sweep diff cleanly; classify's table on the terminal follows it too."""
+    keys = [os.fsencode(p) for p in paths]
+    return sorted(range(len(keys)), key=keys.__getitem__)
+
+
 def write_verdicts(
     path: str | os.PathLike[str],
     paths: Sequence[str],
@@ -199,11 +206,11 @@ def write_verdicts(
     probability: Iterable[float] | None = None,
     provenance: Provenance | None = None,
 ) -> None:
-    """The classify CSV (`-`: standard output): path, status, verdict (real, fake, or empty when
-    unusable), score (full precision), the threshold the verdict compares the score with, and the
-    model's probability that the file is fake (empty where the model gives none); then, on every row,
-    the provenance (its threshold is the one given; without one the columns are empty). Written whole
-    or not at all, never over one of `inputs`."""
+    """The classify CSV (`-`: standard output), its rows sorted by path (verdict_order): path, status,
+    verdict (real, fake, or empty when unusable), score (full precision), the threshold the verdict compares
+    the score with, and the model's probability that the file is fake (empty where the model gives none);
+    then, on every row, the provenance (its threshold is the one given; without one the columns are empty).
+    Written whole or not at all, never over one of `inputs`."""
 
     def number(value: float) -> str:
         return "" if math.isnan(value) else repr(float(value))
@@ -211,10 +218,12 @@ def write_verdicts(
     paths = list(paths)
     chances = [math.nan] * len(paths) if probability is None else list(probability)
     origin = [""] * len(PROVENANCE_COLUMNS) if provenance is None else provenance.cells()
+    rows = list(zip(paths, status, verdicts, scores, chances, strict=True))
     with output_file(path, inputs=inputs) as handle:
         writer = csv.writer(handle)
         writer.writerow(VERDICT_COLUMNS)
-        for row in zip(paths, status, verdicts, scores, chances, strict=True):
+        for i in verdict_order(paths):
+            row = rows[i]
             writer.writerow([row[0], row[1], row[2], number(row[3]), repr(float(threshold)), number(row[4]), *origin])
 
 

@@ -7,6 +7,7 @@ it (a local worker, a Dask task, the command line itself).
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,19 +19,21 @@ from scanner.core.constants import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, Status
 from scanner.core.faults import decode_point
 from scanner.core.schema import Rows
 from scanner.features.extract import Extractor, GreyImage
-from scanner.images.decode import ImageInfo, UnusableImage, read_image
+from scanner.images.decode import ImageInfo, UnusableImage, decode_bytes, read_file
 from scanner.io.walk import Found
 
 
 @dataclass(frozen=True)
 class FileRecord:
-    """One file's outcome: its status ("ok" or why not), the header facts and the features."""
+    """One file's outcome: its status ("ok" or why not), the header facts, the features and the SHA-256 of
+    the bytes read."""
 
     path: str
     status: Status
     error: str
     info: ImageInfo
     features: np.ndarray | None  # float64, the feature set's width, when status is ok
+    sha256: str = ""  # lowercase hex of the bytes read ('' when the file could not be read)
 
 
 def measure_file(
@@ -44,23 +47,28 @@ def measure_file(
 ) -> FileRecord:
     """Read, decode and measure one file; failures become statuses, never exceptions.
 
-    follow=False refuses a symbolic link in the path's last component (scanner.images.decode.read_image);
-    ``decoded`` is called once reading and decoding are over (a time limit's clock stops there).
+    The file is read once (bounded, scanner.images.decode.read_file); its SHA-256 is taken from the
+    bytes read, also when they do not decode. follow=False refuses a symbolic link in the path's last
+    component; ``decoded`` is called once reading, hashing and decoding are over (a time limit's clock
+    stops there).
     """
     name = os.fsdecode(path)
+    digest = ""
     try:
         decode_point(name)
-        image = read_image(path, max_pixels, max_bytes, follow=follow)
+        data = read_file(path, max_bytes, follow=follow)
+        digest = hashlib.sha256(data).hexdigest()
+        image = decode_bytes(data, max_pixels)
     except UnusableImage as exc:
-        return FileRecord(name, exc.status, exc.reason, exc.info, None)
+        return FileRecord(name, exc.status, exc.reason, exc.info, None, digest)
     finally:
         if decoded is not None:
             decoded()
     try:
         values = extractor.from_bgr(image.pixels)
     except GreyImage as exc:
-        return FileRecord(name, Status.GRAYSCALE, str(exc), image.info, None)
-    return FileRecord(name, Status.OK, "", image.info, values)
+        return FileRecord(name, Status.GRAYSCALE, str(exc), image.info, None, digest)
+    return FileRecord(name, Status.OK, "", image.info, values, digest)
 
 
 # The same function under the name the first versions of the library gave it.
@@ -115,6 +123,7 @@ def rows_of(files: Sequence[Found], records: Sequence[FileRecord], width: int) -
         jpeg_quality=[i.jpeg_quality or 0 for i in infos],
         size=[f.size for f in files],
         mtime=[f.mtime for f in files],
+        sha256=[r.sha256 for r in records],
     )
 
 

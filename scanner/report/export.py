@@ -2,16 +2,24 @@
 
 The columns are the store's exported columns (schema.COLUMNS, those marked export,
 ``path`` as a usable path, then one column per feature), followed, with a verdicts
-file, by ``verdict``, ``score``, ``threshold`` and ``probability``. Rows go out in
-store order, chunk by chunk, so memory stays flat at a million rows.
+file, by ``verdict``, ``score``, ``threshold`` and ``probability``.
+
+Rows go out sorted by root, then by relative path (its bytes), so that two exports of one
+tree diff cleanly whatever order the files were measured in; sorting holds the rows kept
+in memory. ``sort=False`` (``--store-order``) streams them in store order, chunk by
+chunk, so memory stays flat at a million rows.
+
+Missing values are nulls, never the store's sentinels (``missing``): a feature that is
+NaN, ``height``/``width`` 0 (unknown), ``jpeg_quality`` 0 (not a JPEG, or no estimate),
+an empty ``error`` (an ok row), ``format``, ``jpeg_subsampling``, ``sha256`` (a file
+not read) or ``verdict``, and a number a verdicts file does not give.
 
 - CSV: features and floats written exactly (shortest round-trip form), an empty
-  field for NaN or missing; a file name that is not UTF-8 is written as its
-  original bytes.
-- JSON lines: one object per row, null for NaN or missing; a name that is not
+  field for a null; a file name that is not UTF-8 is written as its original bytes.
+- JSON lines: one object per row, null where missing; a name that is not
   UTF-8 is written with ``\\udcXX`` escapes (Python's json reads it back exactly).
-- Parquet (pyarrow): typed columns, null for NaN or missing; a name that is not
-  UTF-8 has its undecodable bytes as backslash escapes (``\\xff``).
+- Parquet (pyarrow): typed columns, null where missing, ``mtime`` a UTC timestamp (microseconds);
+  a name that is not UTF-8 has its undecodable bytes as backslash escapes (``\\xff``).
 
 Light: pyarrow is imported only for Parquet, and nothing of numba, FFTW, OpenCV,
 scikit-learn or matplotlib.
@@ -23,16 +31,16 @@ import csv
 import json
 import math
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import IO, Any, Literal, get_args
 
 import numpy as np
 
 from scanner.core.constants import STATUSES
 from scanner.core.errors import InputError
-from scanner.core.schema import COLUMN_BY_NAME, Measurement, arrow_text, export_arrays, export_columns_of
+from scanner.core.schema import COLUMN_BY_NAME, Measurement, Rows, arrow_text, export_arrays, export_columns_of
 from scanner.detect.verdicts import VerdictFile, read_verdicts
-from scanner.store.hdf5 import iter_rows, read_header
+from scanner.store.hdf5 import CHUNK_ROWS, iter_rows, read_header
 
 ExportFormat = Literal["csv", "jsonl", "parquet"]
 EXPORT_FORMATS: tuple[str, ...] = get_args(ExportFormat)
@@ -58,21 +66,66 @@ def parse_statuses(text: str | None) -> frozenset[str] | None:
     return wanted
 
 
+# Columns whose value in the store stands for "missing": text '' and these integers' 0.
+MISSING_TEXT = ("error", "format", "jpeg_subsampling", "sha256", "verdict")
+MISSING_ZERO = ("height", "width", "jpeg_quality")
+
+
+def missing(columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The columns with the store's sentinels of a missing value as None (object arrays); NaN stays NaN
+    (every writer writes it as null)."""
+    out = dict(columns)
+    for name, values in columns.items():
+        if name in MISSING_TEXT:
+            gone = values == ""
+        elif name in MISSING_ZERO:
+            gone = values == 0
+        else:
+            continue
+        if np.any(gone):
+            nullable = values.astype(object)
+            nullable[gone] = None
+            out[name] = nullable
+    return out
+
+
+def sorted_order(rows: Rows, roots: Sequence[str]) -> np.ndarray:
+    """Positions of the rows sorted by root (its name), then by relative path (its bytes)."""
+    names = [os.fsencode(root) for root in roots]
+    keys = list(zip((names[r] for r in rows.root.tolist()), rows.path.tolist(), strict=True))
+    return np.array(sorted(range(len(keys)), key=keys.__getitem__), dtype=np.int64)
+
+
 def export_chunks(
     store: str | os.PathLike[str],
     verdicts: VerdictFile | None = None,
     statuses: frozenset[str] | None = None,
+    *,
+    sort: bool = True,
 ) -> tuple[list[str], Iterator[dict[str, np.ndarray]]]:
-    """The export's column names, and its rows chunk by chunk (column name -> array), filtered and joined."""
+    """The export's column names, and its rows chunk by chunk (column name -> array), filtered, joined, and
+    missing values as None: sorted by root and path, or (sort=False) in store order."""
     header = read_header(store)
     names = list(export_columns_of(header.measurement)) + (list(VERDICT_EXPORT) if verdicts is not None else [])
 
-    def chunks() -> Iterator[dict[str, np.ndarray]]:
+    def kept() -> Iterator[Rows]:
         for rows in iter_rows(store):
             if statuses is not None:
                 rows = rows.take(np.isin(rows.status, list(statuses)))
-            if not len(rows):
-                continue
+            if len(rows):
+                yield rows
+
+    def in_order() -> Iterator[Rows]:
+        if not sort:
+            yield from kept()
+            return
+        every = Rows.concat(list(kept()), header.measurement.n_features)
+        every = every.take(sorted_order(every, header.roots))
+        for start in range(0, len(every), CHUNK_ROWS):
+            yield every.take(np.arange(start, min(len(every), start + CHUNK_ROWS)))
+
+    def chunks() -> Iterator[dict[str, np.ndarray]]:
+        for rows in in_order():
             columns = export_arrays(rows, header.roots, header.measurement)
             if verdicts is not None:
                 found = [verdicts.find(p) for p in columns["path"].tolist()]
@@ -82,12 +135,14 @@ def export_chunks(
                 for field in ("score", "threshold", "probability"):
                     values = getattr(verdicts, field)
                     columns[field] = np.array([values[j] if j is not None else math.nan for j in found])
-            yield columns
+            yield missing(columns)
 
     return names, chunks()
 
 
 def _csv_value(value: Any) -> Any:
+    if value is None:
+        return ""
     if isinstance(value, float):
         return "" if math.isnan(value) else repr(value)
     return value
@@ -109,9 +164,10 @@ def write_csv(handle: IO[str], names: list[str], chunks: Iterable[dict[str, np.n
     return n
 
 
-def export_csv(store: str | os.PathLike[str], handle: IO[str]) -> int:
-    """The whole store as CSV (every exported column) to an open text handle; the number of rows."""
-    names, chunks = export_chunks(store, None, None)
+def export_csv(store: str | os.PathLike[str], handle: IO[str], *, sort: bool = True) -> int:
+    """The whole store as CSV (every exported column, sorted by root and path unless `sort` is false) to an
+    open text handle; the number of rows."""
+    names, chunks = export_chunks(store, None, None, sort=sort)
     return write_csv(handle, names, chunks)
 
 
@@ -136,7 +192,8 @@ def write_jsonl(handle: IO[str], names: list[str], chunks: Iterable[dict[str, np
 
 
 def arrow_schema(names: list[str]) -> Any:
-    """The Parquet schema: strings, 64-bit integers and doubles, as the store's columns are."""
+    """The Parquet schema: strings, 64-bit integers and doubles, as the store's columns are; mtime a UTC
+    timestamp in microseconds."""
     import pyarrow as pa
 
     types = {"bytes": pa.string(), "text": pa.string(), "int32": pa.int64(), "int64": pa.int64()}
@@ -145,6 +202,8 @@ def arrow_schema(names: list[str]) -> Any:
         column = COLUMN_BY_NAME.get(name)
         if name == "verdict":
             kind = pa.string()
+        elif name == "mtime":
+            kind = pa.timestamp("us", tz="UTC")
         elif column is None or column.kind in ("float64", "features"):
             kind = pa.float64()
         else:
@@ -168,6 +227,8 @@ def write_parquet(
                 values = columns[field.name]
                 if field.name == "path":
                     values = np.array([arrow_text(p) for p in values.tolist()], dtype=object)
+                elif field.name == "mtime":  # seconds (float) to whole microseconds since the epoch
+                    values = np.round(values.astype(np.float64) * 1e6).astype(np.int64)
                 arrays.append(pa.array(values, type=field.type, from_pandas=True))  # NaN -> null
             writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
             n += len(arrays[0])
@@ -183,9 +244,11 @@ def export(
     *,
     verdicts: str | os.PathLike[str] | None = None,
     statuses: frozenset[str] | None = None,
+    sort: bool = True,
 ) -> int:
     """Write the store (joined with a verdicts file, keeping only rows of `statuses`) to `out`, whole or not at
-    all and never over an input (`-`: standard output); the number of rows written."""
+    all and never over an input (`-`: standard output), sorted by root and path unless `sort` is false (store
+    order); the number of rows written."""
     from scanner.io.outputs import output_file, output_path
 
     chosen = format_of(out, file_format)
@@ -193,7 +256,7 @@ def export(
         raise InputError(f"unknown export format {chosen!r}; choose {', '.join(EXPORT_FORMATS)}")
     header = read_header(store)  # a store that cannot be read leaves nothing behind
     joined = read_verdicts(verdicts) if verdicts is not None else None
-    names, chunks = export_chunks(store, joined, statuses)
+    names, chunks = export_chunks(store, joined, statuses, sort=sort)
     inputs = [store, verdicts]
     if chosen == "parquet":
         with output_path(out, inputs=inputs) as tmp:

@@ -148,6 +148,17 @@ def _cross_table(
     )
 
 
+SHA256_SHOWN = 12  # hex digits of a file's SHA-256 shown; the whole of it is the cell's title
+
+
+def sha256_cell(digest: str) -> str:
+    """A table cell of a file's SHA-256: its first hex digits, the whole digest as the title (a tooltip, and
+    what a copy of the page keeps); '-' for a file that was not read (or a store older than file hashes)."""
+    if not digest:
+        return '<td class="hash" title="not hashed: the file was not read">-</td>'
+    return f'<td class="hash" title="sha256 {_e(digest)}"><code>{_e(digest[:SHA256_SHOWN])}</code></td>'
+
+
 def _format_feature(value: float) -> str:
     return "n/a" if math.isnan(value) else f"{value:.6g}"
 
@@ -399,9 +410,10 @@ def _suspicious_section(
         out += (
             f'<div class="suspect" data-rank="{rank}"><h3>{rank}. '
             f'<a href="{_e(file_link(table.path[i]))}">{_e(table.path[i])}</a></h3>'
-            f"<table><thead><tr><th>score</th><th>verdict</th><th>label</th><th>image</th>{head}</tr></thead>"
-            f'<tbody><tr><td class="n">{verdicts.score[i]:+.4f}</td><td>{_e(verdicts.verdict[i])}</td>'
-            f"<td>{_e(labels[i] or '-')}</td><td>{_e(info)}</td>{values}</tr></tbody></table>"
+            f"<table><thead><tr><th>score</th><th>verdict</th><th>label</th><th>image</th><th>sha256</th>{head}"
+            f'</tr></thead><tbody><tr><td class="n">{verdicts.score[i]:+.4f}</td><td>{_e(verdicts.verdict[i])}</td>'
+            f"<td>{_e(labels[i] or '-')}</td><td>{_e(info)}</td>{sha256_cell(str(table.sha256[i]))}{values}</tr>"
+            "</tbody></table>"
         )
         if i in problems:
             out += f'<p class="warn">{_e(problems[i])}</p>'

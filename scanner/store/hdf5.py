@@ -36,6 +36,7 @@ from scanner.core.echo import echoed
 from scanner.core.errors import InputError, StoreError
 from scanner.core.featuresets import feature_set_of_names
 from scanner.core.schema import (
+    COLUMN_BY_NAME,
     COLUMNS,
     READABLE_SCHEMAS,
     SCHEMA_VERSION,
@@ -128,6 +129,7 @@ class StoreHeader:
     roots: list[str]
     rows: int
     attrs: dict[str, Any]
+    absent: tuple[str, ...] = ()  # columns newer than the store's schema: read as their defaults
 
 
 # --- writing ---------------------------------------------------------------------------
@@ -256,10 +258,15 @@ def _header(store: CheckedFile) -> StoreHeader:
         raise StoreError(f"{name}: damaged feature store attributes: {exc}") from None
     if not isinstance(roots, list) or not roots or not all(isinstance(r, str) for r in roots):
         raise StoreError(f"{name}: damaged feature store (roots is not a list of directories)")
-    missing = [c.name for c in COLUMNS if store.member(f, c.name) is None]
+    absent = [c.name for c in COLUMNS if store.member(f, c.name) is None]
+    missing = [n for n in absent if COLUMN_BY_NAME[n].since <= version]
     if missing:
         raise StoreError(f"{name}: damaged feature store, missing {', '.join(missing)}")
-    datasets = {c.name: store.dataset(f, c.name, _KINDS[c.kind], 2 if c.kind == "features" else 1) for c in COLUMNS}
+    datasets = {
+        c.name: store.dataset(f, c.name, _KINDS[c.kind], 2 if c.kind == "features" else 1)
+        for c in COLUMNS
+        if c.name not in absent
+    }
     lengths = {d.shape[0] for d in datasets.values() if d is not None}
     if len(lengths) != 1:
         raise StoreError(f"{name}: damaged feature store, columns of different lengths")
@@ -279,7 +286,7 @@ def _header(store: CheckedFile) -> StoreHeader:
             f"{name}: its features ({what}) are not those of the {measurement.feature_set} feature set "
             "it declares: a damaged or hand-edited store"
         )
-    return StoreHeader(name, version, measurement, roots, lengths.pop(), attrs)
+    return StoreHeader(name, version, measurement, roots, lengths.pop(), attrs, tuple(absent))
 
 
 _STATUSES = np.array(STATUSES, dtype=object)
@@ -325,7 +332,10 @@ class _OpenStore:
         start = where.start or 0
         with errors_as(StoreError, self.checked.name, "feature store"):
             for column in COLUMNS:
-                if column.kind == "bytes":
+                if column.name in self.header.absent:  # a column newer than the store's schema
+                    n = len(range(*where.indices(self.header.rows)))
+                    columns[column.name] = column.filled(n, self.header.measurement.n_features)
+                elif column.kind == "bytes":
                     columns[column.name] = self.checked.text(f[column.name], where, as_bytes=True)
                 elif column.kind == "text":
                     columns[column.name] = self.checked.text(f[column.name], where)
@@ -406,6 +416,9 @@ def column_counts(path: str | os.PathLike[str], name: str = "status") -> dict[st
     and counting statuses the statuses, are checked as rows() checks them)."""
     counts: dict[str, int] = {}
     with _OpenStore(path) as store, errors_as(StoreError, store.checked.name, "feature store"):
+        if name in store.header.absent:  # a column newer than the store's schema: every row at its default
+            rows = store.header.rows
+            return {str(COLUMN_BY_NAME[name].default): rows} if rows else {}
         dataset, roots = store.file[name], store.file["root"]
         for start in range(0, dataset.shape[0], CHUNK_ROWS):
             where = slice(start, start + CHUNK_ROWS)

@@ -29,7 +29,7 @@ from scanner.store.hdf5 import CHUNK_ROWS, StoreWriter, iter_rows, read_header, 
 from scanner.store.journal import Journal
 from scanner.store.keys import check_compatible
 from scanner.store.lock import locked
-from scanner.store.parts import Part, PartError, list_parts, parts_path, remove_parts, set_aside
+from scanner.store.parts import PART_SCHEMAS, Part, PartError, list_parts, parts_path, remove_parts, set_aside
 
 
 @dataclass
@@ -403,7 +403,7 @@ def open_parts(directory: str, measurement: Measurement, *, strict: bool = True)
         except PartError:
             set_aside(path)
             continue
-        if part.measurement != measurement or part.header.get("schema_version") != SCHEMA_VERSION:
+        if part.measurement != measurement or part.header.get("schema_version") not in PART_SCHEMAS:
             if strict:
                 what = f"{directory} (an unfinished distributed scan's part files)"
                 check_compatible(what, part.measurement, measurement)

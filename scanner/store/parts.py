@@ -48,6 +48,9 @@ from scanner.store.records import (
 )
 
 SUFFIX = ".part"
+# The store schemas whose part files merge: each names its layout, and a schema-2 part (from before file
+# hashes) reads with sha256 '' (scanner.store.records.decode_rows).
+PART_SCHEMAS = (2, SCHEMA_VERSION)
 TIMED_OUT = "timed-out"  # the subdirectory of markers left by workers stopped on a file that hung
 RUNNING = "running"  # the subdirectory of markers of tasks that started and have not finished
 

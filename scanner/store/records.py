@@ -59,7 +59,8 @@ def encode_rows(rows: Rows, layout: Sequence[str] = LAYOUT) -> bytes:
 
 
 def decode_rows(payload: bytes, width: int, layout: Sequence[str] = LAYOUT) -> Rows:
-    """The rows of a record payload written with this layout and feature width."""
+    """The rows of a record payload written with this layout and feature width; columns the layout lacks (a
+    journal or part file of an older scanner) get their default values."""
     (n,) = struct.unpack_from("<I", payload)
     pos = 4
     columns: dict[str, np.ndarray] = {}
@@ -81,6 +82,9 @@ def decode_rows(payload: bytes, width: int, layout: Sequence[str] = LAYOUT) -> R
             values = np.frombuffer(payload, dtype, count, pos).astype(column.dtype)
             columns[name] = values.reshape(n, width) if column.kind == "features" else values
             pos += dtype.itemsize * count
+    for name in COLUMN_NAMES:  # a layout of an older scanner lacks the newer columns: their defaults
+        if name not in columns:
+            columns[name] = COLUMN_BY_NAME[name].filled(n, width)
     return Rows(columns, width)
 
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -77,7 +78,7 @@ def test_image_set_is_written_in_the_asked_format(tmp_path, fmt, expected):
 def test_user_report_has_every_stage_in_plain_words(tiny_report):
     report = tiny_report
     other = next(p for p in PRECISIONS if p != DEFAULT_PRECISION)
-    assert set(report.stages) == {"decode", "features", f"features_{other}"}
+    assert set(report.stages) == {"decode", "sha256", "features", f"features_{other}"}
     libraries = {(e["library"], e["precision"]) for e in report.extra["fft_libraries"]}
     assert {("fftw", "double"), ("fftw", "single"), ("numpy", "double"), ("numpy", "single")} <= libraries
     for stage in report.stages.values():
@@ -90,6 +91,9 @@ def test_user_report_has_every_stage_in_plain_words(tiny_report):
     text = format_report(report)
     decode_line = next(line for line in text.splitlines() if "read and decode" in line)
     assert "times as long" not in decode_line  # only the other precision is compared with the default
+    lines = text.splitlines()
+    hashed = next(i for i, line in enumerate(lines) if "SHA-256 of the bytes read" in line)
+    assert "read and decode" in lines[hashed - 1] and re.search(r"[\d.]+% of read and decode\)$", lines[hashed])
     assert "times as long" in next(line for line in text.splitlines() if "the same in" in line)
     for words in (
         "read and decode",

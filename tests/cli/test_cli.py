@@ -4,7 +4,7 @@ import sys
 
 import cv2
 import numpy as np
-from helpers import natural_image
+from helpers import natural_image, sha256sum
 from typer.testing import CliRunner
 
 from scanner.cli import app
@@ -38,6 +38,7 @@ def test_features_json_matches_reference(tmp_path):
         np.testing.assert_allclose(ours, reference_features(rgb, mode), rtol=1e-5)
         assert all(rows[1][name] is None for name in FEATURE_NAMES)
         assert rows[1]["error"]
+        assert [r["sha256"] for r in rows] == [sha256sum(good), sha256sum(bad)]  # read, if not decoded
 
 
 def test_features_table(tmp_path):
@@ -45,8 +46,9 @@ def test_features_table(tmp_path):
     result = runner.invoke(app, ["features", "--planner", "estimate", str(good), str(bad)])
     assert result.exit_code == 0, result.output  # without --strict, an unusable file is reported, not fatal
     header, row, problem = result.stdout.splitlines()
-    assert header.split()[:3] == ["path", "status", "size"] and header.split()[3:] == list(FEATURE_NAMES)
+    assert header.split()[:4] == ["path", "status", "size", "sha256"] and header.split()[4:] == list(FEATURE_NAMES)
     assert row.split()[1:3] == ["ok", "56x40"] and problem.split()[1] == "not_image"
+    assert row.split()[3] == sha256sum(good)[:12]
 
 
 def test_version_and_usage_errors():

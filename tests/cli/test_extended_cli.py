@@ -41,7 +41,7 @@ def test_features_extended_table_keeps_the_six_in_columns(tmp_path):
     result = runner.invoke(app, ["features", "--feature-set", "extended", "--planner", "estimate", str(path)])
     assert result.exit_code == 0, result.output
     header, row, *rest = result.output.splitlines()
-    assert header.split()[3:] == list(PAPER.names)
+    assert header.split()[4:] == list(PAPER.names)
     assert row.split()[1:3] == ["ok", "56x40"]
     shown = [item.split("=")[0] for line in rest for item in line.split()]
     assert shown == list(EXTENDED.names[6:])

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import FAKE_CENTRE, REAL_CENTRE, invoke, read_csv, store
+from helpers import FAKE_CENTRE, REAL_CENTRE, invoke, read_csv, store, verdict_rows
 from typer.testing import CliRunner
 
 from scanner.detect.model import bundled_model, load_model
@@ -28,8 +28,8 @@ def test_train_svm_then_classify(tmp_path):
     assert result.exit_code == 0, result.output  # one unusable file: reported, and a finished run exits 0
     strict = invoke("classify", test_store, "--model", tmp_path / "m.h5", "--out", tmp_path / "w.csv", "--strict")
     assert strict.exit_code == 1, strict.output
-    rows = read_csv(tmp_path / "v.csv")
-    assert [r["path"] for r in rows] == paths and rows[19]["status"] == "truncated"
+    rows = verdict_rows(tmp_path / "v.csv", paths)
+    assert rows[19]["status"] == "truncated"
     expected = model.predict(x)
     expected[19] = ""
     assert [r["verdict"] for r in rows] == list(expected)
@@ -111,7 +111,7 @@ def test_gmm_wrong_side_warning_and_real_anchor(tmp_path):
 
     result = invoke("classify", train_store, "--unsupervised", *anchors, "--out", tmp_path / "v.csv")
     assert result.exit_code == 0, result.output
-    assert [r["verdict"] for r in read_csv(tmp_path / "v.csv")] == list(model.predict(x))
+    assert [r["verdict"] for r in verdict_rows(tmp_path / "v.csv", paths)] == list(model.predict(x))
     result = invoke("classify", train_store, "--unsupervised", "--out", tmp_path / "v.csv")
     assert "picked the wrong component" in result.output
 
@@ -145,7 +145,7 @@ def test_classify_usage_and_fatal_errors(tmp_path):
 
 def test_adapt_then_classify_the_target(tmp_path):
     source, _, _ = store(tmp_path, "source", 60, 60, seed=1)
-    target, _, target_x = store(
+    target, target_paths, target_x = store(
         tmp_path, "target", 60, 60, seed=2, real=REAL_CENTRE * 2, fake=FAKE_CENTRE * 2, spread=0.006
     )
     result = invoke("adapt", "--source", source, "--target", target, "--out", tmp_path / "a.h5")
@@ -155,7 +155,7 @@ def test_adapt_then_classify_the_target(tmp_path):
     assert model.scaling is not None and model.provenance["target"] == str(target)
     result = invoke("classify", target, "--model", tmp_path / "a.h5", "--out", tmp_path / "v.csv")
     assert result.exit_code == 0, result.output
-    verdicts = [r["verdict"] for r in read_csv(tmp_path / "v.csv")]
+    verdicts = [r["verdict"] for r in verdict_rows(tmp_path / "v.csv", target_paths)]
     assert np.mean(np.array(verdicts) == np.array(["real"] * 60 + ["fake"] * 60)) > 0.95
     modulus, _, _ = store(tmp_path, "modulus", 10, 10, spectrum="modulus")
     assert invoke("adapt", "--source", source, "--target", modulus, "--out", tmp_path / "x.h5").exit_code == 2

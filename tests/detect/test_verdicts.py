@@ -3,12 +3,13 @@ the probability a model gives."""
 
 import csv
 import io
+import os
 from dataclasses import replace
 
 import cv2
 import numpy as np
 import pytest
-from helpers import FAKE_CENTRE, REAL_CENTRE, clusters, invoke, natural_image, read_csv, store
+from helpers import FAKE_CENTRE, REAL_CENTRE, clusters, invoke, natural_image, read_csv, store, verdict_rows
 
 from scanner.core.errors import DetectorError, ReportError
 from scanner.detect.fit import fit_gmm
@@ -62,16 +63,19 @@ def test_the_mixture_probability_is_its_posterior():
 
 
 def test_classify_with_a_fixed_threshold(tmp_path):
-    path, _, x = store(tmp_path, "s", 20, 20)
+    path, paths, x = store(tmp_path, "s", 20, 20)
     scores = bundled_model("paper").score(x)  # a store of the paper's set: classify uses its bundled model
     threshold = float(np.median(scores))
     result = invoke("classify", path, "--threshold", threshold, "--out", tmp_path / "v.csv")
     assert result.exit_code == 0, result.output
-    rows = read_csv(tmp_path / "v.csv")
+    rows = verdict_rows(tmp_path / "v.csv", paths)
     assert [r["verdict"] for r in rows] == ["fake" if s > threshold else "real" for s in scores]
     assert {float(r["threshold"]) for r in rows} == {threshold}
     assert all(r["probability"] == "" for r in rows)  # an SVM gives a score, not a probability
     assert f"fake (score above {threshold:.6g})" in result.output
+    # The table on the terminal lists the files in the verdicts file's order (sorted by path).
+    listed = [line.split()[-2] for line in result.output.splitlines() if line.endswith(" ok")]
+    assert [os.path.abspath(p) for p in listed] == [r["path"] for r in read_csv(tmp_path / "v.csv")]
 
 
 def test_classify_threshold_from_known_reals(tmp_path):
@@ -199,14 +203,15 @@ def test_the_verdicts_file_reads_back_what_was_written(tmp_path):
         out, paths, ["ok", "ok", "truncated"], ["real", "fake", ""], [-0.25, 1.5, np.nan], threshold=0.1,
         probability=[0.2, np.nan, np.nan],
     )  # fmt: skip
-    read = read_verdicts(out)
-    assert read.source == str(out) and read.paths == paths and read.verdict.tolist() == ["real", "fake", ""]
-    np.testing.assert_array_equal(read.score, [-0.25, 1.5, np.nan])
+    read = read_verdicts(out)  # sorted by path
+    assert read.source == str(out) and read.paths == ["/d/c.png", "/d/fake/b.png", "/d/real/a.png"]
+    assert read.verdict.tolist() == ["", "fake", "real"]
+    np.testing.assert_array_equal(read.score, [np.nan, 1.5, -0.25])
     np.testing.assert_array_equal(read.threshold, [0.1, 0.1, 0.1])
-    np.testing.assert_array_equal(read.probability, [0.2, np.nan, np.nan])
+    np.testing.assert_array_equal(read.probability, [np.nan, np.nan, 0.2])
     assert read.find("/d/fake/b.png") == 1 and read.find("/d/./real/../fake/b.png") == 1 and read.find("/x") is None
     rows, unmatched = read.rows_of(["/d/c.png", "/elsewhere.png", "/d//real/a.png"])
-    assert rows.tolist() == [2, -1, 0] and unmatched == 1
+    assert rows.tolist() == [0, -1, 2] and unmatched == 1
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,10 @@
 FeatureTable.to_arrow and to_pandas."""
 
 import csv
+import hashlib
 import json
 import math
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -11,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from scanner.cli import app
-from scanner.core.schema import export_columns_of, make_table
+from scanner.core.schema import SCHEMA_VERSION, export_columns_of, make_table
 from scanner.store.hdf5 import read_features, write_table
 
 runner = CliRunner()
@@ -34,10 +36,15 @@ def store(tmp_path):
         jpeg_quality=[75, 0, 0, 0, 0],
         size=[100, 200, 300, 400, 5],
         mtime=[1.5e9 + 0.25, 2.5, 3.5, 4.5, 5.5],
+        sha256=[hashlib.sha256(bytes([i])).hexdigest() for i in range(4)] + [""],
         roots=["/data"],
     )
     write_table(tmp_path / "s.h5", table)
     return tmp_path / "s.h5", read_features(tmp_path / "s.h5")
+
+
+# Sorted by root ('' first: files named directly), then by relative path.
+SORTED = ['/elsewhere/d,"quoted".png', "/data/a.jpg", NON_UTF8, "/data/e.jpg", "/data/sub/c.png"]
 
 
 def export(*args):
@@ -55,12 +62,15 @@ def test_csv_has_every_column_exactly(store, tmp_path):
     assert result.exit_code == 0 and f"wrote 5 rows to {tmp_path / 's.csv'}" in result.output
     rows = read_csv(tmp_path / "s.csv")
     assert list(rows[0]) == list(export_columns_of(table.measurement))
-    assert [r["path"] for r in rows] == table.path  # the non-UTF-8 name comes back byte for byte
-    for i, row in enumerate(rows):
+    assert [r["path"] for r in rows] == SORTED  # the non-UTF-8 name comes back byte for byte
+    for row in rows:
+        i = table.path.index(row["path"])
         for name in ("height", "width", "jpeg_quality", "size"):
-            assert int(row[name]) == table.rows[name][i]
+            value = table.rows[name][i]
+            assert (row[name] == "") if value == 0 and name != "size" else (int(row[name]) == value)
         assert float(row["mtime"]) == table.mtime[i]
         assert row["jpeg_subsampling"] == table.jpeg_subsampling[i] and row["format"] == table.format[i]
+        assert row["sha256"] == table.sha256[i] and row["error"] == table.error[i]
         for k, name in enumerate(table.feature_names):
             value = table.features[i, k]
             assert (row[name] == "") if math.isnan(value) else (float(row[name]) == value)
@@ -82,6 +92,8 @@ def test_parquet_reads_back_as_the_csv(store, tmp_path):
                 assert value == "/data/b\\xff.png"  # Arrow strings are UTF-8: the odd byte as an escape
             elif value is None:
                 assert text == ""  # NaN: empty in CSV, null in Parquet
+            elif name == "mtime":
+                assert abs(value - datetime.fromtimestamp(float(text), UTC)) <= timedelta(microseconds=1)
             elif isinstance(value, float):
                 assert float(text) == value
             else:
@@ -100,16 +112,21 @@ def test_jsonl_with_verdicts_and_a_status_filter(store, tmp_path):
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert "wrote 3 rows to standard output" in result.stderr
-    assert [r["path"] for r in records] == ["/data/a.jpg", NON_UTF8, '/elsewhere/d,"quoted".png']
-    assert (records[0]["verdict"], records[0]["score"], records[0]["threshold"], records[0]["probability"]) == (
+    assert [r["path"] for r in records] == ['/elsewhere/d,"quoted".png', "/data/a.jpg", NON_UTF8]
+    assert (records[1]["verdict"], records[1]["score"], records[1]["threshold"], records[1]["probability"]) == (
         "fake",
         0.75,
         0.5,
         0.9,
     )
-    assert records[1]["probability"] is None and records[2]["verdict"] == "" and records[2]["score"] is None
+    assert records[2]["probability"] is None and records[0]["verdict"] is None and records[0]["score"] is None
     problems = export(path, "--out", tmp_path / "p.csv", "--status", "truncated,not_image")
-    assert problems.exit_code == 0 and [r["status"] for r in read_csv(tmp_path / "p.csv")] == ["truncated", "not_image"]
+    assert problems.exit_code == 0 and [r["status"] for r in read_csv(tmp_path / "p.csv")] == ["not_image", "truncated"]
+    as_stored = export(path, "--out", tmp_path / "q.csv", "--status", "truncated,not_image", "--store-order")
+    assert as_stored.exit_code == 0 and [r["path"] for r in read_csv(tmp_path / "q.csv")] == [
+        "/data/sub/c.png",
+        "/data/e.jpg",
+    ]
 
 
 def test_export_refusals(store, tmp_path):
@@ -144,4 +161,34 @@ def test_info_json(store):
     assert described["rows"] == 5 and described["status"] == {"not_image": 1, "ok": 3, "truncated": 1}
     assert described["feature_names"] == list(table.feature_names) and described["spectrum"] == "log"
     assert described["formats"] == {"": 1, "JPEG": 1, "PNG": 3} and described["roots"] == ["", "/data"]
-    assert described["unfinished_journal"] is False and described["schema_version"] == 2
+    assert described["unfinished_journal"] is False and described["schema_version"] == SCHEMA_VERSION
+
+
+def test_missing_values_are_nulls_in_every_format(store, tmp_path):
+    """The store's sentinels of a missing value (0, '', NaN) go out as nulls: an empty field in CSV, null in
+    JSON lines and Parquet; Parquet's mtime is a UTC timestamp."""
+    path, table = store
+    for suffix in ("csv", "jsonl", "parquet"):
+        assert export(path, "--out", tmp_path / f"s.{suffix}").exit_code == 0
+    as_csv = read_csv(tmp_path / "s.csv")
+    with open(tmp_path / "s.jsonl", encoding="utf-8") as handle:
+        as_json = [json.loads(line) for line in handle]
+    parquet = pq.read_table(tmp_path / "s.parquet")
+    as_parquet = parquet.to_pylist()
+    assert [r["path"] for r in as_json] == SORTED and len(as_parquet) == len(as_csv) == 5
+    ok_jpeg, png, not_image = ("/data/a.jpg", "/data/sub/c.png", "/data/e.jpg")
+    for rows, null in ((as_csv, ""), (as_json, None), (as_parquet, None)):
+        by_path = {r["path"].replace("\\xff", "\udcff"): r for r in rows}
+        assert by_path[ok_jpeg]["error"] is null and by_path[ok_jpeg]["jpeg_quality"] in (75, "75")
+        assert by_path[png]["jpeg_quality"] is null and by_path[png]["jpeg_subsampling"] is null
+        assert by_path[png]["error"] == "PNG data ends early"
+        assert by_path[png]["mean"] is null  # a feature of a row that is not ok
+        gone = by_path[not_image]
+        assert gone["width"] is null and gone["height"] is null and gone["format"] is null and gone["sha256"] is null
+        assert gone["size"] in (5, "5")  # an empty file's size 0 would be a value, not a missing one
+        assert by_path[ok_jpeg]["sha256"] == hashlib.sha256(bytes([0])).hexdigest()
+    assert {type(r["error"]) for r in as_json} == {str, type(None)}  # text or null, never '' for ok rows
+    assert str(parquet.schema.field("mtime").type) == "timestamp[us, tz=UTC]"
+    assert str(parquet.schema.field("jpeg_quality").type) == "int64" and parquet.column("jpeg_quality").null_count == 4
+    first = next(r for r in as_parquet if r["path"] == ok_jpeg)["mtime"]
+    assert first == datetime(2017, 7, 14, 2, 40, 0, 250000, tzinfo=UTC)  # 1.5e9 + 0.25 seconds

@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from helpers import natural_image
+from helpers import natural_image, sha256sum
 from typer.testing import CliRunner
 
 from scanner.cli import app
@@ -58,6 +58,7 @@ def build_store(tmp_path, fake_format="jpg"):
         height=[r.info.height or 0 for r in results],
         width=[r.info.width or 0 for r in results],
         mtime=[os.stat(p).st_mtime for p in paths],
+        sha256=[r.sha256 for r in results],
         attrs={"command": "scanner scan test"},
     )
     store = tmp_path / "sweep.h5"
@@ -227,6 +228,22 @@ def test_every_path_is_escaped(tmp_path):
     assert "<b>&" not in text
     assert "a &lt;b&gt;&amp;&quot;q&#x27;.png" in text
     assert parse(text).headings == [str(tmp_path / "real" / NASTY)]
+
+
+def test_each_listed_file_shows_its_sha256(tmp_path):
+    """The most suspicious files each show the first 12 hex digits of the SHA-256 the scan recorded, the whole
+    digest in the cell's title: the file's bytes as `sha256sum` hashes them."""
+    store, table = build_store(tmp_path)
+    scores = write_verdicts(tmp_path / "verdicts.csv", table)
+    out = tmp_path / "report.html"
+    result = runner.invoke(
+        app, ["report", str(store), "--verdicts", str(tmp_path / "verdicts.csv"), "--out", str(out), "--top", "3"]
+    )
+    assert result.exit_code == 0, result.output
+    text = out.read_text(encoding="utf-8")
+    top = sorted(scores, key=scores.get, reverse=True)[:3]
+    cells = re.findall(r'<td class="hash" title="sha256 ([0-9a-f]{64})"><code>([0-9a-f]{12})</code></td>', text)
+    assert cells == [(digest, digest[:12]) for digest in sha256sum(*top)]
 
 
 def test_top_files_that_vanished_or_changed_since_the_scan(tmp_path):

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import cv2
 import pytest
-from helpers import export, natural_image, write_tree
+from helpers import export, natural_image, sha256sum, write_tree
 
 pytest.importorskip("distributed")
 
 
+from scanner.store.hdf5 import read_features
 from scanner.store.parts import parts_path
 
 DELAY = 0.01  # seconds added to each imgNNN file's decode on the test workers: a scan lasts long enough to stop
@@ -194,6 +195,9 @@ def test_a_scan_on_a_dask_cluster_equals_the_local_scan(cluster, tree, tmp_path)
     assert result.returncode == 1, result.stderr.decode()
     assert "scanned 247 files" in result.stdout.decode()
     assert export(out) == reference
+    table = read_features(out)  # the workers' part files carry each file's SHA-256, as sha256sum gives it
+    hashed = {p: h for p, h in zip(table.path, table.sha256.tolist(), strict=True) if "/d0/" in p}
+    assert len(hashed) == 80 and list(hashed.values()) == sha256sum(*hashed)
     assert not os.path.exists(parts_path(str(out)))  # every part file merged, the directory gone
     # Run again: everything is done, nothing is measured.
     again = run(scan_command(images, out, "--cluster", cluster.address))

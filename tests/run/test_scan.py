@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from scanner.cli import app
 from scanner.core.errors import ScanError, StoreMismatch
+from scanner.core.schema import SCHEMA_VERSION
 from scanner.features.extract import make_extractor
 from scanner.features.measure import features_of_file
 from scanner.io.walk import Walk
@@ -415,21 +416,22 @@ def test_cli_scan_export_info(odd_tree, tmp_path):
     with open(tmp_path / "s.csv", encoding="utf-8", errors="surrogateescape") as handle:
         lines = handle.read().splitlines()
     assert lines[0] == (
-        "path,status,error,height,width,format,jpeg_subsampling,jpeg_quality,size,mtime,"
+        "path,status,error,height,width,format,jpeg_subsampling,jpeg_quality,size,mtime,sha256,"
         "mean,max,min,icorr_rg,icorr_rb,icorr_gb"
     )
     table = read_features(out)
     assert len(lines) == len(table) + 1
     good = table.path.index(str(root / "good.png"))
-    fields = lines[1 + good].split(",")
+    fields = next(line for line in lines if line.startswith(f"{root / 'good.png'},")).split(",")
     assert fields[:2] == [str(root / "good.png"), "ok"] and fields[3:6] == ["40", "48", "PNG"]
-    np.testing.assert_array_equal(np.array(fields[10:], float), table.features[good])
+    assert fields[10] == table.sha256[good] and len(fields[10]) == 64
+    np.testing.assert_array_equal(np.array(fields[11:], float), table.features[good])
     assert any(os.path.isfile(line.split(",")[0]) and "latin1-" in line for line in lines)
 
     result = runner.invoke(app, ["info", str(out)])
     assert result.exit_code == 0, result.output
     assert f"rows:           {len(expected)}" in result.output
-    assert "spectrum:       log" in result.output and "schema version: 2" in result.output
+    assert "spectrum:       log" in result.output and f"schema version: {SCHEMA_VERSION}" in result.output
     assert str(root) in result.output and "grayscale" in result.output
 
 

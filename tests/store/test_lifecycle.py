@@ -13,7 +13,7 @@ import pytest
 from helpers import Features, natural_image
 
 from scanner.core.errors import ScanError, StoreMismatch
-from scanner.core.schema import Measurement, Rows
+from scanner.core.schema import SCHEMA_VERSION, Measurement, Rows
 from scanner.io.walk import Walk
 from scanner.run.executors.inline import InProcess
 from scanner.run.sweep import MeasureOptions, ScanOptions, scan
@@ -95,9 +95,35 @@ def test_schema_1_store_is_migrated_when_a_resume_adds_rows(tmp_path):
     write_images(images / "more", 1, seed=9)
     summary = scan(Walk([images]), out, ScanOptions(**OPTIONS))
     assert (summary.skipped, summary.written) == (3, 1)
-    assert read_header(out).schema_version == 2
+    assert read_header(out).schema_version == SCHEMA_VERSION
     after = rows_by_path(out)
     assert {p: after[p] for p in before} == before and len(after) == 4
+
+
+def test_schema_2_store_resumed_gets_hashes_for_its_new_rows_and_none_for_its_old(tmp_path):
+    """A store from before file hashes reads with sha256 '' in every row; a resume that adds rows rewrites it
+    as the current schema: the new rows hashed, the old ones still '' (their bytes were not read again)."""
+    from helpers import sha256sum, write_schema_2_store
+
+    from scanner.core.schema import make_table
+
+    images = tmp_path / "images"
+    write_images(images, 3)
+    out = tmp_path / "s.h5"
+    scan(Walk([images]), out, ScanOptions(**OPTIONS))
+    table = read_features(out)
+    write_schema_2_store(out, make_table(table.path, table.features, size=table.size, mtime=table.mtime))
+    old = read_features(out)
+    assert read_header(out).schema_version == 2 and old.sha256.tolist() == ["", "", ""]
+    write_images(images / "more", 1, seed=9)
+    summary = scan(Walk([images]), out, ScanOptions(**OPTIONS))
+    assert (summary.skipped, summary.written) == (3, 1)
+    assert read_header(out).schema_version == SCHEMA_VERSION
+    after = read_features(out)
+    hashes = dict(zip(after.path, after.sha256.tolist(), strict=True))
+    new = str(images / "more" / "img000.png")
+    assert hashes.pop(new) == sha256sum(new)
+    assert sorted(hashes) == sorted(old.path) and set(hashes.values()) == {""}
 
 
 def test_overwrite_keeps_the_old_store_until_the_new_one_replaces_it(tmp_path):

@@ -1,16 +1,17 @@
+import hashlib
 import json
 import os
 
 import h5py
 import numpy as np
 import pytest
-from helpers import write_schema_1_store
+from helpers import write_schema_1_store, write_schema_2_store
 
-from scanner.core.errors import StoreError
+from scanner.core.errors import StoreError, StoreMismatch
 from scanner.core.featuresets import FEATURE_NAMES
 from scanner.core.schema import COLUMNS, SCHEMA_VERSION, Measurement, Rows, export_columns_of, make_table
 from scanner.core.version import __version__
-from scanner.store.hdf5 import iter_rows, read_attrs, read_features, read_header, write_table
+from scanner.store.hdf5 import column_counts, iter_rows, read_attrs, read_features, read_header, write_table
 
 
 def sample_table():
@@ -29,6 +30,7 @@ def sample_table():
         jpeg_quality=[75, 0, 0, 0],
         size=[100, 200, 300, 400],
         mtime=[1.5, 2.5, 3.5, 4.5],
+        sha256=[hashlib.sha256(bytes([i])).hexdigest() for i in range(4)],
         roots=["/data"],
         attrs={"command": "scan /data"},
     )
@@ -135,6 +137,7 @@ def test_every_column_of_the_schema_is_a_dataset_and_comes_back(tmp_path):
         assert rows[column.name].dtype == column.dtype, column.name
     assert export_columns_of(Measurement()) == (
         *("path", "status", "error", "height", "width", "format", "jpeg_subsampling", "jpeg_quality", "size", "mtime"),
+        "sha256",
         *FEATURE_NAMES,
     )
 
@@ -147,6 +150,23 @@ def test_schema_1_stores_are_read_as_they_are(tmp_path):
     assert back.path == table.path
     np.testing.assert_array_equal(back.features, table.features)
     assert read_header(tmp_path / "old.h5").schema_version == 1
+    assert back.sha256.tolist() == [""] * len(table)  # older than file hashes: none recorded
+
+
+def test_schema_2_stores_read_with_empty_hashes_and_a_current_one_needs_its_column(tmp_path):
+    table = sample_table()
+    write_schema_2_store(tmp_path / "old.h5", table)
+    back = read_features(tmp_path / "old.h5")
+    assert back.path == table.path and back.sha256.tolist() == [""] * len(table)
+    assert [len(rows) for rows in iter_rows(tmp_path / "old.h5", chunk_rows=2)] == [2] * (len(table) // 2) + (
+        [1] if len(table) % 2 else []
+    )
+    assert column_counts(tmp_path / "old.h5", "sha256") == {"": len(table)}
+    write_table(tmp_path / "new.h5", table)
+    with h5py.File(tmp_path / "new.h5", "a") as f:
+        del f["sha256"]
+    with pytest.raises(StoreError, match="missing sha256"):
+        read_features(tmp_path / "new.h5")
 
 
 def test_feature_columns_must_be_those_of_the_declared_set(tmp_path):
@@ -207,3 +227,46 @@ def test_stores_of_the_old_layout_read_the_same(tmp_path):
         assert a.dtype == b.dtype and len(a) == len(b), column.name
         np.testing.assert_array_equal(np.where(a == a, a, 0), np.where(b == b, b, 0))
     assert [len(r) for r in iter_rows(tmp_path / "old.h5", 3)] == [3, 1]
+
+
+def test_records_of_an_older_layout_read_with_the_newer_columns_at_their_defaults():
+    """A journal or part file written before file hashes names a layout without sha256: its rows read back
+    whole, with sha256 ''."""
+    from scanner.store.records import LAYOUT, decode_rows, encode_rows
+
+    rows = sample_table().rows
+    assert "sha256" in LAYOUT
+    older = tuple(name for name in LAYOUT if name != "sha256")
+    back = decode_rows(encode_rows(rows, older), rows.n_features, older)
+    assert back.sha256.tolist() == [""] * len(rows)
+    assert back.path.tolist() == rows.path.tolist() and back.error.tolist() == rows.error.tolist()
+    np.testing.assert_array_equal(back.features, rows.features)
+    assert decode_rows(encode_rows(rows), rows.n_features).sha256.tolist() == rows.sha256.tolist()
+
+
+def test_a_part_file_from_before_hashes_merges_with_empty_hashes(tmp_path):
+    """A stopped distributed scan of the previous schema left a part file: it is merged (not refused), its rows
+    with sha256 ''."""
+    from scanner.store.merge import open_parts
+    from scanner.store.parts import part_file, write_part
+    from scanner.store.records import HEADER_RECORD, LAYOUT, ROWS_RECORD, encode_record, encode_rows
+
+    table = sample_table()
+    directory = tmp_path / "s.h5.parts"
+    directory.mkdir()
+    path = part_file(str(directory), "a" * 32)
+    header = write_part(path, table.rows, table.measurement, table.roots, "a" * 32)
+    older = [name for name in LAYOUT if name != "sha256"]
+    header.update(schema_version=2, layout=older)
+    with open(path, "wb") as handle:
+        handle.write(encode_record(HEADER_RECORD, json.dumps(header).encode()))
+        handle.write(encode_record(ROWS_RECORD, encode_rows(table.rows, older)))
+    (part,) = open_parts(str(directory), table.measurement)
+    (rows,) = part.batches()
+    assert rows.path.tolist() == table.rows.path.tolist() and rows.sha256.tolist() == [""] * len(table)
+    header.update(schema_version=1)
+    with open(path, "wb") as handle:
+        handle.write(encode_record(HEADER_RECORD, json.dumps(header).encode()))
+        handle.write(encode_record(ROWS_RECORD, encode_rows(table.rows, older)))
+    with pytest.raises(StoreMismatch, match="another store schema"):
+        open_parts(str(directory), table.measurement)
