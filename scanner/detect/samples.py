@@ -35,6 +35,7 @@ class Samples:
     features: npt.NDArray[np.float64]
     labels: npt.NDArray[np.object_]
     measurement: Measurement
+    sha256: npt.NDArray[np.object_] | None = None  # each file's SHA-256 ('' where not read); None: not known
 
     @property
     def spectrum(self) -> str:
@@ -91,6 +92,7 @@ def samples_of(tables: Iterable[FeatureTable], labels_csv: dict[str, str] | None
         features=np.concatenate([np.asarray(t.features, dtype=np.float64) for t in tables]),
         labels=labels_of(paths, labels_csv),
         measurement=tables[0].measurement,
+        sha256=np.array([h for t in tables for h in t.sha256], dtype=object),
     )
 
 
