@@ -1,0 +1,151 @@
+"""The residual feature set: its float64 reference's own properties, then the engine held to the reference.
+
+scanner.features.reference defines the 62 features the residual set adds (Welch spectra of each
+channel's residual from its 3 x 3 median, over 32 x 32 windows) in plain float64 numpy; the
+engine (scanner.features.residual and its numba kernels) must give the same values within the
+tolerances the extended set is held to.
+"""
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+from helpers import natural_image
+
+from scanner.core.featuresets import EXTENDED, FEATURE_SETS, RESIDUAL, RESIDUAL_PEAKS, get_feature_set
+from scanner.features.reference import (
+    reference_median_residuals,
+    reference_residual_part,
+    reference_welch,
+    reference_window_bands,
+    reference_window_bins,
+    reference_window_radius,
+    window_origins,
+)
+
+PROFILES = slice(0, 24)
+PEAKS = slice(24, 50)
+COHERENCE = slice(50, 62)
+
+
+def part(name):
+    """The index of a residual feature within the 62."""
+    return RESIDUAL.names.index(name) - EXTENDED.width
+
+
+# --- the declaration ------------------------------------------------------------------
+
+
+def test_declaration():
+    assert RESIDUAL.width == 69 + 8 + 16 + 26 + 12 == 131
+    assert RESIDUAL.names[: EXTENDED.width] == EXTENDED.names
+    assert len(set(RESIDUAL.names)) == RESIDUAL.width
+    assert get_feature_set("residual") is RESIDUAL
+    assert list(FEATURE_SETS) == ["paper", "extended", "residual"]
+    assert len(RESIDUAL_PEAKS) == 24 and (0, 0) not in RESIDUAL_PEAKS
+    assert RESIDUAL.names[69:72] == ("res_lum_0", "res_lum_1", "res_lum_2")
+    assert RESIDUAL.names[-14:] == (
+        "res_peak_16th_mean",
+        "res_peak_16th_max",
+        *(f"res_coh_{p}_{b}" for p in ("rg", "rb", "gb") for b in range(4)),
+    )
+
+
+# --- the reference's own properties -------------------------------------------------------
+
+
+def test_windows_and_stride():
+    assert window_origins(128, 128)[:3] == [(0, 0), (0, 16), (0, 32)]
+    assert len(window_origins(128, 128)) == 7 * 7  # stride 16 up to 256 px
+    assert len(window_origins(256, 100)) == 15 * 5
+    assert len(window_origins(257, 100)) == 8 * 3  # stride 32 beyond
+    assert len(window_origins(1024, 1024)) == 32 * 32
+    assert window_origins(31, 300) == [] and window_origins(300, 31) == []
+    assert window_origins(32, 32) == [(0, 0)]
+
+
+def test_median_residual_is_medianblur_of_the_uint8_channel():
+    rgb = natural_image(40, 37, seed=3)
+    residuals = reference_median_residuals(rgb)
+    for c in range(3):
+        channel = np.ascontiguousarray(rgb[..., c])
+        # medianBlur's border is BORDER_REPLICATE: the corner's median over its replicated 3 x 3.
+        padded = np.pad(channel, 1, mode="edge")
+        corner = np.median(padded[:3, :3])
+        assert residuals[c, 0, 0] * 255 == pytest.approx(channel[0, 0] - corner, abs=1e-9)
+        np.testing.assert_allclose(residuals[c] * 255, channel.astype(float) - cv2.medianBlur(channel, 3), atol=1e-9)
+    # A linear ramp is its own median: no residual, so S = 0 and every log is ln(1e-12).
+    ramp = np.broadcast_to(np.arange(64, dtype=np.uint8)[None, :, None] * 3, (64, 64, 3)).copy()
+    ramp[..., 1] //= 2
+    values = reference_residual_part(ramp)
+    np.testing.assert_allclose(values[:8], math.log(1e-12))
+    np.testing.assert_allclose(values[8:50], 0.0, atol=1e-12)
+    np.testing.assert_array_equal(values[COHERENCE], 0.0)  # no shared power: no coherence
+
+
+def test_radial_bins_and_bands_by_hand():
+    bins, bands, radius = reference_window_bins(), reference_window_bands(), reference_window_radius()
+    assert bins[0, 0] == bands[0, 0] == -1
+    assert radius[0, 16] == 1.0 and radius[16, 16] == pytest.approx(math.sqrt(2))
+    # (a, b) = (0, 1): rho = 1/16, 8 rho / sqrt 2 = 0.35 -> bin 0; (0, 3): 1.06 -> bin 1; (16, 16): last.
+    assert bins[0, 1] == 0 and bins[0, 3] == 1 and bins[16, 16] == 7
+    # (2, 2) lies exactly on the edge 1: the bin above it.
+    assert bins[2, 2] == 1 and bins[1, 2] == 0
+    np.testing.assert_array_equal(bins, bins.T)
+    np.testing.assert_array_equal(bins[1:, 1:], bins[1:, 1:][::-1, ::-1])  # symmetric under (u, v) -> (-u, -v)
+    assert np.bincount(bins[bins >= 0]).sum() == 32 * 32 - 1
+    # Bands on rho: 0.35 is just above (0, 5) (rho 0.3125) and below (0, 6) (0.375).
+    assert bands[0, 5] == 0 and bands[0, 6] == 1 and bands[0, 16] == 2 and bands[16, 16] == 3
+    assert np.bincount(bands[bands >= 0]).tolist() == [96, 304, 462, 161]
+
+
+def test_pure_noise_coherence_is_near_one_over_k():
+    """Independent noise in each channel: the magnitude-squared coherence of K independent windows has
+    mean 1/K. At 288 px the stride is 32: 81 windows that do not overlap."""
+    rgb = np.random.default_rng(0).integers(0, 256, size=(288, 288, 3), dtype=np.uint8)
+    _, _, count = reference_welch(rgb)
+    assert count == 81
+    coherence = reference_residual_part(rgb)[COHERENCE]
+    np.testing.assert_allclose(coherence, 1.0 / count, rtol=0.35)
+    # The same noise in all three channels (a grey residual): coherence 1 in every band.
+    grey = rgb.copy()
+    grey[..., 1] = grey[..., 0]
+    grey[..., 2] = grey[..., 0] // 2
+    np.testing.assert_allclose(reference_residual_part(grey)[COHERENCE][:4], 1.0, atol=0.02)
+
+
+def test_periodic_pattern_raises_its_peak():
+    """A faint pattern of period 4 px along x puts a peak at v = 8 of the 32-point grid (1/4 cycle)."""
+    clean = natural_image(128, 128, seed=14)
+    stripes = np.tile(np.array([0, 4, 0, -4], np.int16), 32)[None, :, None]
+    marked = np.clip(clean.astype(np.int16) + stripes, 0, 255).astype(np.uint8)
+    before, after = reference_residual_part(clean), reference_residual_part(marked)
+    at = part("res_peak_0_8")
+    assert after[at] > before[at] + 1.0
+    others = [part(f"res_peak_{u}_{v}") for u, v in RESIDUAL_PEAKS if (u, v) not in ((0, 8), (16, 8))]
+    assert after[at] > np.max(after[others]) + 1.0
+
+
+def test_shift_by_the_stride_changes_little():
+    """Shifting the image by one stride drops a row of windows and adds another: the Welch averages,
+    over 49 windows, barely move."""
+    big = natural_image(160, 128, seed=21)
+    a, b = big[:128], big[16:144]
+    fa, fb = reference_residual_part(a), reference_residual_part(b)
+    np.testing.assert_allclose(fa[:24], fb[:24], atol=0.15)
+    np.testing.assert_allclose(fa[COHERENCE], fb[COHERENCE], atol=0.05)
+    # A circular shift by 32 px: the same content in other windows, but for the seam it brings in.
+    rolled = np.roll(a, 32, axis=1)
+    np.testing.assert_allclose(reference_residual_part(rolled)[:24], fa[:24], atol=0.2)
+
+
+def test_too_small_for_a_window_gives_nan():
+    values = reference_residual_part(natural_image(31, 300, seed=1))
+    assert values.shape == (62,) and np.isnan(values).all()
+    assert np.isfinite(reference_residual_part(natural_image(32, 32, seed=1))).all()
+
+
+def test_one_window_has_coherence_one():
+    values = reference_residual_part(natural_image(40, 47, seed=5))  # one window: K = 1
+    np.testing.assert_allclose(values[COHERENCE], 1.0, rtol=1e-9)
