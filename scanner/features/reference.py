@@ -253,7 +253,7 @@ def reference_window_bins() -> npt.NDArray[np.int64]:
     k = floor(8 rho / sqrt 2) = floor(sqrt((a^2 + b^2) / 8))."""
     a = np.rint(np.fft.fftfreq(WINDOW) * WINDOW).astype(np.int64)
     squares = a[:, None] ** 2 + a[None, :] ** 2
-    bins = np.minimum(np.floor(np.sqrt(squares // 8)).astype(np.int64), RESIDUAL_BINS - 1)
+    bins: npt.NDArray[np.int64] = np.minimum(np.floor(np.sqrt(squares // 8)).astype(np.int64), RESIDUAL_BINS - 1)
     bins[0, 0] = -1
     return bins
 
