@@ -11,11 +11,16 @@ import math
 import cv2
 import numpy as np
 import pytest
-from helpers import natural_image
+from helpers import REFERENCE_IMAGES, face_files, natural_image
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scanner.core.featuresets import EXTENDED, FEATURE_SETS, RESIDUAL, RESIDUAL_PEAKS, get_feature_set
+from scanner.features.backends.base import available_backends
+from scanner.features.extract import make_extractor
 from scanner.features.reference import (
     reference_median_residuals,
+    reference_residual_features,
     reference_residual_part,
     reference_welch,
     reference_window_bands,
@@ -23,6 +28,9 @@ from scanner.features.reference import (
     reference_window_radius,
     window_origins,
 )
+from scanner.features.residual import ResidualFeatures, window_geometry
+from scanner.features.residual import window_origins as engine_origins
+from scanner.images.decode import read_image
 
 PROFILES = slice(0, 24)
 PEAKS = slice(24, 50)
@@ -149,3 +157,109 @@ def test_too_small_for_a_window_gives_nan():
 def test_one_window_has_coherence_one():
     values = reference_residual_part(natural_image(40, 47, seed=5))  # one window: K = 1
     np.testing.assert_allclose(values[COHERENCE], 1.0, rtol=1e-9)
+
+
+# --- the engine against the reference ---------------------------------------------------------
+
+RTOL = {"double": 1e-6, "single": 1e-3}  # as the extended set's tests (tests/features/test_extended.py)
+ATOL = {"double": 1e-12, "single": 1e-3}
+CONFIGS = [(backend, mode) for backend in available_backends() for mode in ("log", "modulus")]
+# Square, non-square, odd, one window, under one window, both strides (max side 256 and 257).
+ENGINE_SHAPES = [(128, 128), (97, 300), (300, 97), (33, 40), (32, 32), (31, 200), (200, 31), (257, 130), (256, 77)]
+
+
+def build(backend="fftw", mode="log", precision="double"):
+    options = {"planner": "estimate"} if backend == "fftw" else {}
+    return make_extractor("residual", spectrum=mode, precision=precision, backend=backend, **options)
+
+
+def check(extractor, rgb):
+    ours = extractor.from_rgb(rgb)
+    expected = reference_residual_features(rgb, extractor.measurement.spectrum)
+    precision = extractor.measurement.precision
+    assert ours.shape == (RESIDUAL.width,)
+    np.testing.assert_allclose(ours, expected, rtol=RTOL[precision], atol=ATOL[precision])
+    return ours
+
+
+@pytest.fixture(scope="module", params=CONFIGS, ids=lambda c: "-".join(c))
+def extractor(request):
+    return build(*request.param)
+
+
+def test_window_geometry_is_the_references():
+    bins, bands = window_geometry()
+    np.testing.assert_array_equal(bins, reference_window_bins())
+    np.testing.assert_array_equal(bands, reference_window_bands())
+    for shape in ENGINE_SHAPES:
+        tops, lefts = engine_origins(*shape)
+        assert list(zip(tops.tolist(), lefts.tolist(), strict=True)) == window_origins(*shape)
+
+
+@pytest.mark.parametrize("shape", ENGINE_SHAPES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_natural_images_match_reference(extractor, shape):
+    values = check(extractor, natural_image(*shape, seed=shape[1]))
+    assert np.isnan(values[69:]).all() == (min(shape) < 32)
+
+
+@pytest.mark.parametrize("name", ["random-13x17", "random-257x130", "natural-256x255"])
+def test_reference_images_match(extractor, name):
+    check(extractor, REFERENCE_IMAGES[name]())
+
+
+@pytest.mark.parametrize("backend", available_backends())
+def test_single_precision_is_close(backend):
+    ex = build(backend, precision="single")
+    for shape in [(128, 128), (97, 120), (256, 192), (300, 257)]:
+        check(ex, natural_image(*shape, seed=shape[0]))
+
+
+def test_bgr_and_rgb_agree():
+    ex = build()
+    rgb = natural_image(96, 64, seed=7)
+    np.testing.assert_array_equal(ex.from_bgr(rgb[..., ::-1].copy()), ex.from_rgb(rgb))
+
+
+@pytest.mark.parametrize(("backend", "mode"), CONFIGS)
+def test_first_69_are_the_extended_set_bit_for_bit(backend, mode):
+    options = {"planner": "estimate"} if backend == "fftw" else {}
+    for precision in ("single", "double"):
+        paper = make_extractor("paper", spectrum=mode, precision=precision, backend=backend, **options)
+        extended = make_extractor("extended", spectrum=mode, precision=precision, backend=backend, **options)
+        residual = build(backend, mode, precision)
+        for rgb in (natural_image(64, 80, seed=11), natural_image(33, 17, seed=12), natural_image(128, 128, seed=13)):
+            values = residual.from_rgb(rgb)
+            np.testing.assert_array_equal(values[:6], paper.from_rgb(rgb))
+            np.testing.assert_array_equal(values[:69], extended.from_rgb(rgb))
+
+
+def test_results_repeat_bit_for_bit_across_shapes():
+    ex = build()
+    a, b = natural_image(64, 64, seed=8), natural_image(300, 48, seed=9)
+    first = [ex.from_rgb(a), ex.from_rgb(b)]
+    np.testing.assert_array_equal(ex.from_rgb(a), first[0])
+    np.testing.assert_array_equal(ex.from_rgb(b), first[1])
+    assert isinstance(ex.features, ResidualFeatures)
+
+
+def test_constant_colour_image_has_no_residual():
+    rgb = np.empty((40, 50, 3), np.uint8)
+    rgb[...] = (200, 30, 90)
+    values = build().from_rgb(rgb)[69:]
+    np.testing.assert_allclose(values[:8], math.log(1e-12))
+    np.testing.assert_allclose(values[8:50], 0.0, atol=1e-12)
+    np.testing.assert_array_equal(values[COHERENCE], 0.0)
+
+
+@pytest.mark.parametrize("path", face_files(), ids=lambda p: f"{p.parent.parent.name}/{p.parent.name}/{p.name}")
+def test_real_faces_match_reference(path):
+    rgb = read_image(path).pixels[..., ::-1].copy()
+    for backend in available_backends():
+        check(build(backend), rgb)
+
+
+@settings(max_examples=15, deadline=None)
+@given(height=st.integers(8, 80), width=st.integers(8, 80), seed=st.integers(0, 2**32 - 1))
+def test_property_matches_reference(height, width, seed):
+    rgb = np.random.default_rng(seed).integers(0, 256, size=(height, width, 3), dtype=np.uint8)
+    check(build(), rgb)
