@@ -6,16 +6,19 @@ engine (scanner.features.residual and its numba kernels) must give the same valu
 tolerances the extended set is held to.
 """
 
+import csv
+import json
 import math
 
 import cv2
 import numpy as np
 import pytest
-from helpers import REFERENCE_IMAGES, face_files, natural_image
+from helpers import REFERENCE_IMAGES, face_files, invoke, natural_image
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scanner.core.featuresets import EXTENDED, FEATURE_SETS, RESIDUAL, RESIDUAL_PEAKS, get_feature_set
+from scanner.detect.model import load_model
 from scanner.features.backends.base import available_backends
 from scanner.features.extract import make_extractor
 from scanner.features.reference import (
@@ -31,6 +34,7 @@ from scanner.features.reference import (
 from scanner.features.residual import ResidualFeatures, window_geometry
 from scanner.features.residual import window_origins as engine_origins
 from scanner.images.decode import read_image
+from scanner.store.hdf5 import read_features
 
 PROFILES = slice(0, 24)
 PEAKS = slice(24, 50)
@@ -263,3 +267,57 @@ def test_real_faces_match_reference(path):
 def test_property_matches_reference(height, width, seed):
     rgb = np.random.default_rng(seed).integers(0, 256, size=(height, width, 3), dtype=np.uint8)
     check(build(), rgb)
+
+
+# --- the set through the commands: features, scan, train, classify ---------------------------------
+
+
+def test_features_scan_train_classify_with_the_residual_set(tmp_path):
+    root = tmp_path / "set"
+    images = {}
+    for label in ("real", "fake"):
+        (root / label).mkdir(parents=True)
+        for k in range(6):
+            rgb = natural_image(48 + 8 * k, 64, seed=30 + k + (100 if label == "fake" else 0))
+            if label == "fake":  # a faint period-4 pattern: what the residual peaks see
+                stripes = np.tile(np.array([0, 3, 0, -3], np.int16), 16)[None, :, None]
+                rgb = np.clip(rgb.astype(np.int16) + stripes, 0, 255).astype(np.uint8)
+            path = root / label / f"face{k}.png"
+            cv2.imwrite(str(path), rgb[..., ::-1])
+            images[path.name, label] = rgb
+    path = root / "real" / "face0.png"
+    result = invoke(
+        "features", "--json", "--feature-set", "residual", "--precision", "double", "--planner", "estimate", path
+    )
+    assert result.exit_code == 0, result.output
+    row = json.loads(result.output)
+    ours = np.array([row[name] for name in RESIDUAL.names])
+    np.testing.assert_allclose(ours, reference_residual_features(images["face0.png", "real"]), rtol=1e-6, atol=1e-12)
+
+    store = tmp_path / "residual.h5"
+    scan = ["scan", root, "--out", store, "--workers", "1", "--quiet", "--planner", "estimate", "--precision", "double"]
+    result = invoke(*scan, "--feature-set", "residual")
+    assert result.exit_code == 0, result.output
+    table = read_features(store)
+    assert table.measurement.feature_set == "residual" and table.feature_names == RESIDUAL.names
+    for i, stored in enumerate(table.path):
+        name, label = stored.rsplit("/", 1)[-1], stored.rsplit("/", 2)[-2]
+        expected = reference_residual_features(images[name, label])
+        np.testing.assert_allclose(table.features[i], expected, rtol=1e-6, atol=1e-12)
+
+    # No model is bundled for the set: classify says so on one line, with its exit code.
+    result = invoke("classify", store, "--out", tmp_path / "verdicts.csv")
+    assert result.exit_code == 2
+    assert "no model is bundled for the residual feature set" in result.output
+    assert "Traceback" not in result.output
+
+    model = tmp_path / "model.h5"
+    result = invoke("train", store, "--out", model)
+    assert result.exit_code == 0, result.output
+    assert load_model(model).measurement.feature_set == "residual" and load_model(model).method == "logistic"
+    result = invoke("classify", store, "--model", model, "--out", tmp_path / "verdicts.csv")
+    assert result.exit_code == 0, result.output
+    with open(tmp_path / "verdicts.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 12 and all(r["feature_set"] == "residual" for r in rows)
+    assert all(r["verdict"] == r["path"].rsplit("/", 2)[-2] for r in rows)  # its own training rows
