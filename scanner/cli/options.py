@@ -68,7 +68,8 @@ ImagesFeatureSet = Annotated[
     typer.Option(
         "--feature-set",
         help="How the images given are measured: paper (the six), extended or residual (docs/method.md; "
-        "default: as the first store's rows were, else paper). Stores keep theirs; every input must end up with one set.",
+        "default: as the first store's rows were, else paper). Stores keep theirs; every input must end up "
+        "with one set.",
         show_default=False,
         rich_help_panel=MEASURING,
     ),
