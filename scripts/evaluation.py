@@ -320,9 +320,10 @@ def leave_one_set_out(data: dict[str, dict[str, Samples]]) -> tuple[list[str], d
 # --- the mixture's side -------------------------------------------------------------------
 
 
-def mixture_sides(data: dict[str, dict[str, Samples]]) -> tuple[list[str], list[dict]]:
-    """Which component each rule calls fake, against the one the labels say."""
-    rows, results = [], []
+def _mixture_fits(data: dict[str, dict[str, Samples]]):
+    """Each set, version (as found, matched) and feature set with rows enough for a mixture: the mixture's
+    components, the labelled rows, the mixture fitted on them without anchors, the accuracy of the paper's
+    side rule, and the side the labels say is fake."""
     for name in SETS:
         for label, version in _versions(name)[:2]:
             for feature_set in ("paper", "extended"):
@@ -333,43 +334,46 @@ def mixture_sides(data: dict[str, dict[str, Samples]]) -> tuple[list[str], list[
                     continue
                 fit = fit_gmm(x, seed=SEED, components=components)
                 as_rule = _accuracy(is_fake, fit.score(x))
-                best = max(as_rule, 1 - as_rule)
                 right = fit.decision.fake_component if as_rule >= 0.5 else 1 - fit.decision.fake_component
-                reals = np.flatnonzero(~is_fake)
-                majority, enrichment, accuracy = 0, {n: 0 for n in ANCHORS}, []
-                for n_anchors in ANCHORS:
-                    for draw in range(ANCHOR_DRAWS):
-                        chosen = np.random.default_rng(draw).choice(
-                            reals, min(n_anchors, len(reals) - 1), replace=False
-                        )
-                        anchors = x[chosen]
-                        if n_anchors == ANCHORS[0]:
-                            in_rule_fake = float(np.mean(fit.score(anchors) > 0))
-                            fake = fit.decision.fake_component
-                            majority += (fake if in_rule_fake < 0.5 else 1 - fake) == right
-                        try:
-                            anchored = fit_gmm(x, seed=SEED, components=components, real_anchor=anchors)
-                            enrichment[n_anchors] += anchored.decision.fake_component == right
-                            if n_anchors == ANCHORS[0]:
-                                accuracy.append(_accuracy(is_fake, anchored.score(x)))
-                        except DetectorError:  # anchors spread as evenly as all rows: a refusal counts as a miss
-                            if n_anchors == ANCHORS[0]:
-                                accuracy.append(0.5)
-                results.append(
-                    {"set": name, "version": version, "feature_set": feature_set, "best": best, **enrichment}
-                )
-                rows.append(
-                    [
-                        name,
-                        label,
-                        "six" if feature_set == "paper" else "69 (6 principal components)",
-                        best,
-                        "yes" if as_rule >= 0.5 else "no",
-                        f"{majority} of {ANCHOR_DRAWS}",
-                        *(f"{enrichment[n]} of {ANCHOR_DRAWS}" for n in ANCHORS),
-                        float(np.mean(accuracy)),
-                    ]
-                )
+                yield name, label, version, feature_set, components, x, is_fake, fit, as_rule, right
+
+
+def mixture_sides(data: dict[str, dict[str, Samples]]) -> tuple[list[str], list[dict]]:
+    """Which component each rule calls fake, against the one the labels say."""
+    rows, results = [], []
+    for name, label, version, feature_set, components, x, is_fake, fit, as_rule, right in _mixture_fits(data):
+        best = max(as_rule, 1 - as_rule)
+        reals = np.flatnonzero(~is_fake)
+        majority, enrichment, accuracy = 0, {n: 0 for n in ANCHORS}, []
+        for n_anchors in ANCHORS:
+            for draw in range(ANCHOR_DRAWS):
+                chosen = np.random.default_rng(draw).choice(reals, min(n_anchors, len(reals) - 1), replace=False)
+                anchors = x[chosen]
+                if n_anchors == ANCHORS[0]:
+                    in_rule_fake = float(np.mean(fit.score(anchors) > 0))
+                    fake = fit.decision.fake_component
+                    majority += (fake if in_rule_fake < 0.5 else 1 - fake) == right
+                try:
+                    anchored = fit_gmm(x, seed=SEED, components=components, real_anchor=anchors)
+                    enrichment[n_anchors] += anchored.decision.fake_component == right
+                    if n_anchors == ANCHORS[0]:
+                        accuracy.append(_accuracy(is_fake, anchored.score(x)))
+                except DetectorError:  # anchors spread as evenly as all rows: a refusal counts as a miss
+                    if n_anchors == ANCHORS[0]:
+                        accuracy.append(0.5)
+        results.append({"set": name, "version": version, "feature_set": feature_set, "best": best, **enrichment})
+        rows.append(
+            [
+                name,
+                label,
+                "six" if feature_set == "paper" else "69 (6 principal components)",
+                best,
+                "yes" if as_rule >= 0.5 else "no",
+                f"{majority} of {ANCHOR_DRAWS}",
+                *(f"{enrichment[n]} of {ANCHOR_DRAWS}" for n in ANCHORS),
+                float(np.mean(accuracy)),
+            ]
+        )
     lines = [
         "## The mixture without labels: which side is fake?",
         "",
@@ -411,68 +415,56 @@ def side_certainty(data: dict[str, dict[str, Samples]]) -> tuple[list[str], list
     rows, results = [], []
     # The alternative cut, for comparison: the same side in at least 95 % of resamples of the anchors.
     by_bootstrap = {n: {"wrong": 0, "right": 0, "draws": 0} for n in ANCHORS}
-    for name in SETS:
-        for label, version in _versions(name)[:2]:
-            for feature_set in ("paper", "extended"):
-                view = _feature_view(data[version][name], feature_set)
-                x, is_fake = view.features[view.labelled], view.is_fake[view.labelled]
-                components = detector_defaults(feature_set).gmm_components
-                if len(x) < 4 * (components or x.shape[1]):
+    for name, label, version, feature_set, components, x, is_fake, _fit, as_rule, right in _mixture_fits(data):
+        reals = np.flatnonzero(~is_fake)
+        cells, counts = [], {}
+        for n_anchors in ANCHORS:
+            refused = refused_wrong = accepted_wrong = accepted_right = 0
+            asked: list[int] = []
+            for draw in range(ANCHOR_DRAWS):
+                chosen = np.random.default_rng(draw).choice(reals, min(n_anchors, len(reals) - 1), replace=False)
+                try:
+                    anchored = fit_gmm(x, seed=SEED, components=components, real_anchor=x[chosen])
+                except DetectorError:  # anchors spread as evenly as all rows: refused, no side at all
+                    refused += 1
                     continue
-                fit = fit_gmm(x, seed=SEED, components=components)
-                as_rule = _accuracy(is_fake, fit.score(x))
-                right = fit.decision.fake_component if as_rule >= 0.5 else 1 - fit.decision.fake_component
-                reals = np.flatnonzero(~is_fake)
-                cells, counts = [], {}
-                for n_anchors in ANCHORS:
-                    refused = refused_wrong = accepted_wrong = accepted_right = 0
-                    asked: list[int] = []
-                    for draw in range(ANCHOR_DRAWS):
-                        chosen = np.random.default_rng(draw).choice(
-                            reals, min(n_anchors, len(reals) - 1), replace=False
-                        )
-                        try:
-                            anchored = fit_gmm(x, seed=SEED, components=components, real_anchor=x[chosen])
-                        except DetectorError:  # anchors spread as evenly as all rows: refused, no side at all
-                            refused += 1
-                            continue
-                        certainty = anchored.certainty
-                        assert certainty is not None
-                        is_right = anchored.decision.fake_component == right
-                        by_bootstrap[n_anchors]["draws"] += 1
-                        if certainty.resampled >= 0.95:
-                            by_bootstrap[n_anchors]["right" if is_right else "wrong"] += 1
-                        if not certainty.certain:
-                            refused += 1
-                            refused_wrong += not is_right
-                            needed = certainty.needed()
-                            asked.append(needed if needed is not None else 10**9)
-                        elif is_right:
-                            accepted_right += 1
-                        else:
-                            accepted_wrong += 1
-                    counts[n_anchors] = {
-                        "refused": refused,
-                        "refused_wrong": refused_wrong,
-                        "accepted_wrong": accepted_wrong,
-                        "accepted_right": accepted_right,
-                    }
-                    cells += [f"{refused} ({refused_wrong})", accepted_wrong, accepted_right]
-                    if n_anchors == ANCHORS[0]:
-                        median = float(np.median(asked)) if asked else None
-                        asked_for = "-" if median is None else "more than 100,000" if median > 1e5 else f"{median:.0f}"
-                results.append({"set": name, "version": version, "feature_set": feature_set, **counts})
-                draws_made = len(results) * ANCHOR_DRAWS
-                rows.append(
-                    [
-                        name,
-                        label,
-                        "six" if feature_set == "paper" else "69 (6 principal components)",
-                        max(as_rule, 1 - as_rule),
-                        *cells,
-                        asked_for,
-                    ]
-                )
+                certainty = anchored.certainty
+                assert certainty is not None
+                is_right = anchored.decision.fake_component == right
+                by_bootstrap[n_anchors]["draws"] += 1
+                if certainty.resampled >= 0.95:
+                    by_bootstrap[n_anchors]["right" if is_right else "wrong"] += 1
+                if not certainty.certain:
+                    refused += 1
+                    refused_wrong += not is_right
+                    needed = certainty.needed()
+                    asked.append(needed if needed is not None else 10**9)
+                elif is_right:
+                    accepted_right += 1
+                else:
+                    accepted_wrong += 1
+            counts[n_anchors] = {
+                "refused": refused,
+                "refused_wrong": refused_wrong,
+                "accepted_wrong": accepted_wrong,
+                "accepted_right": accepted_right,
+            }
+            cells += [f"{refused} ({refused_wrong})", accepted_wrong, accepted_right]
+            if n_anchors == ANCHORS[0]:
+                median = float(np.median(asked)) if asked else None
+                asked_for = "-" if median is None else "more than 100,000" if median > 1e5 else f"{median:.0f}"
+        results.append({"set": name, "version": version, "feature_set": feature_set, **counts})
+        draws_made = len(results) * ANCHOR_DRAWS
+        rows.append(
+            [
+                name,
+                label,
+                "six" if feature_set == "paper" else "69 (6 principal components)",
+                max(as_rule, 1 - as_rule),
+                *cells,
+                asked_for,
+            ]
+        )
     first, second = ANCHORS
     lines = [
         CERTAINTY_HEADING,
