@@ -2,11 +2,12 @@
 
 The verdicts file is what `scanner classify` writes and `scanner report` and
 `scanner export` read: a UTF-8 CSV with the columns VERDICT_COLUMNS (path, status,
-verdict, score, threshold, probability), then, on every row, the verdicts'
+verdict, score, threshold, probability, declared: what the file's metadata declares
+about its making, scanner.images.declared), then, on every row, the verdicts'
 Provenance (PROVENANCE_COLUMNS: the model, its file's SHA-256, its method and
 feature set, how the threshold was set, the scanner's version). write_verdicts
 writes it and read_verdicts, the one reader, reads it back as a VerdictFile
-(files written before the provenance columns still read, without it); a file's
+(files written before the provenance or declared columns still read, without them); a file's
 rows are matched with a store's by the path as written, else by labels.path_key.
 
 Light: numpy and the standard library only (export reads verdicts without numba
@@ -19,8 +20,9 @@ import csv
 import json
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -29,6 +31,7 @@ from scanner.core.echo import echoed
 from scanner.core.errors import DetectorError, ReportError
 from scanner.core.version import __version__
 from scanner.detect.labels import FAKE, REAL, path_key
+from scanner.images.declared import ordered
 from scanner.io.outputs import output_file
 
 # --- scores to verdicts ------------------------------------------------------------
@@ -184,7 +187,16 @@ PROVENANCE_COLUMNS = (
     "real_anchor_paths",
     "scanner_version",
 )
-VERDICT_COLUMNS = ("path", "status", "verdict", "score", "threshold", "probability", *PROVENANCE_COLUMNS)
+VERDICT_COLUMNS = (
+    "path",
+    "status",
+    "verdict",
+    "score",
+    "threshold",
+    "probability",
+    "declared",
+    *PROVENANCE_COLUMNS,
+)
 
 
 def verdict_order(paths: Sequence[str]) -> list[int]:
@@ -205,26 +217,31 @@ def write_verdicts(
     threshold: float = 0.0,
     probability: Iterable[float] | None = None,
     provenance: Provenance | None = None,
+    declared: Iterable[str] | None = None,
 ) -> None:
     """The classify CSV (`-`: standard output), its rows sorted by path (verdict_order): path, status,
     verdict (real, fake, or empty when unusable), score (full precision), the threshold the verdict compares
-    the score with, and the model's probability that the file is fake (empty where the model gives none);
-    then, on every row, the provenance (its threshold is the one given; without one the columns are empty).
-    Written whole or not at all, never over one of `inputs`."""
+    the score with, the model's probability that the file is fake (empty where the model gives none) and
+    what the file declares about its making (empty when nothing, or not given); then, on every row, the
+    provenance (its threshold is the one given; without one the columns are empty). Written whole or not
+    at all, never over one of `inputs`."""
 
     def number(value: float) -> str:
         return "" if math.isnan(value) else repr(float(value))
 
     paths = list(paths)
     chances = [math.nan] * len(paths) if probability is None else list(probability)
+    claims = [""] * len(paths) if declared is None else list(declared)
     origin = [""] * len(PROVENANCE_COLUMNS) if provenance is None else provenance.cells()
-    rows = list(zip(paths, status, verdicts, scores, chances, strict=True))
+    rows = list(zip(paths, status, verdicts, scores, chances, claims, strict=True))
     with output_file(path, inputs=inputs) as handle:
         writer = csv.writer(handle)
         writer.writerow(VERDICT_COLUMNS)
         for i in verdict_order(paths):
             row = rows[i]
-            writer.writerow([row[0], row[1], row[2], number(row[3]), repr(float(threshold)), number(row[4]), *origin])
+            writer.writerow(
+                [row[0], row[1], row[2], number(row[3]), repr(float(threshold)), number(row[4]), row[5], *origin]
+            )
 
 
 @dataclass(frozen=True, eq=False)
@@ -240,10 +257,14 @@ class VerdictFile:
     # What produced the verdicts: each distinct provenance of the rows, in the order first seen (one for a
     # file classify wrote; none for a file written before the provenance columns)
     provenance: tuple[Provenance, ...] = ()
+    # (M,) object: what each file declares about its making ('' when nothing, or a file without the column)
+    declared: npt.NDArray[np.object_] | None = None
     _by_path: dict[str, int] = field(init=False, repr=False)
     _by_key: dict[str, int] = field(init=False, repr=False)  # built on the first path not written as here
 
     def __post_init__(self) -> None:
+        if self.declared is None:
+            object.__setattr__(self, "declared", np.full(len(self.paths), "", dtype=object))
         object.__setattr__(self, "_by_path", {p: j for j, p in enumerate(self.paths)})
         object.__setattr__(self, "_by_key", {})
 
@@ -286,6 +307,7 @@ def read_verdicts(path: str | os.PathLike[str]) -> VerdictFile:
     name = os.fspath(path)
     paths: list[str] = []
     verdicts: list[str] = []
+    claims: list[str] = []
     numbers: dict[str, list[float]] = {"score": [], "threshold": [], "probability": []}
     origins: dict[tuple[str, ...], Provenance | None] = {}
     try:
@@ -314,13 +336,50 @@ def read_verdicts(path: str | os.PathLike[str]) -> VerdictFile:
                         origins[cells] = _provenance_of(cells, numbers["threshold"][-1], f"{name}, line {line}")
                 paths.append(row["path"] or "")
                 verdicts.append(value)
+                claims.append((row.get("declared") or "").strip())
     except OSError as exc:
         raise ReportError(f"cannot read verdicts file {name}: {exc.strerror or exc}") from None
     except (csv.Error, UnicodeError) as exc:
         raise ReportError(f"{name}: not a readable CSV file: {exc}") from None
     columns = {column: np.array(values, dtype=np.float64) for column, values in numbers.items()}
     provenance = tuple(p for p in origins.values() if p is not None)
-    return VerdictFile(name, paths, np.array(verdicts, dtype=object), **columns, provenance=provenance)
+    declared = np.empty(len(claims), dtype=object)
+    declared[:] = claims
+    return VerdictFile(
+        name, paths, np.array(verdicts, dtype=object), **columns, provenance=provenance, declared=declared
+    )
+
+
+# --- declarations against verdicts --------------------------------------------------------
+
+DISAGREEMENTS_LISTED = 10  # files a disagreement line names
+
+
+def declared_but_real(
+    paths: Sequence[str], verdicts: Sequence[str] | npt.NDArray[Any], declared: Sequence[str] | npt.NDArray[Any]
+) -> list[int]:
+    """The rows whose file declares a generator (C2PA, a synthetic IPTC source type, a generator's text or
+    software name) but whose spectral verdict is real, in the verdicts file's order (by path)."""
+    return [i for i in verdict_order(paths) if declared[i] and verdicts[i] == REAL]
+
+
+def disagreement_line(
+    paths: Sequence[str],
+    verdicts: Sequence[str] | npt.NDArray[Any],
+    declared: Sequence[str] | npt.NDArray[Any],
+    shown: Callable[[str], str] = str,
+) -> str | None:
+    """e.g. "3 files declare a generator (c2pa, iptc:trainedAlgorithmicMedia) but were judged real: a.jpg,
+    b.png, c.png", naming DISAGREEMENTS_LISTED files at most; None when no file is in that case. The
+    verdicts stand: a declaration is a second line of evidence, not a verdict (docs/detectors.md)."""
+    rows = declared_but_real(paths, verdicts, declared)
+    if not rows:
+        return None
+    kinds = ordered(kind for i in rows for kind in str(declared[i]).split(";") if kind)
+    named = ", ".join(shown(paths[i]) for i in rows[:DISAGREEMENTS_LISTED])
+    more = f" and {len(rows) - DISAGREEMENTS_LISTED:,} more" if len(rows) > DISAGREEMENTS_LISTED else ""
+    files, were = (f"{len(rows):,} files declare", "were") if len(rows) != 1 else ("1 file declares", "was")
+    return f"{files} a generator ({', '.join(kinds)}) but {were} judged real: {named}{more}"
 
 
 def _provenance_of(cells: tuple[str, ...], threshold: float, where: str) -> Provenance | None:

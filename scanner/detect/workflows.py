@@ -160,6 +160,7 @@ class Verdicts:
     probability: np.ndarray | None = None  # P(fake | features), where the model defines one
     judge: Model | None = field(default=None, repr=False, compare=False)  # the model that scored them
     provenance: Provenance | None = None  # what produced them (set by judge)
+    declared: np.ndarray | None = None  # what each file declares about its making ('' when nothing)
 
     def counts(self) -> dict[str, int]:
         return {
@@ -210,7 +211,16 @@ def classify(
         notes = canonical_notes(judge.measurement, samples.measurement)
         described = f"{model_name} ({judge.describe()})"
     scores = np.where(usable, judge.score(samples.features), np.nan)
-    return Verdicts(samples.paths, samples.status, verdicts_of(scores), scores, described, notes, judge=judge)
+    return Verdicts(
+        samples.paths,
+        samples.status,
+        verdicts_of(scores),
+        scores,
+        described,
+        notes,
+        judge=judge,
+        declared=samples.declared,
+    )
 
 
 def judge(

@@ -26,7 +26,7 @@ import re
 import struct
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 MAX_METADATA_BYTES = 8 << 20  # bytes of segments / chunks looked at, in all
@@ -137,7 +137,13 @@ def declared(data: bytes | bytearray | memoryview, budget: Budget | None = None)
             scan(view, found, budget or Budget())
     except Exception:  # hostile metadata is never the caller's problem: what was found before stands
         pass
-    return ";".join(sorted(found, key=lambda d: (_ORDER.get(d, 1000), d)))
+    return ";".join(ordered(found))
+
+
+def ordered(declarations: Iterable[str]) -> list[str]:
+    """Declarations in the column's fixed order: c2pa, iptc:..., exif-software:..., png-text:..., each kind in
+    the order of its list here."""
+    return sorted(set(declarations), key=lambda d: (_ORDER.get(d, 1000), d))
 
 
 _Scan = Callable[[memoryview, set[str], "Budget"], None]
