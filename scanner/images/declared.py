@@ -12,7 +12,7 @@ returns them as one string: the declarations joined with ';' in a fixed order
 It is presence detection only: nothing here validates a C2PA signature, and
 nothing is followed out of the file (an XMP reference to another resource is text
 like any other). The scan is written for hostile input and bounded (``Budget``): at
-most MAX_METADATA_BYTES of segments or chunks looked at, MAX_SEGMENTS of them,
+most MAX_METADATA_BYTES of segments or chunks looked into, MAX_SEGMENTS walked,
 MAX_INFLATED bytes out of zlib per chunk (never an unbounded decompress) and
 MAX_INFLATED_TOTAL per file, JUMBF boxes nested MAX_JUMBF_DEPTH deep and
 MAX_JUMBF_BOXES of them, and MAX_SECONDS of time. Whatever is malformed,
@@ -29,8 +29,8 @@ import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-MAX_METADATA_BYTES = 8 << 20  # bytes of segments / chunks looked at, in all
-MAX_SEGMENTS = 4096  # JPEG segments, PNG chunks, RIFF chunks walked
+MAX_METADATA_BYTES = 8 << 20  # bytes of the segments / chunks looked into, in all (those skipped cost none)
+MAX_SEGMENTS = 16384  # JPEG segments, PNG chunks, RIFF chunks walked (a 128 MiB PNG of 8 KiB IDAT chunks)
 MAX_INFLATED = 1 << 20  # bytes out of zlib for one compressed chunk
 MAX_INFLATED_TOTAL = 4 << 20  # bytes out of zlib for one file
 MAX_XMP_BYTES = 1 << 20  # bytes of one XMP packet searched
@@ -113,8 +113,8 @@ class Budget:
     def __post_init__(self) -> None:
         self._deadline = time.monotonic() + self.seconds
 
-    def segment(self, length: int) -> None:
-        """One more segment or chunk of `length` bytes looked at."""
+    def segment(self, length: int = 0) -> None:
+        """One more segment or chunk walked, `length` bytes of it looked into."""
         self.segments -= 1
         self.metadata_bytes -= max(length, 0)
         if self.segments < 0 or self.metadata_bytes < 0 or time.monotonic() > self._deadline:
@@ -183,7 +183,8 @@ def _jpeg(data: memoryview, found: set[str], budget: Budget) -> None:
         (length,) = struct.unpack_from(">H", data, pos)
         if length < 2 or pos + length > end:
             return  # a length that cannot be, or past the end: truncated
-        budget.segment(length)
+        inspected = marker in (0xE1, 0xEB)
+        budget.segment(length if inspected else 0)
         payload = data[pos + 2 : pos + length]
         if marker == 0xE1:
             _app1(payload, found)
@@ -303,7 +304,7 @@ def _png(data: memoryview, found: set[str], budget: Budget) -> None:
         length, kind = struct.unpack_from(">I4s", data, pos)
         if length > end - pos - 8:
             return  # past the end: truncated
-        budget.segment(length)
+        budget.segment(length if kind in (b"tEXt", b"zTXt", b"iTXt") else 0)  # caBX: its presence is enough
         body = data[pos + 8 : pos + 8 + length]
         if kind == b"caBX":
             found.add(C2PA)
@@ -364,7 +365,7 @@ def _webp(data: memoryview, found: set[str], budget: Budget) -> None:
         kind, length = struct.unpack_from("<4sI", data, pos)
         if length > end - pos - 8:
             return
-        budget.segment(length)
+        budget.segment(length if kind in (b"XMP ", b"EXIF") else 0)
         body = data[pos + 8 : pos + 8 + length]
         if kind == b"XMP ":
             _xmp(body, found)

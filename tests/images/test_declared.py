@@ -191,6 +191,16 @@ def test_a_hundred_thousand_tiny_png_chunks():
     assert declared(data) == "png-text:parameters"
 
 
+def test_the_byte_budget_counts_what_is_looked_into_not_image_data():
+    """9 MiB of text looked into exhaust MAX_METADATA_BYTES: a declaration after it is not reached; 9 MiB of
+    chunks that are skipped by their length (as image data is) cost nothing."""
+    big = "x" * (9 << 20)
+    assert declared(with_chunks(png(), text_chunk("Comment", big), text_chunk("parameters", "x"))) == ""
+    assert declared(with_chunks(png(), chunk(b"tiNy", big.encode()), text_chunk("parameters", "x"))) == (
+        "png-text:parameters"
+    )
+
+
 def test_png_chunk_length_past_the_end():
     data = with_chunks(png(), text_chunk("prompt", "x"), struct.pack(">I", 0x7FFFFFFF) + b"tEXt")
     assert declared(data) == "png-text:prompt"
