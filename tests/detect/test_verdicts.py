@@ -318,3 +318,33 @@ def test_a_loaded_model_knows_its_file_and_its_sha256(tmp_path, monkeypatch):
     copy = load_model("copy.h5")  # the path as given, made absolute
     assert copy.source == str(tmp_path / "copy.h5")
     assert copy.sha256 == hashlib.sha256((tmp_path / "copy.h5").read_bytes()).hexdigest()
+
+
+def test_declared_column_round_trips_and_older_files_read_empty(tmp_path):
+    out = tmp_path / "v.csv"
+    write_verdicts(
+        out, ["b", "a"], ["ok", "ok"], ["real", "fake"], [-1.0, 1.0], declared=["c2pa;png-text:parameters", ""]
+    )
+    assert read_csv(out)[0]["declared"] == "" and read_csv(out)[1]["declared"] == "c2pa;png-text:parameters"
+    back = read_verdicts(out)
+    assert back.paths == ["a", "b"] and back.declared.tolist() == ["", "c2pa;png-text:parameters"]
+    (tmp_path / "old.csv").write_text("path,status,verdict,score\na,ok,fake,1.5\n")
+    assert read_verdicts(tmp_path / "old.csv").declared.tolist() == [""]
+
+
+def test_the_disagreement_line_names_ten_files_at_most():
+    from scanner.detect.verdicts import declared_but_real, disagreement_line
+
+    paths = [f"f{i:02d}.png" for i in range(14)]
+    verdicts = ["real"] * 12 + ["fake", ""]
+    declared = ["iptc:trainedAlgorithmicMedia", "c2pa"] + ["png-text:prompt"] * 12
+    assert declared_but_real(paths, verdicts, declared) == list(range(12))  # fake and unjudged are left out
+    line = disagreement_line(paths, verdicts, declared)
+    assert line == (
+        "12 files declare a generator (c2pa, iptc:trainedAlgorithmicMedia, png-text:prompt) but were judged real: "
+        + ", ".join(paths[:10])
+        + " and 2 more"
+    )
+    one = disagreement_line(paths[:2], ["real", "fake"], ["c2pa", "c2pa"], shown=str.upper)
+    assert one == "1 file declares a generator (c2pa) but was judged real: F00.PNG"
+    assert disagreement_line(paths[:2], ["fake", "real"], ["c2pa", ""]) is None
