@@ -2,8 +2,8 @@
 
     python scripts/evaluation.py [--faces DIR] [--out EVALUATION.md] [--keep DIR] [--only certainty]
 
-For each set of ../shared/data/faces it measures the extended feature set (whose
-first six columns are the paper's six, bit for bit) into feature stores in a
+For each set of ../shared/data/faces it measures the residual feature set (whose
+first 69 columns are the extended set's and first six the paper's six, bit for bit) into feature stores in a
 temporary directory outside the repository: the images as found, and the images
 of both classes re-encoded once with OpenCV's JPEG encoder (4:2:0) at quality 90
 and at quality 70 (scripts/face_sets.py). Then, every random step seeded:
@@ -43,7 +43,8 @@ from train_default_model import (
 )
 
 from scanner.core.errors import DetectorError
-from scanner.core.featuresets import EXTENDED
+from scanner.core.featuresets import EXTENDED, RESIDUAL
+from scanner.core.schema import Measurement
 from scanner.detect.evaluate import evaluate, markdown, markdown_table
 from scanner.detect.fit import detector_defaults, fit_classifier, fit_gmm
 from scanner.detect.model import bundled_model
@@ -67,8 +68,12 @@ METHODS = (
     ("six, logistic", "paper", "logistic", True),
     ("69, SVM", "extended", "svm", True),
     ("69, logistic", "extended", "logistic", True),
+    ("131, SVM", "residual", "svm", True),
+    ("131, logistic", "residual", "logistic", True),
 )
-DEFAULT_LABEL = {"paper": "six, paper's SVM", "extended": "69, logistic"}
+DEFAULT_LABEL = {"paper": "six, paper's SVM", "extended": "69, logistic", "residual": "131, logistic"}
+# The residual set's logistic regression with stronger regularisation, on the learning curve.
+CURVE_C = (0.1, 0.01)
 
 PAPER_TABLE_2 = (
     "| dataset (paper) | GMM accuracy | GMM recall | GMM precision | GMM F1 "
@@ -122,7 +127,19 @@ images), so the paper's numbers are not expected to repeat.
 
 
 def _feature_view(samples: Samples, feature_set: str) -> Samples:
-    return paper_samples(samples) if feature_set == "paper" else samples
+    """The columns of one feature set from a residual store's samples (its first 69 are the extended set's)."""
+    if feature_set == "paper":
+        return paper_samples(samples)
+    if feature_set == "extended":
+        m = samples.measurement
+        return Samples(
+            samples.paths,
+            samples.status,
+            samples.features[:, : EXTENDED.width],
+            samples.labels,
+            Measurement(EXTENDED.name, m.spectrum, m.precision),
+        )
+    return samples
 
 
 def _split(samples: Samples, seed: int, test_size: float = TEST_SIZE) -> tuple[np.ndarray, np.ndarray]:
@@ -131,8 +148,8 @@ def _split(samples: Samples, seed: int, test_size: float = TEST_SIZE) -> tuple[n
     return np.sort(train), np.sort(test)
 
 
-def _fit(x, y, method: str, standardise: bool, sample_weight=None):
-    return fit_classifier(x, y, method=method, standardise=standardise, sample_weight=sample_weight)
+def _fit(x, y, method: str, standardise: bool, sample_weight=None, C: float = 1.0):
+    return fit_classifier(x, y, method=method, standardise=standardise, sample_weight=sample_weight, C=C)
 
 
 def _accuracy(is_fake: np.ndarray, score: np.ndarray) -> float:
@@ -214,7 +231,12 @@ def learning_curve(data: dict[str, dict[str, Samples]]) -> tuple[list[str], dict
     rows, results = [], {}
     for name in CURVE_SETS:
         samples = data[variant(MATCHED_QUALITY[name])][name]
-        for feature_set in ("paper", "extended"):
+        for feature_set, C in (
+            ("paper", 1.0),
+            ("extended", 1.0),
+            ("residual", 1.0),
+            *(("residual", c) for c in CURVE_C),
+        ):
             label = DEFAULT_LABEL[feature_set]
             _, _, method, standardise = next(m for m in METHODS if m[0] == label)
             view = _feature_view(samples, feature_set)
@@ -228,12 +250,12 @@ def learning_curve(data: dict[str, dict[str, Samples]]) -> tuple[list[str], dict
                         reals = rng.choice(train[~view.is_fake[train]], n, replace=False)
                         fakes = rng.choice(train[view.is_fake[train]], n, replace=False)
                         train = np.sort(np.concatenate([reals, fakes]))
-                    fit = _fit(view.features[train], view.is_fake[train], method, standardise)
+                    fit = _fit(view.features[train], view.is_fake[train], method, standardise, C=C)
                     accs.append(_accuracy(view.is_fake[test], fit.score(view.features[test])))
                 curve[n] = accs
                 cells.append(_mean_sd(accs))
-            results[(name, feature_set)] = curve
-            rows.append([f"{name} (q{MATCHED_QUALITY[name]})", label, *cells])
+            results[(name, feature_set) if C == 1.0 else (name, feature_set, C)] = curve
+            rows.append([f"{name} (q{MATCHED_QUALITY[name]})", label if C == 1.0 else f"{label}, C = {C:g}", *cells])
     half = {name: int(data["as-found"][name].labelled.sum() // 4) for name in CURVE_SETS}
     lines = [
         "## Calibration: how many labelled images buy how much",
@@ -260,7 +282,7 @@ def leave_one_set_out(data: dict[str, dict[str, Samples]]) -> tuple[list[str], d
         "matched": {name: data[variant(MATCHED_QUALITY[name])][name] for name in SETS},
         "canonical (q90)": {name: data[CANONICAL][name] for name in SETS},
     }
-    chosen = [m for m in METHODS if m[0] in ("six, paper's SVM", "69, SVM", "69, logistic")]
+    chosen = [m for m in METHODS if m[0] in ("six, paper's SVM", "69, SVM", "69, logistic", "131, logistic")]
     rows, results = [], {}
     for version, by_set in versions.items():
         for method_label, feature_set, method, standardise in chosen:
@@ -529,7 +551,7 @@ def canonicalising(data: dict[str, dict[str, Samples]], loso: dict, faces: Path)
     reals_once = test.features[real_rows]
     fakes = test.features[test.labelled & test.is_fake]
     # The same reals compressed at quality 75 first (as the fakes were), then canonicalised in memory.
-    canonical = make_extractor(EXTENDED.name, planner="estimate", canonical=True)
+    canonical = make_extractor(RESIDUAL.name, precision="double", planner="estimate", canonical=True)  # as the stores
     earlier = [cv2.IMWRITE_JPEG_QUALITY, 75, cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420]
     twice, same = [], True
     for path, stored in zip([test.paths[i] for i in real_rows], reals_once, strict=True):
@@ -545,7 +567,7 @@ def canonicalising(data: dict[str, dict[str, Samples]], loso: dict, faces: Path)
         x = np.concatenate([p.features[p.labelled] for p in parts])
         y = np.concatenate([p.is_fake[p.labelled] for p in parts])
         fit = _fit(x, y, method, standardise, set_weights([int(p.labelled.sum()) for p in parts]))
-        width = slice(None) if feature_set == "extended" else slice(0, 6)
+        width = slice(0, {"paper": 6, "extended": EXTENDED.width}.get(feature_set, RESIDUAL.width))
         once, again, fake = (fit.score(v[:, width]) for v in (reals_once, reals_twice, fakes))
 
         def auc(a: np.ndarray, b: np.ndarray) -> float:
@@ -609,7 +631,7 @@ def canonicalising(data: dict[str, dict[str, Samples]], loso: dict, faces: Path)
 def bundled_models(data: dict[str, dict[str, Samples]], loso: dict) -> list[str]:
     """The default (extended) model's recipe, rebuilt and checked; the paper-set model as before."""
     recipe_variant = DEFAULT_RECIPE["variant"]
-    train_sets = {name: data[recipe_variant(name)][name] for name in SETS}
+    train_sets = {name: _feature_view(data[recipe_variant(name)][name], "extended") for name in SETS}
     shipped, rebuilt = bundled_model("extended"), default_model(train_sets)
     same_default = _same(shipped, rebuilt)
     paper_train = {name: paper_samples(data[PAPER_VARIANT][name]) for name in PAPER_TRAINING_SETS}
@@ -758,7 +780,7 @@ def report(stores: dict[str, dict[str, Path]], faces: Path = FACES) -> str:
     data = {v: {n: samples_of([read_features(path)]) for n, path in by_set.items()} for v, by_set in stores.items()}
     for by_set in data.values():
         for samples in by_set.values():
-            assert samples.measurement.feature_set == EXTENDED.name
+            assert samples.measurement.feature_set == RESIDUAL.name
     side_lines, side = side_by_side(data)
     curve_lines, curve = learning_curve(data)
     loso_lines, loso = leave_one_set_out(data)
@@ -779,7 +801,7 @@ def report(stores: dict[str, dict[str, Path]], faces: Path = FACES) -> str:
         PAPER_TABLE_2,
     ]
     for version, label in (("as-found", "as found"), ("matched", "matched compression")):
-        for feature_set in ("paper", "extended"):
+        for feature_set in ("paper", "extended", "residual"):
             named = []
             for name in SETS:
                 v = version if version == "as-found" else variant(MATCHED_QUALITY[name])
@@ -818,7 +840,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote the section {CERTAINTY_HEADING[3:]!r} of {args.out}")
         return 0
     build: Callable[[Path], dict[str, dict[str, Path]]] = lambda work: build_stores(  # noqa: E731
-        work, args.faces, feature_set=EXTENDED.name, qualities=QUALITIES
+        work, args.faces, feature_set=RESIDUAL.name, qualities=QUALITIES
     )
     if args.keep:
         text = report(build(args.keep), args.faces)

@@ -196,8 +196,9 @@ def classify(
         typer.Option(
             "--out",
             "-o",
-            help="Verdicts CSV to write ('-': stdout): path, status, verdict, score, threshold, probability, "
-            "and on every row the model, its SHA-256 and how the threshold was set.",
+            help="Verdicts file to write: CSV, or JSONL or Parquet by its suffix (.jsonl, .parquet; '-': CSV on "
+            "stdout): path, status, verdict, score, threshold, probability, the file's SHA-256, and on every "
+            "row the model, its SHA-256 and how the threshold was set.",
             metavar="VERDICTS.csv",
             show_default=False,
         ),
@@ -302,6 +303,7 @@ def classify(
         threshold=verdicts.threshold,
         probability=verdicts.probability,
         provenance=verdicts.provenance,
+        sha256=verdicts.sha256,
         declared=verdicts.declared,
     )
     labels = np.array([label_from_path(p) for p in verdicts.paths], dtype=object)

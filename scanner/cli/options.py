@@ -28,7 +28,8 @@ FeatureSet = Annotated[
     typer.Option(
         "--feature-set",
         help="paper: the paper's six features; extended: those six and 63 more statistics of the same "
-        "transform that survive JPEG (docs/method.md).",
+        "transform that survive JPEG; residual: the extended 69 and 62 of the median residual's Welch spectra "
+        "(docs/method.md).",
         rich_help_panel=MEASURING,
     ),
 ]
@@ -56,7 +57,8 @@ ResumableFeatureSet = Annotated[
     typer.Option(
         "--feature-set",
         help="paper: the paper's six features; extended: those six and 63 more statistics of the same "
-        "transform that survive JPEG (docs/method.md; default: the store's, else paper).",
+        "transform that survive JPEG; residual: the extended 69 and 62 of the median residual's Welch spectra "
+        "(docs/method.md; default: the store's, else paper).",
         show_default=False,
         rich_help_panel=MEASURING,
     ),
@@ -65,8 +67,9 @@ ImagesFeatureSet = Annotated[
     FeatureSetName | None,
     typer.Option(
         "--feature-set",
-        help="How the images given are measured: paper (the six) or extended (docs/method.md; default: as the "
-        "first store's rows were, else paper). Stores keep theirs; every input must end up with one set.",
+        help="How the images given are measured: paper (the six), extended or residual (docs/method.md; "
+        "default: as the first store's rows were, else paper). Stores keep theirs; every input must end up "
+        "with one set.",
         show_default=False,
         rich_help_panel=MEASURING,
     ),

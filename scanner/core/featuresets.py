@@ -63,10 +63,45 @@ EXTENDED = FeatureSet(
     engine="scanner.features.extended:ExtendedFeatures",
 )
 
-FEATURE_SETS: dict[str, FeatureSet] = {PAPER.name: PAPER, EXTENDED.name: EXTENDED}
+# The residual set's groups (docs/method.md defines them): Welch spectra of the median residual over
+# 32 x 32 windows; 8 radial bins; peak probes (u, v) on the window's 32-point grid (multiples of 4: the
+# 1/8-cycle grid); coherence of the R, G, B residuals in 4 radial bands.
+RESIDUAL_WINDOW = 32
+RESIDUAL_BINS = 8
+RESIDUAL_PEAK_STEPS = (0, 4, 8, 12, 16)
+RESIDUAL_PEAKS = tuple((u, v) for u in RESIDUAL_PEAK_STEPS for v in RESIDUAL_PEAK_STEPS if u or v)
+COHERENCE_EDGES = (0.0, 0.35, 0.7, 1.05, 2.0**0.5)
+COHERENCE_PAIRS = ("rg", "rb", "gb")
+
+
+def _residual_names() -> tuple[str, ...]:
+    radial = range(RESIDUAL_BINS)
+    bands = range(len(COHERENCE_EDGES) - 1)
+    return (
+        *EXTENDED.names,
+        *(f"res_lum_{k}" for k in radial),
+        *(f"res_cb_ratio_{k}" for k in radial),
+        *(f"res_cr_ratio_{k}" for k in radial),
+        *(f"res_peak_{u}_{v}" for u, v in RESIDUAL_PEAKS),
+        "res_peak_16th_mean",
+        "res_peak_16th_max",
+        *(f"res_coh_{pair}_{band}" for pair in COHERENCE_PAIRS for band in bands),
+    )
+
+
+RESIDUAL = FeatureSet(
+    name="residual",
+    names=_residual_names(),
+    summary="the extended set's 69, then Welch spectra (32 x 32 windows) of each channel's residual from its "
+    "3 x 3 median: the luminance residual's radial profile (8), the chroma-minus-luminance profiles (16), "
+    "peak prominences on the 1/8 and 1/16 grids (26) and the R, G, B residuals' coherence in 4 bands (12)",
+    engine="scanner.features.residual:ResidualFeatures",
+)
+
+FEATURE_SETS: dict[str, FeatureSet] = {PAPER.name: PAPER, EXTENDED.name: EXTENDED, RESIDUAL.name: RESIDUAL}
 FEATURE_NAMES = PAPER.names  # the paper's six, first in every feature set
 assert all(s.names[: len(FEATURE_NAMES)] == FEATURE_NAMES for s in FEATURE_SETS.values())
-FeatureSetName = Literal["paper", "extended"]
+FeatureSetName = Literal["paper", "extended", "residual"]
 assert get_args(FeatureSetName) == tuple(FEATURE_SETS)
 DEFAULT_FEATURE_SET: FeatureSetName = "paper"
 

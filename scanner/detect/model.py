@@ -179,7 +179,12 @@ def default_model_path() -> Path:
 
 
 def bundled_model_path(feature_set: str) -> Path:
-    """The bundled model of a feature set (the default model is the extended set's)."""
+    """The bundled model of a feature set (the default model is the extended set's); ModelError for a set
+    with none bundled (the residual set)."""
+    if feature_set not in BUNDLED_MODEL_FILES:
+        raise ModelError(
+            f"no model is bundled for the {feature_set} feature set; train one (scanner train) and give it with --model"
+        )
     return Path(str(resources.files("scanner") / "models" / BUNDLED_MODEL_FILES[feature_set]))
 
 

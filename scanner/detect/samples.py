@@ -35,7 +35,8 @@ class Samples:
     features: npt.NDArray[np.float64]
     labels: npt.NDArray[np.object_]
     measurement: Measurement
-    # what each file's metadata declares about its making ('' when nothing; None: not known, all '')
+    sha256: npt.NDArray[np.object_] | None = None  # each file's SHA-256 ('' where not read); None: not known
+    # what each file's metadata declares about its making ('' when nothing); None: not known
     declared: npt.NDArray[np.object_] | None = None
 
     @property
@@ -93,16 +94,9 @@ def samples_of(tables: Iterable[FeatureTable], labels_csv: dict[str, str] | None
         features=np.concatenate([np.asarray(t.features, dtype=np.float64) for t in tables]),
         labels=labels_of(paths, labels_csv),
         measurement=tables[0].measurement,
-        declared=np.array([d for t in tables for d in _declared_of(t)], dtype=object),
+        sha256=np.array([h for t in tables for h in t.sha256], dtype=object),
+        declared=np.array([d for t in tables for d in t.declared], dtype=object),
     )
-
-
-def _declared_of(table: FeatureTable) -> list[str]:
-    """A table's declared column ('' in every row of an object without one)."""
-    try:
-        return [str(d) for d in table.declared]
-    except AttributeError:
-        return [""] * len(table.path)
 
 
 def anchor_features(

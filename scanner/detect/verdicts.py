@@ -1,13 +1,14 @@
 """Verdicts: scores turned into real or fake, the thresholds that do it, and the verdicts file.
 
 The verdicts file is what `scanner classify` writes and `scanner report` and
-`scanner export` read: a UTF-8 CSV with the columns VERDICT_COLUMNS (path, status,
-verdict, score, threshold, probability, declared: what the file's metadata declares
-about its making, scanner.images.declared), then, on every row, the verdicts'
-Provenance (PROVENANCE_COLUMNS: the model, its file's SHA-256, its method and
-feature set, how the threshold was set, the scanner's version). write_verdicts
-writes it and read_verdicts, the one reader, reads it back as a VerdictFile
-(files written before the provenance or declared columns still read, without them); a file's
+`scanner export` read: a UTF-8 CSV (or JSONL, or Parquet) with the columns
+VERDICT_COLUMNS (path, status, verdict, score, threshold, probability, the file's
+sha256, and declared: what its metadata declares about its making,
+scanner.images.declared), then, on every row, the verdicts' Provenance
+(PROVENANCE_COLUMNS: the model, its file's SHA-256, its method and feature set, how
+the threshold was set, the scanner's version). write_verdicts writes it and
+read_verdicts, the one reader, reads it back as a VerdictFile (files written before
+the provenance, sha256 or declared columns still read, without them); a file's
 rows are matched with a store's by the path as written, else by labels.path_key.
 
 Light: numpy and the standard library only (export reads verdicts without numba
@@ -20,19 +21,21 @@ import csv
 import json
 import math
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from scanner.core.echo import echoed
 from scanner.core.errors import DetectorError, ReportError
+from scanner.core.schema import arrow_text
 from scanner.core.version import __version__
 from scanner.detect.labels import FAKE, REAL, path_key
-from scanner.images.declared import ordered
-from scanner.io.outputs import output_file
+from scanner.images.declared import ordered as declaration_order
+from scanner.io.outputs import output_file, output_path, table_format
 
 # --- scores to verdicts ------------------------------------------------------------
 
@@ -194,9 +197,12 @@ VERDICT_COLUMNS = (
     "score",
     "threshold",
     "probability",
+    "sha256",
     "declared",
     *PROVENANCE_COLUMNS,
 )
+VERDICT_FORMATS = ("csv", "jsonl", "parquet")  # by the output's suffix (scanner.io.outputs.table_format)
+PARQUET_PROVENANCE_KEY = "scanner.verdicts.provenance"  # the Parquet file's key-value metadata: the provenance
 
 
 def verdict_order(paths: Sequence[str]) -> list[int]:
@@ -217,31 +223,102 @@ def write_verdicts(
     threshold: float = 0.0,
     probability: Iterable[float] | None = None,
     provenance: Provenance | None = None,
+    sha256: Iterable[str] | None = None,
     declared: Iterable[str] | None = None,
 ) -> None:
-    """The classify CSV (`-`: standard output), its rows sorted by path (verdict_order): path, status,
+    """The verdicts file (`-`: standard output, CSV), its rows sorted by path (verdict_order): path, status,
     verdict (real, fake, or empty when unusable), score (full precision), the threshold the verdict compares
-    the score with, the model's probability that the file is fake (empty where the model gives none) and
-    what the file declares about its making (empty when nothing, or not given); then, on every row, the
-    provenance (its threshold is the one given; without one the columns are empty). Written whole or not
-    at all, never over one of `inputs`."""
+    the score with, the model's probability that the file is fake (empty where the model gives none), the
+    file's SHA-256 as its row recorded it, what the file declares about its making (empty when nothing, or
+    not given); then, on every row, the provenance (its threshold is the one
+    given; without one the columns are empty). CSV, JSONL or Parquet by the suffix (.csv, .jsonl, .ndjson,
+    .parquet, .pq; anything else is CSV): JSONL and Parquet write a missing value as null, the anchors'
+    paths as a list, and Parquet also keeps the provenance as the file's key-value metadata. Written whole
+    or not at all, never over one of `inputs`."""
+    paths = list(paths)
+    chances = [math.nan] * len(paths) if probability is None else list(probability)
+    hashes = [""] * len(paths) if sha256 is None else [str(h) for h in sha256]
+    claims = [""] * len(paths) if declared is None else [str(d) for d in declared]
+    rows = list(zip(paths, status, verdicts, scores, chances, hashes, claims, strict=True))
+    ordered = [rows[i] for i in verdict_order(paths)]
+    chosen = table_format(path)
+    if chosen == "csv":
+        with output_file(path, inputs=inputs) as handle:
+            _write_csv(handle, ordered, threshold, provenance)
+    elif chosen == "jsonl":
+        with output_file(path, inputs=inputs) as handle:
+            for record in _records(ordered, threshold, provenance):
+                handle.write(json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n")
+    else:
+        with output_path(path, inputs=inputs) as tmp:
+            _write_parquet(tmp, list(_records(ordered, threshold, provenance)), provenance)
 
+
+_Row = tuple[str, str, str, float, float, str, str]  # path, status, verdict, score, probability, sha256, declared
+
+
+def _write_csv(handle: Any, rows: list[_Row], threshold: float, provenance: Provenance | None) -> None:
     def number(value: float) -> str:
         return "" if math.isnan(value) else repr(float(value))
 
-    paths = list(paths)
-    chances = [math.nan] * len(paths) if probability is None else list(probability)
-    claims = [""] * len(paths) if declared is None else list(declared)
     origin = [""] * len(PROVENANCE_COLUMNS) if provenance is None else provenance.cells()
-    rows = list(zip(paths, status, verdicts, scores, chances, claims, strict=True))
-    with output_file(path, inputs=inputs) as handle:
-        writer = csv.writer(handle)
-        writer.writerow(VERDICT_COLUMNS)
-        for i in verdict_order(paths):
-            row = rows[i]
-            writer.writerow(
-                [row[0], row[1], row[2], number(row[3]), repr(float(threshold)), number(row[4]), row[5], *origin]
-            )
+    writer = csv.writer(handle)
+    writer.writerow(VERDICT_COLUMNS)
+    for path, status, verdict, score, chance, digest, claim in rows:
+        writer.writerow(
+            [path, status, verdict, number(score), repr(float(threshold)), number(chance), digest, claim, *origin]
+        )
+
+
+def _records(rows: list[_Row], threshold: float, provenance: Provenance | None) -> Iterator[dict[str, Any]]:
+    """The rows as typed values, a missing one as None: what JSONL and Parquet hold."""
+
+    def number(value: float) -> float | None:
+        return None if math.isnan(value) else float(value)
+
+    origin: dict[str, Any] = dict.fromkeys(PROVENANCE_COLUMNS)
+    if provenance is not None:
+        origin.update(
+            model=provenance.model,
+            model_sha256=provenance.model_sha256 or None,
+            method=provenance.method,
+            feature_set=provenance.feature_set,
+            threshold_set_by=provenance.threshold_set_by,
+            target_fpr=number(provenance.target_fpr),
+            real_anchors=provenance.real_anchors,
+            real_anchor_paths=list(provenance.real_anchor_paths),
+            scanner_version=provenance.scanner_version,
+        )
+    for path, status, verdict, score, chance, digest, claim in rows:
+        yield {
+            "path": path,
+            "status": status,
+            "verdict": verdict or None,
+            "score": number(score),
+            "threshold": float(threshold),
+            "probability": number(chance),
+            "sha256": digest or None,
+            "declared": claim or None,
+            **origin,
+        }
+
+
+def _write_parquet(path: str, records: list[dict[str, Any]], provenance: Provenance | None) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    text, number, count = pa.string(), pa.float64(), pa.int64()
+    kinds = {"score": number, "threshold": number, "probability": number, "target_fpr": number}
+    kinds.update(real_anchors=count, real_anchor_paths=pa.list_(text))
+    schema = pa.schema([pa.field(name, kinds.get(name, text)) for name in VERDICT_COLUMNS])
+    if provenance is not None:
+        described = dict(zip(PROVENANCE_COLUMNS, provenance.cells(), strict=True))
+        described["threshold"] = repr(float(provenance.threshold))
+        schema = schema.with_metadata({PARQUET_PROVENANCE_KEY: json.dumps(described, ensure_ascii=False)})
+    columns = {name: [record[name] for record in records] for name in VERDICT_COLUMNS}
+    columns["path"] = [arrow_text(p) for p in columns["path"]]
+    table = pa.Table.from_pydict(columns, schema=schema)
+    pq.write_table(table, path, compression="zstd")
 
 
 @dataclass(frozen=True, eq=False)
@@ -257,14 +334,12 @@ class VerdictFile:
     # What produced the verdicts: each distinct provenance of the rows, in the order first seen (one for a
     # file classify wrote; none for a file written before the provenance columns)
     provenance: tuple[Provenance, ...] = ()
-    # (M,) object: what each file declares about its making ('' when nothing, or a file without the column)
-    declared: npt.NDArray[np.object_] | None = None
+    sha256: list[str] = field(default_factory=list)  # each row's file SHA-256 ('' where none; empty: no column)
+    declared: list[str] = field(default_factory=list)  # what each row's file declares ('' when nothing; as sha256)
     _by_path: dict[str, int] = field(init=False, repr=False)
     _by_key: dict[str, int] = field(init=False, repr=False)  # built on the first path not written as here
 
     def __post_init__(self) -> None:
-        if self.declared is None:
-            object.__setattr__(self, "declared", np.full(len(self.paths), "", dtype=object))
         object.__setattr__(self, "_by_path", {p: j for j, p in enumerate(self.paths)})
         object.__setattr__(self, "_by_key", {})
 
@@ -301,24 +376,24 @@ class VerdictFile:
 
 
 def read_verdicts(path: str | os.PathLike[str]) -> VerdictFile:
-    """Read a verdicts file (as written by write_verdicts). The columns path, verdict and score are needed;
-    threshold, probability and the provenance columns are read where present. ReportError names what cannot
-    be read."""
+    """Read a verdicts file (as written by write_verdicts: CSV, JSONL or Parquet, told apart by their first
+    bytes). The columns path, verdict and score are needed; threshold, probability, sha256, declared and the
+    provenance columns are read where present. ReportError names what cannot be read."""
     name = os.fspath(path)
     paths: list[str] = []
     verdicts: list[str] = []
+    hashes: list[str] = []
     claims: list[str] = []
     numbers: dict[str, list[float]] = {"score": [], "threshold": [], "probability": []}
     origins: dict[tuple[str, ...], Provenance | None] = {}
     try:
-        with open(name, newline="", encoding="utf-8", errors="surrogateescape") as handle:
-            reader = csv.DictReader(handle)
-            if not reader.fieldnames or not {"path", "verdict", "score"} <= set(reader.fieldnames):
+        with _verdict_rows(name) as (fieldnames, rows):
+            if not fieldnames or not {"path", "verdict", "score"} <= set(fieldnames):
                 raise ReportError(
                     f"{name}: a verdicts file needs the columns path,verdict,score (as written by scanner classify)"
                 )
-            with_origin = set(PROVENANCE_COLUMNS) <= set(reader.fieldnames)
-            for line, row in enumerate(reader, start=2):
+            with_origin = set(PROVENANCE_COLUMNS) <= set(fieldnames)
+            for line, row in enumerate(rows, start=2):
                 value = (row["verdict"] or "").strip().lower()
                 if value not in (REAL, FAKE, ""):
                     raise ReportError(
@@ -336,6 +411,7 @@ def read_verdicts(path: str | os.PathLike[str]) -> VerdictFile:
                         origins[cells] = _provenance_of(cells, numbers["threshold"][-1], f"{name}, line {line}")
                 paths.append(row["path"] or "")
                 verdicts.append(value)
+                hashes.append((row.get("sha256") or "").strip())
                 claims.append((row.get("declared") or "").strip())
     except OSError as exc:
         raise ReportError(f"cannot read verdicts file {name}: {exc.strerror or exc}") from None
@@ -343,43 +419,89 @@ def read_verdicts(path: str | os.PathLike[str]) -> VerdictFile:
         raise ReportError(f"{name}: not a readable CSV file: {exc}") from None
     columns = {column: np.array(values, dtype=np.float64) for column, values in numbers.items()}
     provenance = tuple(p for p in origins.values() if p is not None)
-    declared = np.empty(len(claims), dtype=object)
-    declared[:] = claims
     return VerdictFile(
-        name, paths, np.array(verdicts, dtype=object), **columns, provenance=provenance, declared=declared
+        name,
+        paths,
+        np.array(verdicts, dtype=object),
+        **columns,
+        provenance=provenance,
+        sha256=hashes,
+        declared=claims,
     )
 
 
-# --- declarations against verdicts --------------------------------------------------------
-
-DISAGREEMENTS_LISTED = 10  # files a disagreement line names
+PARQUET_MAGIC = b"PAR1"
 
 
-def declared_but_real(
-    paths: Sequence[str], verdicts: Sequence[str] | npt.NDArray[Any], declared: Sequence[str] | npt.NDArray[Any]
-) -> list[int]:
-    """The rows whose file declares a generator (C2PA, a synthetic IPTC source type, a generator's text or
-    software name) but whose spectral verdict is real, in the verdicts file's order (by path)."""
-    return [i for i in verdict_order(paths) if declared[i] and verdicts[i] == REAL]
+@contextmanager
+def _verdict_rows(name: str) -> Iterator[tuple[list[str], Iterator[dict[str, str]]]]:
+    """The file's column names and its rows as text, whatever its format: JSONL and Parquet values are
+    written as the CSV holds them (null: empty; numbers: repr; the anchors' paths: a JSON list)."""
+    with open(name, "rb") as probe:
+        start = probe.read(64)
+    if start.startswith(PARQUET_MAGIC):
+        fieldnames, records = _parquet_records(name)
+        yield fieldnames, (_as_text(record) for record in records)
+        return
+    with open(name, newline="", encoding="utf-8", errors="surrogateescape") as handle:
+        if start.lstrip()[:1] == b"{":
+            yield _jsonl_rows(name, handle)
+        else:
+            reader = csv.DictReader(handle)
+            yield list(reader.fieldnames or []), iter(reader)
 
 
-def disagreement_line(
-    paths: Sequence[str],
-    verdicts: Sequence[str] | npt.NDArray[Any],
-    declared: Sequence[str] | npt.NDArray[Any],
-    shown: Callable[[str], str] = str,
-) -> str | None:
-    """e.g. "3 files declare a generator (c2pa, iptc:trainedAlgorithmicMedia) but were judged real: a.jpg,
-    b.png, c.png", naming DISAGREEMENTS_LISTED files at most; None when no file is in that case. The
-    verdicts stand: a declaration is a second line of evidence, not a verdict (docs/detectors.md)."""
-    rows = declared_but_real(paths, verdicts, declared)
-    if not rows:
-        return None
-    kinds = ordered(kind for i in rows for kind in str(declared[i]).split(";") if kind)
-    named = ", ".join(shown(paths[i]) for i in rows[:DISAGREEMENTS_LISTED])
-    more = f" and {len(rows) - DISAGREEMENTS_LISTED:,} more" if len(rows) > DISAGREEMENTS_LISTED else ""
-    files, were = (f"{len(rows):,} files declare", "were") if len(rows) != 1 else ("1 file declares", "was")
-    return f"{files} a generator ({', '.join(kinds)}) but {were} judged real: {named}{more}"
+def _jsonl_rows(name: str, handle: IO[str]) -> tuple[list[str], Iterator[dict[str, str]]]:
+    lines = (line for line in handle if line.strip())
+    first = next(lines, None)
+    if first is None:
+        return [], iter(())
+
+    def record(line: str, number: int) -> dict[str, Any]:
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ReportError(f"{name}, line {number}: not a JSON object ({exc.msg})") from None
+        if not isinstance(value, dict):
+            raise ReportError(f"{name}, line {number}: not a JSON object")
+        return value
+
+    head = record(first, 1)
+
+    def rows() -> Iterator[dict[str, str]]:
+        yield _as_text(head)
+        for number, line in enumerate(lines, start=2):
+            yield _as_text(record(line, number))
+
+    return list(head), rows()
+
+
+def _parquet_records(name: str) -> tuple[list[str], list[dict[str, Any]]]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(name)
+    except (pa.ArrowException, ValueError) as exc:
+        raise ReportError(f"{name}: not a readable Parquet file: {' '.join(str(exc).split())[:200]}") from None
+    return list(table.column_names), table.to_pylist()
+
+
+def _as_text(record: dict[str, Any]) -> dict[str, str]:
+    """A typed record's values as the CSV writes them."""
+
+    def text(value: Any) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, bool):
+            return str(value).lower()
+        if isinstance(value, float):
+            return repr(value)
+        if isinstance(value, list):
+            return json.dumps(value, ensure_ascii=False)
+        return str(value)
+
+    return {str(key): text(value) for key, value in record.items()}
 
 
 def _provenance_of(cells: tuple[str, ...], threshold: float, where: str) -> Provenance | None:
@@ -420,3 +542,35 @@ def _provenance_of(cells: tuple[str, ...], threshold: float, where: str) -> Prov
         real_anchor_paths=tuple(anchor_paths),
         scanner_version=given["scanner_version"],
     )
+
+
+# --- declarations against verdicts --------------------------------------------------------
+
+DISAGREEMENTS_LISTED = 10  # files a disagreement line names
+
+
+def declared_but_real(
+    paths: Sequence[str], verdicts: Sequence[str] | npt.NDArray[Any], declared: Sequence[str] | npt.NDArray[Any]
+) -> list[int]:
+    """The rows whose file declares a generator (C2PA, a synthetic IPTC source type, a generator's text or
+    software name) but whose spectral verdict is real, in the verdicts file's order (by path)."""
+    return [i for i in verdict_order(paths) if declared[i] and verdicts[i] == REAL]
+
+
+def disagreement_line(
+    paths: Sequence[str],
+    verdicts: Sequence[str] | npt.NDArray[Any],
+    declared: Sequence[str] | npt.NDArray[Any],
+    shown: Callable[[str], str] = str,
+) -> str | None:
+    """e.g. "3 files declare a generator (c2pa, iptc:trainedAlgorithmicMedia) but were judged real: a.jpg,
+    b.png, c.png", naming DISAGREEMENTS_LISTED files at most; None when no file is in that case. The
+    verdicts stand: a declaration is a second line of evidence, not a verdict (docs/detectors.md)."""
+    rows = declared_but_real(paths, verdicts, declared)
+    if not rows:
+        return None
+    kinds = declaration_order(kind for i in rows for kind in str(declared[i]).split(";") if kind)
+    named = ", ".join(shown(paths[i]) for i in rows[:DISAGREEMENTS_LISTED])
+    more = f" and {len(rows) - DISAGREEMENTS_LISTED:,} more" if len(rows) > DISAGREEMENTS_LISTED else ""
+    files, were = (f"{len(rows):,} files declare", "were") if len(rows) != 1 else ("1 file declares", "was")
+    return f"{files} a generator ({', '.join(kinds)}) but {were} judged real: {named}{more}"

@@ -160,6 +160,7 @@ class Verdicts:
     probability: np.ndarray | None = None  # P(fake | features), where the model defines one
     judge: Model | None = field(default=None, repr=False, compare=False)  # the model that scored them
     provenance: Provenance | None = None  # what produced them (set by judge)
+    sha256: np.ndarray | None = None  # each file's SHA-256 as its row recorded it ('' where not read)
     declared: np.ndarray | None = None  # what each file declares about its making ('' when nothing)
 
     def counts(self) -> dict[str, int]:
@@ -219,6 +220,7 @@ def classify(
         described,
         notes,
         judge=judge,
+        sha256=samples.sha256,
         declared=samples.declared,
     )
 

@@ -18,7 +18,7 @@ from scanner.core.featuresets import get_feature_set
 from scanner.core.schema import Measurement
 from scanner.features import kernels
 from scanner.features.backends.base import Transform, make_backend
-from scanner.features.spec import ExtractorSpec, GreyImage
+from scanner.features.spec import ExtractorSpec, GreyImage, Picture
 from scanner.images.canonical import canonical_bgr
 
 
@@ -27,7 +27,9 @@ class FeatureSetEngine(Protocol):
 
     input_scale: float  # the transform's input is the 0..255 pixels times this
 
-    def compute(self, transform: Transform) -> np.ndarray: ...
+    def compute(self, transform: Transform, picture: Picture | None = None) -> np.ndarray:
+        """The set's values from the image's transform (and, for a set that needs them, its pixels)."""
+        ...
 
 
 def _feature_set_engine(name: str, spectrum: str) -> FeatureSetEngine:
@@ -80,7 +82,8 @@ class SpectralExtractor:
             image, red_index = canonical_bgr(image, red_index), 2
         transform = self.backend.transform(height, width)
         scale = transform.pixels.dtype.type(self.features.input_scale)
-        flags = int(kernels.to_planar(np.ascontiguousarray(image), transform.pixels, scale, red_index))
+        image = np.ascontiguousarray(image)
+        flags = int(kernels.to_planar(image, transform.pixels, scale, red_index))
         if flags & 1:
             raise GreyImage("the three colour channels are identical (a grey image)")
         transform.execute()
@@ -99,5 +102,5 @@ class SpectralExtractor:
                 # transform the planes of a batch by different code paths (SIMD lanes, a scalar
                 # tail) could round them apart, and d of the pair would not be exactly 0.
                 transform.spectrum[target][...] = transform.spectrum[source]
-        values: np.ndarray = self.features.compute(transform)
+        values: np.ndarray = self.features.compute(transform, Picture(image, red_index, self.backend))
         return values

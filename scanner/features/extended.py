@@ -47,6 +47,7 @@ from scanner.core.featuresets import EXTENDED, NAMED_PEAKS, RADIAL_BINS
 from scanner.features.backends.base import ShapeCache, Transform
 from scanner.features.extended_kernels import PEAK_BOX, box_log_luminance, peak_features, profile_sums, profiles
 from scanner.features.paper import PaperFeatures
+from scanner.features.spec import Picture
 
 PEAK_GRID = 8
 
@@ -188,7 +189,7 @@ class ExtendedFeatures:
         self.input_scale = self.paper.input_scale
         self._shapes = ShapeCache()
 
-    def compute(self, transform: Transform) -> npt.NDArray[np.float64]:
+    def compute(self, transform: Transform, picture: Picture | None = None) -> npt.NDArray[np.float64]:
         height, width = transform.height, transform.width
         paper = self.paper.compute(transform)  # reads the transform, leaves it as it was
         shape: ShapeGeometry = self._shapes.get_or_make(height, width, ShapeGeometry.of)

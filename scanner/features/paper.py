@@ -33,6 +33,7 @@ from scanner.core.featuresets import PAPER
 from scanner.features import kernels
 from scanner.features.backends.base import ShapeCache, Transform
 from scanner.features.percentile import PercentileSelector
+from scanner.features.spec import Picture
 
 # Channel pairs in the order of the kernel's sums: (R, G), (R, B), (G, B).
 PAIRS = ((0, 1), (0, 2), (1, 2))
@@ -51,7 +52,7 @@ class PaperFeatures:
         self._percentiles = PercentileSelector()
         self._values = ShapeCache()
 
-    def compute(self, transform: Transform) -> npt.NDArray[np.float64]:
+    def compute(self, transform: Transform, picture: Picture | None = None) -> npt.NDArray[np.float64]:
         height, width = transform.height, transform.width
         values = self._values.get_or_make(height, width, _values_buffer)
         if self.log:

@@ -184,3 +184,138 @@ def reference_extended_features(rgb: npt.NDArray[np.uint8], spectrum: str = "log
     return np.concatenate(
         [reference_features(rgb, spectrum), reference_profiles(log_spectra), reference_peaks(log_spectra[0])]
     )
+
+
+# --- the residual feature set (scanner.core.featuresets.RESIDUAL) -----------------------
+
+WINDOW = 32  # the Welch windows: 32 x 32, no window function
+RESIDUAL_FLOOR = 1e-12  # ln(S + 1e-12): a constant residual (S = 0) stays finite
+RESIDUAL_BINS = 8
+PEAK_STEPS = (0, 4, 8, 12, 16)  # the 1/8-cycle grid of the 32-point window spectrum
+COHERENCE_EDGES = (0.0, 0.35, 0.7, 1.05, np.sqrt(2.0))
+
+
+def window_stride(height: int, width: int) -> int:
+    """16 when max(H, W) <= 256, else 32."""
+    return 16 if max(height, width) <= 256 else 32
+
+
+def window_origins(height: int, width: int) -> list[tuple[int, int]]:
+    """(top, left) of every 32 x 32 window that fits wholly in the image, at the stride, rows first."""
+    stride = window_stride(height, width)
+    return [(i, j) for i in range(0, height - WINDOW + 1, stride) for j in range(0, width - WINDOW + 1, stride)]
+
+
+def reference_median_residuals(rgb: npt.NDArray[np.uint8]) -> npt.NDArray[np.float64]:
+    """(3, H, W) float64: r_c = x_c - median3x3(x_c), x_c = the channel / 255, for R, G, B.
+
+    OpenCV's medianBlur, ksize 3, on each uint8 channel (the median of uint8 values is one of
+    them, so medianBlur / 255 is exactly the median of x_c); its border is BORDER_REPLICATE.
+    """
+    import cv2  # the decoder's library: imported here so that the reference's other parts need none
+
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise TypeError(f"expected an (H, W, 3) uint8 image, got {rgb.dtype} {rgb.shape}")
+    out = np.empty((3, *rgb.shape[:2]))
+    for c in range(3):
+        channel = np.ascontiguousarray(rgb[..., c])
+        out[c] = (channel.astype(np.float64) - cv2.medianBlur(channel, 3).astype(np.float64)) / 255.0
+    return out
+
+
+def reference_welch(rgb: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.complex128], int]:
+    """The Welch spectra of the residuals over the image's windows: S (3, 32, 32) of R, G, B and the cross
+    spectra C (3, 32, 32) of (R, G), (R, B), (G, B), each the mean over windows of F_a conj(F_b) / 32^2
+    (full complex fft2 per window), and the number of windows K; with no window (a side under 32 px),
+    S and C are NaN."""
+    residuals = reference_median_residuals(rgb)
+    origins = window_origins(*rgb.shape[:2])
+    if not origins:
+        nan = np.full((3, WINDOW, WINDOW), np.nan)
+        return nan, nan.astype(np.complex128), 0
+    windows = np.stack([residuals[:, i : i + WINDOW, j : j + WINDOW] for i, j in origins])  # (K, 3, 32, 32)
+    spectra = np.fft.fft2(windows, axes=(2, 3))
+    power = np.mean(np.abs(spectra) ** 2, axis=0) / WINDOW**2
+    cross = np.stack([np.mean(spectra[:, a] * np.conj(spectra[:, b]), axis=0) / WINDOW**2 for a, b in PAIRS])
+    return power, cross, len(origins)
+
+
+def reference_window_radius() -> npt.NDArray[np.float64]:
+    """(32, 32): rho = sqrt(fu^2 + fv^2) / 0.5 on the window's grid (numpy.fft.fftfreq)."""
+    f = np.fft.fftfreq(WINDOW)
+    radius: npt.NDArray[np.float64] = np.sqrt(f[:, None] ** 2 + f[None, :] ** 2) / 0.5
+    return radius
+
+
+def reference_window_bins() -> npt.NDArray[np.int64]:
+    """(32, 32): the radial bin of each bin of the window spectrum, -1 for DC: 8 equal-width bins over
+    [0, sqrt 2], the last edge inclusive; exactly, in integers: with fu = a / 32, fv = b / 32,
+    k = floor(8 rho / sqrt 2) = floor(sqrt((a^2 + b^2) / 8))."""
+    a = np.rint(np.fft.fftfreq(WINDOW) * WINDOW).astype(np.int64)
+    squares = a[:, None] ** 2 + a[None, :] ** 2
+    bins: npt.NDArray[np.int64] = np.minimum(np.floor(np.sqrt(squares // 8)).astype(np.int64), RESIDUAL_BINS - 1)
+    bins[0, 0] = -1
+    return bins
+
+
+def reference_window_bands() -> npt.NDArray[np.int64]:
+    """(32, 32): the coherence band of each bin, -1 for DC: edges 0, 0.35, 0.7, 1.05, sqrt 2 on rho,
+    the last inclusive (no bin of the 32-point grid lies on an inner edge)."""
+    radius = reference_window_radius()
+    bands = np.minimum(np.searchsorted(COHERENCE_EDGES, radius, side="right") - 1, len(COHERENCE_EDGES) - 2)
+    bands[0, 0] = -1
+    out: npt.NDArray[np.int64] = bands.astype(np.int64)
+    return out
+
+
+def reference_residual_peaks(log_luminance: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """(26,): prominences on ln S_Y (32, 32): p(u, v) = ln S_Y(u, v) minus the mean of its 8 neighbours
+    (wrapping); at (u, v) in {0, 4, 8, 12, 16}^2 but (0, 0), the mean of p over (+-u, +-v); then the mean
+    and the max of p over the bins with u, v even, not both multiples of 4 (the 1/16 grid less the 1/8)."""
+    neighbours = np.zeros_like(log_luminance)
+    for du in (-1, 0, 1):
+        for dv in (-1, 0, 1):
+            if du or dv:
+                neighbours += np.roll(log_luminance, (du, dv), axis=(0, 1))
+    p = log_luminance - neighbours / 8.0
+    named = [
+        np.mean([p[su * u % WINDOW, sv * v % WINDOW] for su in (1, -1) for sv in (1, -1)])
+        for u in PEAK_STEPS
+        for v in PEAK_STEPS
+        if u or v
+    ]
+    u, v = np.meshgrid(np.arange(WINDOW), np.arange(WINDOW), indexing="ij")
+    sixteenth = (u % 2 == 0) & (v % 2 == 0) & ~((u % 4 == 0) & (v % 4 == 0))
+    return np.array([*named, np.mean(p[sixteenth]), np.max(p[sixteenth])])
+
+
+def reference_residual_part(rgb: npt.NDArray[np.uint8]) -> npt.NDArray[np.float64]:
+    """The 62 features the residual set adds (NaN when no 32 x 32 window fits the image)."""
+    power, cross, count = reference_welch(rgb)
+    if count == 0:
+        return np.full(62, np.nan)
+    # S_X of X = Y, Cb, Cr: mean |sum_c m_c F_c|^2 / 32^2, the BT.601 combinations of the channel spectra.
+    full = np.empty((3, 3, WINDOW, WINDOW), dtype=np.complex128)
+    for c in range(3):
+        full[c, c] = power[c]
+    for (a, b), spectrum in zip(PAIRS, cross, strict=True):
+        full[a, b] = spectrum
+        full[b, a] = np.conj(spectrum)
+    combined = np.einsum("xa,xb,abuv->xuv", YCBCR, YCBCR, full).real
+    logs = np.log(combined + RESIDUAL_FLOOR)
+    bins = reference_window_bins()
+    means = np.array([[np.mean(plane[bins == k]) for k in range(RESIDUAL_BINS)] for plane in logs])
+    profiles = np.concatenate([means[0], means[1] - means[0], means[2] - means[0]])
+    bands = reference_window_bands()
+    coherence = []
+    for (a, b), spectrum in zip(PAIRS, cross, strict=True):
+        shared = power[a] * power[b]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            msc = np.where(shared > 0, np.abs(spectrum) ** 2 / shared, 0.0)
+        coherence += [np.mean(msc[bands == k]) for k in range(len(COHERENCE_EDGES) - 1)]
+    return np.concatenate([profiles, reference_residual_peaks(logs[0]), coherence])
+
+
+def reference_residual_features(rgb: npt.NDArray[np.uint8], spectrum: str = "log") -> npt.NDArray[np.float64]:
+    """The 131 features of the residual set: the extended set's 69, then the 62 of the residual spectra."""
+    return np.concatenate([reference_extended_features(rgb, spectrum), reference_residual_part(rgb)])

@@ -17,11 +17,22 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from scanner.core.schema import Measurement
-from scanner.features.backends.base import DEFAULT_BACKEND, check_backend
+from scanner.features.backends.base import DEFAULT_BACKEND, FFTBackend, check_backend
 
 
 class GreyImage(ValueError):
     """The three channels are identical: the method has nothing to measure."""
+
+
+@dataclass(frozen=True)
+class Picture:
+    """The image being measured, for a feature set that needs more than its transform (the residual
+    set's windows): the (H, W, 3) uint8 pixels, C-contiguous, where red is (2 for OpenCV's B, G, R
+    order, 0 for R, G, B), and the extractor's FFT backend (for transforms of its own)."""
+
+    pixels: np.ndarray
+    red_index: int
+    backend: FFTBackend
 
 
 @dataclass(frozen=True)

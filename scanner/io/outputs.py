@@ -124,3 +124,14 @@ def _opened(name: str, tmp: str, binary: bool) -> Iterator[IO[Any]]:
         raise FatalError(f"cannot write {name}: {exc.strerror or exc}") from None
     with handle:
         yield handle
+
+
+# The table formats that outputs of rows come in (exports, verdicts files), by the output's suffix.
+TABLE_SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def table_format(out: PathLike, given: str | None = None) -> str:
+    """The table format asked for, else the one the output's suffix names, else CSV (also for `-`)."""
+    if given:
+        return given
+    return TABLE_SUFFIXES.get(os.path.splitext(os.fspath(out))[1].lower(), "csv")

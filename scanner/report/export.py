@@ -40,19 +40,12 @@ from scanner.core.constants import STATUSES
 from scanner.core.errors import InputError
 from scanner.core.schema import COLUMN_BY_NAME, Measurement, Rows, arrow_text, export_arrays, export_columns_of
 from scanner.detect.verdicts import VerdictFile, read_verdicts
+from scanner.io.outputs import table_format
 from scanner.store.hdf5 import CHUNK_ROWS, iter_rows, read_header
 
 ExportFormat = Literal["csv", "jsonl", "parquet"]
 EXPORT_FORMATS: tuple[str, ...] = get_args(ExportFormat)
-SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
 VERDICT_EXPORT = ("verdict", "score", "threshold", "probability")  # columns a verdicts file adds
-
-
-def format_of(out: str | os.PathLike[str], given: str | None) -> str:
-    """The format asked for, else the one the output's suffix names, else CSV."""
-    if given:
-        return given
-    return SUFFIXES.get(os.path.splitext(os.fspath(out))[1].lower(), "csv")
 
 
 def parse_statuses(text: str | None) -> frozenset[str] | None:
@@ -251,7 +244,7 @@ def export(
     order); the number of rows written."""
     from scanner.io.outputs import output_file, output_path
 
-    chosen = format_of(out, file_format)
+    chosen = table_format(out, file_format)
     if chosen not in EXPORT_FORMATS:
         raise InputError(f"unknown export format {chosen!r}; choose {', '.join(EXPORT_FORMATS)}")
     header = read_header(store)  # a store that cannot be read leaves nothing behind

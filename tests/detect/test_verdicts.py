@@ -320,6 +320,71 @@ def test_a_loaded_model_knows_its_file_and_its_sha256(tmp_path, monkeypatch):
     assert copy.sha256 == hashlib.sha256((tmp_path / "copy.h5").read_bytes()).hexdigest()
 
 
+@pytest.mark.parametrize("suffix", ["csv", "jsonl", "parquet"])
+def test_every_verdicts_format_carries_hashes_and_provenance(tmp_path, suffix):
+    """CSV, JSONL and Parquet hold the same rows, sorted by path, each with its file's SHA-256 and what produced
+    the verdicts; JSONL and Parquet write a missing value as null; read_verdicts reads each back."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    from scanner.detect.verdicts import PARQUET_PROVENANCE_KEY, Provenance
+
+    origin = Provenance("bundled:extended", "cd" * 32, "logistic", "extended", 0.0, "default")
+    out = tmp_path / f"v.{suffix}"
+    digest = "ef" * 32
+    write_verdicts(
+        out,
+        ["b.png", "a.png"],
+        ["truncated", "ok"],
+        ["", "fake"],
+        [float("nan"), 2.5],
+        probability=[float("nan"), 0.9],
+        sha256=["", digest],
+        declared=["", "c2pa;iptc:trainedAlgorithmicMedia"],
+        provenance=origin,
+    )
+    back = read_verdicts(out)
+    assert back.paths == ["a.png", "b.png"] and back.verdict.tolist() == ["fake", ""]
+    assert back.sha256 == [digest, ""] and back.score[0] == 2.5 and np.isnan(back.score[1])
+    assert back.provenance == (origin,)
+    assert back.declared == ["c2pa;iptc:trainedAlgorithmicMedia", ""]
+    if suffix == "jsonl":
+        first, second = (json.loads(line) for line in out.read_text().splitlines())
+        assert first["sha256"] == digest and first["model"] == "bundled:extended" and first["real_anchor_paths"] == []
+        assert second["verdict"] is None and second["score"] is None and second["sha256"] is None
+        assert first["declared"] == "c2pa;iptc:trainedAlgorithmicMedia" and second["declared"] is None
+    if suffix == "parquet":
+        table = pq.read_table(out)
+        assert table.column("verdict").to_pylist() == ["fake", None]
+        assert table.column("probability").to_pylist() == [0.9, None]
+        assert table.column("declared").to_pylist() == ["c2pa;iptc:trainedAlgorithmicMedia", None]
+        kept = json.loads(table.schema.metadata[PARQUET_PROVENANCE_KEY.encode()])
+        assert kept["model"] == "bundled:extended" and kept["model_sha256"] == "cd" * 32
+
+
+def test_classify_writes_each_file_sha256_as_sha256sum_prints_it(tmp_path):
+    """The verdicts of a swept store name each file by its content: the hash sha256sum gives."""
+    import shutil
+    import subprocess
+
+    if shutil.which("sha256sum") is None:
+        pytest.skip("no sha256sum here")
+    faces = tmp_path / "faces"
+    write_faces(faces, 3, seed=1)
+    store_path = tmp_path / "s.h5"
+    scanned = invoke("scan", faces, "--out", store_path, "-j", "1", "-q", "--planner", "estimate")
+    assert scanned.exit_code == 0, scanned.output
+    for suffix in ("csv", "parquet"):
+        out = tmp_path / f"v.{suffix}"
+        result = invoke("classify", store_path, "--out", out, "-q")
+        assert result.exit_code == 0, result.output
+        back = read_verdicts(out)
+        for path, digest in zip(back.paths, back.sha256, strict=True):
+            expected = subprocess.run(["sha256sum", path], capture_output=True, text=True, check=True)
+            assert digest == expected.stdout.split()[0]
+
+
 def test_declared_column_round_trips_and_older_files_read_empty(tmp_path):
     out = tmp_path / "v.csv"
     write_verdicts(
@@ -327,9 +392,9 @@ def test_declared_column_round_trips_and_older_files_read_empty(tmp_path):
     )
     assert read_csv(out)[0]["declared"] == "" and read_csv(out)[1]["declared"] == "c2pa;png-text:parameters"
     back = read_verdicts(out)
-    assert back.paths == ["a", "b"] and back.declared.tolist() == ["", "c2pa;png-text:parameters"]
+    assert back.paths == ["a", "b"] and back.declared == ["", "c2pa;png-text:parameters"]
     (tmp_path / "old.csv").write_text("path,status,verdict,score\na,ok,fake,1.5\n")
-    assert read_verdicts(tmp_path / "old.csv").declared.tolist() == [""]
+    assert read_verdicts(tmp_path / "old.csv").declared == [""]
 
 
 def test_the_disagreement_line_names_ten_files_at_most():

@@ -97,3 +97,19 @@ def test_a_backend_whose_library_is_missing_says_what_to_install(monkeypatch):
     with pytest.raises(ValueError, match="the mkl FFT backend needs mkl_fft, which is not installed"):
         make_backend("mkl")
     assert "mkl" not in available_backends()
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+@pytest.mark.parametrize("name", available_backends())
+def test_batch_transform_matches_numpy_rfft2(name, precision):
+    """A batch of small planes (the residual set's windows): each plane's rfft2, in one execute."""
+    b = backend(name, precision)
+    t = b.batch(12, 32, 32)
+    assert b.batch(12, 32, 32) is t and b.planned_shapes == []  # cached apart from the image plans
+    x = np.random.default_rng(1).standard_normal((12, 32, 32))
+    t.pixels[...] = x
+    t.execute()
+    expected = np.fft.rfft2(x)
+    assert t.spectrum.shape == expected.shape == (12, 32, 17)
+    np.testing.assert_allclose(t.spectrum, expected, rtol=0, atol=TOLERANCE[precision] * np.abs(expected).max())
+    np.testing.assert_array_equal(t.interleaved.reshape(12, 32, 34)[..., 0::2], t.spectrum.real)

@@ -72,7 +72,7 @@ def test_declaration():
     assert EXTENDED.names[:6] == PAPER.names
     assert len(set(EXTENDED.names)) == EXTENDED.width
     assert get_feature_set("extended") is EXTENDED
-    assert set(FEATURE_SETS) == {"paper", "extended"}
+    assert set(FEATURE_SETS) == {"paper", "extended", "residual"}
     assert EXTENDED.names[6:9] == ("lum_00", "lum_01", "lum_02")
     assert EXTENDED.names[-15:-6] == tuple(f"peak_{ky}_{kx}" for ky, kx in NAMED_PEAKS)
     levels = ("peak_2_mean", "peak_2_max", "peak_4_mean", "peak_4_max", "peak_8_mean", "peak_8_max")

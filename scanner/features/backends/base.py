@@ -70,12 +70,13 @@ REAL_DTYPES = {"double": np.float64, "single": np.float32}
 
 
 class Transform(ABC):
-    """A planned transform of three (H, W) real planes to their (H, W//2 + 1) half spectra.
+    """A planned transform of P (H, W) real planes to their (H, W//2 + 1) half spectra: the three colour
+    planes of an image (P = 3), or a batch of small planes (``FFTBackend.batch``).
 
-    Write the input into ``pixels`` (3, H, W); after ``execute()`` the half
+    Write the input into ``pixels`` (P, H, W); after ``execute()`` the half
     spectra are in ``spectrum`` (complex), which may share memory with
     ``pixels``; ``interleaved`` is the same memory as one flat run of (real,
-    imaginary) pairs.
+    imaginary) pairs, plane after plane and row after row (W//2 + 1 pairs a row).
     """
 
     height: int
@@ -92,11 +93,11 @@ class OutOfPlaceTransform(Transform):
     """A transform with an input buffer and a half-spectrum buffer of its own (libraries with no
     in-place real transform): subclasses give `execute`, writing `spectrum` from `pixels`."""
 
-    def __init__(self, height: int, width: int, dtype: np.dtype) -> None:
+    def __init__(self, height: int, width: int, dtype: np.dtype, planes: int = 3) -> None:
         self.height = height
         self.width = width
-        self.pixels = np.empty((3, height, width), dtype=dtype)
-        self.spectrum = np.empty((3, height, width // 2 + 1), dtype=np.result_type(dtype, np.complex64))
+        self.pixels = np.zeros((planes, height, width), dtype=dtype)
+        self.spectrum = np.empty((planes, height, width // 2 + 1), dtype=np.result_type(dtype, np.complex64))
         self.interleaved = self.spectrum.view(dtype).reshape(-1)
 
 
@@ -120,7 +121,8 @@ class ShapeCache(OrderedDict[tuple[int, int], Any]):
 
 
 class FFTBackend(ABC):
-    """Plans and caches one Transform per image shape, least recently used dropped beyond `cache_size`."""
+    """Plans and caches one Transform per image shape, least recently used dropped beyond `cache_size`;
+    and batches of small planes of one shape (the residual set's windows), one plan per batch size and shape."""
 
     name: ClassVar[str]
 
@@ -130,9 +132,16 @@ class FFTBackend(ABC):
         self.precision = precision
         self.dtype = np.dtype(REAL_DTYPES[precision])
         self._plans = ShapeCache(cache_size)
+        self._batches: dict[int, ShapeCache] = {}
 
     def transform(self, height: int, width: int) -> Transform:
         plan: Transform = self._plans.get_or_make(height, width, self._plan)
+        return plan
+
+    def batch(self, planes: int, height: int, width: int) -> Transform:
+        """A transform of `planes` (H, W) planes at once."""
+        cache = self._batches.setdefault(planes, ShapeCache(2))
+        plan: Transform = cache.get_or_make(height, width, lambda h, w: self._plan(h, w, planes))
         return plan
 
     @property
@@ -140,7 +149,7 @@ class FFTBackend(ABC):
         return list(self._plans)
 
     @abstractmethod
-    def _plan(self, height: int, width: int) -> Transform: ...
+    def _plan(self, height: int, width: int, planes: int = 3) -> Transform: ...
 
     def describe(self) -> str:
         return self.name

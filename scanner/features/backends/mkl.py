@@ -24,5 +24,5 @@ class MKLTransform(OutOfPlaceTransform):
 class MKLBackend(FFTBackend):
     name = "mkl"
 
-    def _plan(self, height: int, width: int) -> Transform:
-        return MKLTransform(height, width, self.dtype)
+    def _plan(self, height: int, width: int, planes: int = 3) -> Transform:
+        return MKLTransform(height, width, self.dtype, planes)

@@ -19,5 +19,5 @@ class NumpyTransform(OutOfPlaceTransform):
 class NumpyBackend(FFTBackend):
     name = "numpy"
 
-    def _plan(self, height: int, width: int) -> Transform:
-        return NumpyTransform(height, width, self.dtype)
+    def _plan(self, height: int, width: int, planes: int = 3) -> Transform:
+        return NumpyTransform(height, width, self.dtype, planes)

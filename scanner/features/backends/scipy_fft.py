@@ -20,5 +20,5 @@ class SciPyTransform(OutOfPlaceTransform):
 class SciPyBackend(FFTBackend):
     name = "scipy"
 
-    def _plan(self, height: int, width: int) -> Transform:
-        return SciPyTransform(height, width, self.dtype)
+    def _plan(self, height: int, width: int, planes: int = 3) -> Transform:
+        return SciPyTransform(height, width, self.dtype, planes)
