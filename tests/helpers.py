@@ -209,7 +209,7 @@ class Features:
 
 
 def write_schema_1_store(path, table):
-    """A store as scanner 0.1 wrote it: no feature_set, precision or backend attributes, no sha256."""
+    """A store as scanner 0.1 wrote it: no feature_set, precision or backend attributes, no sha256 or declared."""
     write_schema_2_store(path, table)
     with h5py.File(path, "a") as f:
         f.attrs["schema_version"] = 1
@@ -218,11 +218,12 @@ def write_schema_1_store(path, table):
 
 
 def write_schema_2_store(path, table):
-    """A store as scanners before file hashes wrote it: no sha256 dataset."""
+    """A store as scanners before file hashes wrote it: no sha256 or declared dataset."""
     write_table(path, table)
     with h5py.File(path, "a") as f:
         f.attrs["schema_version"] = 2
         del f["sha256"]
+        del f["declared"]
 
 
 def sha256sum(*paths):

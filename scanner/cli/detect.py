@@ -261,7 +261,7 @@ def classify(
     from scanner.detect.inputs import is_store
     from scanner.detect.labels import label_from_path
     from scanner.detect.model import load_model
-    from scanner.detect.verdicts import write_verdicts
+    from scanner.detect.verdicts import disagreement_line, write_verdicts
     from scanner.detect.workflows import judge
     from scanner.features.notice import install_compile_notice
 
@@ -304,6 +304,7 @@ def classify(
         probability=verdicts.probability,
         provenance=verdicts.provenance,
         sha256=verdicts.sha256,
+        declared=verdicts.declared,
     )
     labels = np.array([label_from_path(p) for p in verdicts.paths], dtype=object)
     if len(verdicts.score) <= LIST_FILES_UP_TO:
@@ -319,12 +320,16 @@ def classify(
     if judged.any():
         right = int(np.sum(verdicts.verdict[judged] == labels[judged]))
         tell(f"{right} of {int(judged.sum())} verdicts agree with the folders' labels (real/, fake/)")
+    if verdicts.declared is not None:
+        disagreeing = disagreement_line(verdicts.paths, verdicts.verdict, verdicts.declared, shown_path)
+        if disagreeing:
+            tell(disagreeing)
     raise typer.Exit(ExitCode.SOME_UNUSABLE if strict and counts["none"] else ExitCode.OK)
 
 
 def _verdict_table(verdicts: Verdicts, labels: np.ndarray) -> list[str]:
     """One line per file: verdict, score, probability (where the model gives one), label (where the path has
-    one), path and status."""
+    one), path and status, then what the file declares (where some file declares something)."""
     import numpy as np
 
     from scanner.detect.verdicts import verdict_order
@@ -335,7 +340,9 @@ def _verdict_table(verdicts: Verdicts, labels: np.ndarray) -> list[str]:
     with_labels = (labels != "").any()
     head = f"{'verdict':<8}  {'score':>9}" + ("  p(fake)" if chance is not None else "")
     head += "  label" if with_labels else ""
-    lines = [f"{head}  {'path':<{width}}  status"]
+    declared = verdicts.declared if verdicts.declared is not None and any(verdicts.declared) else None
+    status_width = max((len(str(s)) for s in verdicts.status), default=6) if declared is not None else 0
+    lines = [f"{head}  {'path':<{width}}  {'status':<{status_width}}" + ("  declared" if declared is not None else "")]
     for i in verdict_order(verdicts.paths):  # the order of the verdicts file
         path = paths[i]
         score = verdicts.score[i]
@@ -344,7 +351,8 @@ def _verdict_table(verdicts: Verdicts, labels: np.ndarray) -> list[str]:
             line += f"  {'-' if np.isnan(chance[i]) else f'{chance[i]:7.3f}':>7}"
         if with_labels:
             line += f"  {labels[i] or '-':<5}"
-        lines.append(f"{line}  {path:<{width}}  {verdicts.status[i]}")
+        tail = f"  {declared[i] or '-'}" if declared is not None else ""
+        lines.append(f"{line}  {path:<{width}}  {verdicts.status[i]:<{status_width}}{tail}".rstrip())
     return lines
 
 

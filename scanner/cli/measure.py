@@ -49,6 +49,7 @@ def _feature_record(result: FileRecord, names: tuple[str, ...]) -> dict[str, Any
         "height": result.info.height,
         "width": result.info.width,
         "sha256": result.sha256 or None,
+        "declared": result.declared or None,
     }
     values = result.features if result.features is not None else [math.nan] * len(names)
     record.update({name: _json_number(v) for name, v in zip(names, values, strict=True)})
@@ -59,18 +60,20 @@ SHA256_SHOWN = 12  # hex digits of a file's SHA-256 the table shows
 
 
 def _feature_row(result: FileRecord, width: int, names: tuple[str, ...] = FEATURE_NAMES) -> str:
-    """The paper's six in columns; a wider set's other features below, a few name=value per line. The
+    """The paper's six in columns; a wider set's other features below, a few name=value per line; what the
+    file declares about its making on a line of its own (files that declare nothing have none). The
     SHA-256 shows its first 12 hex digits (--json gives it whole)."""
     size = f"{result.info.width}x{result.info.height}" if result.info.width else "-"
     digest = result.sha256[:SHA256_SHOWN] or "-"
     head = f"{shown(result.path):<{width}}  {result.status:<10}  {size:>9}  {digest:<{SHA256_SHOWN}}"
+    declared = [f"    declared: {result.declared}"] if result.declared else []
     if result.features is None:
-        return f"{head}  {result.error}"
+        return "\n".join([f"{head}  {result.error}", *declared])
     first = len(FEATURE_NAMES)
     lines = [head + "".join(f"  {v:>9.6f}" for v in result.features[:first])]
     rest = [f"{name}={value:.6f}" for name, value in zip(names[first:], result.features[first:], strict=True)]
     lines += ["    " + "  ".join(rest[k : k + 6]) for k in range(0, len(rest), 6)]
-    return "\n".join(lines)
+    return "\n".join([*lines, *declared])
 
 
 @command("features", "Measure")

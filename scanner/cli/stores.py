@@ -9,7 +9,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -100,6 +100,7 @@ def info(
     counts = column_counts(store)
     formats = column_counts(store, "format")
     contents = _contents(column_counts(store, "sha256"))
+    declarations = _declarations(column_counts(store, "declared"))
     unfinished = os.path.exists(journal_path(os.path.abspath(store)))
     if as_json:
         described = {
@@ -113,6 +114,7 @@ def info(
             "formats": dict(sorted(formats.items())),
             "status": dict(sorted(counts.items())),
             "contents": contents,
+            "declared": declarations,
             "unfinished_journal": unfinished,
             "leftover_temporaries": [f.path for f in leftovers(os.path.abspath(store))],
         }
@@ -134,6 +136,7 @@ def info(
         + ", ".join(repr(r) if r else "'' (files named directly: absolute paths)" for r in header.roots),
         "formats:        " + ", ".join(f"{name or 'unknown'} {n:,}" for name, n in sorted(formats.items())),
         "contents:       " + _contents_words(contents, header.schema_version),
+        "declared:       " + _declarations_words(declarations),
         "status:",
         *counts_lines(counts),
     ]
@@ -158,6 +161,25 @@ def _contents(hashes: dict[str, int]) -> dict[str, int]:
         "repeats": hashed - distinct,
         "not_hashed": hashes.get("", 0),
     }
+
+
+def _declarations(values: dict[str, int]) -> dict[str, Any]:
+    """How many rows declare something about their making (scanner.images.declared), and how many rows hold
+    each declaration (a row may hold several), from the counts of each declared value."""
+    each: dict[str, int] = {}
+    for value, n in values.items():
+        for item in filter(None, value.split(";")):
+            each[item] = each.get(item, 0) + n
+    return {"files": sum(n for value, n in values.items() if value), "each": dict(sorted(each.items()))}
+
+
+def _declarations_words(declarations: dict[str, Any]) -> str:
+    """e.g. "3 files declare their making (c2pa 2, png-text:parameters 1)", or "no file declares its making"."""
+    files: int = declarations["files"]
+    if not files:
+        return "no file declares its making (C2PA, IPTC digital source type, generator metadata)"
+    each = ", ".join(f"{name} {n:,}" for name, n in declarations["each"].items())
+    return f"{files:,} file{'s declare their' if files != 1 else ' declares its'} making ({each})"
 
 
 def _contents_words(contents: dict[str, int], schema_version: int) -> str:

@@ -40,7 +40,8 @@ from scanner.core.featuresets import DEFAULT_FEATURE_SET, get_feature_set
 
 SCHEMA_VERSION = 3
 # Schema 1 lacks the feature set and precision attributes (paper, double); schemas 1 and 2 lack the sha256
-# column (read as '': not hashed). A resumed older store is rewritten as schema 3 at its first merge.
+# and declared columns (read as '': not hashed, nothing declared). A resumed older store is rewritten as
+# schema 3 at its first merge.
 READABLE_SCHEMAS = (1, 2, 3)
 
 # Kinds of column: file-name bytes and text are variable-length (object arrays in
@@ -120,6 +121,14 @@ COLUMNS: tuple[Column, ...] = (
         "text",
         "",
         "SHA-256 of the bytes read (lowercase hex); '' when the file could not be read",
+        since=3,
+    ),
+    Column(
+        "declared",
+        "text",
+        "",
+        "what the file's metadata declares about its making, ';'-joined (c2pa, iptc:trainedAlgorithmicMedia, "
+        "png-text:parameters, exif-software:NAME); '' when nothing (scanner.images.declared)",
         since=3,
     ),
 )

@@ -36,6 +36,8 @@ class Samples:
     labels: npt.NDArray[np.object_]
     measurement: Measurement
     sha256: npt.NDArray[np.object_] | None = None  # each file's SHA-256 ('' where not read); None: not known
+    # what each file's metadata declares about its making ('' when nothing); None: not known
+    declared: npt.NDArray[np.object_] | None = None
 
     @property
     def spectrum(self) -> str:
@@ -93,6 +95,7 @@ def samples_of(tables: Iterable[FeatureTable], labels_csv: dict[str, str] | None
         labels=labels_of(paths, labels_csv),
         measurement=tables[0].measurement,
         sha256=np.array([h for t in tables for h in t.sha256], dtype=object),
+        declared=np.array([d for t in tables for d in t.declared], dtype=object),
     )
 
 

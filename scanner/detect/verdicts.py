@@ -3,10 +3,12 @@
 The verdicts file is what `scanner classify` writes and `scanner report` and
 `scanner export` read: a UTF-8 CSV (or JSONL, or Parquet) with the columns
 VERDICT_COLUMNS (path, status, verdict, score, threshold, probability, the file's
-sha256), then, on every row, the verdicts' Provenance (PROVENANCE_COLUMNS: the model, its file's SHA-256, its method and
-feature set, how the threshold was set, the scanner's version). write_verdicts
-writes it and read_verdicts, the one reader, reads it back as a VerdictFile
-(files written before the provenance columns still read, without it); a file's
+sha256, and declared: what its metadata declares about its making,
+scanner.images.declared), then, on every row, the verdicts' Provenance
+(PROVENANCE_COLUMNS: the model, its file's SHA-256, its method and feature set, how
+the threshold was set, the scanner's version). write_verdicts writes it and
+read_verdicts, the one reader, reads it back as a VerdictFile (files written before
+the provenance, sha256 or declared columns still read, without them); a file's
 rows are matched with a store's by the path as written, else by labels.path_key.
 
 Light: numpy and the standard library only (export reads verdicts without numba
@@ -19,7 +21,7 @@ import csv
 import json
 import math
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -32,6 +34,7 @@ from scanner.core.errors import DetectorError, ReportError
 from scanner.core.schema import arrow_text
 from scanner.core.version import __version__
 from scanner.detect.labels import FAKE, REAL, path_key
+from scanner.images.declared import ordered as declaration_order
 from scanner.io.outputs import output_file, output_path, table_format
 
 # --- scores to verdicts ------------------------------------------------------------
@@ -187,7 +190,17 @@ PROVENANCE_COLUMNS = (
     "real_anchor_paths",
     "scanner_version",
 )
-VERDICT_COLUMNS = ("path", "status", "verdict", "score", "threshold", "probability", "sha256", *PROVENANCE_COLUMNS)
+VERDICT_COLUMNS = (
+    "path",
+    "status",
+    "verdict",
+    "score",
+    "threshold",
+    "probability",
+    "sha256",
+    "declared",
+    *PROVENANCE_COLUMNS,
+)
 VERDICT_FORMATS = ("csv", "jsonl", "parquet")  # by the output's suffix (scanner.io.outputs.table_format)
 PARQUET_PROVENANCE_KEY = "scanner.verdicts.provenance"  # the Parquet file's key-value metadata: the provenance
 
@@ -211,11 +224,13 @@ def write_verdicts(
     probability: Iterable[float] | None = None,
     provenance: Provenance | None = None,
     sha256: Iterable[str] | None = None,
+    declared: Iterable[str] | None = None,
 ) -> None:
     """The verdicts file (`-`: standard output, CSV), its rows sorted by path (verdict_order): path, status,
     verdict (real, fake, or empty when unusable), score (full precision), the threshold the verdict compares
     the score with, the model's probability that the file is fake (empty where the model gives none), the
-    file's SHA-256 as its row recorded it; then, on every row, the provenance (its threshold is the one
+    file's SHA-256 as its row recorded it, what the file declares about its making (empty when nothing, or
+    not given); then, on every row, the provenance (its threshold is the one
     given; without one the columns are empty). CSV, JSONL or Parquet by the suffix (.csv, .jsonl, .ndjson,
     .parquet, .pq; anything else is CSV): JSONL and Parquet write a missing value as null, the anchors'
     paths as a list, and Parquet also keeps the provenance as the file's key-value metadata. Written whole
@@ -223,7 +238,8 @@ def write_verdicts(
     paths = list(paths)
     chances = [math.nan] * len(paths) if probability is None else list(probability)
     hashes = [""] * len(paths) if sha256 is None else [str(h) for h in sha256]
-    rows = list(zip(paths, status, verdicts, scores, chances, hashes, strict=True))
+    claims = [""] * len(paths) if declared is None else [str(d) for d in declared]
+    rows = list(zip(paths, status, verdicts, scores, chances, hashes, claims, strict=True))
     ordered = [rows[i] for i in verdict_order(paths)]
     chosen = table_format(path)
     if chosen == "csv":
@@ -238,7 +254,7 @@ def write_verdicts(
             _write_parquet(tmp, list(_records(ordered, threshold, provenance)), provenance)
 
 
-_Row = tuple[str, str, str, float, float, str]  # path, status, verdict, score, probability, sha256
+_Row = tuple[str, str, str, float, float, str, str]  # path, status, verdict, score, probability, sha256, declared
 
 
 def _write_csv(handle: Any, rows: list[_Row], threshold: float, provenance: Provenance | None) -> None:
@@ -248,8 +264,10 @@ def _write_csv(handle: Any, rows: list[_Row], threshold: float, provenance: Prov
     origin = [""] * len(PROVENANCE_COLUMNS) if provenance is None else provenance.cells()
     writer = csv.writer(handle)
     writer.writerow(VERDICT_COLUMNS)
-    for path, status, verdict, score, chance, digest in rows:
-        writer.writerow([path, status, verdict, number(score), repr(float(threshold)), number(chance), digest, *origin])
+    for path, status, verdict, score, chance, digest, claim in rows:
+        writer.writerow(
+            [path, status, verdict, number(score), repr(float(threshold)), number(chance), digest, claim, *origin]
+        )
 
 
 def _records(rows: list[_Row], threshold: float, provenance: Provenance | None) -> Iterator[dict[str, Any]]:
@@ -271,7 +289,7 @@ def _records(rows: list[_Row], threshold: float, provenance: Provenance | None) 
             real_anchor_paths=list(provenance.real_anchor_paths),
             scanner_version=provenance.scanner_version,
         )
-    for path, status, verdict, score, chance, digest in rows:
+    for path, status, verdict, score, chance, digest, claim in rows:
         yield {
             "path": path,
             "status": status,
@@ -280,6 +298,7 @@ def _records(rows: list[_Row], threshold: float, provenance: Provenance | None) 
             "threshold": float(threshold),
             "probability": number(chance),
             "sha256": digest or None,
+            "declared": claim or None,
             **origin,
         }
 
@@ -316,6 +335,7 @@ class VerdictFile:
     # file classify wrote; none for a file written before the provenance columns)
     provenance: tuple[Provenance, ...] = ()
     sha256: list[str] = field(default_factory=list)  # each row's file SHA-256 ('' where none; empty: no column)
+    declared: list[str] = field(default_factory=list)  # what each row's file declares ('' when nothing; as sha256)
     _by_path: dict[str, int] = field(init=False, repr=False)
     _by_key: dict[str, int] = field(init=False, repr=False)  # built on the first path not written as here
 
@@ -357,12 +377,13 @@ class VerdictFile:
 
 def read_verdicts(path: str | os.PathLike[str]) -> VerdictFile:
     """Read a verdicts file (as written by write_verdicts: CSV, JSONL or Parquet, told apart by their first
-    bytes). The columns path, verdict and score are needed; threshold, probability, sha256 and the provenance
-    columns are read where present. ReportError names what cannot be read."""
+    bytes). The columns path, verdict and score are needed; threshold, probability, sha256, declared and the
+    provenance columns are read where present. ReportError names what cannot be read."""
     name = os.fspath(path)
     paths: list[str] = []
     verdicts: list[str] = []
     hashes: list[str] = []
+    claims: list[str] = []
     numbers: dict[str, list[float]] = {"score": [], "threshold": [], "probability": []}
     origins: dict[tuple[str, ...], Provenance | None] = {}
     try:
@@ -391,13 +412,22 @@ def read_verdicts(path: str | os.PathLike[str]) -> VerdictFile:
                 paths.append(row["path"] or "")
                 verdicts.append(value)
                 hashes.append((row.get("sha256") or "").strip())
+                claims.append((row.get("declared") or "").strip())
     except OSError as exc:
         raise ReportError(f"cannot read verdicts file {name}: {exc.strerror or exc}") from None
     except (csv.Error, UnicodeError) as exc:
         raise ReportError(f"{name}: not a readable CSV file: {exc}") from None
     columns = {column: np.array(values, dtype=np.float64) for column, values in numbers.items()}
     provenance = tuple(p for p in origins.values() if p is not None)
-    return VerdictFile(name, paths, np.array(verdicts, dtype=object), **columns, provenance=provenance, sha256=hashes)
+    return VerdictFile(
+        name,
+        paths,
+        np.array(verdicts, dtype=object),
+        **columns,
+        provenance=provenance,
+        sha256=hashes,
+        declared=claims,
+    )
 
 
 PARQUET_MAGIC = b"PAR1"
@@ -512,3 +542,35 @@ def _provenance_of(cells: tuple[str, ...], threshold: float, where: str) -> Prov
         real_anchor_paths=tuple(anchor_paths),
         scanner_version=given["scanner_version"],
     )
+
+
+# --- declarations against verdicts --------------------------------------------------------
+
+DISAGREEMENTS_LISTED = 10  # files a disagreement line names
+
+
+def declared_but_real(
+    paths: Sequence[str], verdicts: Sequence[str] | npt.NDArray[Any], declared: Sequence[str] | npt.NDArray[Any]
+) -> list[int]:
+    """The rows whose file declares a generator (C2PA, a synthetic IPTC source type, a generator's text or
+    software name) but whose spectral verdict is real, in the verdicts file's order (by path)."""
+    return [i for i in verdict_order(paths) if declared[i] and verdicts[i] == REAL]
+
+
+def disagreement_line(
+    paths: Sequence[str],
+    verdicts: Sequence[str] | npt.NDArray[Any],
+    declared: Sequence[str] | npt.NDArray[Any],
+    shown: Callable[[str], str] = str,
+) -> str | None:
+    """e.g. "3 files declare a generator (c2pa, iptc:trainedAlgorithmicMedia) but were judged real: a.jpg,
+    b.png, c.png", naming DISAGREEMENTS_LISTED files at most; None when no file is in that case. The
+    verdicts stand: a declaration is a second line of evidence, not a verdict (docs/detectors.md)."""
+    rows = declared_but_real(paths, verdicts, declared)
+    if not rows:
+        return None
+    kinds = declaration_order(kind for i in rows for kind in str(declared[i]).split(";") if kind)
+    named = ", ".join(shown(paths[i]) for i in rows[:DISAGREEMENTS_LISTED])
+    more = f" and {len(rows) - DISAGREEMENTS_LISTED:,} more" if len(rows) > DISAGREEMENTS_LISTED else ""
+    files, were = (f"{len(rows):,} files declare", "were") if len(rows) != 1 else ("1 file declares", "was")
+    return f"{files} a generator ({', '.join(kinds)}) but {were} judged real: {named}{more}"

@@ -161,6 +161,7 @@ class Verdicts:
     judge: Model | None = field(default=None, repr=False, compare=False)  # the model that scored them
     provenance: Provenance | None = None  # what produced them (set by judge)
     sha256: np.ndarray | None = None  # each file's SHA-256 as its row recorded it ('' where not read)
+    declared: np.ndarray | None = None  # what each file declares about its making ('' when nothing)
 
     def counts(self) -> dict[str, int]:
         return {
@@ -212,7 +213,15 @@ def classify(
         described = f"{model_name} ({judge.describe()})"
     scores = np.where(usable, judge.score(samples.features), np.nan)
     return Verdicts(
-        samples.paths, samples.status, verdicts_of(scores), scores, described, notes, judge=judge, sha256=samples.sha256
+        samples.paths,
+        samples.status,
+        verdicts_of(scores),
+        scores,
+        described,
+        notes,
+        judge=judge,
+        sha256=samples.sha256,
+        declared=samples.declared,
     )
 
 

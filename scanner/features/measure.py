@@ -19,6 +19,7 @@ from scanner.core.constants import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, Status
 from scanner.core.faults import decode_point
 from scanner.core.schema import Rows
 from scanner.features.extract import Extractor, GreyImage
+from scanner.images.declared import declared as declared_by
 from scanner.images.decode import ImageInfo, UnusableImage, decode_bytes, read_file
 from scanner.io.walk import Found
 
@@ -34,6 +35,7 @@ class FileRecord:
     info: ImageInfo
     features: np.ndarray | None  # float64, the feature set's width, when status is ok
     sha256: str = ""  # lowercase hex of the bytes read ('' when the file could not be read)
+    declared: str = ""  # what the file's metadata declares (scanner.images.declared), '' when nothing
 
 
 def measure_file(
@@ -47,28 +49,29 @@ def measure_file(
 ) -> FileRecord:
     """Read, decode and measure one file; failures become statuses, never exceptions.
 
-    The file is read once (bounded, scanner.images.decode.read_file); its SHA-256 is taken from the
-    bytes read, also when they do not decode. follow=False refuses a symbolic link in the path's last
-    component; ``decoded`` is called once reading, hashing and decoding are over (a time limit's clock
-    stops there).
+    The file is read once (bounded, scanner.images.decode.read_file); its SHA-256 and what its metadata
+    declares (scanner.images.declared) are taken from the bytes read, also when they do not decode.
+    follow=False refuses a symbolic link in the path's last component; ``decoded`` is called once reading,
+    hashing and decoding are over (a time limit's clock stops there).
     """
     name = os.fsdecode(path)
-    digest = ""
+    digest = declared = ""
     try:
         decode_point(name)
         data = read_file(path, max_bytes, follow=follow)
         digest = hashlib.sha256(data).hexdigest()
+        declared = declared_by(data)  # bounded, never raises
         image = decode_bytes(data, max_pixels)
     except UnusableImage as exc:
-        return FileRecord(name, exc.status, exc.reason, exc.info, None, digest)
+        return FileRecord(name, exc.status, exc.reason, exc.info, None, digest, declared)
     finally:
         if decoded is not None:
             decoded()
     try:
         values = extractor.from_bgr(image.pixels)
     except GreyImage as exc:
-        return FileRecord(name, Status.GRAYSCALE, str(exc), image.info, None, digest)
-    return FileRecord(name, Status.OK, "", image.info, values, digest)
+        return FileRecord(name, Status.GRAYSCALE, str(exc), image.info, None, digest, declared)
+    return FileRecord(name, Status.OK, "", image.info, values, digest, declared)
 
 
 # The same function under the name the first versions of the library gave it.
@@ -124,6 +127,7 @@ def rows_of(files: Sequence[Found], records: Sequence[FileRecord], width: int) -
         size=[f.size for f in files],
         mtime=[f.mtime for f in files],
         sha256=[r.sha256 for r in records],
+        declared=[r.declared for r in records],
     )
 
 

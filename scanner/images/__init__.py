@@ -2,7 +2,8 @@
 
 headers reads image sizes from every decoded format's header; limits sets
 OpenCV's pixel cap; decode turns file bytes into (H, W, 3) uint8 pixels;
-canonical re-encodes an image as JPEG q90 4:2:0 in memory (--canonical).
+canonical re-encodes an image as JPEG q90 4:2:0 in memory (--canonical); declared reads
+what a file's metadata declares about its making (C2PA, IPTC, generator text), bounded.
 """
 
 from scanner.core import lazy

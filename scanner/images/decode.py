@@ -365,6 +365,9 @@ _DAMAGED = re.compile(
     r"|too many scanlines|too much image data|extra compressed data|IDAT: CRC error|damaged|bad huffman|bad arithmetic",
     re.IGNORECASE,
 )
+# libpng's warnings about a text chunk (a zTXt or iTXt over libpng's own inflate bound says "truncated"): the
+# metadata is cut, no pixel is lost (scanner.images.declared reads what files declare, bounded, on its own).
+_TEXT_CHUNK = re.compile(r"libpng warning: [tiz]TXt: ", re.IGNORECASE)
 MESSAGE_BYTES = 1 << 16  # what is kept of one decode's messages
 
 _capture_lock = threading.Lock()
@@ -424,7 +427,7 @@ def judge_messages(messages: list[str]) -> tuple[Status, str] | None:
     """The status and reason that decoder messages call for, or None if they report nothing lost."""
     for pattern, status in ((_MISSING, Status.TRUNCATED), (_DAMAGED, Status.CORRUPT)):
         for message in messages:
-            if pattern.search(message):
+            if pattern.search(message) and not _TEXT_CHUNK.match(message):
                 return status, f"the decoder reports: {message}"
     return None
 

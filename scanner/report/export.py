@@ -12,7 +12,7 @@ chunk, so memory stays flat at a million rows.
 Missing values are nulls, never the store's sentinels (``missing``): a feature that is
 NaN, ``height``/``width`` 0 (unknown), ``jpeg_quality`` 0 (not a JPEG, or no estimate),
 an empty ``error`` (an ok row), ``format``, ``jpeg_subsampling``, ``sha256`` (a file
-not read) or ``verdict``, and a number a verdicts file does not give.
+not read), ``declared`` (nothing declared) or ``verdict``, and a number a verdicts file does not give.
 
 - CSV: features and floats written exactly (shortest round-trip form), an empty
   field for a null; a file name that is not UTF-8 is written as its original bytes.
@@ -60,7 +60,7 @@ def parse_statuses(text: str | None) -> frozenset[str] | None:
 
 
 # Columns whose value in the store stands for "missing": text '' and these integers' 0.
-MISSING_TEXT = ("error", "format", "jpeg_subsampling", "sha256", "verdict")
+MISSING_TEXT = ("error", "format", "jpeg_subsampling", "sha256", "declared", "verdict")
 MISSING_ZERO = ("height", "width", "jpeg_quality")
 
 

@@ -38,7 +38,7 @@ from scanner.core.errors import ReportError
 from scanner.core.schema import FeatureTable
 from scanner.core.version import __version__
 from scanner.detect.labels import FAKE, REAL
-from scanner.detect.verdicts import UNCALIBRATED_WARNING, VerdictFile
+from scanner.detect.verdicts import DISAGREEMENTS_LISTED, UNCALIBRATED_WARNING, VerdictFile, declared_but_real
 from scanner.features.extract import make_extractor
 from scanner.images.decode import UnusableImage
 from scanner.io.outputs import output_file
@@ -159,6 +159,54 @@ def sha256_cell(digest: str) -> str:
     return f'<td class="hash" title="sha256 {_e(digest)}"><code>{_e(digest[:SHA256_SHOWN])}</code></td>'
 
 
+def declared_cell(declared: str) -> str:
+    """A table cell of what a file declares about its making ('-' when nothing)."""
+    if not declared:
+        return '<td class="declared">-</td>'
+    return f'<td class="declared">{"<br>".join(_e(d) for d in declared.split(";"))}</td>'
+
+
+def _declared_section(table: FeatureTable, verdicts: AlignedVerdicts | None) -> str:
+    """What files declare about their making, and those that declare a generator yet were judged real."""
+    declared = [str(d) for d in table.declared]
+    each: dict[str, int] = {}
+    for value in declared:
+        for item in filter(None, value.split(";")):
+            each[item] = each.get(item, 0) + 1
+    out = "<h2>What files declare</h2>"
+    if not each:
+        return out + (
+            '<p class="note">No file declares its making (a C2PA manifest, IPTC\'s digital source type, a '
+            "generator's metadata). Such declarations can be stripped: their absence proves nothing.</p>"
+        )
+    files = sum(1 for d in declared if d)
+    out += (
+        f'<p class="note">{files:,} file{"s declare their" if files != 1 else " declares its"} making in its '
+        "metadata: a second line of evidence beside the spectra. A declaration is not validated here (it can be "
+        "forged, and stripped); see docs/detectors.md.</p>"
+        + '<table id="declared-counts"><thead><tr><th>declaration</th><th>files</th></tr></thead><tbody>'
+        + "".join(
+            f'<tr><td>{_e(k)}</td><td class="n" data-key="{_e(k)}">{v:,}</td></tr>' for k, v in sorted(each.items())
+        )
+        + "</tbody></table>"
+    )
+    if verdicts is None:
+        return out
+    rows = declared_but_real(table.path, verdicts.verdict, declared)
+    if rows:
+        listed = "".join(
+            f'<li><a href="{_e(file_link(table.path[i]))}">{_e(table.path[i])}</a> ({_e(declared[i])})</li>'
+            for i in rows[:DISAGREEMENTS_LISTED]
+        )
+        more = f"<li>and {len(rows) - DISAGREEMENTS_LISTED:,} more</li>" if len(rows) > DISAGREEMENTS_LISTED else ""
+        files_declare, were = (f"{len(rows):,} files declare", "were") if len(rows) != 1 else ("1 file declares", "was")
+        out += (
+            f'<p class="warn" id="declared-but-real">{files_declare} a generator but {were} judged real (the '
+            f"verdicts stand: weigh the two):</p><ul>{listed}{more}</ul>"
+        )
+    return out
+
+
 def _format_feature(value: float) -> str:
     return "n/a" if math.isnan(value) else f"{value:.6g}"
 
@@ -204,6 +252,7 @@ def build_report(table: FeatureTable, inputs: ReportInputs) -> str:
         + "</div>",
         _status_section(table, status, status_counts, n),
         _verdict_section(verdicts, labels, ok, n),
+        _declared_section(table, verdicts),
         _encoding_section(table, classes, ok),
         _histogram_section(table, classes, usable),
         _scatter_section(table, classes, usable, inputs.scatter),
@@ -410,9 +459,10 @@ def _suspicious_section(
         out += (
             f'<div class="suspect" data-rank="{rank}"><h3>{rank}. '
             f'<a href="{_e(file_link(table.path[i]))}">{_e(table.path[i])}</a></h3>'
-            f"<table><thead><tr><th>score</th><th>verdict</th><th>label</th><th>image</th><th>sha256</th>{head}"
+            f"<table><thead><tr><th>score</th><th>verdict</th><th>label</th><th>image</th><th>sha256</th><th>declared</th>{head}"
             f'</tr></thead><tbody><tr><td class="n">{verdicts.score[i]:+.4f}</td><td>{_e(verdicts.verdict[i])}</td>'
-            f"<td>{_e(labels[i] or '-')}</td><td>{_e(info)}</td>{sha256_cell(str(table.sha256[i]))}{values}</tr>"
+            f"<td>{_e(labels[i] or '-')}</td><td>{_e(info)}</td>{sha256_cell(str(table.sha256[i]))}"
+            f"{declared_cell(str(table.declared[i]))}{values}</tr>"
             "</tbody></table>"
         )
         if i in problems:

@@ -228,6 +228,11 @@ def write_table(path: str | os.PathLike[str], table: FeatureTable) -> None:
 # --- reading ---------------------------------------------------------------------------
 
 
+# Columns added to schema 3 before its release: a schema-3 store of a development build that predates them
+# reads them as their defaults (as an older schema's store does), rather than as damaged.
+_LATE_IN_SCHEMA_3 = ("declared",)
+
+
 def _header(store: CheckedFile) -> StoreHeader:
     """Check a store's attributes and columns (never its rows); StoreError says what is wrong."""
     name, f = store.name, store.file
@@ -259,7 +264,7 @@ def _header(store: CheckedFile) -> StoreHeader:
     if not isinstance(roots, list) or not roots or not all(isinstance(r, str) for r in roots):
         raise StoreError(f"{name}: damaged feature store (roots is not a list of directories)")
     absent = [c.name for c in COLUMNS if store.member(f, c.name) is None]
-    missing = [n for n in absent if COLUMN_BY_NAME[n].since <= version]
+    missing = [n for n in absent if COLUMN_BY_NAME[n].since <= version and n not in _LATE_IN_SCHEMA_3]
     if missing:
         raise StoreError(f"{name}: damaged feature store, missing {', '.join(missing)}")
     datasets = {

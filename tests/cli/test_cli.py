@@ -51,6 +51,25 @@ def test_features_table(tmp_path):
     assert row.split()[3] == sha256sum(good)[:12]
 
 
+def test_features_shows_what_a_file_declares(tmp_path):
+    """A PNG with a generator's text chunk and a C2PA box: 'declared' in the table (a line of its own) and in
+    --json; a file that declares nothing has no such line and null."""
+    from declared_files import c2pa_store, chunk, png, text_chunk, with_chunks
+
+    made = tmp_path / "made.png"
+    made.write_bytes(with_chunks(png(), chunk(b"caBX", c2pa_store()), text_chunk("parameters", "a face")))
+    plain = tmp_path / "plain.png"
+    plain.write_bytes(png(1))
+    table = runner.invoke(app, ["features", "--planner", "estimate", str(made), str(plain)])
+    assert table.exit_code == 0, table.output
+    header, made_row, declared, plain_row = table.stdout.splitlines()
+    assert made_row.split()[1] == "ok" and plain_row.split()[1] == "ok"
+    assert declared.split() == ["declared:", "c2pa;png-text:parameters"]
+    as_json = runner.invoke(app, ["features", "--json", "--planner", "estimate", str(made), str(plain)])
+    rows = [json.loads(line) for line in as_json.stdout.splitlines()]
+    assert [r["declared"] for r in rows] == ["c2pa;png-text:parameters", None]
+
+
 def test_version_and_usage_errors():
     assert runner.invoke(app, ["--version"]).output.strip() == f"scanner {__version__}"
     assert runner.invoke(app, ["features", "--spectrum", "power", "x.png"]).exit_code == 2

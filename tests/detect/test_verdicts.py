@@ -341,20 +341,24 @@ def test_every_verdicts_format_carries_hashes_and_provenance(tmp_path, suffix):
         [float("nan"), 2.5],
         probability=[float("nan"), 0.9],
         sha256=["", digest],
+        declared=["", "c2pa;iptc:trainedAlgorithmicMedia"],
         provenance=origin,
     )
     back = read_verdicts(out)
     assert back.paths == ["a.png", "b.png"] and back.verdict.tolist() == ["fake", ""]
     assert back.sha256 == [digest, ""] and back.score[0] == 2.5 and np.isnan(back.score[1])
     assert back.provenance == (origin,)
+    assert back.declared == ["c2pa;iptc:trainedAlgorithmicMedia", ""]
     if suffix == "jsonl":
         first, second = (json.loads(line) for line in out.read_text().splitlines())
         assert first["sha256"] == digest and first["model"] == "bundled:extended" and first["real_anchor_paths"] == []
         assert second["verdict"] is None and second["score"] is None and second["sha256"] is None
+        assert first["declared"] == "c2pa;iptc:trainedAlgorithmicMedia" and second["declared"] is None
     if suffix == "parquet":
         table = pq.read_table(out)
         assert table.column("verdict").to_pylist() == ["fake", None]
         assert table.column("probability").to_pylist() == [0.9, None]
+        assert table.column("declared").to_pylist() == ["c2pa;iptc:trainedAlgorithmicMedia", None]
         kept = json.loads(table.schema.metadata[PARQUET_PROVENANCE_KEY.encode()])
         assert kept["model"] == "bundled:extended" and kept["model_sha256"] == "cd" * 32
 
@@ -379,3 +383,33 @@ def test_classify_writes_each_file_sha256_as_sha256sum_prints_it(tmp_path):
         for path, digest in zip(back.paths, back.sha256, strict=True):
             expected = subprocess.run(["sha256sum", path], capture_output=True, text=True, check=True)
             assert digest == expected.stdout.split()[0]
+
+
+def test_declared_column_round_trips_and_older_files_read_empty(tmp_path):
+    out = tmp_path / "v.csv"
+    write_verdicts(
+        out, ["b", "a"], ["ok", "ok"], ["real", "fake"], [-1.0, 1.0], declared=["c2pa;png-text:parameters", ""]
+    )
+    assert read_csv(out)[0]["declared"] == "" and read_csv(out)[1]["declared"] == "c2pa;png-text:parameters"
+    back = read_verdicts(out)
+    assert back.paths == ["a", "b"] and back.declared == ["", "c2pa;png-text:parameters"]
+    (tmp_path / "old.csv").write_text("path,status,verdict,score\na,ok,fake,1.5\n")
+    assert read_verdicts(tmp_path / "old.csv").declared == [""]
+
+
+def test_the_disagreement_line_names_ten_files_at_most():
+    from scanner.detect.verdicts import declared_but_real, disagreement_line
+
+    paths = [f"f{i:02d}.png" for i in range(14)]
+    verdicts = ["real"] * 12 + ["fake", ""]
+    declared = ["iptc:trainedAlgorithmicMedia", "c2pa"] + ["png-text:prompt"] * 12
+    assert declared_but_real(paths, verdicts, declared) == list(range(12))  # fake and unjudged are left out
+    line = disagreement_line(paths, verdicts, declared)
+    assert line == (
+        "12 files declare a generator (c2pa, iptc:trainedAlgorithmicMedia, png-text:prompt) but were judged real: "
+        + ", ".join(paths[:10])
+        + " and 2 more"
+    )
+    one = disagreement_line(paths[:2], ["real", "fake"], ["c2pa", "c2pa"], shown=str.upper)
+    assert one == "1 file declares a generator (c2pa) but was judged real: F00.PNG"
+    assert disagreement_line(paths[:2], ["fake", "real"], ["c2pa", ""]) is None

@@ -37,6 +37,7 @@ def store(tmp_path):
         size=[100, 200, 300, 400, 5],
         mtime=[1.5e9 + 0.25, 2.5, 3.5, 4.5, 5.5],
         sha256=[hashlib.sha256(bytes([i])).hexdigest() for i in range(4)] + [""],
+        declared=["c2pa;exif-software:Midjourney", "", "png-text:parameters", "", ""],
         roots=["/data"],
     )
     write_table(tmp_path / "s.h5", table)
@@ -71,6 +72,7 @@ def test_csv_has_every_column_exactly(store, tmp_path):
         assert float(row["mtime"]) == table.mtime[i]
         assert row["jpeg_subsampling"] == table.jpeg_subsampling[i] and row["format"] == table.format[i]
         assert row["sha256"] == table.sha256[i] and row["error"] == table.error[i]
+        assert row["declared"] == table.declared[i]
         for k, name in enumerate(table.feature_names):
             value = table.features[i, k]
             assert (row[name] == "") if math.isnan(value) else (float(row[name]) == value)
@@ -187,6 +189,8 @@ def test_missing_values_are_nulls_in_every_format(store, tmp_path):
         assert gone["width"] is null and gone["height"] is null and gone["format"] is null and gone["sha256"] is null
         assert gone["size"] in (5, "5")  # an empty file's size 0 would be a value, not a missing one
         assert by_path[ok_jpeg]["sha256"] == hashlib.sha256(bytes([0])).hexdigest()
+        assert by_path[ok_jpeg]["declared"] == "c2pa;exif-software:Midjourney" and gone["declared"] is null
+        assert by_path[png]["declared"] == "png-text:parameters"  # kept on a row that is not ok
     assert {type(r["error"]) for r in as_json} == {str, type(None)}  # text or null, never '' for ok rows
     assert str(parquet.schema.field("mtime").type) == "timestamp[us, tz=UTC]"
     assert str(parquet.schema.field("jpeg_quality").type) == "int64" and parquet.column("jpeg_quality").null_count == 4

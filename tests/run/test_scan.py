@@ -416,7 +416,7 @@ def test_cli_scan_export_info(odd_tree, tmp_path):
     with open(tmp_path / "s.csv", encoding="utf-8", errors="surrogateescape") as handle:
         lines = handle.read().splitlines()
     assert lines[0] == (
-        "path,status,error,height,width,format,jpeg_subsampling,jpeg_quality,size,mtime,sha256,"
+        "path,status,error,height,width,format,jpeg_subsampling,jpeg_quality,size,mtime,sha256,declared,"
         "mean,max,min,icorr_rg,icorr_rb,icorr_gb"
     )
     table = read_features(out)
@@ -425,7 +425,8 @@ def test_cli_scan_export_info(odd_tree, tmp_path):
     fields = next(line for line in lines if line.startswith(f"{root / 'good.png'},")).split(",")
     assert fields[:2] == [str(root / "good.png"), "ok"] and fields[3:6] == ["40", "48", "PNG"]
     assert fields[10] == table.sha256[good] and len(fields[10]) == 64
-    np.testing.assert_array_equal(np.array(fields[11:], float), table.features[good])
+    assert fields[11] == "" == table.declared[good]  # an image OpenCV wrote declares nothing
+    np.testing.assert_array_equal(np.array(fields[12:], float), table.features[good])
     assert any(os.path.isfile(line.split(",")[0]) and "latin1-" in line for line in lines)
 
     result = runner.invoke(app, ["info", str(out)])

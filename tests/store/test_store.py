@@ -31,6 +31,7 @@ def sample_table():
         size=[100, 200, 300, 400],
         mtime=[1.5, 2.5, 3.5, 4.5],
         sha256=[hashlib.sha256(bytes([i])).hexdigest() for i in range(4)],
+        declared=["c2pa;iptc:trainedAlgorithmicMedia", "png-text:parameters", "", ""],
         roots=["/data"],
         attrs={"command": "scan /data"},
     )
@@ -138,6 +139,7 @@ def test_every_column_of_the_schema_is_a_dataset_and_comes_back(tmp_path):
     assert export_columns_of(Measurement()) == (
         *("path", "status", "error", "height", "width", "format", "jpeg_subsampling", "jpeg_quality", "size", "mtime"),
         "sha256",
+        "declared",
         *FEATURE_NAMES,
     )
 
@@ -151,6 +153,7 @@ def test_schema_1_stores_are_read_as_they_are(tmp_path):
     np.testing.assert_array_equal(back.features, table.features)
     assert read_header(tmp_path / "old.h5").schema_version == 1
     assert back.sha256.tolist() == [""] * len(table)  # older than file hashes: none recorded
+    assert back.declared.tolist() == [""] * len(table)
 
 
 def test_schema_2_stores_read_with_empty_hashes_and_a_current_one_needs_its_column(tmp_path):
@@ -162,11 +165,27 @@ def test_schema_2_stores_read_with_empty_hashes_and_a_current_one_needs_its_colu
         [1] if len(table) % 2 else []
     )
     assert column_counts(tmp_path / "old.h5", "sha256") == {"": len(table)}
+    assert back.declared.tolist() == [""] * len(table)
+    assert column_counts(tmp_path / "old.h5", "declared") == {"": len(table)}
     write_table(tmp_path / "new.h5", table)
     with h5py.File(tmp_path / "new.h5", "a") as f:
         del f["sha256"]
     with pytest.raises(StoreError, match="missing sha256"):
         read_features(tmp_path / "new.h5")
+
+
+def test_a_schema_3_store_from_before_the_declared_column_reads_it_as_empty(tmp_path):
+    """declared joined schema 3 before its release: a schema-3 store of a development build without it reads
+    with declared '' (not as damaged); every other column of schema 3 is still required."""
+    table = sample_table()
+    write_table(tmp_path / "s.h5", table)
+    with h5py.File(tmp_path / "s.h5", "a") as f:
+        assert f.attrs["schema_version"] == 3
+        assert [v.decode() if isinstance(v, bytes) else v for v in f["declared"][:]] == table.declared.tolist()
+        del f["declared"]
+    back = read_features(tmp_path / "s.h5")
+    assert back.declared.tolist() == [""] * len(table) and back.sha256.tolist() == table.sha256.tolist()
+    assert column_counts(tmp_path / "s.h5", "declared") == {"": len(table)}
 
 
 def test_feature_columns_must_be_those_of_the_declared_set(tmp_path):
@@ -236,12 +255,13 @@ def test_records_of_an_older_layout_read_with_the_newer_columns_at_their_default
 
     rows = sample_table().rows
     assert "sha256" in LAYOUT
-    older = tuple(name for name in LAYOUT if name != "sha256")
+    older = tuple(name for name in LAYOUT if name not in ("sha256", "declared"))
     back = decode_rows(encode_rows(rows, older), rows.n_features, older)
-    assert back.sha256.tolist() == [""] * len(rows)
+    assert back.sha256.tolist() == [""] * len(rows) and back.declared.tolist() == [""] * len(rows)
     assert back.path.tolist() == rows.path.tolist() and back.error.tolist() == rows.error.tolist()
     np.testing.assert_array_equal(back.features, rows.features)
     assert decode_rows(encode_rows(rows), rows.n_features).sha256.tolist() == rows.sha256.tolist()
+    assert decode_rows(encode_rows(rows), rows.n_features).declared.tolist() == rows.declared.tolist()
 
 
 def test_a_part_file_from_before_hashes_merges_with_empty_hashes(tmp_path):
@@ -256,7 +276,7 @@ def test_a_part_file_from_before_hashes_merges_with_empty_hashes(tmp_path):
     directory.mkdir()
     path = part_file(str(directory), "a" * 32)
     header = write_part(path, table.rows, table.measurement, table.roots, "a" * 32)
-    older = [name for name in LAYOUT if name != "sha256"]
+    older = [name for name in LAYOUT if name not in ("sha256", "declared")]
     header.update(schema_version=2, layout=older)
     with open(path, "wb") as handle:
         handle.write(encode_record(HEADER_RECORD, json.dumps(header).encode()))
