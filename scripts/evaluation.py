@@ -204,12 +204,14 @@ def side_by_side(data: dict[str, dict[str, Samples]]) -> tuple[list[str], dict]:
             auc_rows.append([name, label, *(float(np.mean(auc[m[0]])) for m in METHODS)])
     header = ["set", "version", *(m[0] for m in METHODS)]
     lines = [
-        "## The two feature sets side by side",
+        "## The feature sets side by side",
         "",
         f"Accuracy, mean over {SPLITS} random stratified half splits of each set (seeds 0 to {SPLITS - 1}): "
         "train on one half, test on the other. *six, paper's SVM* is the paper's classifier (RBF, C = 1, "
         "gamma = scale, no scaling); the other methods standardise each feature inside the model (RBF SVM "
-        "with the same C and gamma; L2 logistic regression, C = 1). *69* is the extended set. The gain is "
+        "with the same C and gamma; L2 logistic regression, C = 1). *69* is the extended set; *131* the "
+        "residual set (the 69, then 62 statistics of Welch spectra of the median residual, docs/method.md). "
+        "The gain is "
         "69 with logistic regression (its default) against the best of the three on the six; the last "
         "column counts the splits where it was higher.",
         "",
