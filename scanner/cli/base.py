@@ -60,7 +60,7 @@ _MESSAGE_OPTIONS = {
             logs.LogLevel | None,
             typer.Option(
                 "--log-level",
-                help="Show messages of this level and up (default: info).",
+                help="Show messages of this level and up: debug, info, warning or error (default: info).",
                 show_default=False,
                 rich_help_panel=MESSAGES,
             ),

@@ -33,7 +33,7 @@ from typing import Any
 import typer.core
 
 _TYPE_METAVARS = {int: "N", float: "X", str: "TEXT"}
-CHOICES_WIDTH = 24  # a metavar of choices longer than this shows the option's name instead
+CHOICES_WIDTH = 20  # a metavar of choices longer than this shows the option's name instead
 
 
 def flowing(text: str | None) -> str | None:
