@@ -202,7 +202,7 @@ def test_cli_bench_json_and_bad_directory(tmp_path):
         ],
     )
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)
     assert data["config"]["spectrum"] == "modulus" and data["config"]["images"] == 3
     assert data["stages"]["features"]["images_per_s"] > 0
     empty = tmp_path / "empty"

@@ -31,7 +31,7 @@ def test_features_json_matches_reference(tmp_path):
             app, ["features", "--json", "--spectrum", mode, "--planner", "estimate", "--strict", str(good), str(bad)]
         )
         assert result.exit_code == 1, result.output  # --strict: some file unusable
-        rows = [json.loads(line) for line in result.output.splitlines()]
+        rows = [json.loads(line) for line in result.stdout.splitlines()]
         assert [r["status"] for r in rows] == ["ok", "not_image"]
         assert (rows[0]["height"], rows[0]["width"]) == (40, 56)
         ours = np.array([rows[0][name] for name in FEATURE_NAMES])

@@ -31,7 +31,7 @@ def test_features_extended_json_matches_reference(tmp_path):
     args = ["features", "--json", "--feature-set", "extended", "--precision", "double", "--planner", "estimate"]
     result = runner.invoke(app, [*args, str(path)])
     assert result.exit_code == 0, result.output
-    row = json.loads(result.output)
+    row = json.loads(result.stdout)
     ours = np.array([row[name] for name in EXTENDED.names])
     np.testing.assert_allclose(ours, reference_extended_features(rgb), rtol=1e-6, atol=1e-12)
 
@@ -80,7 +80,7 @@ def test_bench_extended_times_the_paper_set_beside_it():
         ],
     )
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)
     assert data["config"]["feature_set"] == "extended"
     assert data["stages"]["features"]["images_per_s"] > 0 and data["stages"]["features_paper"]["images_per_s"] > 0
     assert all(not run["error"] for run in data["scan"])
@@ -122,7 +122,7 @@ def test_canonical_is_the_jpeg_round_trip_and_is_recorded(tmp_path):
         app, ["features", "--json", "--feature-set", "extended", "--canonical", "--planner", "estimate", str(path)]
     )
     assert result.exit_code == 0, result.output
-    row = json.loads(result.output)
+    row = json.loads(result.stdout)
     np.testing.assert_array_equal([row[n] for n in EXTENDED.names], expected)
     assert path.read_bytes() == cv2.imencode(".png", rgb[..., ::-1])[1].tobytes()  # the file is untouched
 

@@ -169,7 +169,7 @@ def test_evaluate_markdown_and_json(tmp_path):
     assert "| set-a | SVM |" in result.output and "| set-a | set-b |" in result.output
     result = invoke("evaluate", a, b, "--json", "--protocol", "binary", "--test-size", "0.4")
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)
     assert data["test_size"] == 0.4 and "few_fakes" not in data
     assert [s["test_real"] + s["test_fake"] for s in data["sets"]] == [24, 24]
     single = invoke("evaluate", a)  # all protocols but adaptation, which needs two sets

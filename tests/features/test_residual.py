@@ -290,7 +290,7 @@ def test_features_scan_train_classify_with_the_residual_set(tmp_path):
         "features", "--json", "--feature-set", "residual", "--precision", "double", "--planner", "estimate", path
     )
     assert result.exit_code == 0, result.output
-    row = json.loads(result.output)
+    row = json.loads(result.stdout)
     ours = np.array([row[name] for name in RESIDUAL.names])
     np.testing.assert_allclose(ours, reference_residual_features(images["face0.png", "real"]), rtol=1e-6, atol=1e-12)
 

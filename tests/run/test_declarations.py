@@ -116,7 +116,7 @@ def test_exports_info_classify_and_report(tree, tmp_path):
         "declared:       6 files declare their making (c2pa 4, exif-software:Midjourney 1, "
         "iptc:trainedAlgorithmicMedia 1, png-text:parameters 1, png-text:workflow 1)"
     ) in info.output
-    described = json.loads(invoke("info", store, "--json").output)
+    described = json.loads(invoke("info", store, "--json").stdout)
     assert described["declared"]["files"] == 6 and described["declared"]["each"]["c2pa"] == 4
     # classify: with a threshold no score reaches, every usable file is judged real; the files that declare a
     # generator are named in one line, and their verdicts stay real.
