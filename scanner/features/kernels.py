@@ -147,10 +147,18 @@ def _modulus(out):
 
 @nb.njit(inline="always", fastmath=True, error_model="numpy")
 def _channel_values(re_im, out, log):
-    """|F| or ln(|F| + 1e-3) per bin, in blocks: two passes per block, each of
-    one width (float64 in, then float32 only), vectorise about twice as well as
-    one mixed pass, and the block stays in cache between them."""
+    """|F| or ln(|F| + 1e-3) per bin. From float32 pairs in one pass (every value float32: it
+    vectorises, and at 1024 x 1024 it is about 1.25 times faster than the blocks below). From
+    float64 pairs in blocks: two passes per block, each of one width (float64 in, then float32
+    only), vectorise better than one mixed pass, and the block stays in cache between them."""
     n = out.shape[0]
+    if re_im.itemsize == 4:
+        for k in range(n):
+            a = re_im[2 * k]
+            b = re_im[2 * k + 1]
+            q = np.sqrt(np.float32(a * a + b * b))
+            out[k] = _log_positive(q + np.float32(1e-3)) if log else q
+        return
     for k0 in range(0, n, _BLOCK):
         k1 = min(k0 + _BLOCK, n)
         block = out[k0:k1]
