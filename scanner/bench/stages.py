@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from scanner.core.constants import PRECISIONS
+from scanner.core.words import plural
 from scanner.features.backends.base import DEFAULT_PLANNER, available_backends, backend_options, make_backend
 from scanner.features.extract import Extractor, make_extractor
 from scanner.features.measure import measure_file
@@ -116,9 +117,7 @@ def time_parallel_features(paths: Sequence[Path], workers: int, repeats: int, **
     with context.Pool(workers, initializer=_pool_init, initargs=(extractor,)) as pool:
         pool.map(_pool_features, [share[:4] for share in shares], chunksize=1)  # warm-up in every worker
         seconds = median_pass_seconds(lambda: None if pool.map(_pool_features, shares, chunksize=1) else None, repeats)
-    return StageResult(
-        f"features_x{workers}", len(paths), seconds, note=f"{workers} process{'es' if workers > 1 else ''}"
-    )
+    return StageResult(f"features_x{workers}", len(paths), seconds, note=plural(workers, "process", "processes"))
 
 
 def worker_counts(workers: int) -> list[int]:

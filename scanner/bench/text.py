@@ -9,6 +9,7 @@ from scanner.bench.stages import HASH_STAGE, PAPER_STAGE
 from scanner.bench.timing import BenchReport
 from scanner.core.constants import DEFAULT_PRECISION, PRECISIONS
 from scanner.core.featuresets import DEFAULT_FEATURE_SET
+from scanner.core.words import plural
 
 
 def source_text(config: dict[str, Any]) -> str:
@@ -41,7 +42,7 @@ def format_report(report: BenchReport) -> str:
     feature_set = c.get("feature_set", DEFAULT_FEATURE_SET)
     lines = [
         f"scanner bench: {source_text(c)}, {feature_set} features, {c['spectrum']} spectrum; "
-        f"median of {c['repeats']} timed pass{'es' if c['repeats'] != 1 else ''}",
+        f"median of {plural(c['repeats'], 'timed pass', 'timed passes')}",
         f"this machine: {m['cpu']}, {m['cores']} cores, {m['memory']} memory",
         "",
     ]
@@ -98,7 +99,7 @@ def format_report(report: BenchReport) -> str:
     if report.scan:
         lines += ["", "scanner scan into a store, once running (its start-up left out):"]
         for run in report.scan:
-            label = f"{run.workers} worker{'s' if run.workers != 1 else ''}"
+            label = plural(run.workers, "worker")
             if run.error:
                 lines.append(f"  {label:<28}not measured: {run.error}")
             elif not run.steady_images_per_s:

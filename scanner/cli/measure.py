@@ -125,7 +125,8 @@ PROBLEMS_SHOWN = 5  # problem files the summary names; `scanner export --status`
 
 def _rate_words(summary: ScanSummary) -> str:
     """How fast, in words: the rate after any first-run compiling, and the workers."""
-    from scanner.run.progress import format_rate, plural
+    from scanner.core.words import plural
+    from scanner.run.progress import format_rate
 
     measuring = summary.elapsed - summary.compile_seconds
     rate = format_rate(summary.written / measuring if measuring > 0 and summary.written else 0.0)
@@ -136,7 +137,7 @@ def _rate_words(summary: ScanSummary) -> str:
 
 
 def _summary(summary: ScanSummary, counts: dict[str, int], problems: list[tuple[str, str, str]]) -> str:
-    from scanner.run.progress import plural
+    from scanner.core.words import plural
 
     skipped = f"; {summary.skipped:,} already in the store" if summary.skipped else ""
     lines = [

@@ -17,6 +17,7 @@ from scanner.cli import options
 from scanner.cli.base import command
 from scanner.cli.text import chatter, counts_lines, say
 from scanner.core.errors import InputError
+from scanner.core.words import plural
 from scanner.io.outputs import refuse_inputs
 from scanner.io.temporaries import describe as describe_leftovers
 from scanner.io.temporaries import leftovers
@@ -86,7 +87,7 @@ def export(
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return
     to_stdout = str(out) == "-"
-    chatter(f"wrote {n:,} row{'s' if n != 1 else ''} to {'standard output' if to_stdout else out}", err=to_stdout)
+    chatter(f"wrote {plural(n, 'row')} to {'standard output' if to_stdout else out}", err=to_stdout)
 
 
 @command("info", "Measure")
@@ -189,8 +190,8 @@ def _contents_words(contents: dict[str, int], schema_version: int) -> str:
         return "no file hashed" + (older if schema_version < 3 and contents["not_hashed"] else "")
     repeats = contents["repeats"]
     words = (
-        f"{contents['hashed']:,} file{'s' if contents['hashed'] != 1 else ''} hashed, "
-        f"{contents['distinct_contents']:,} distinct content{'s' if contents['distinct_contents'] != 1 else ''} "
+        f"{plural(contents['hashed'], 'file')} hashed, "
+        f"{plural(contents['distinct_contents'], 'distinct content')} "
         f"({repeats:,} file{' repeats' if repeats == 1 else 's repeat'} another's bytes)"
     )
     if contents["not_hashed"]:

@@ -25,6 +25,8 @@ from rich.console import Console
 from rich.progress import BarColumn, ProgressColumn, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as Bar
 
+from scanner.core.words import plural
+
 if TYPE_CHECKING:
     from scanner.run.sweep import Progress
 
@@ -53,11 +55,6 @@ def format_duration(seconds: float) -> str:
     if seconds < 3600:
         return f"{seconds // 60} min {seconds % 60:02d} s"
     return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
-
-
-def plural(n: int, one: str, many: str | None = None) -> str:
-    """'1 worker', '2 workers', '1,000 files'."""
-    return f"{n:,} {one if n == 1 else (many or one + 's')}"
 
 
 class _Rate:

@@ -5,6 +5,7 @@ from collections import Counter
 
 import pytest
 
+from scanner.core.words import plural
 from scanner.io.walk import Walk
 from scanner.run.progress import (
     SETTLE_FILES,
@@ -14,7 +15,6 @@ from scanner.run.progress import (
     TotalCount,
     format_duration,
     format_rate,
-    plural,
 )
 from scanner.run.sweep import Progress
 

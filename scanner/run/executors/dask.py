@@ -61,6 +61,7 @@ from scanner.core.constants import Status
 from scanner.core.errors import ScanError, ScannerError
 from scanner.core.faults import pause_point
 from scanner.core.schema import Rows
+from scanner.core.words import plural
 from scanner.io.walk import Found
 from scanner.run.executors.base import Chunk, Executor, MeasureSpec, PartDone
 from scanner.run.executors.dask_worker import ShardTask, WorkerProblem, run_shard
@@ -322,18 +323,16 @@ class DaskExecutor(Executor):
         if not log.isEnabledFor(logging.DEBUG):
             return
         threads = sum(now.values())
-        total = f"{len(now)} worker{'s' if len(now) != 1 else ''}, {threads} thread{'s' if threads != 1 else ''}"
+        total = f"{plural(len(now), 'worker')}, {plural(threads, 'thread')}"
         if known is None:
             cluster = "the local Dask cluster" if self.address == "local" else f"the Dask cluster at {self.address}"
-            listed = ", ".join(f"{addr} ({n} thread{'s' if n != 1 else ''})" for addr, n in sorted(now.items()))
+            listed = ", ".join(f"{addr} ({plural(n, 'thread')})" for addr, n in sorted(now.items()))
             log.debug("%s has %s: %s", cluster, total, listed or "none yet")
             return
         for addr in sorted(set(known) - set(now)):
             log.debug("Dask worker %s lost (%s left)", addr, total)
         for addr in sorted(set(now) - set(known)):
-            log.debug(
-                "Dask worker %s joined with %d thread%s (%s now)", addr, now[addr], "s" if now[addr] != 1 else "", total
-            )
+            log.debug("Dask worker %s joined with %s (%s now)", addr, plural(now[addr], "thread"), total)
 
     def _log_tasks(self, now: float, running: dict[Any, ShardTask] | None) -> None:
         """With --verbose, every TASKS_LOG_SECONDS: the tasks submitted and finished so far, and running now."""
