@@ -3,6 +3,7 @@ with the memory of its process tree."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -13,16 +14,16 @@ from typing import Any
 
 from scanner.bench.memory import TreeMemorySampler, peak_rss_mb
 
-SCAN_WORK_SECONDS = 3.0
+SCAN_WORK_SECONDS = 8.0  # of one core's work: enough chunks for each worker that the rate once running holds
 
 
 @dataclass
 class ScanRun:
     workers: int
     seconds: float | None  # wall time of the whole command over all the files
-    half_seconds: float | None  # the same over the first half of them
     images: int
-    half_images: int
+    running_rows: int  # what the scan itself reports (its --json): rows back from the workers once running,
+    running_seconds: float  # and the seconds they took, from the first result to the last
     peak_tree_rss_mb: float | None
     peak_tree_pss_mb: float | None
     error: str = ""
@@ -33,11 +34,11 @@ class ScanRun:
 
     @property
     def steady_images_per_s(self) -> float | None:
-        """Throughput once running: the difference of the full and the half run, so the
-        start-up and shut-down they share (interpreter, imports, workers, plans) cancel."""
-        if not self.seconds or self.half_seconds is None or self.seconds <= self.half_seconds:
+        """Throughput once running, as the scan measured it: start-up (interpreter, imports, workers, plans)
+        and shut-down (the store's finish) are outside its window."""
+        if self.running_rows <= 0 or self.running_seconds <= 0:
             return None
-        return (self.images - self.half_images) / (self.seconds - self.half_seconds)
+        return self.running_rows / self.running_seconds
 
     @property
     def overhead_seconds(self) -> float | None:
@@ -64,7 +65,7 @@ def scan_command(
     from_list: Path | None = None,
     extra: Sequence[str] = (),
 ) -> list[str]:
-    """`python -m scanner scan` as a user runs it (fresh store, no progress output)."""
+    """`python -m scanner scan` as a user runs it (fresh store, no progress output), ending with its JSON line."""
     source = ["--from-list", str(from_list)] if from_list else [str(target)]
     return [
         sys.executable,
@@ -80,6 +81,7 @@ def scan_command(
         spectrum,
         *extra,
         "--quiet",
+        "--json",
     ]
 
 
@@ -101,6 +103,18 @@ def _run_timed(command: list[str]) -> tuple[float, TreeMemorySampler, subprocess
     return seconds, memory, subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
+def _running(result: subprocess.CompletedProcess[str]) -> tuple[int, float]:
+    """The running rows and seconds of a scan's --json line (0, 0.0 when it has none)."""
+    for line in reversed(result.stdout.splitlines()):
+        try:
+            summary = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(summary, dict):
+            return int(summary.get("running_rows") or 0), float(summary.get("running_seconds") or 0.0)
+    return 0, 0.0
+
+
 def time_scan(
     paths: Sequence[Path],
     root: Path | None,
@@ -109,48 +123,39 @@ def time_scan(
     work_dir: Path,
     extra: Sequence[str] = (),
 ) -> list[ScanRun]:
-    """Wall time of `scanner scan` over the files, and over their first half, for each
-    worker count. With `root`, the full run scans that directory (which must hold
-    exactly `paths`), as a user would; otherwise the paths go in by --from-list.
-    An exit status of 0 or 1 (some files unusable) counts as a finished scan.
+    """Wall time of `scanner scan` over the files for each worker count, and its rate once running
+    (the scan's own figure: from the first result back from its workers to the last). With `root`, it
+    scans that directory (which must hold exactly `paths`), as a user would; otherwise the paths go in
+    by --from-list. An exit status of 0 or 1 (some files unusable) counts as a finished scan.
     """
-    half = max(1, len(paths) // 2)
-    half_list, full_list = work_dir / "scan-half.txt", work_dir / "scan-all.txt"
-    half_list.write_text("".join(f"{p}\n" for p in paths[:half]))
+    full_list = work_dir / "scan-all.txt"
     if root is None:
         full_list.write_text("".join(f"{p}\n" for p in paths))
-    runs = []
+    runs: list[ScanRun] = []
     for workers in worker_counts:
-        half_out, out = work_dir / f"half-{workers}.h5", work_dir / f"scan-{workers}.h5"
-        half_seconds, _, first = _run_timed(scan_command(None, half_out, workers, spectrum, half_list, extra))
-        if first.returncode not in (0, 1):
-            message = _last_message(first)
+        out = work_dir / f"scan-{workers}.h5"
+        command = scan_command(root, out, workers, spectrum, None if root else full_list, extra)
+        seconds, memory, result = _run_timed(command)
+        if result.returncode not in (0, 1):
+            message = _last_message(result)
             if "no such command" in message.lower():
                 message = "`scanner scan` does not exist in this version; row skipped"
             else:
-                message = f"`scanner scan` failed (exit {first.returncode}): {message}"
-            return [ScanRun(workers, None, None, len(paths), half, None, None, error=message)]
-        command = scan_command(root, out, workers, spectrum, None if root else full_list, extra)
-        seconds, memory, result = _run_timed(command)
-        error = (
-            ""
-            if result.returncode in (0, 1)
-            else f"`scanner scan` failed (exit {result.returncode}): {_last_message(result)}"
-        )
+                message = f"`scanner scan` failed (exit {result.returncode}): {message}"
+            return [*runs, ScanRun(workers, None, len(paths), 0, 0.0, None, None, error=message)]
+        rows, running_seconds = _running(result)
         runs.append(
             ScanRun(
                 workers,
-                None if error else seconds,
-                half_seconds,
+                seconds,
                 len(paths),
-                half,
+                rows,
+                running_seconds,
                 memory.peak_rss / 2**20,
                 memory.peak_pss / 2**20,
-                error,
             )
         )
-        for store in (half_out, out):
-            store.unlink(missing_ok=True)
+        out.unlink(missing_ok=True)
     return runs
 
 

@@ -96,6 +96,7 @@ def format_report(report: BenchReport) -> str:
         times = f"  ({speedup:.1f} times {report.scaling[0].note})" if k and speedup else ""
         lines.append(f"  {stage.note:<28}{_rate(stage.images_per_s)}{times}")
     best = None
+    alone = {int(stage.name.removeprefix("features_x")): stage.images_per_s for stage in report.scaling}
     if report.scan:
         lines += ["", "scanner scan into a store, once running (its start-up left out):"]
         for run in report.scan:
@@ -107,8 +108,15 @@ def format_report(report: BenchReport) -> str:
                     f"  {label:<28}not measured: too few images to tell the rate from start-up (give --images 2000)"
                 )
             else:
-                start = f"  (start-up and shut-down {run.overhead_seconds:.1f} s)" if run.overhead_seconds else ""
-                lines.append(f"  {label:<28}{_rate(run.steady_images_per_s)}{start}")
+                notes = []
+                measuring = alone.get(run.workers)
+                if measuring:
+                    processes = plural(run.workers, "process", "processes")
+                    notes.append(f"{run.steady_images_per_s / measuring:.2f} of {processes} measuring alone")
+                if run.overhead_seconds:
+                    notes.append(f"start-up and shut-down {run.overhead_seconds:.1f} s")
+                said = f"  ({'; '.join(notes)})" if notes else ""
+                lines.append(f"  {label:<28}{_rate(run.steady_images_per_s)}{said}")
                 best = max(best or 0.0, run.steady_images_per_s)
     pss = report.memory.get("scan_tree_peak_pss_mb")
     if pss:

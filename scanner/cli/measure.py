@@ -167,6 +167,8 @@ def _summary_json(summary: ScanSummary, counts: dict[str, int], problems: list[t
             "skipped": summary.skipped,
             "seconds": round(summary.elapsed, 3),
             "compile_seconds": round(summary.compile_seconds, 3),
+            "running_rows": summary.running_rows,
+            "running_seconds": round(summary.running_seconds, 3),
             "workers": summary.workers,
             "status": dict(sorted(counts.items())),
             "problems": [{"path": p, "status": s, "error": e} for p, s, e in problems],

@@ -121,10 +121,22 @@ class ScanSummary:
     workers: int
     interrupted: bool = False  # stopped by Ctrl-C; what finished is in the store
     compile_seconds: float = 0.0  # of elapsed, the time spent compiling the kernels (a first run only)
+    # From the first result back from the workers to the last: the rows that came back in between (those of
+    # the first result left out) and the seconds, so start-up (interpreter, imports, workers, plans) and
+    # shut-down (the store's finish) are not in the rate.
+    running_rows: int = 0
+    running_seconds: float = 0.0
 
     @property
     def written(self) -> int:
         return sum(self.counts.values())
+
+    @property
+    def running_images_per_second(self) -> float | None:
+        """Rows a second once the workers were running (None when fewer than two results came back)."""
+        if self.running_rows <= 0 or self.running_seconds <= 0:
+            return None
+        return self.running_rows / self.running_seconds
 
     @property
     def images_per_second(self) -> float:
@@ -293,6 +305,7 @@ def scan(
                 dashboard=options.dashboard,
             )
         pool = (executor or LocalPool)(measure, options.workers)
+        running = _RunningClock()
         interrupted = False
         try:
             with pool:
@@ -303,6 +316,8 @@ def scan(
                         session.add_part(result.path, result.rows, result.counts)
                     elif result is not None:
                         session.add(result)
+                    if result is not None:
+                        running.result(result.rows if isinstance(result, PartDone) else len(result))
                     session.tick()
                     report()
         except KeyboardInterrupt:
@@ -330,4 +345,26 @@ def scan(
         pool.workers,
         interrupted,
         compile_seconds,
+        running.rows,
+        running.seconds,
     )
+
+
+class _RunningClock:
+    """When the results came back: the rows and seconds from the first to the last (ScanSummary.running_rows)."""
+
+    def __init__(self) -> None:
+        self.first_at = self.last_at = 0.0
+        self.rows = 0  # rows of the results after the first
+
+    def result(self, rows: int) -> None:
+        now = time.monotonic()
+        if self.first_at:
+            self.rows += rows
+        else:
+            self.first_at = now
+        self.last_at = now
+
+    @property
+    def seconds(self) -> float:
+        return self.last_at - self.first_at

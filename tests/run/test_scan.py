@@ -535,3 +535,18 @@ def test_workers_failing_at_start_up_blame_no_file(tmp_path):
         scan(Walk([images]), tmp_path / "s.h5", ScanOptions(MeasureOptions(planner="no-such-effort"), workers=1))
     assert not (tmp_path / "s.h5").exists()
     assert Journal.committed_rows(journal_path(str(tmp_path / "s.h5"))) == 0
+
+
+def test_summary_counts_the_rows_and_seconds_once_running(tmp_path):
+    """The rate once running leaves out the first result (start-up) and everything after the last one."""
+    from scanner.run.executors.inline import InProcess
+
+    write_jpegs(tmp_path / "tree", 20)
+    options = ScanOptions(MeasureOptions(planner="estimate"), chunk_files=4)
+    summary = scan(Walk([str(tmp_path / "tree")]), tmp_path / "s.h5", options, executor=InProcess)
+    assert summary.written == 20
+    assert summary.running_rows == 16  # the four rows of the first result are start-up's
+    assert 0 < summary.running_seconds <= summary.elapsed
+    assert summary.running_images_per_second == pytest.approx(16 / summary.running_seconds)
+    again = scan(Walk([str(tmp_path / "tree")]), tmp_path / "s.h5", options, executor=InProcess)
+    assert again.written == 0 and again.running_rows == 0 and again.running_images_per_second is None
