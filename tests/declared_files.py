@@ -13,8 +13,12 @@ import cv2
 import numpy as np
 
 from scanner.bench.images import natural_image
+from scanner.images.c2pa_validation import available
 
 C2PA_UUID = bytes.fromhex("6332706100110010800000aa00389b71")  # the C2PA manifest store's JUMBF type
+# What a scan records for c2pa_store() below (a manifest superbox with no claim, no signature): the bare c2pa
+# of presence detection, or c2pa:invalid once the optional extra validates it.
+CRAFTED_C2PA = "c2pa:invalid" if available() else "c2pa"
 
 
 def image(seed: int = 0, size: int = 40) -> np.ndarray:

@@ -50,9 +50,10 @@ def measure_file(
     """Read, decode and measure one file; failures become statuses, never exceptions.
 
     The file is read once (bounded, scanner.images.decode.read_file); its SHA-256 and what its metadata
-    declares (scanner.images.declared) are taken from the bytes read, also when they do not decode.
-    follow=False refuses a symbolic link in the path's last component; ``decoded`` is called once reading,
-    hashing and decoding are over (a time limit's clock stops there).
+    declares (scanner.images.declared; a C2PA manifest store validated from the same bytes when the optional
+    extra is installed) are taken from the bytes read, also when they do not decode. follow=False refuses a
+    symbolic link in the path's last component; ``decoded`` is called once reading, hashing, the metadata's
+    declarations (C2PA validation included) and decoding are over (a time limit's clock stops there).
     """
     name = os.fsdecode(path)
     digest = declared = ""
@@ -60,7 +61,7 @@ def measure_file(
         decode_point(name)
         data = read_file(path, max_bytes, follow=follow)
         digest = hashlib.sha256(data).hexdigest()
-        declared = declared_by(data)  # bounded, never raises
+        declared = declared_by(data, validate=True)  # bounded, never raises; a C2PA store validated with the extra
         image = decode_bytes(data, max_pixels)
     except UnusableImage as exc:
         return FileRecord(name, exc.status, exc.reason, exc.info, None, digest, declared)

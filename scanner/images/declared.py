@@ -9,15 +9,21 @@ text chunks that generator front ends write into PNG files (``parameters``,
 returns them as one string: the declarations joined with ';' in a fixed order
 (``c2pa;iptc:trainedAlgorithmicMedia;png-text:parameters``), '' when nothing.
 
-It is presence detection only: nothing here validates a C2PA signature, and
-nothing is followed out of the file (an XMP reference to another resource is text
-like any other). The scan is written for hostile input and bounded (``Budget``): at
+The scan itself is presence detection: ``c2pa`` says a manifest store is there.
+With validate=True (what a scan asks for) and the optional extra installed, the
+store is then validated by the official bindings (``scanner.images.c2pa_validation``)
+from the same bytes, and ``c2pa`` becomes ``c2pa:trusted``, ``c2pa:valid`` or
+``c2pa:invalid``, with the IPTC digital source type its actions assert as
+``iptc:VALUE`` (the same fact as XMP's, one token). Nothing is followed out of the
+file (an XMP reference to another resource is text like any other; the bindings
+never fetch). The scan is written for hostile input and bounded (``Budget``): at
 most MAX_METADATA_BYTES of segments or chunks looked into, MAX_SEGMENTS walked,
 MAX_INFLATED bytes out of zlib per chunk (never an unbounded decompress) and
 MAX_INFLATED_TOTAL per file, JUMBF boxes nested MAX_JUMBF_DEPTH deep and
 MAX_JUMBF_BOXES of them, and MAX_SECONDS of time. Whatever is malformed,
-truncated, huge or nested past a bound ends the scan with what was found so far;
-``declared`` never raises.
+truncated, huge or nested past a bound ends the scan with what was found so far
+(and a store found by a scan that ended so, or one over MAX_MANIFEST_BYTES, is not
+validated); ``declared`` never raises.
 """
 
 from __future__ import annotations
@@ -28,6 +34,9 @@ import time
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+
+from scanner.images import c2pa_validation
+from scanner.images.c2pa_validation import MAX_MANIFEST_BYTES
 
 MAX_METADATA_BYTES = 8 << 20  # bytes of the segments / chunks looked into, in all (those skipped cost none)
 MAX_SEGMENTS = 16384  # JPEG segments, PNG chunks, RIFF chunks walked (a 128 MiB PNG of 8 KiB IDAT chunks)
@@ -77,6 +86,7 @@ _GENERATOR_PATTERNS = tuple(
 # The fixed order of declarations in the column: kind, then the order of the lists above.
 _ORDER: dict[str, int] = {
     C2PA: 0,
+    **{token: 0 for token in c2pa_validation.TOKENS},  # a validated store: in the place of c2pa
     **{f"iptc:{v}": 1 + i for i, v in enumerate(IPTC_SYNTHETIC)},
     **{f"exif-software:{name}": 100 + i for i, (name, _) in enumerate(GENERATORS)},
     **{f"png-text:{k}": 200 + i for i, k in enumerate(PNG_TEXT_KEYWORDS)},
@@ -108,6 +118,7 @@ class Budget:
     inflated: int = MAX_INFLATED_TOTAL
     jumbf_boxes: int = MAX_JUMBF_BOXES
     seconds: float = MAX_SECONDS
+    c2pa_bytes: int = 0  # spent, not left: the bytes of the segments or chunks that may hold a manifest store
     _deadline: float = field(init=False, default=0.0)
 
     def __post_init__(self) -> None:
@@ -126,38 +137,62 @@ class Budget:
             raise _OutOfBudget
 
 
-def declared(data: bytes | bytearray | memoryview, budget: Budget | None = None) -> str:
+def declared(data: bytes | bytearray | memoryview, budget: Budget | None = None, *, validate: bool = False) -> str:
     """The declarations of a file's metadata, joined with ';' in a fixed order; '' when none. Never raises:
-    malformed or hostile metadata ends the scan with what was found before it."""
+    malformed or hostile metadata ends the scan with what was found before it.
+
+    validate=True: a C2PA manifest store found by a whole scan, of MAX_MANIFEST_BYTES at most, is validated
+    when the optional extra is installed (c2pa -> c2pa:trusted, c2pa:valid or c2pa:invalid); else it stays c2pa.
+    """
     found: set[str] = set()
+    budget = budget or Budget()
+    whole, mime = False, ""
     try:
         view = memoryview(data)
-        scan = _scanner_of(view)
+        scan, mime = _scanner_of(view)
         if scan is not None:
-            scan(view, found, budget or Budget())
+            scan(view, found, budget)
+        whole = True
     except Exception:  # hostile metadata is never the caller's problem: what was found before stands
         pass
+    if validate and whole and C2PA in found and budget.c2pa_bytes <= MAX_MANIFEST_BYTES:
+        _validated(data, mime, found)
     return ";".join(ordered(found))
 
 
+def _validated(data: bytes | bytearray | memoryview, mime: str, found: set[str]) -> None:
+    """c2pa in `found` replaced by the bindings' token, with the synthetic IPTC source types the manifest's
+    actions assert; unchanged when nothing could be validated."""
+    validation = c2pa_validation.validate(data, mime)
+    if validation is None:
+        return
+    found.discard(C2PA)
+    found.add(validation.token)
+    for term in validation.source_types:
+        value = _CANONICAL.get(term.lower())
+        if value is not None:
+            found.add(f"iptc:{value}")
+
+
 def ordered(declarations: Iterable[str]) -> list[str]:
-    """Declarations in the column's fixed order: c2pa, iptc:..., exif-software:..., png-text:..., each kind in
-    the order of its list here."""
+    """Declarations in the column's fixed order: c2pa (or c2pa:STATE), iptc:..., exif-software:...,
+    png-text:..., each kind in the order of its list here."""
     return sorted(set(declarations), key=lambda d: (_ORDER.get(d, 1000), d))
 
 
 _Scan = Callable[[memoryview, set[str], "Budget"], None]
 
 
-def _scanner_of(data: memoryview) -> _Scan | None:
+def _scanner_of(data: memoryview) -> tuple[_Scan | None, str]:
+    """The scan of the file's format, sniffed from its content (never its name), and its MIME type."""
     head = bytes(data[:12])
     if head[:2] == b"\xff\xd8":
-        return _jpeg
+        return _jpeg, "image/jpeg"
     if head[:8] == _PNG_SIGNATURE:
-        return _png
+        return _png, "image/png"
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return _webp
-    return None
+        return _webp, "image/webp"
+    return None, ""
 
 
 # --- JPEG --------------------------------------------------------------------------------
@@ -207,6 +242,7 @@ def _app11(payload: memoryview, found: set[str], budget: Budget) -> None:
     JUMBF box (whole in the first packet of each box; later packets repeat its head and carry on)."""
     if bytes(payload[:2]) != b"JP" or len(payload) < 16:
         return
+    budget.c2pa_bytes += len(payload)
     _jumbf(payload[8:], found, budget, 0)
 
 
@@ -308,6 +344,7 @@ def _png(data: memoryview, found: set[str], budget: Budget) -> None:
         body = data[pos + 8 : pos + 8 + length]
         if kind == b"caBX":
             found.add(C2PA)
+            budget.c2pa_bytes += length
         elif kind in (b"tEXt", b"zTXt", b"iTXt"):
             _png_text(kind, body, found, budget)
         elif kind == b"IEND":
@@ -371,6 +408,7 @@ def _webp(data: memoryview, found: set[str], budget: Budget) -> None:
             _xmp(body, found)
         elif kind == b"C2PA":
             found.add(C2PA)
+            budget.c2pa_bytes += length
         elif kind == b"EXIF":
             _exif(body[6:] if bytes(body[:6]) == b"Exif\0\0" else body, found)
         pos += 8 + length + (length & 1)

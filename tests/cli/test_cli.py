@@ -54,7 +54,7 @@ def test_features_table(tmp_path):
 def test_features_shows_what_a_file_declares(tmp_path):
     """A PNG with a generator's text chunk and a C2PA box: 'declared' in the table (a line of its own) and in
     --json; a file that declares nothing has no such line and null."""
-    from declared_files import c2pa_store, chunk, png, text_chunk, with_chunks
+    from declared_files import CRAFTED_C2PA, c2pa_store, chunk, png, text_chunk, with_chunks
 
     made = tmp_path / "made.png"
     made.write_bytes(with_chunks(png(), chunk(b"caBX", c2pa_store()), text_chunk("parameters", "a face")))
@@ -64,10 +64,10 @@ def test_features_shows_what_a_file_declares(tmp_path):
     assert table.exit_code == 0, table.output
     header, made_row, declared, plain_row = table.stdout.splitlines()
     assert made_row.split()[1] == "ok" and plain_row.split()[1] == "ok"
-    assert declared.split() == ["declared:", "c2pa;png-text:parameters"]
+    assert declared.split() == ["declared:", f"{CRAFTED_C2PA};png-text:parameters"]
     as_json = runner.invoke(app, ["features", "--json", "--planner", "estimate", str(made), str(plain)])
     rows = [json.loads(line) for line in as_json.stdout.splitlines()]
-    assert [r["declared"] for r in rows] == ["c2pa;png-text:parameters", None]
+    assert [r["declared"] for r in rows] == [f"{CRAFTED_C2PA};png-text:parameters", None]
 
 
 def test_version_and_usage_errors():

@@ -247,3 +247,68 @@ def test_ztxt_bomb_is_bounded():
     assert found == "'png-text:parameters'"
     assert shape == "True"
     assert int(peak_mib) < 600
+
+
+# --- C2PA validation, as declared() uses it (the bindings stand-in here; with them: test_c2pa_validation.py) -----
+
+
+@pytest.fixture
+def validations(monkeypatch):
+    """c2pa_validation.validate replaced: it records each call and answers what the test put in `answer`."""
+    from scanner.images import c2pa_validation
+
+    calls: list[str] = []
+    answer: list[object] = [c2pa_validation.Validation("c2pa:valid", ("trainedAlgorithmicMedia", "digitalCapture"))]
+
+    def validate(data, mime):
+        calls.append(mime)
+        return answer[0]
+
+    monkeypatch.setattr(c2pa_validation, "validate", validate)
+    return calls, answer
+
+
+def test_a_validated_store_replaces_c2pa(validations):
+    calls, answer = validations
+    data = with_segments(jpeg(), exif_app1("Midjourney"), app11(c2pa_store()))
+    assert declared(data) == "c2pa;exif-software:Midjourney" and calls == []  # presence only, unless asked
+    # The token in c2pa's place; of the source types the actions assert, the synthetic ones, as XMP's would be.
+    assert declared(data, validate=True) == "c2pa:valid;iptc:trainedAlgorithmicMedia;exif-software:Midjourney"
+    assert declared(with_chunks(png(), chunk(b"caBX", c2pa_store())), validate=True).startswith("c2pa:valid")
+    assert calls == ["image/jpeg", "image/png"]  # the format sniffed from the content
+    answer[0] = None  # nothing validated (the extra missing): the plain c2pa stays
+    assert declared(data, validate=True) == "c2pa;exif-software:Midjourney"
+    assert declared(jpeg(), validate=True) == "" and len(calls) == 3  # no store, no validation
+
+
+def test_stores_past_a_bound_are_not_validated(validations, monkeypatch):
+    """A store found by a scan that ran out of budget, or larger than MAX_MANIFEST_BYTES, keeps the plain c2pa."""
+    from scanner.images import declared as module
+
+    calls, _ = validations
+    many = with_segments(jpeg(), app11(c2pa_store()), segment(0xE2, b"") * (MAX_SEGMENTS + 1))
+    assert declared(many, validate=True) == "c2pa"
+    monkeypatch.setattr(module, "MAX_MANIFEST_BYTES", 40)
+    assert declared(with_chunks(png(), chunk(b"caBX", c2pa_store())), validate=True) == "c2pa"
+    assert calls == []
+
+
+def test_validation_runs_inside_the_file_time_limit(validations, tmp_path):
+    """measure_file validates before `decoded` is called: the executors' per-file clock (started before the
+    file is read, stopped by `decoded`) covers the native parser as it covers the decoder."""
+    import numpy as np
+
+    from scanner.features.measure import measure_file
+
+    events, _ = validations  # the validation's calls, in one list with the clock's stop and the measurement
+
+    class Extractor:
+        def from_bgr(self, pixels):
+            events.append("measured")
+            return np.zeros(6)
+
+    path = tmp_path / "made.jpg"
+    path.write_bytes(with_segments(jpeg(), app11(c2pa_store())))
+    record = measure_file(path, Extractor(), decoded=lambda: events.append("clock stopped"))
+    assert record.declared == "c2pa:valid;iptc:trainedAlgorithmicMedia"
+    assert events == ["image/jpeg", "clock stopped", "measured"]

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 from declared_files import (
+    CRAFTED_C2PA,
     app11,
     c2pa_store,
     chunk,
@@ -31,17 +32,19 @@ from scanner.run.executors.inline import InProcess
 from scanner.run.sweep import MeasureOptions, ScanOptions, scan
 from scanner.store.hdf5 import read_features
 
-# Each file, and what it declares ('' when nothing).
+# Each file, and what it declares ('' when nothing). The crafted manifest stores hold no claim: with the optional
+# extra c2pa:invalid, else c2pa (tests/images/test_c2pa_validation.py signs real ones).
+C2PA = CRAFTED_C2PA
 EXPECTED = {
-    "c2pa.jpg": "c2pa",
+    "c2pa.jpg": C2PA,
     "xmp.jpg": "iptc:trainedAlgorithmicMedia",
-    "both.jpg": "c2pa;exif-software:Midjourney",
+    "both.jpg": f"{C2PA};exif-software:Midjourney",
     "params.png": "png-text:parameters",
-    "comfy/cabx.png": "c2pa;png-text:workflow",
+    "comfy/cabx.png": f"{C2PA};png-text:workflow",
     "plain.png": "",
     "plain.jpg": "",
     "many-segments.jpg": "",  # 10^5 empty segments, then a c2pa box the bounded walk never reaches
-    "cut.jpg": "c2pa",  # the image data ends early: truncated, yet its declaration is recorded
+    "cut.jpg": C2PA,  # the image data ends early: truncated, yet its declaration is recorded
 }
 DECLARING = sorted(name for name, value in EXPECTED.items() if value and name != "cut.jpg")
 
@@ -113,11 +116,11 @@ def test_exports_info_classify_and_report(tree, tmp_path):
     info = invoke("info", store)
     assert info.exit_code == 0, info.output
     assert (
-        "declared:       6 files declare their making (c2pa 4, exif-software:Midjourney 1, "
+        f"declared:       6 files declare their making ({C2PA} 4, exif-software:Midjourney 1, "
         "iptc:trainedAlgorithmicMedia 1, png-text:parameters 1, png-text:workflow 1)"
     ) in info.output
     described = json.loads(invoke("info", store, "--json").stdout)
-    assert described["declared"]["files"] == 6 and described["declared"]["each"]["c2pa"] == 4
+    assert described["declared"]["files"] == 6 and described["declared"]["each"][C2PA] == 4
     # classify: with a threshold no score reaches, every usable file is judged real; the files that declare a
     # generator are named in one line, and their verdicts stay real.
     verdicts_csv = tmp_path / "v.csv"
@@ -125,7 +128,7 @@ def test_exports_info_classify_and_report(tree, tmp_path):
     assert classified.exit_code == 0, classified.output
     line = next(x for x in classified.output.splitlines() if "declare a generator" in x)
     assert line.startswith(
-        "5 files declare a generator (c2pa, iptc:trainedAlgorithmicMedia, exif-software:Midjourney, "
+        f"5 files declare a generator ({C2PA}, iptc:trainedAlgorithmicMedia, exif-software:Midjourney, "
         "png-text:parameters, png-text:workflow) but were judged real: "
     )
     named = line.split("judged real: ", 1)[1].split(", ")
@@ -141,5 +144,5 @@ def test_exports_info_classify_and_report(tree, tmp_path):
     assert made.exit_code == 0, made.output
     page = report.read_text(encoding="utf-8")
     assert 'id="declared-but-real">5 files declare a generator but were judged real' in page
-    assert '<td class="n" data-key="c2pa">4</td>' in page
+    assert f'<td class="n" data-key="{C2PA}">4</td>' in page
     assert page.count('<td class="declared">') == 3  # one per listed file
