@@ -26,10 +26,12 @@ __all__ = ["Extractor", "ExtractorSpec", "GreyImage", "build_extractor", "extrac
 
 def build_extractor(spec: ExtractorSpec) -> Extractor:
     """The extractor of `spec`, in this process (plans and buffers of its own; not thread-safe)."""
+    from scanner.core.allocator import keep_freed_memory
     from scanner.features.engine import SpectralExtractor
     from scanner.features.notice import install_compile_notice
 
     install_compile_notice()  # "compiling kernels, first run only", when numba does
+    keep_freed_memory()  # each image's buffers reuse the last one's pages (scanner.core.allocator)
     return SpectralExtractor(spec)
 
 
