@@ -66,8 +66,11 @@ def log_positive64_array(values, out):
 
 @nb.njit(inline="always", fastmath=_MATH, error_model="numpy")
 def _row_logs(r, g, b, factor, out):
-    """L_Y, L_Cb, L_Cr of one row of the half spectra (interleaved real, imaginary pairs) into out (3, Wh)."""
-    for j in range(out.shape[1]):
+    """L_Y, L_Cb, L_Cr of one row of the half spectra (interleaved real, imaginary pairs) into out (3, Wh),
+    C-contiguous. The moduli first, then the logarithms over the whole row in one flat loop, which
+    vectorises (one loop for both did not: about 1.2 times slower)."""
+    wh = out.shape[1]
+    for j in range(wh):
         rr = np.float64(r[2 * j])
         ri = np.float64(r[2 * j + 1])
         gr = np.float64(g[2 * j])
@@ -80,9 +83,12 @@ def _row_logs(r, g, b, factor, out):
         cbi = CB_R * ri + CB_G * gi + CB_B * bi
         crr = CR_R * rr + CR_G * gr + CR_B * br
         cri = CR_R * ri + CR_G * gi + CR_B * bi
-        out[0, j] = log_positive64(math.sqrt(yr * yr + yi * yi) * factor + LOG_FLOOR)
-        out[1, j] = log_positive64(math.sqrt(cbr * cbr + cbi * cbi) * factor + LOG_FLOOR)
-        out[2, j] = log_positive64(math.sqrt(crr * crr + cri * cri) * factor + LOG_FLOOR)
+        out[0, j] = math.sqrt(yr * yr + yi * yi) * factor + LOG_FLOOR
+        out[1, j] = math.sqrt(cbr * cbr + cbi * cbi) * factor + LOG_FLOOR
+        out[2, j] = math.sqrt(crr * crr + cri * cri) * factor + LOG_FLOOR
+    flat = out.reshape(3 * wh)
+    for k in range(3 * wh):
+        flat[k] = log_positive64(flat[k])
 
 
 @nb.njit(cache=True, nogil=True, fastmath=_MATH, error_model="numpy")
