@@ -83,7 +83,7 @@ class SpectralExtractor:
         transform = self.backend.transform(height, width)
         scale = transform.pixels.dtype.type(self.features.input_scale)
         image = np.ascontiguousarray(image)
-        flags = int(kernels.to_planar(image, transform.pixels, scale, red_index))
+        flags = int(kernels.to_planar(image, transform.rows, scale, red_index))
         if flags & 1:
             raise GreyImage("the three colour channels are identical (a grey image)")
         transform.execute()

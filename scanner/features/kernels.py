@@ -47,6 +47,9 @@ IDENTICAL_PAIRS = ((4, 0, 1), (5, 0, 2), (6, 1, 2))
 def to_planar(image: np.ndarray, out: np.ndarray, scale: Any, red_index: int) -> int:
     """Write a C-contiguous (H, W, 3) uint8 image into out[0..2] as scaled R, G, B planes.
 
+    out is C-contiguous, (3, H, S) with S >= W (a transform's ``rows``): the first W columns
+    of each row are written, the rest left as they are.
+
     red_index is 2 for OpenCV's BGR order, 0 for RGB. `scale` is a scalar of
     out's dtype, so that the product is formed in that precision (float64: the
     exact double of pixel * scale; float32: one float32 product, no double

@@ -121,7 +121,7 @@ class ResidualFeatures:
         acc = np.zeros((ACCUMULATORS, WINDOW * HALF))
         for first in range(0, windows, WINDOW_BATCH):
             count = min(WINDOW_BATCH, windows - first)
-            copy_windows(planes, tops, lefts, first, count, batch.pixels)
+            copy_windows(planes, tops, lefts, first, count, batch.rows)
             batch.execute()
             accumulate_spectra(batch.interleaved, count, acc)
         # The windows held the residuals x 255: |F|^2 / 32^2 of r is the sum / (K 32^2 255^2).

@@ -25,8 +25,9 @@ _MIX = np.array([[Y_R, Y_G, Y_B], [CB_R, CB_G, CB_B], [CR_R, CR_G, CR_B]])
 
 @nb.njit(cache=True, nogil=True, error_model="numpy")
 def copy_windows(planes, tops, lefts, first, count, out):
-    """Copy windows first .. first + count - 1 of the residual planes (3, H, W) into out (P, 32, 32):
-    planes 3k, 3k + 1, 3k + 2 of out are the R, G, B windows of the k-th."""
+    """Copy windows first .. first + count - 1 of the residual planes (3, H, W) into out (P, 32, S >= 32),
+    C-contiguous (a transform's ``rows``): planes 3k, 3k + 1, 3k + 2 of out are the R, G, B windows of
+    the k-th, in the first 32 columns of each row."""
     for k in range(count):
         top = tops[first + k]
         left = lefts[first + k]

@@ -34,6 +34,17 @@ def test_transform_matches_numpy_rfft2(name, precision, shape):
     np.testing.assert_array_equal(interleaved[..., 0 : 2 * (shape[1] // 2 + 1) : 2], t.spectrum.real)
 
 
+@pytest.mark.parametrize("precision", PRECISIONS)
+@pytest.mark.parametrize("name", available_backends())
+def test_rows_are_the_pixels_memory_contiguous(name, precision):
+    t = backend(name, precision).transform(9, 7)
+    assert t.rows.flags.c_contiguous and t.rows.shape[:2] == (3, 9) and t.rows.shape[2] >= 7
+    t.rows[:, :, :7] = np.arange(3 * 9 * 7).reshape(3, 9, 7)
+    np.testing.assert_array_equal(t.pixels, np.arange(3 * 9 * 7).reshape(3, 9, 7))
+    batch = backend(name, precision).batch(6, 32, 32)
+    assert batch.rows.flags.c_contiguous and np.shares_memory(batch.rows, batch.pixels)
+
+
 @pytest.mark.parametrize("width", [7, 8])
 def test_fftw_transform_is_in_place(width):
     t = backend("fftw").transform(9, width)

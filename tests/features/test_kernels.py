@@ -60,3 +60,14 @@ def test_to_planar_copies_scaled_planes_and_finds_the_flags(name, image, red_ind
     assert flags == expected_flags(np.asarray(rgb))
     for c in range(3):
         np.testing.assert_array_equal(out[c], rgb[..., c].astype(dtype) * scale)
+
+
+def test_to_planar_writes_the_first_columns_of_padded_rows_only():
+    """A transform's rows are padded (in-place FFTW); the copy fills the image's columns and no others."""
+    image = cases()[0][1]
+    height, width = image.shape[:2]
+    out = np.full((3, height, width + 3), -1.0, np.float32)
+    kernels.to_planar(np.ascontiguousarray(image), out, np.float32(1.0), 0)
+    for c in range(3):
+        np.testing.assert_array_equal(out[c, :, :width], image[..., c].astype(np.float32))
+    assert (out[:, :, width:] == -1.0).all()

@@ -80,6 +80,7 @@ class FFTWTransform(Transform):
         half = width // 2 + 1
         buffer = pyfftw.zeros_aligned((planes, height, 2 * half), dtype=dtype)
         self.pixels = buffer[:, :, :width]
+        self.rows = buffer
         self.spectrum = buffer.view(np.result_type(dtype, np.complex64))
         self.interleaved = buffer.reshape(-1)
         flags = (_FLAGS[effort], "FFTW_DESTROY_INPUT")
