@@ -31,6 +31,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from scanner.io import safeio
+
 TRUST_ANCHORS_VARIABLE = "SCANNER_C2PA_TRUST_ANCHORS"  # a PEM file of trust anchors: its certificates are trusted
 MAX_TRUST_ANCHORS_BYTES = 4 << 20  # of that file
 MAX_MANIFEST_BYTES = 8 << 20  # a manifest store larger than this (its boxes or chunks, in all) is not validated
@@ -178,10 +180,12 @@ def _trust_anchors() -> str | None:
     path = os.environ.get(TRUST_ANCHORS_VARIABLE)
     if not path:
         return None
-    with open(path, "rb") as handle:
-        text = handle.read(MAX_TRUST_ANCHORS_BYTES + 1)
-    if len(text) > MAX_TRUST_ANCHORS_BYTES:
-        raise ValueError(f"names a file over {MAX_TRUST_ANCHORS_BYTES >> 20} MiB: {path}")
+    try:  # a regular file only (never a FIFO or a device), bounded
+        text = bytes(safeio.read_bounded(path, MAX_TRUST_ANCHORS_BYTES))
+    except safeio.TooManyBytes:
+        raise ValueError(f"names a file over {MAX_TRUST_ANCHORS_BYTES >> 20} MiB: {path}") from None
+    except safeio.NotRegularFile as exc:
+        raise ValueError(f"names {safeio.not_regular(exc.kind)}: {path}") from None
     if b"-----BEGIN CERTIFICATE-----" not in text:
         raise ValueError(f"names a file with no PEM certificate: {path}")
     return text.decode("ascii", "replace")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import socket
 import threading
 from collections.abc import Iterator
@@ -89,6 +90,9 @@ def test_the_trust_list_makes_a_manifest_trusted(certificates, tmp_path):
     not_pem.write_text("no certificate here")
     assert features(str(not_pem)) == ["c2pa", "c2pa"]  # nothing validated, rather than trust silently dropped
     assert features(str(tmp_path / "missing.pem")) == ["c2pa", "c2pa"]
+    fifo = tmp_path / "anchors.fifo"
+    os.mkfifo(fifo)  # never opened: a reader of a FIFO with no writer would wait forever
+    assert features(str(fifo)) == ["c2pa", "c2pa"]
 
 
 # --- nothing is followed out of a file ----------------------------------------------------------
