@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The standard benchmark matrix: 256x256 and 1024x1024, JPEG and PNG, log and modulus,
-# each timed with 1 and all usable cores (benchmarks/harness.py), written as a
+# each timed with 1 and all usable cores (benchmarks/harness.py), then the cost of each feature set
+# (benchmarks/feature_sets.py), written as a
 # Markdown page under benchmarks/results/ named by date and host, with the machine described.
 #
-#   ./bench.sh                  # the whole matrix (under ~10 minutes on 2 cores)
+#   ./bench.sh                  # the whole matrix (about 20 minutes on 2 cores)
 #   REPEATS=5 ./bench.sh        # more timed passes per stage
 #   PYTHON=/path/to/python ./bench.sh
 #
@@ -34,4 +35,6 @@ for size in 256 1024; do
 done
 
 "$PYTHON" benchmarks/results_table.py "$reports" --command "./bench.sh (REPEATS=$REPEATS)" >"$page"
+echo "bench.sh: the feature sets' costs" >&2
+"$PYTHON" benchmarks/feature_sets.py --sizes 256,1024 --repeats "$REPEATS" --markdown >>"$page"
 echo "bench.sh: wrote $page" >&2

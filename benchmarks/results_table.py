@@ -4,7 +4,8 @@ Run:  .venv/bin/python benchmarks/results_table.py REPORTS.jsonl > benchmarks/re
 
 Prints the machine description (from the first report), one table row per configuration
 (throughput of every stage, the target ratios, worker scaling, peak memory), the per-piece
-breakdown of the feature step, and every target with its verdict and what holds it back.
+breakdown of the feature step, and every target with its verdict and what holds it back (judged
+again from the figures by benchmarks/harness.py's rules, so an older run's reports read by today's).
 """
 
 from __future__ import annotations
@@ -105,6 +106,10 @@ def main() -> None:
         reports = [json.loads(line) for line in handle if line.strip()]
     if not reports:
         raise SystemExit(f"no reports in {args.reports}")
+    from harness import judge_targets  # beside this file: the targets as they stand today
+
+    for report in reports:
+        report["targets"] = judge_targets(report)
     print(page(reports, args.command), end="")
 
 
