@@ -287,9 +287,9 @@ def judge_targets(data: dict[str, Any]) -> list[dict[str, Any]]:
             {"target": name, "value": value, "goal": goal, "met": met, "held_back_by": "" if met else held_back_by}
         )
 
-    if config["spectrum"] != "log" or config.get("precision", "single") != "single":
-        return targets
     size, jpeg = config["size"], config["format"] == "jpeg"
+    if config["spectrum"] != "log" or config.get("precision", "single") != "single" or size not in TARGET_OVER_FLOOR:
+        return targets  # the targets are stated for 256 and 1024 px, log mode, single precision
     if size == TARGET_AUTHORS_SIZE and jpeg:
         add(
             f"decode + features >= {TARGET_AUTHORS_OVER_OURS:g}x faster than the authors' pipeline",
