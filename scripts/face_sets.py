@@ -17,7 +17,7 @@ from pathlib import Path
 
 import cv2
 
-from scanner.core.featuresets import PAPER
+from scanner.core.featuresets import FEATURE_SETS, PAPER
 from scanner.core.schema import Measurement
 from scanner.detect.samples import Samples
 from scanner.io.walk import Walk
@@ -100,14 +100,21 @@ def matched(stores: dict[str, dict[str, Path]], sets=SETS) -> dict[str, Path]:
     return {name: stores[variant(MATCHED_QUALITY[name])][name] for name in sets}
 
 
-def paper_samples(samples: Samples) -> Samples:
-    """The paper's six of an extended set's samples: its first six columns, as a paper-set sample."""
+def columns_of(samples: Samples, feature_set: str) -> Samples:
+    """The columns of a narrower feature set from a wider set's samples: its first ones (the extended set's 69
+    lead the residual set's 131, the paper's six lead both), bit for bit what a scan with that set gives."""
     m = samples.measurement
-    width = len(PAPER.names)
+    wanted = FEATURE_SETS[feature_set]
+    assert FEATURE_SETS[m.feature_set].names[: wanted.width] == wanted.names, "not a narrower set of these samples"
     return Samples(
         samples.paths,
         samples.status,
-        samples.features[:, :width],
+        samples.features[:, : wanted.width],
         samples.labels,
-        Measurement(PAPER.name, m.spectrum, m.precision),
+        Measurement(wanted.name, m.spectrum, m.precision),
     )
+
+
+def paper_samples(samples: Samples) -> Samples:
+    """The paper's six of an extended or residual set's samples: its first six columns, as a paper-set sample."""
+    return columns_of(samples, PAPER.name)

@@ -1,6 +1,7 @@
-"""Rebuild the bundled models, scanner/models/default.h5 and scanner/models/paper.h5, exactly.
+"""Rebuild the bundled models, scanner/models/default.h5, residual.h5 and paper.h5, exactly.
 
-    python scripts/train_default_model.py [--faces DIR] [--out PATH] [--paper-out PATH]
+    python scripts/train_default_model.py [--faces DIR] [--out PATH] [--residual-out PATH] [--paper-out PATH]
+                                          [--keep DIR]
 
 default.h5, the default model (stores of the extended feature set): a
 logistic regression on the standardised extended features of every image of
@@ -8,6 +9,13 @@ every shared set, each set at matched compression (both classes re-encoded
 once with OpenCV's JPEG encoder, 4:2:0, below the lowest quality already
 present: scripts/face_sets.py MATCHED_QUALITY), the sets weighted equally (each
 set's rows together weigh as much as another's, whatever their number).
+
+residual.h5 (stores of the residual set): the same recipe on the residual set's
+131 features of the same images (the same C = 1: EVALUATION.md's calibration
+table found no smaller C better for that set).
+
+The images are measured once, in the residual set: its first 69 columns are the
+extended set's and its first six the paper's, bit for bit.
 
 paper.h5 (stores of the paper's set): the paper's SVM (RBF, C=1,
 gamma='scale', no feature scaling) on the six features of every image of
@@ -18,7 +26,9 @@ Re-encoding both classes one way keeps a model from learning the encoder: as
 found, ffhq-tpdne-128's reals are PNG and its fakes JPEG, and a model trained on
 that separates PNG from JPEG, not real from generated (see EVALUATION.md).
 
-Images are re-encoded into a temporary directory that is removed afterwards;
+Images are re-encoded into a temporary directory that is removed afterwards
+(--keep DIR: kept there, and the stores there, from this script or from
+scripts/evaluation.py --keep, used again instead of measuring anew);
 nothing is written into the repository but the models. The script prints each
 model's SHA-256: the same library versions on the same CPU give the same bytes.
 """
@@ -32,9 +42,18 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from face_sets import FACES, MATCHED_QUALITY, REENCODE_QUALITY, SETS, build_stores, paper_samples, variant
+from face_sets import (
+    FACES,
+    MATCHED_QUALITY,
+    REENCODE_QUALITY,
+    SETS,
+    build_stores,
+    columns_of,
+    paper_samples,
+    variant,
+)
 
-from scanner.core.featuresets import EXTENDED
+from scanner.core.featuresets import RESIDUAL
 from scanner.detect.fit import fit_classifier, fit_svm
 from scanner.detect.model import Model, bundled_model_path
 from scanner.detect.samples import Samples, samples_of
@@ -44,12 +63,20 @@ PAPER_TRAINING_SETS = ("stargan-celeba-128", "ffhq-tpdne-128")
 PAPER_VARIANT = variant(REENCODE_QUALITY)
 QUALITIES = tuple(sorted(set(MATCHED_QUALITY.values()), reverse=True))
 
+
+def _recipe_label(feature_set: str) -> str:
+    return (
+        f"a logistic regression (L2, C = 1) on the standardised {feature_set} features of every image of "
+        "every shared set at matched compression (both classes re-encoded once, quality 90 for "
+        "stargan-celeba-128 and ffhq-stylegan-1024, 70 for ffhq-tpdne-128, 4:2:0), the sets weighted equally"
+    )
+
+
 DEFAULT_RECIPE = {
     "variant": lambda name: variant(MATCHED_QUALITY[name]),  # the version of each set it is trained on
     "loso": "matched",  # the leave-one-set-out rows of EVALUATION.md that measure it
-    "label": "a logistic regression (L2, C = 1) on the standardised extended features of every image of "
-    "every shared set at matched compression (both classes re-encoded once, quality 90 for "
-    "stargan-celeba-128 and ffhq-stylegan-1024, 70 for ffhq-tpdne-128, 4:2:0), the sets weighted equally",
+    "label": _recipe_label("extended"),
+    "residual_label": _recipe_label("residual"),  # residual.h5: the same recipe on the residual set
 }
 
 
@@ -60,7 +87,8 @@ def set_weights(counts: list[int]) -> np.ndarray:
 
 
 def default_model(train_sets: dict[str, Samples]) -> Model:
-    """The default model: the standardised logistic regression on the extended features, sets weighted equally."""
+    """The default model's recipe: the standardised logistic regression, sets weighted equally, on the features
+    of the samples' set (extended: default.h5; residual: residual.h5)."""
     names = list(train_sets)
     parts = [train_sets[name] for name in names]
     x = np.concatenate([s.features[s.labelled] for s in parts])
@@ -128,17 +156,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--faces", type=Path, default=FACES, help="the shared face sets (SET/real, SET/fake)")
     parser.add_argument("--out", type=Path, default=bundled_model_path("extended"), help="default model to write")
+    parser.add_argument(
+        "--residual-out", type=Path, default=bundled_model_path("residual"), help="residual-set model to write"
+    )
     parser.add_argument("--paper-out", type=Path, default=bundled_model_path("paper"), help="paper-set model to write")
+    parser.add_argument("--keep", type=Path, help="keep the feature stores and re-encoded images in this directory")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="scanner-default-model-") as work:
-        stores = build_stores(Path(work), args.faces, feature_set=EXTENDED.name, qualities=QUALITIES)
+        stores = build_stores(args.keep or Path(work), args.faces, feature_set=RESIDUAL.name, qualities=QUALITIES)
         data = {v: {name: samples_of([read_features(p)]) for name, p in by_set.items()} for v, by_set in stores.items()}
-        models = {
-            args.out: default_model({name: data[DEFAULT_RECIPE["variant"](name)][name] for name in SETS}),
-            args.paper_out: paper_model(
-                {name: paper_samples(data[PAPER_VARIANT][name]) for name in PAPER_TRAINING_SETS}
-            ),
-        }
+    matched = {name: data[DEFAULT_RECIPE["variant"](name)][name] for name in SETS}
+    models = {
+        args.out: default_model({name: columns_of(s, "extended") for name, s in matched.items()}),
+        args.residual_out: default_model(matched),
+        args.paper_out: paper_model({name: paper_samples(data[PAPER_VARIANT][name]) for name in PAPER_TRAINING_SETS}),
+    }
     for path, model in models.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         model.save(path)

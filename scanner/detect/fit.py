@@ -59,8 +59,9 @@ DETECTOR_DEFAULTS: dict[str, DetectorDefaults] = {
     # the six on both large shared sets at matched compression (the SVM on one of them); a mixture in 69
     # dimensions has too many parameters for a collection's worth of rows: 6 principal components.
     "extended": DetectorDefaults(method="logistic", standardise_svm=True, gmm_components=6),
-    # 131 features: as the extended set. C = 0.1 or 0.01 did not help with 10 or 20 labelled images per class
-    # on the two large shared sets, and cost accuracy with more (docs/method.md, the residual set's figures).
+    # 131 features: as the extended set, C = 1 (train's default for every set). No C from 0.01 to 10 did better
+    # on the two large shared sets: within noise with 10 or 20 labelled images per class, lower with the
+    # whole training half (docs/method.md, the residual set's figures).
     "residual": DetectorDefaults(method="logistic", standardise_svm=True, gmm_components=6),
 }
 assert set(DETECTOR_DEFAULTS) == set(FEATURE_SETS)

@@ -43,8 +43,8 @@ SCHEMA_VERSION = 2
 READABLE_SCHEMAS = (1, 2)  # schema 1 lacks feature_set and precision: the paper's set, double precision
 DEFAULT_MODEL_FILE = "default.h5"
 # The bundled model of each feature set: classify uses the one of its features' set.
-BUNDLED_MODEL_FILES = {"extended": DEFAULT_MODEL_FILE, "paper": "paper.h5"}
-BUNDLED_PREFIX = "bundled:"  # a bundled model's source: 'bundled:extended', 'bundled:paper'
+BUNDLED_MODEL_FILES = {"extended": DEFAULT_MODEL_FILE, "paper": "paper.h5", "residual": "residual.h5"}
+BUNDLED_PREFIX = "bundled:"  # a bundled model's source: 'bundled:extended', 'bundled:paper', 'bundled:residual'
 DEFAULT_FEATURE_SET = next(name for name, file in BUNDLED_MODEL_FILES.items() if file == DEFAULT_MODEL_FILE)
 
 
@@ -58,8 +58,9 @@ class Model:
     provenance: dict[str, Any] = field(default_factory=dict)
     standardisation: Standardisation | None = None  # applied after scaling
     projection: Projection | None = None  # applied after standardisation
-    # Where the model was read from: 'bundled:extended', 'bundled:paper' or a model file's absolute path
-    # ('' for a model made in this process), and the SHA-256 of that file's bytes. Neither is saved.
+    # Where the model was read from: 'bundled:' and its feature set ('bundled:extended', 'bundled:paper',
+    # 'bundled:residual') or a model file's absolute path ('' for a model made in this process), and the
+    # SHA-256 of that file's bytes. Neither is saved.
     source: str = ""
     sha256: str = ""
 
@@ -180,7 +181,7 @@ def default_model_path() -> Path:
 
 def bundled_model_path(feature_set: str) -> Path:
     """The bundled model of a feature set (the default model is the extended set's); ModelError for a set
-    with none bundled (the residual set)."""
+    with none bundled (every set has one now; the check stays for a set declared later)."""
     if feature_set not in BUNDLED_MODEL_FILES:
         raise ModelError(
             f"no model is bundled for the {feature_set} feature set; train one (scanner train) and give it with --model"

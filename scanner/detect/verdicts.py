@@ -117,10 +117,10 @@ UNCALIBRATED_WARNING = (
 class Provenance:
     """What produced a set of verdicts: the model, the threshold and how it was set, the scanner's version."""
 
-    model: str  # 'bundled:extended', 'bundled:paper', a model file's absolute path, or 'unsupervised'
+    model: str  # 'bundled:' + a feature set (extended, paper, residual), a model file's path, or 'unsupervised'
     model_sha256: str  # of the model file's bytes ('' for a mixture fitted on the batch)
     method: str  # gmm, svm, logistic
-    feature_set: str  # paper, extended
+    feature_set: str  # paper, extended, residual
     threshold: float
     threshold_set_by: str  # 'default' (the model's own boundary, 0), '--threshold' or '--fpr'
     target_fpr: float = math.nan  # with --fpr: the false-positive rate asked for

@@ -11,7 +11,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from scanner.core.errors import DetectorError, ModelError
-from scanner.core.featuresets import EXTENDED, FEATURE_SETS, PAPER
+from scanner.core.featuresets import EXTENDED, FEATURE_SETS, PAPER, RESIDUAL
 from scanner.core.schema import Measurement, make_table
 from scanner.detect.decisions import LogisticDecision, Projection, Standardisation
 from scanner.detect.fit import DETECTOR_DEFAULTS, fit_classifier, fit_gmm, fit_gmm_on
@@ -211,6 +211,11 @@ def test_classify_uses_the_bundled_model_of_the_stores_set():
     paper = classify(samples_of([make_table([f"/p/{i}.png" for i in range(len(paper_x))], paper_x)]))
     assert "SVM on log-spectrum features" in paper.model
     np.testing.assert_array_equal(paper.score, bundled_model("paper").score(paper_x))
+    wide_x, wide_fake = wide_clusters(20, 20, seed=11, width=RESIDUAL.width)
+    paths = [f"/data/{'fake' if f else 'real'}/{i}.png" for i, f in enumerate(wide_fake)]
+    residual = classify(samples_of([make_table(paths, wide_x, measurement=Measurement(feature_set="residual"))]))
+    assert "logistic regression" in residual.model and "residual set" in residual.model
+    np.testing.assert_array_equal(residual.score, bundled_model("residual").score(wide_x))
 
 
 def test_bundled_models():
@@ -222,6 +227,23 @@ def test_bundled_models():
     assert paper.measurement.feature_set == PAPER.name and paper.method == "svm" and paper.standardisation is None
     scores = default.score(np.vstack([np.zeros(EXTENDED.width), np.full(EXTENDED.width, np.nan)]))
     assert np.isfinite(scores[0]) and np.isnan(scores[1])
+    residual = bundled_model("residual")  # the default model's recipe and images, on the residual set's 131
+    assert residual.measurement.feature_set == RESIDUAL.name and residual.method == "logistic"
+    assert residual.standardisation is not None and residual.scaling is None and residual.projection is None
+    assert residual.provenance["C"] == 1.0 and residual.provenance["trained_on"] == default.provenance["trained_on"]
+    assert (residual.provenance["real"], residual.provenance["fake"]) == (
+        default.provenance["real"],
+        default.provenance["fake"],
+    )
+    scores = residual.score(np.vstack([np.zeros(RESIDUAL.width), np.full(RESIDUAL.width, np.nan)]))
+    assert np.isfinite(scores[0]) and np.isnan(scores[1])
+
+
+def test_every_feature_set_has_its_bundled_model():
+    for name in FEATURE_SETS:
+        model = bundled_model(name)
+        assert model.source == f"bundled:{name}" and model.measurement.feature_set == name
+        assert model.measurement.feature_names == FEATURE_SETS[name].names
 
 
 def test_a_paper_model_refuses_extended_features_and_says_what_to_do():

@@ -313,6 +313,9 @@ def test_a_loaded_model_knows_its_file_and_its_sha256(tmp_path, monkeypatch):
     paper = bundled_model("paper")
     assert paper.source == "bundled:paper"
     assert paper.sha256 == hashlib.sha256(bundled_model_path("paper").read_bytes()).hexdigest()
+    residual = bundled_model("residual")
+    assert residual.source == "bundled:residual"
+    assert residual.sha256 == hashlib.sha256(bundled_model_path("residual").read_bytes()).hexdigest()
     paper.save(tmp_path / "copy.h5")
     monkeypatch.chdir(tmp_path)
     copy = load_model("copy.h5")  # the path as given, made absolute

@@ -7,6 +7,7 @@ tolerances the extended set is held to.
 """
 
 import csv
+import hashlib
 import json
 import math
 
@@ -18,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scanner.core.featuresets import EXTENDED, FEATURE_SETS, RESIDUAL, RESIDUAL_PEAKS, get_feature_set
-from scanner.detect.model import load_model
+from scanner.detect.model import bundled_model, bundled_model_path, load_model
 from scanner.features.backends.base import available_backends
 from scanner.features.extract import make_extractor
 from scanner.features.reference import (
@@ -305,11 +306,20 @@ def test_features_scan_train_classify_with_the_residual_set(tmp_path):
         expected = reference_residual_features(images[name, label])
         np.testing.assert_allclose(table.features[i], expected, rtol=1e-6, atol=1e-12)
 
-    # No model is bundled for the set: classify says so on one line, with its exit code.
-    result = invoke("classify", store, "--out", tmp_path / "verdicts.csv")
-    assert result.exit_code == 2
-    assert "no model is bundled for the residual feature set" in result.output
-    assert "Traceback" not in result.output
+    # Without --model, classify uses the set's bundled model, says so, and warns once that it is uncalibrated.
+    result = invoke("classify", store, "--out", tmp_path / "bundled.csv")
+    assert result.exit_code == 0, result.output
+    described = "bundled default (logistic regression on log-spectrum features (residual set), standardised)"
+    assert described in result.output
+    assert result.stderr.count("warning: the bundled model is not calibrated on this collection") == 1
+    with open(tmp_path / "bundled.csv", newline="") as f:
+        bundled = {r["path"]: r for r in csv.DictReader(f)}
+    expected = bundled_model("residual").predict(table.features)
+    assert [bundled[p]["verdict"] for p in table.path] == list(expected)
+    digest = hashlib.sha256(bundled_model_path("residual").read_bytes()).hexdigest()
+    for r in bundled.values():
+        assert (r["model"], r["model_sha256"], r["feature_set"]) == ("bundled:residual", digest, "residual")
+        assert (r["method"], r["threshold_set_by"]) == ("logistic", "default")
 
     model = tmp_path / "model.h5"
     result = invoke("train", store, "--out", model)
