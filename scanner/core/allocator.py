@@ -12,9 +12,12 @@ a few MB more resident memory.
 
 ``keep_freed_memory()`` applies the settings once per process; building an extractor
 (scanner.features.extract.build_extractor) calls it, so every process that measures
-(the scan's workers, Dask tasks, ``scanner features``, ``scanner bench``) runs alike.
-Elsewhere than glibc it does nothing; ``SCANNER_MALLOC=default`` in the environment
-leaves malloc as it is (for a program that embeds scanner and tunes its own).
+(the scan's workers, Dask workers, ``scanner features``, ``scanner bench``) runs alike.
+It also undoes what Dask's nanny starts its workers with, MALLOC_TRIM_THRESHOLD_=65536
+(give memory back at once), which made every decoded image a fresh mapping there.
+Elsewhere than glibc it does nothing, and it leaves malloc as it is when the environment
+says how it should be: ``SCANNER_MALLOC=default`` (for a program that embeds scanner and
+tunes its own) or a MALLOC_MMAP_THRESHOLD_ of the user's.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ def keep_freed_memory() -> bool:
     if _applied == os.getpid():
         return True
     if not sys.platform.startswith("linux") or os.environ.get(ENVIRONMENT_VARIABLE, "") == "default":
+        return False
+    if "MALLOC_MMAP_THRESHOLD_" in os.environ:  # the user's own setting
         return False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")

@@ -48,6 +48,7 @@ def test_freed_image_buffers_are_reused_without_page_faults():
     assert not untuned["applied"]
     # glibc's default hands the freed blocks back and faults them in again: this is what the settings remove.
     assert min(untuned["faults"]) > 500
+    assert not run({"MALLOC_MMAP_THRESHOLD_": str(128 << 10)})["applied"]  # the user's own setting stands
 
 
 @glibc

@@ -106,36 +106,6 @@ def _node_local_caches() -> None:
             os.environ["NUMBA_CACHE_DIR"] = os.path.join(local, "numba")
 
 
-_malloc_ready = False
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
-
-
-def _malloc_as_elsewhere() -> None:
-    """Undo the nanny's MALLOC_TRIM_THRESHOLD_, once per worker process (glibc only).
-
-    Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536 (to give memory back to
-    the system), which also turns off glibc's adaptive mmap threshold: every decoded image
-    is then mapped and unmapped anew, about 160 page faults and 1 ms of CPU per 256x256
-    image (40 % more than the same work in the local pool). Our workers hold a bounded
-    working set, so they take the thresholds the adaptive scheme reaches: mmap above
-    32 MiB, trim above 64 MiB. A MALLOC_MMAP_THRESHOLD_ set by the user is left alone.
-    """
-    global _malloc_ready
-    if _malloc_ready:
-        return
-    _malloc_ready = True
-    if "MALLOC_TRIM_THRESHOLD_" not in os.environ or "MALLOC_MMAP_THRESHOLD_" in os.environ:
-        return
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20)
-        libc.mallopt(_M_TRIM_THRESHOLD, 64 << 20)
-    except (OSError, AttributeError):  # not glibc
-        return
-
-
 _threads = threading.local()
 
 
@@ -147,7 +117,6 @@ def _extractor(spec: MeasureSpec) -> Any:
     key = repr(spec.extractor)
     if key not in cache:
         _node_local_caches()
-        _malloc_as_elsewhere()
         cache[key] = build_extractor(spec.extractor)
     return cache[key]
 
