@@ -261,8 +261,11 @@ def test_an_early_ctrl_c_on_a_local_cluster_ends_in_one_line(tmp_path, after):
     # handler (a busy machine, 0.3 s), which ends the process by the default action, silently
     assert process.returncode in (130, 1, -signal.SIGINT), err.decode()
     assert len(err.decode().strip().splitlines()) <= 1, err.decode()
-    if process.returncode == -signal.SIGINT:
-        assert not err and not (tmp_path / "s.h5").exists()
+    if process.returncode == -signal.SIGINT and not err:
+        assert not (tmp_path / "s.h5").exists()
+    # Seen once in CI under load: "interrupted" on stderr, then the process ended by SIGINT itself (a
+    # KeyboardInterrupt that left the interpreter during shut-down): still one line, and a shell's 130.
+    assert process.returncode != -signal.SIGINT or err.decode().strip() in ("", "interrupted"), err.decode()
 
 
 # --- tasks sized for the cluster ---------------------------------------------------------------------
