@@ -79,7 +79,9 @@ class TreeMemorySampler:
 
 
 def peak_rss_mb() -> dict[str, float]:
-    """Peak resident memory so far: this process, and the largest finished child."""
+    """Peak resident memory so far: this process, and the largest finished child. On Linux a child's figure is
+    at least the RSS of the process it was forked from (the kernel keeps the peak across fork and exec);
+    /proc/PID/status's VmHWM is a process's own."""
     to_mb = 1 / 1024 if sys.platform != "darwin" else 1 / 2**20
     return {
         "self_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * to_mb,
