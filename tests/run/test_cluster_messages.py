@@ -127,3 +127,41 @@ def _parts(out):
 def _counts(line):
     numbers = [int(word.rstrip(",")) for word in line.split() if word.rstrip(",").isdigit()]
     return numbers[0], numbers[1]
+
+
+_UNRETRIEVED = """
+import asyncio, gc, sys
+from distributed.client import AllExit
+from scanner.run.executors import dask as dask_executor
+
+if sys.argv[1] == "quiet":
+    dask_executor._quiet_dask_logs()
+
+
+async def wait():  # as Client._gather's own `wait` task ends when every worker is gone
+    raise AllExit()
+
+
+async def main():
+    task = asyncio.ensure_future(wait())
+    await asyncio.sleep(0.01)
+    del task  # nobody asks for its exception: a result() that timed out has left
+
+
+asyncio.run(main())
+gc.collect()
+"""
+
+
+@pytest.mark.parametrize("mode", ["as dask leaves it", "quiet"])
+def test_an_exception_of_a_task_dask_left_behind_prints_nothing(mode):
+    """Seen in CI: a cluster that lost every worker ended the scan with its one line, after asyncio's
+    "Task exception was never retrieved" and a traceback of distributed.client.AllExit. Client._gather
+    leaves a task per future behind when future.result(timeout=...) gives up, and asyncio logs its
+    exception when the task is collected; the scan's user gets nothing of that."""
+    done = subprocess.run([sys.executable, "-c", _UNRETRIEVED, mode], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    if mode == "quiet":
+        assert done.stderr == ""
+    else:  # the fault, reproduced
+        assert "Task exception was never retrieved" in done.stderr and "AllExit" in done.stderr

@@ -135,11 +135,16 @@ def no_workers_seconds() -> float:
 
 def _quiet_dask_logs() -> None:
     """Dask's own log lines (a closed connection, with its traceback) are not for the scan's user: the
-    scan says what went wrong in one line. With the scan's messages at debug level they are shown."""
+    scan says what went wrong in one line. With the scan's messages at debug level they are shown.
+
+    asyncio's too: the scan runs no event loop of its own, only the Dask client's, whose
+    Client._gather leaves a task per future behind when future.result(timeout=...) gives up; once
+    every worker is gone that task ends in AllExit, and asyncio logs "Task exception was never
+    retrieved" with its traceback when the task is collected."""
     if logging.getLogger("scanner").isEnabledFor(logging.DEBUG):
         return
-    for name in ["distributed", *list(logging.root.manager.loggerDict)]:
-        if name == "distributed" or name.startswith("distributed."):  # Dask sets levels on some of its loggers
+    for name in ["distributed", "asyncio", *list(logging.root.manager.loggerDict)]:
+        if name in ("distributed", "asyncio") or name.startswith("distributed."):  # Dask sets some levels
             logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
