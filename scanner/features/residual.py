@@ -14,8 +14,10 @@ With x_c the channel / 255 (c = R, G, B), as docs/method.md defines them:
 An image with no whole window (a side under 32 px) has NaN for these 62 (a detector cannot judge
 it, as with the extended set's empty radial bins on images under about 23 px).
 
-How: one medianBlur of the three channels; the windows' residuals written, 32 windows at a time,
-into a batch transform of the extractor's backend (96 planes of 32 x 32, one plan per precision);
+How: one medianBlur of each channel; the windows' residuals written, 32 windows at a time, into a
+batch transform of the extractor's backend (96 planes of 32 x 32, one plan per precision): straight
+from the uint8 planes when the windows do not overlap (stride 32), else copied from float residual
+planes computed once;
 the numba kernels of scanner.features.residual_kernels sum the powers and cross spectra over the
 half spectra in float64 and turn the sums into the features.
 """
@@ -38,6 +40,7 @@ from scanner.features.residual_kernels import (
     accumulate_spectra,
     copy_windows,
     residual_features,
+    residual_windows,
 )
 from scanner.features.spec import Picture
 
@@ -112,16 +115,25 @@ class ResidualFeatures:
             out[:] = np.nan
             return
         batch = picture.backend.batch(3 * WINDOW_BATCH, WINDOW, WINDOW)
-        planes = self._planes.get_or_make(height, width, lambda h, w: _planes_buffer(h, w, batch.pixels.dtype))
         channels = cv2.split(image)  # contiguous planes: medianBlur and the subtraction vectorise
-        # R, G, B residuals in 0..255 units: integers, exact in either precision.
-        for c, source in enumerate((picture.red_index, 1, 2 - picture.red_index)):
-            channel = channels[source]
-            np.subtract(channel, cv2.medianBlur(channel, 3), out=planes[c, :, :width], dtype=planes.dtype)
+        rgb = [channels[source] for source in (picture.red_index, 1, 2 - picture.red_index)]
+        medians = [cv2.medianBlur(channel, 3) for channel in rgb]
+        # R, G, B residuals in 0..255 units: integers, exact in either precision. Windows that overlap
+        # (stride 16) read each pixel up to four times: the residual planes are made once and copied from;
+        # others (stride 32) are written straight from the uint8 planes, with no float planes at all.
+        overlapping = window_stride(height, width) < WINDOW
+        if overlapping:
+            planes = self._planes.get_or_make(height, width, lambda h, w: _planes_buffer(h, w, batch.pixels.dtype))
+            for c in range(3):
+                np.subtract(rgb[c], medians[c], out=planes[c, :, :width], dtype=planes.dtype)
         acc = np.zeros((ACCUMULATORS, WINDOW * HALF))
         for first in range(0, windows, WINDOW_BATCH):
             count = min(WINDOW_BATCH, windows - first)
-            copy_windows(planes, tops, lefts, first, count, batch.rows)
+            if overlapping:
+                copy_windows(planes, tops, lefts, first, count, batch.rows)
+            else:
+                for c in range(3):
+                    residual_windows(rgb[c], medians[c], c, tops, lefts, first, count, batch.rows)
             batch.execute()
             accumulate_spectra(batch.interleaved, count, acc)
         # The windows held the residuals x 255: |F|^2 / 32^2 of r is the sum / (K 32^2 255^2).

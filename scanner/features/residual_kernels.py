@@ -41,6 +41,23 @@ def copy_windows(planes, tops, lefts, first, count, out):
                     into[j] = row[left + j]
 
 
+@nb.njit(cache=True, nogil=True, error_model="numpy")
+def residual_windows(channel, median, c, tops, lefts, first, count, out):
+    """Channel c's residuals (the uint8 plane - its median) of windows first .. first + count - 1, into
+    planes c, 3 + c, ... of out (P, 32, S >= 32), as copy_windows lays them out. For windows that do not
+    overlap: each pixel is read once, and no float copy of the residual planes is written."""
+    for k in range(count):
+        top = tops[first + k]
+        left = lefts[first + k]
+        target = out[3 * k + c]
+        for i in range(WINDOW):
+            row = channel[top + i]
+            row_median = median[top + i]
+            into = target[i]
+            for j in range(WINDOW):
+                into[j] = np.float32(row[left + j]) - np.float32(row_median[left + j])
+
+
 @nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def accumulate_spectra(interleaved, count, acc):
     """Add the powers and cross spectra of the first `count` windows of a batch to acc (9, 32 * 17).
