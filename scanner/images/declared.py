@@ -83,6 +83,16 @@ _GENERATOR_PATTERNS = tuple(
     for name, words in GENERATORS
 )
 
+# The declarations that say a machine made the image. A C2PA manifest alone does not: cameras and editors
+# sign photographs too; one that asserts a synthetic source type adds its iptc:VALUE (with the c2pa extra).
+GENERATOR_KINDS = ("iptc:", "exif-software:", "png-text:")
+
+
+def names_a_generator(declared: str) -> bool:
+    """Whether a `declared` value (tokens joined with ';') holds a declaration that a generator made the file."""
+    return any(token.startswith(GENERATOR_KINDS) for token in declared.split(";"))
+
+
 # The fixed order of declarations in the column: kind, then the order of the lists above.
 _ORDER: dict[str, int] = {
     C2PA: 0,

@@ -182,8 +182,9 @@ def _declared_section(table: FeatureTable, verdicts: AlignedVerdicts | None) -> 
     files = sum(1 for d in declared if d)
     out += (
         f'<p class="note">{files:,} file{"s declare their" if files != 1 else " declares its"} making in its '
-        "metadata: a second line of evidence beside the spectra. A declaration is not validated here (it can be "
-        "forged, and stripped); see docs/detectors.md.</p>"
+        "metadata: a second line of evidence beside the spectra. Any of them can be stripped, and IPTC, EXIF and "
+        "PNG text forged; a C2PA manifest is validated only with the c2pa extra, and alone it declares no "
+        "generator (cameras sign photographs too); see docs/detectors.md.</p>"
         + '<table id="declared-counts"><thead><tr><th>declaration</th><th>files</th></tr></thead><tbody>'
         + "".join(
             f'<tr><td>{_e(k)}</td><td class="n" data-key="{_e(k)}">{v:,}</td></tr>' for k, v in sorted(each.items())

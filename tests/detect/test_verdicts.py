@@ -403,16 +403,33 @@ def test_declared_column_round_trips_and_older_files_read_empty(tmp_path):
 def test_the_disagreement_line_names_ten_files_at_most():
     from scanner.detect.verdicts import declared_but_real, disagreement_line
 
-    paths = [f"f{i:02d}.png" for i in range(14)]
-    verdicts = ["real"] * 12 + ["fake", ""]
-    declared = ["iptc:trainedAlgorithmicMedia", "c2pa"] + ["png-text:prompt"] * 12
-    assert declared_but_real(paths, verdicts, declared) == list(range(12))  # fake and unjudged are left out
+    paths = [f"f{i:02d}.png" for i in range(15)]
+    verdicts = ["real"] * 13 + ["fake", ""]
+    declared = ["iptc:trainedAlgorithmicMedia", "c2pa:valid", "c2pa;exif-software:Midjourney"]
+    declared += ["png-text:prompt"] * 12
+    # f01 holds a valid C2PA manifest and nothing that names a generator; fake and unjudged files are left out
+    assert declared_but_real(paths, verdicts, declared) == [0, *range(2, 13)]
     line = disagreement_line(paths, verdicts, declared)
     assert line == (
-        "12 files declare a generator (c2pa, iptc:trainedAlgorithmicMedia, png-text:prompt) but were judged real: "
-        + ", ".join(paths[:10])
-        + " and 2 more"
+        "12 files declare a generator (iptc:trainedAlgorithmicMedia, exif-software:Midjourney, png-text:prompt) "
+        "but were judged real: " + ", ".join([paths[0], *paths[2:11]]) + " and 2 more"
     )
-    one = disagreement_line(paths[:2], ["real", "fake"], ["c2pa", "c2pa"], shown=str.upper)
-    assert one == "1 file declares a generator (c2pa) but was judged real: F00.PNG"
-    assert disagreement_line(paths[:2], ["fake", "real"], ["c2pa", ""]) is None
+    one = disagreement_line(paths[:2], ["real", "fake"], ["png-text:parameters", "png-text:parameters"], str.upper)
+    assert one == "1 file declares a generator (png-text:parameters) but was judged real: F00.PNG"
+    assert disagreement_line(paths[:2], ["fake", "real"], ["png-text:parameters", ""]) is None
+
+
+@pytest.mark.parametrize("declared", ["c2pa", "c2pa:trusted", "c2pa:valid", "c2pa:invalid"])
+def test_a_c2pa_manifest_alone_does_not_declare_a_generator(declared):
+    """Cameras and editors sign photographs with C2PA: a manifest that asserts no synthetic source type (none
+    read, or none there) disagrees with no verdict; one that does carries its iptc:VALUE as well."""
+    from scanner.detect.verdicts import disagreement_line
+    from scanner.images.declared import names_a_generator
+
+    assert not names_a_generator(declared)
+    assert disagreement_line(["a.jpg"], ["real"], [declared]) is None
+    both = f"{declared};iptc:compositeSynthetic"
+    assert names_a_generator(both)
+    assert disagreement_line(["a.jpg"], ["real"], [both]) == (
+        "1 file declares a generator (iptc:compositeSynthetic) but was judged real: a.jpg"
+    )
