@@ -354,20 +354,24 @@ class FeatureTable:
         return export_arrays(self.rows, self.roots, self.measurement)
 
     def to_arrow(self) -> Any:
-        """A pyarrow Table of the exported columns: path as a string, one float column per feature, NaN as null.
+        """A pyarrow Table of the exported columns: path as a string, one float column per feature, and null
+        where a value is missing (NaN, and the store's 0 or '' that stand for unknown: ``missing``), as in
+        `scanner export`'s Parquet.
 
         A file name that is not UTF-8 cannot be an Arrow string: its undecodable bytes
         read as backslash escapes (``\\xff``); ``table.path`` keeps them exactly.
         """
         import pyarrow as pa
 
-        columns = self.columns()
+        columns = missing(self.columns())
         columns["path"] = np.array([arrow_text(p) for p in columns["path"]], dtype=object)
         arrays = {name: pa.array(values, from_pandas=True) for name, values in columns.items()}
         return pa.table(arrays, metadata={"scanner.measurement": self.measurement.describe()})
 
     def to_pandas(self) -> Any:
-        """A pandas DataFrame of the exported columns (needs pandas: ``pip install pandas``), NaN where missing.
+        """A pandas DataFrame of the exported columns (needs pandas: ``pip install pandas``): NaN where a feature
+        is missing; the integer and text columns keep the store's 0 and '' for unknown (``missing`` names them),
+        so that they stay numeric.
 
         ``path`` holds the usable paths exactly; where one is not UTF-8 the column is of
         dtype object (pandas' string dtype cannot hold it).
@@ -409,6 +413,29 @@ def export_arrays(rows: Rows, roots: Sequence[str | bytes], measurement: Measure
             out[column.name] = rows[column.name]
     for k, name in enumerate(measurement.feature_names):
         out[name] = np.ascontiguousarray(rows.features[:, k])
+    return out
+
+
+# Columns whose value in the store stands for "missing": text '' and these integers' 0 (and "verdict", the
+# column an export joins from a verdicts file). NaN needs no mapping: every writer writes it as null.
+MISSING_TEXT = ("error", "format", "jpeg_subsampling", "sha256", "declared", "verdict")
+MISSING_ZERO = ("height", "width", "jpeg_quality")
+
+
+def missing(columns: dict[str, npt.NDArray[Any]]) -> dict[str, npt.NDArray[Any]]:
+    """The columns with the store's sentinels of a missing value as None (object arrays); NaN stays NaN."""
+    out = dict(columns)
+    for name, values in columns.items():
+        if name in MISSING_TEXT:
+            gone = values == ""
+        elif name in MISSING_ZERO:
+            gone = values == 0
+        else:
+            continue
+        if np.any(gone):
+            nullable = values.astype(object)
+            nullable[gone] = None
+            out[name] = nullable
     return out
 
 

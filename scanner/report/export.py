@@ -9,7 +9,7 @@ tree diff cleanly whatever order the files were measured in; sorting holds the r
 in memory. ``sort=False`` (``--store-order``) streams them in store order, chunk by
 chunk, so memory stays flat at a million rows.
 
-Missing values are nulls, never the store's sentinels (``missing``): a feature that is
+Missing values are nulls, never the store's sentinels (``schema.missing``): a feature that is
 NaN, ``height``/``width`` 0 (unknown), ``jpeg_quality`` 0 (not a JPEG, or no estimate),
 an empty ``error`` (an ok row), ``format``, ``jpeg_subsampling``, ``sha256`` (a file
 not read), ``declared`` (nothing declared) or ``verdict``, and a number a verdicts file does not give.
@@ -38,7 +38,15 @@ import numpy as np
 
 from scanner.core.constants import STATUSES
 from scanner.core.errors import InputError
-from scanner.core.schema import COLUMN_BY_NAME, Measurement, Rows, arrow_text, export_arrays, export_columns_of
+from scanner.core.schema import (
+    COLUMN_BY_NAME,
+    Measurement,
+    Rows,
+    arrow_text,
+    export_arrays,
+    export_columns_of,
+    missing,
+)
 from scanner.detect.verdicts import VerdictFile, read_verdicts
 from scanner.io.outputs import table_format
 from scanner.store.hdf5 import CHUNK_ROWS, iter_rows, read_header
@@ -57,29 +65,6 @@ def parse_statuses(text: str | None) -> frozenset[str] | None:
     if not wanted or unknown:
         raise InputError(f"unknown status {', '.join(unknown) or repr(text)}; the statuses are {', '.join(STATUSES)}")
     return wanted
-
-
-# Columns whose value in the store stands for "missing": text '' and these integers' 0.
-MISSING_TEXT = ("error", "format", "jpeg_subsampling", "sha256", "declared", "verdict")
-MISSING_ZERO = ("height", "width", "jpeg_quality")
-
-
-def missing(columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The columns with the store's sentinels of a missing value as None (object arrays); NaN stays NaN
-    (every writer writes it as null)."""
-    out = dict(columns)
-    for name, values in columns.items():
-        if name in MISSING_TEXT:
-            gone = values == ""
-        elif name in MISSING_ZERO:
-            gone = values == 0
-        else:
-            continue
-        if np.any(gone):
-            nullable = values.astype(object)
-            nullable[gone] = None
-            out[name] = nullable
-    return out
 
 
 def sorted_order(rows: Rows, roots: Sequence[str]) -> np.ndarray:

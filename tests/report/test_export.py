@@ -149,6 +149,11 @@ def test_to_arrow_and_to_pandas(store):
     arrow = table.to_arrow()
     assert arrow.column_names == list(export_columns_of(table.measurement)) and arrow.num_rows == 5
     assert arrow.column("mean").null_count == 2  # the two rows that are not ok
+    # The store's sentinels of unknown (0, '') are nulls, as in `scanner export`'s Parquet; types stay.
+    assert arrow.column("jpeg_quality").to_pylist() == [75, None, None, None, None]
+    assert str(arrow.column("jpeg_quality").type) == "int64" and str(arrow.column("error").type) == "string"
+    errors, statuses = arrow.column("error").to_pylist(), arrow.column("status").to_pylist()
+    assert [e is None for e in errors] == [s == "ok" for s in statuses]
     frame = table.to_pandas()
     assert list(frame.columns) == arrow.column_names and list(frame["path"]) == table.path
     np.testing.assert_array_equal(frame[list(table.feature_names)].to_numpy(), table.features)
