@@ -22,7 +22,7 @@ from scanner.io.outputs import refuse_inputs
 from scanner.io.temporaries import describe as describe_leftovers
 from scanner.io.temporaries import leftovers
 from scanner.report.export import ExportFormat
-from scanner.store.hdf5 import column_counts, read_header
+from scanner.store.hdf5 import column_counts, read_header, root_counts
 from scanner.store.merge import merge_stores
 from scanner.store.parts import list_parts, parts_path
 from scanner.store.session import journal_path
@@ -102,6 +102,7 @@ def info(
     formats = column_counts(store, "format")
     contents = _contents(column_counts(store, "sha256"))
     declarations = _declarations(column_counts(store, "declared"))
+    per_root = root_counts(store)
     unfinished = os.path.exists(journal_path(os.path.abspath(store)))
     if as_json:
         described = {
@@ -112,6 +113,7 @@ def info(
             "schema_version": header.schema_version,
             **{key: attrs.get(key) for key in ("tool_version", "backend", "created", "updated", "command")},
             "roots": header.roots,
+            "rows_per_root": per_root,
             "formats": dict(sorted(formats.items())),
             "status": dict(sorted(counts.items())),
             "contents": contents,
@@ -133,8 +135,7 @@ def info(
         f"created:        {attrs.get('created')}",
         f"updated:        {attrs.get('updated')}",
         f"command:        {attrs.get('command')}",
-        "roots:          "
-        + ", ".join(repr(r) if r else "'' (files named directly: absolute paths)" for r in header.roots),
+        "roots:          " + _roots_words(header.roots, per_root),
         "formats:        " + ", ".join(f"{name or 'unknown'} {n:,}" for name, n in sorted(formats.items())),
         "contents:       " + _contents_words(contents, header.schema_version),
         "declared:       " + _declarations_words(declarations),
@@ -149,6 +150,17 @@ def info(
     if leftover:
         lines.append(leftover)
     say("\n".join(lines))
+
+
+def _roots_words(roots: list[str], per_root: list[int]) -> str:
+    """Each root with its rows; '' (files named directly) only when some row uses it."""
+    named = []
+    for root, n in zip(roots, per_root, strict=True):
+        if root:
+            named.append(f"{root!r} ({plural(n, 'row')})")
+        elif n:
+            named.append(f"'' (files named directly: absolute paths; {plural(n, 'row')})")
+    return ", ".join(named) or "none"
 
 
 def _contents(hashes: dict[str, int]) -> dict[str, int]:

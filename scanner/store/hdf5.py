@@ -437,6 +437,19 @@ def column_counts(path: str | os.PathLike[str], name: str = "status") -> dict[st
     return counts
 
 
+def root_counts(path: str | os.PathLike[str]) -> list[int]:
+    """How many rows lie under each root, in the roots attribute's order, read chunk by chunk (every row's
+    root index checked as rows() checks it)."""
+    with _OpenStore(path) as store, errors_as(StoreError, store.checked.name, "feature store"):
+        counts = np.zeros(len(store.header.roots), dtype=np.int64)
+        roots = store.file["root"]
+        for start in range(0, roots.shape[0], CHUNK_ROWS):
+            chunk = roots[start : start + CHUNK_ROWS]
+            store.check_roots(chunk, start)
+            counts += np.bincount(chunk, minlength=len(counts))[: len(counts)]
+    return [int(n) for n in counts]
+
+
 def first_problems(path: str | os.PathLike[str], limit: int = 5) -> list[tuple[str, str, str]]:
     """(path, status, reason) of the store's first `limit` rows whose status is not ok, in store order."""
     found: list[tuple[str, str, str]] = []

@@ -168,7 +168,21 @@ def test_info_json(store):
     assert described["rows"] == 5 and described["status"] == {"not_image": 1, "ok": 3, "truncated": 1}
     assert described["feature_names"] == list(table.feature_names) and described["spectrum"] == "log"
     assert described["formats"] == {"": 1, "JPEG": 1, "PNG": 3} and described["roots"] == ["", "/data"]
+    assert described["rows_per_root"] == [1, 4]  # /elsewhere/d,"quoted".png named directly; 4 under /data
+    text = runner.invoke(app, ["info", str(path)])
+    roots_line = next(line for line in text.output.splitlines() if line.startswith("roots:"))
+    assert roots_line.split(None, 1)[1] == "'' (files named directly: absolute paths; 1 row), '/data' (4 rows)"
     assert described["unfinished_journal"] is False and described["schema_version"] == SCHEMA_VERSION
+
+
+def test_info_leaves_out_the_root_of_files_named_directly_when_none_was(tmp_path):
+    """A scan of one directory: its store's roots attribute still starts with '' (index 0 is kept for files
+    named directly), and info showed it as if some were; now the roots that hold rows, with their counts."""
+    table = make_table(["/data/a.png", "/data/b.png"], roots=["/data"])
+    write_table(tmp_path / "s.h5", table)
+    result = runner.invoke(app, ["info", str(tmp_path / "s.h5")])
+    assert result.exit_code == 0, result.output
+    assert "roots:          '/data' (2 rows)\n" in result.output
 
 
 def test_missing_values_are_nulls_in_every_format(store, tmp_path):
