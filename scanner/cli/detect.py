@@ -90,7 +90,8 @@ def _tell(to_stderr: bool) -> Callable[[str], None]:
 
 def _save(model: Model, out: Path, inputs: list[Path | None]) -> None:
     model.save(out, inputs=inputs)
-    chatter(f"model: {out} ({model.describe()})", err=str(out) == "-")
+    to_stdout = str(out) == "-"  # "wrote the model to ..." here, "model: ..." where classify uses one
+    chatter(f"wrote the model to {'standard output' if to_stdout else out}: {model.describe()}", err=to_stdout)
 
 
 def _weight(class_weight: str) -> str | None:

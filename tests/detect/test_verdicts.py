@@ -172,7 +172,8 @@ def test_model_to_standard_output(tmp_path):
     path, _, _ = store(tmp_path, "s", 10, 10)
     result = invoke("train", path, "--out", "-")
     assert result.exit_code == 0, result.output
-    assert result.stdout_bytes.startswith(b"\x89HDF\r\n\x1a\n") and "model: -" in result.stderr
+    assert result.stdout_bytes.startswith(b"\x89HDF\r\n\x1a\n")
+    assert "wrote the model to standard output: " in result.stderr
     (tmp_path / "m.h5").write_bytes(result.stdout_bytes)
     assert load_model(tmp_path / "m.h5").predict(FAKE_CENTRE[None])[0] == "fake"
     assert load_model(tmp_path / "m.h5").predict(REAL_CENTRE[None])[0] == "real"
