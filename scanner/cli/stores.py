@@ -22,7 +22,7 @@ from scanner.io.outputs import refuse_inputs
 from scanner.io.temporaries import describe as describe_leftovers
 from scanner.io.temporaries import leftovers
 from scanner.report.export import ExportFormat
-from scanner.store.hdf5 import column_counts, read_header, root_counts
+from scanner.store.hdf5 import column_counts, read_header
 from scanner.store.merge import merge_stores
 from scanner.store.parts import list_parts, parts_path
 from scanner.store.session import journal_path
@@ -102,7 +102,8 @@ def info(
     formats = column_counts(store, "format")
     contents = _contents(column_counts(store, "sha256"))
     declarations = _declarations(column_counts(store, "declared"))
-    per_root = root_counts(store)
+    under = column_counts(store, "root")
+    per_root = [under.get(str(index), 0) for index in range(len(header.roots))]
     unfinished = os.path.exists(journal_path(os.path.abspath(store)))
     if as_json:
         described = {

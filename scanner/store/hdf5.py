@@ -417,8 +417,9 @@ def read_features(path: str | os.PathLike[str]) -> FeatureTable:
 
 
 def column_counts(path: str | os.PathLike[str], name: str = "status") -> dict[str, int]:
-    """How many rows hold each value of a text column, read chunk by chunk (the root indexes of every row,
-    and counting statuses the statuses, are checked as rows() checks them)."""
+    """How many rows hold each value of a text column, or of ``root`` (its indexes as text: '0' for files
+    named directly), read chunk by chunk (the root indexes of every row, and counting statuses the statuses,
+    are checked as rows() checks them)."""
     counts: dict[str, int] = {}
     with _OpenStore(path) as store, errors_as(StoreError, store.checked.name, "feature store"):
         if name in store.header.absent:  # a column newer than the store's schema: every row at its default
@@ -427,27 +428,15 @@ def column_counts(path: str | os.PathLike[str], name: str = "status") -> dict[st
         dataset, roots = store.file[name], store.file["root"]
         for start in range(0, dataset.shape[0], CHUNK_ROWS):
             where = slice(start, start + CHUNK_ROWS)
-            store.check_roots(roots[where], start)  # every row is looked at: its references are checked
-            text = store.checked.text(dataset, where)
+            indexes = roots[where]
+            store.check_roots(indexes, start)  # every row is looked at: its references are checked
+            text = indexes if name == "root" else store.checked.text(dataset, where)
             if name == "status":
                 store.check_statuses(text, start)
             values, n = np.unique(text, return_counts=True)
             for value, count in zip(values.tolist(), n.tolist(), strict=True):
                 counts[str(value)] = counts.get(str(value), 0) + count
     return counts
-
-
-def root_counts(path: str | os.PathLike[str]) -> list[int]:
-    """How many rows lie under each root, in the roots attribute's order, read chunk by chunk (every row's
-    root index checked as rows() checks it)."""
-    with _OpenStore(path) as store, errors_as(StoreError, store.checked.name, "feature store"):
-        counts = np.zeros(len(store.header.roots), dtype=np.int64)
-        roots = store.file["root"]
-        for start in range(0, roots.shape[0], CHUNK_ROWS):
-            chunk = roots[start : start + CHUNK_ROWS]
-            store.check_roots(chunk, start)
-            counts += np.bincount(chunk, minlength=len(counts))[: len(counts)]
-    return [int(n) for n in counts]
 
 
 def first_problems(path: str | os.PathLike[str], limit: int = 5) -> list[tuple[str, str, str]]:
