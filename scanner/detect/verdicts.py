@@ -34,7 +34,7 @@ from scanner.core.errors import DetectorError, ReportError
 from scanner.core.schema import arrow_text
 from scanner.core.version import __version__
 from scanner.detect.labels import FAKE, REAL, path_key
-from scanner.images.declared import GENERATOR_KINDS, names_a_generator
+from scanner.images.declared import generator_declarations
 from scanner.images.declared import ordered as declaration_order
 from scanner.io.outputs import output_file, output_path, table_format
 
@@ -554,9 +554,9 @@ def declared_but_real(
     paths: Sequence[str], verdicts: Sequence[str] | npt.NDArray[Any], declared: Sequence[str] | npt.NDArray[Any]
 ) -> list[int]:
     """The rows whose file declares a generator (a synthetic IPTC source type, a generator's text or software
-    name: scanner.images.declared.names_a_generator) but whose spectral verdict is real, in the verdicts
+    name: scanner.images.declared.generator_declarations) but whose spectral verdict is real, in the verdicts
     file's order (by path). A C2PA manifest alone is no such declaration: cameras sign photographs too."""
-    return [i for i in verdict_order(paths) if verdicts[i] == REAL and names_a_generator(str(declared[i]))]
+    return [i for i in verdict_order(paths) if verdicts[i] == REAL and generator_declarations(str(declared[i]))]
 
 
 def disagreement_line(
@@ -572,9 +572,7 @@ def disagreement_line(
     rows = declared_but_real(paths, verdicts, declared)
     if not rows:
         return None
-    kinds = declaration_order(
-        kind for i in rows for kind in str(declared[i]).split(";") if kind.startswith(GENERATOR_KINDS)
-    )
+    kinds = declaration_order(kind for i in rows for kind in generator_declarations(str(declared[i])))
     named = ", ".join(shown(paths[i]) for i in rows[:DISAGREEMENTS_LISTED])
     more = f" and {len(rows) - DISAGREEMENTS_LISTED:,} more" if len(rows) > DISAGREEMENTS_LISTED else ""
     files, were = (f"{len(rows):,} files declare", "were") if len(rows) != 1 else ("1 file declares", "was")

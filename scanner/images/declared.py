@@ -88,9 +88,9 @@ _GENERATOR_PATTERNS = tuple(
 GENERATOR_KINDS = ("iptc:", "exif-software:", "png-text:")
 
 
-def names_a_generator(declared: str) -> bool:
-    """Whether a `declared` value (tokens joined with ';') holds a declaration that a generator made the file."""
-    return any(token.startswith(GENERATOR_KINDS) for token in declared.split(";"))
+def generator_declarations(declared: str) -> list[str]:
+    """The declarations of a `declared` value (tokens joined with ';') that say a generator made the file."""
+    return [token for token in declared.split(";") if token.startswith(GENERATOR_KINDS)]
 
 
 # The fixed order of declarations in the column: kind, then the order of the lists above.

@@ -425,12 +425,12 @@ def test_a_c2pa_manifest_alone_does_not_declare_a_generator(declared):
     """Cameras and editors sign photographs with C2PA: a manifest that asserts no synthetic source type (none
     read, or none there) disagrees with no verdict; one that does carries its iptc:VALUE as well."""
     from scanner.detect.verdicts import disagreement_line
-    from scanner.images.declared import names_a_generator
+    from scanner.images.declared import generator_declarations
 
-    assert not names_a_generator(declared)
+    assert generator_declarations(declared) == []
     assert disagreement_line(["a.jpg"], ["real"], [declared]) is None
     both = f"{declared};iptc:compositeSynthetic"
-    assert names_a_generator(both)
+    assert generator_declarations(both) == ["iptc:compositeSynthetic"]
     assert disagreement_line(["a.jpg"], ["real"], [both]) == (
         "1 file declares a generator (iptc:compositeSynthetic) but was judged real: a.jpg"
     )
