@@ -16,9 +16,9 @@ from scanner.core.version import __version__
 
 def fftw_build() -> str:
     """FFTW's own version string (it names the SIMD it was built with), as pyfftw loads it."""
-    import pyfftw
+    from scanner.features.backends.fftw import pyfftw  # loaded without interfaces the backend never uses
 
-    libs = Path(pyfftw.__file__).parent.parent / "pyfftw.libs"
+    libs = Path(pyfftw.__file__ or ".").parent.parent / "pyfftw.libs"
     candidates = sorted(glob.glob(str(libs / "libfftw3-*.so*"))) or ["libfftw3.so.3"]
     try:
         lib = ctypes.CDLL(candidates[0])
@@ -37,7 +37,8 @@ def usable_cores() -> int:
 def machine_description() -> dict[str, str]:
     """What the figures depend on: CPU, cores, memory, Python and library versions."""
     import numba
-    import pyfftw
+
+    from scanner.features.backends.fftw import pyfftw  # loaded without interfaces the backend never uses
 
     cpu = platform.processor() or platform.machine()
     flags = ""
