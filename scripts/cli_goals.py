@@ -24,7 +24,7 @@ from evaluation import QUALITIES, SPLITS, _split, _versions
 from face_sets import FACES, SETS, build_stores
 
 from scanner.core.featuresets import RESIDUAL
-from scanner.detect.samples import samples_of
+from scanner.detect.samples import Samples, samples_of
 from scanner.store.hdf5 import read_features
 
 SCANNER = [sys.executable, "-m", "scanner"]
@@ -36,9 +36,9 @@ def _run(*args: str) -> None:
         raise SystemExit(f"scanner {' '.join(args)} exited {done.returncode}: {done.stderr.strip()}")
 
 
-def split_accuracy(store: Path, paths: list[str], is_fake: np.ndarray, seed: int, work: Path) -> float:
+def split_accuracy(store: Path, samples: Samples, seed: int, work: Path) -> float:
     """Train on the training half of split `seed` through the CLI; the verdicts' accuracy on the other half."""
-    samples = samples_of([read_features(store)])
+    paths, is_fake = [str(p) for p in samples.paths], samples.is_fake
     train, test = _split(samples, seed)
     labels = work / f"labels-{seed}.csv"
     with open(labels, "w", newline="", encoding="utf-8") as handle:
@@ -70,8 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             for label, version in _versions(name):
                 store = stores[version][name]
                 samples = samples_of([read_features(store)])
-                paths = [str(p) for p in samples.paths]
-                scores = [split_accuracy(store, paths, samples.is_fake, seed, Path(work)) for seed in range(SPLITS)]
+                scores = [split_accuracy(store, samples, seed, Path(work)) for seed in range(SPLITS)]
                 line = f"| {name} | {label} | {np.mean(scores):.3f} | {' '.join(f'{s:.3f}' for s in scores)} |"
                 print(line, flush=True)
                 lines.append(line)
