@@ -200,6 +200,29 @@ def _count_below(flat, lo1, lo2):
     return n1, n2
 
 
+# Counting in float32 lanes (exact below 2**24) lets LLVM vectorise the bracket pass; counts
+# kept as integers made it widen every comparison to int64 and ran about three times slower.
+_COUNT_MATH = {"reassoc", "nsz"}
+_COUNT_BLOCK = 1 << 16
+_ONE = np.float32(1.0)
+_TWO = np.float32(2.0)
+_ZERO = np.float32(0.0)
+
+
+@nb.njit(cache=True, nogil=True, fastmath=_COUNT_MATH, error_model="numpy")
+def _mark_block(block, lo1, hi1, lo2, hi2, mask):
+    """Mark members of [lo1, hi1] (bit 0) and [lo2, hi2] (bit 1) in mask; count values below lo1 and lo2."""
+    below1 = _ZERO
+    below2 = _ZERO
+    for k in range(block.shape[0]):
+        v = block[k]
+        below1 += _ONE if v < lo1 else _ZERO
+        below2 += _ONE if v < lo2 else _ZERO
+        flags = (_ONE if (v >= lo1) & (v <= hi1) else _ZERO) + (_TWO if (v >= lo2) & (v <= hi2) else _ZERO)
+        mask[k] = np.uint8(flags)
+    return int(below1), int(below2)
+
+
 @nb.njit(cache=True, nogil=True, error_model="numpy")
 def gather_brackets(values, full_width, lo1, hi1, lo2, hi2, out1, out2, mask):
     """Count the full-spectrum bins below lo1 and below lo2, and copy every value
@@ -217,13 +240,11 @@ def gather_brackets(values, full_width, lo1, hi1, lo2, hi2, out1, out2, mask):
     n = flat.shape[0]
     n1 = 0
     n2 = 0
-    for k in range(n):
-        v = flat[k]
-        n1 += v < lo1
-        n2 += v < lo2
-        in1 = np.uint8((v >= lo1) & (v <= hi1))
-        in2 = np.uint8((v >= lo2) & (v <= hi2))
-        mask[k] = in1 | (in2 << np.uint8(1))
+    for k0 in range(0, n, _COUNT_BLOCK):
+        k1 = min(k0 + _COUNT_BLOCK, n)
+        b1, b2 = _mark_block(flat[k0:k1], lo1, hi1, lo2, hi2, mask[k0:k1])
+        n1 += b1
+        n2 += b2
     e1, e2 = _count_below(values[:, 0], lo1, lo2)
     below1 = 2 * n1 - e1
     below2 = 2 * n2 - e2

@@ -50,3 +50,26 @@ def test_property_matches_numpy(height, width, seed, levels):
     rng = np.random.default_rng(seed)
     half = rng.integers(0, levels, size=(height, width // 2 + 1)).astype(np.float32) / 7
     check(half, width)
+
+
+@pytest.mark.parametrize("width", [255, 256, 510, 1022, 1023, 1024, 4094])
+def test_sample_visits_every_column(width):
+    # A step dividing the row sampled the same few columns of every row (column 0 among them).
+    from math import gcd
+
+    from scanner.features.percentile import sample_stride
+
+    height = 512
+    row = width // 2 + 1
+    stride = sample_stride(height * row, row)
+    assert gcd(stride, row) == 1
+    columns = np.unique((np.arange(0, height * row, stride)) % row)
+    assert columns.size == row
+
+
+@pytest.mark.parametrize("width", [254, 255, 1022])
+def test_matches_numpy_when_the_row_is_a_multiple_of_the_step(width):
+    rng = np.random.default_rng(width)
+    half = rng.standard_normal((300, width // 2 + 1)).astype(np.float32)
+    half[:, 0] += 10  # column 0 holds the largest values, as a spectrum's does
+    check(half, width)
