@@ -21,12 +21,12 @@ import time
 import numpy as np
 
 from scanner.bench.images import natural_image
-from scanner.features.backends.base import DEFAULT_PLANNER
+from scanner.features.backends.base import STEADY_PLANNER
 from scanner.features.backends.fftw import FFTWTransform, load_wisdom
 
 
 def per_image_ms(size: int, planes: list[int], repeats: int) -> dict[int, float]:
-    plans = {p: FFTWTransform(size, size, np.dtype(np.float32), DEFAULT_PLANNER, p) for p in planes}
+    plans = {p: FFTWTransform(size, size, np.dtype(np.float32), STEADY_PLANNER, p) for p in planes}
     images = [natural_image(size, size, seed).transpose(2, 0, 1) / np.float32(255) for seed in range(max(planes) // 3)]
     inputs = {p: np.concatenate(images[: p // 3]).astype(np.float32) for p in planes}
     runs = max(3, int(2e7 / (size * size * 3)))  # about 20 M planes' pixels a round per plan

@@ -53,7 +53,7 @@ from scanner.bench.stages import (
 from scanner.bench.timing import BenchReport, describe_config
 from scanner.core.constants import DEFAULT_PRECISION, PRECISIONS
 from scanner.features import kernels, paper
-from scanner.features.backends.base import DEFAULT_PLANNER, FFTBackend, Transform, make_backend
+from scanner.features.backends.base import STEADY_PLANNER, FFTBackend, Transform, make_backend
 from scanner.features.extract import make_extractor
 from scanner.features.percentile import PercentileSelector
 from scanner.features.reference import reference_features
@@ -182,7 +182,7 @@ def feature_breakdown(
     images: Sequence[np.ndarray],
     spectrum: str,
     repeats: int,
-    planner: str = DEFAULT_PLANNER,
+    planner: str = STEADY_PLANNER,
     precision: str = DEFAULT_PRECISION,
 ) -> tuple[dict[str, float], float]:
     """ms/image of each piece of the feature step on decoded BGR images ("other" is
@@ -362,7 +362,7 @@ def run_harness(
     workers: int | None = None,
     spectrum: str = "log",
     repeats: int = 3,
-    planner: str = DEFAULT_PLANNER,
+    planner: str = STEADY_PLANNER,
     include_scan: bool = True,
     scan_work_seconds: float = SCAN_WORK_SECONDS,
     seed: int = 0,
@@ -543,7 +543,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int)
     parser.add_argument("--spectrum", choices=("log", "modulus"), default="log")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--planner", default=DEFAULT_PLANNER)
+    parser.add_argument("--planner", default=STEADY_PLANNER)
     parser.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_PRECISION)
     parser.add_argument("--json", action="store_true", help="one JSON object with every figure")
     args = parser.parse_args()

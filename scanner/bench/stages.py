@@ -17,7 +17,7 @@ import numpy as np
 
 from scanner.core.constants import PRECISIONS
 from scanner.core.words import plural
-from scanner.features.backends.base import DEFAULT_PLANNER, available_backends, backend_options, make_backend
+from scanner.features.backends.base import STEADY_PLANNER, available_backends, backend_options, make_backend
 from scanner.features.extract import Extractor, make_extractor
 from scanner.features.measure import measure_file
 from scanner.images.decode import read_image
@@ -127,7 +127,7 @@ def worker_counts(workers: int) -> list[int]:
     return sorted({1, 2, workers // 2, workers})
 
 
-def fft_libraries(height: int, width: int, repeats: int, planner: str = DEFAULT_PLANNER) -> list[dict[str, Any]]:
+def fft_libraries(height: int, width: int, repeats: int, planner: str = STEADY_PLANNER) -> list[dict[str, Any]]:
     """Median ms of one three-channel transform of an H x W image, per FFT library installed here and
     precision, the passes interleaved in rounds (what `--fft` and `--precision` choose between)."""
     transforms = {}

@@ -48,7 +48,7 @@ from scanner.bench.stages import (
 )
 from scanner.core.constants import DEFAULT_PRECISION, PRECISIONS
 from scanner.core.featuresets import DEFAULT_FEATURE_SET, PAPER
-from scanner.features.backends.base import DEFAULT_BACKEND, DEFAULT_PLANNER, backend_options
+from scanner.features.backends.base import DEFAULT_BACKEND, STEADY_PLANNER, backend_options
 from scanner.features.extract import make_extractor
 from scanner.images.decode import read_image
 
@@ -107,7 +107,7 @@ def run_bench(
     workers: int | None = None,
     spectrum: str = "log",
     repeats: int = 3,
-    planner: str = DEFAULT_PLANNER,
+    planner: str = STEADY_PLANNER,
     include_scan: bool = True,
     scan_work_seconds: float = SCAN_WORK_SECONDS,
     seed: int = 0,

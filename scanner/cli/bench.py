@@ -15,7 +15,7 @@ from scanner.cli.text import chatter, say
 from scanner.core.constants import DEFAULT_PRECISION, DEFAULT_SPECTRUM
 from scanner.core.errors import InputError
 from scanner.core.featuresets import DEFAULT_FEATURE_SET
-from scanner.features.backends.base import DEFAULT_BACKEND, DEFAULT_PLANNER
+from scanner.features.backends.base import DEFAULT_BACKEND, STEADY_PLANNER
 
 
 @command("bench", "This machine")
@@ -53,7 +53,7 @@ def bench(
     repeats: Annotated[
         int, typer.Option("--repeats", min=1, help="Timed passes per stage (the median is reported).")
     ] = 3,
-    planner: options.Planner = DEFAULT_PLANNER,
+    planner: options.Planner = STEADY_PLANNER,
     precision: options.Precision = DEFAULT_PRECISION,
     fft: options.FFT = DEFAULT_BACKEND,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object with every figure instead of text.")] = False,

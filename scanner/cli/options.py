@@ -113,7 +113,8 @@ Planner = Annotated[
     typer.Option(
         "--planner",
         metavar="EFFORT",
-        help="FFTW planning: estimate, measure, patient or exhaustive; plans are cached per machine.",
+        help="FFTW planning: auto (estimate a new image size, measure it once it recurs), estimate, measure, "
+        "patient or exhaustive; measured plans are cached per machine.",
         rich_help_panel=MEASURING,
     ),
 ]

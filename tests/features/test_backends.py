@@ -149,3 +149,51 @@ def test_the_backend_loads_pyfftw_without_its_scipy_and_dask_interfaces():
     done = subprocess.run([sys.executable, "-c", _FRESH_IMPORT], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["False False False", "True", "dask.array.fft scipy.fftpack False"]
+
+
+def test_auto_plans_a_new_size_at_once_then_measures_it_once_it_has_earned_it(tmp_path, monkeypatch):
+    import scanner.features.backends.fftw as fftw
+
+    monkeypatch.setenv("SCANNER_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(fftw, "AUTO_MEASURE_AFTER", 1e-9)
+    saved = []
+    save = fftw.save_wisdom
+    monkeypatch.setattr(fftw, "save_wisdom", lambda: saved.append(1) or save())
+    b = FFTWBackend("single")
+    first = b.transform(30, 22)
+    assert first.provisional and not saved  # estimated: nothing measured, nothing saved
+    assert b.transform(30, 22) is first  # not used yet: nothing earned
+    rng = np.random.default_rng(0)
+    first.pixels[...] = x = rng.standard_normal((3, 30, 22))
+    first.execute()
+    estimated = first.spectrum.copy()
+    measured = b.transform(30, 22)
+    assert measured is not first and not measured.provisional and saved == [1]
+    assert b.transform(30, 22) is measured
+    measured.pixels[...] = x
+    measured.execute()
+    np.testing.assert_allclose(measured.spectrum, estimated, rtol=0, atol=3e-6 * np.abs(estimated).max())
+    # Another process finds the size in the saved wisdom: measured at once, nothing to save.
+    again = FFTWBackend("single").transform(30, 22)
+    assert not again.provisional and saved == [1]
+
+
+def test_auto_keeps_what_a_size_has_earned_when_its_plan_is_dropped(tmp_path, monkeypatch):
+    import scanner.features.backends.fftw as fftw
+
+    monkeypatch.setenv("SCANNER_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(fftw, "AUTO_MEASURE_AFTER", 1e-9)
+    b = FFTWBackend(cache_size=1)
+    b.transform(18, 18).execute()
+    b.transform(20, 18)  # drops the plan of 18 x 18, not the seconds it ran
+    assert not b.transform(18, 18).provisional
+
+
+def test_auto_never_measures_a_size_seen_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCANNER_CACHE_DIR", str(tmp_path))
+    b = FFTWBackend()
+    plans = [b.transform(16 + i, 20) for i in range(5)]
+    for plan in plans:
+        plan.execute()
+    assert all(plan.provisional for plan in plans)
+    assert not wisdom_dir().exists()

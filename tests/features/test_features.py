@@ -183,7 +183,7 @@ def test_wrong_dtype_is_refused():
         ({"feature_set": "all"}, "unknown feature set 'all'; choose from paper"),
         ({"backend": "cufft"}, "unknown FFT backend 'cufft'; choose from fftw, numpy"),
         ({"backend": "numpy", "planner": "measure"}, "the numpy backend has no option planner"),
-        ({"planner": "thorough"}, "planner effort must be one of estimate, measure"),
+        ({"planner": "thorough"}, "planner effort must be one of auto, estimate, measure"),
     ],
 )
 def test_the_factory_refuses_what_it_cannot_build_and_says_what_it_can(options, message):

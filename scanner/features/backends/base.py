@@ -61,10 +61,14 @@ BackendName = Literal["fftw", "numpy", "scipy", "mkl"]
 assert get_args(BackendName) == tuple(BACKENDS)
 DEFAULT_BACKEND: BackendName = "fftw"
 
-# FFTW's planner efforts (an option of the fftw backend only).
-PlannerEffort = Literal["estimate", "measure", "patient", "exhaustive"]
+# FFTW's planner efforts (an option of the fftw backend only). "auto" plans a new image size at once
+# (FFTW_ESTIMATE) and measures it (FFTW_MEASURE) once its transforms have taken long enough to pay for that
+# (fftw.AUTO_MEASURE_AFTER): a collection of many sizes is not held up by a second of planning per size.
+PlannerEffort = Literal["auto", "estimate", "measure", "patient", "exhaustive"]
 PLANNER_EFFORTS: tuple[str, ...] = get_args(PlannerEffort)
-DEFAULT_PLANNER: PlannerEffort = "measure"
+DEFAULT_PLANNER: PlannerEffort = "auto"
+# What "auto" settles on for a size it sees often: what the benchmarks time.
+STEADY_PLANNER: PlannerEffort = "measure"
 
 REAL_DTYPES = {"double": np.float64, "single": np.float32}
 
@@ -140,14 +144,21 @@ class FFTBackend(ABC):
         self._batches: dict[int, ShapeCache] = {}
 
     def transform(self, height: int, width: int) -> Transform:
-        plan: Transform = self._plans.get_or_make(height, width, self._plan)
-        return plan
+        return self._cached(self._plans, height, width, 3)
 
     def batch(self, planes: int, height: int, width: int) -> Transform:
         """A transform of `planes` (H, W) planes at once."""
-        cache = self._batches.setdefault(planes, ShapeCache(2))
+        return self._cached(self._batches.setdefault(planes, ShapeCache(2)), height, width, planes)
+
+    def _cached(self, cache: ShapeCache, height: int, width: int, planes: int) -> Transform:
         plan: Transform = cache.get_or_make(height, width, lambda h, w: self._plan(h, w, planes))
+        if self._replan(plan):
+            plan = cache[(height, width)] = self._plan(height, width, planes)
         return plan
+
+    def _replan(self, plan: Transform) -> bool:
+        """Whether a cached plan is to be made again, better, before its next use (FFTW's "auto")."""
+        return False
 
     @property
     def planned_shapes(self) -> list[tuple[int, int]]:
