@@ -246,6 +246,24 @@ def estimate_jpeg_quality(luma_table: npt.NDArray[np.int64]) -> int:
     return int(np.argmin(distance)) + 1
 
 
+# A collection's JPEGs share a few luminance tables: their qualities, by the table's bytes and precision.
+_QUALITIES: dict[tuple[bytes, int], int] = {}
+_QUALITIES_KEPT = 1024
+
+
+def _quality_of_table(values: bytes, precision: int) -> int:
+    """estimate_jpeg_quality of a DQT table as stored (8-bit, or 16-bit big-endian when precision is 1)."""
+    key = (values, precision)
+    quality = _QUALITIES.get(key)
+    if quality is None:
+        table = np.frombuffer(values, dtype=">u2" if precision else "u1").astype(np.int64)
+        quality = estimate_jpeg_quality(table)
+        if len(_QUALITIES) >= _QUALITIES_KEPT:
+            _QUALITIES.clear()
+        _QUALITIES[key] = quality
+    return quality
+
+
 _SUBSAMPLING = {(1, 1): "4:4:4", (2, 1): "4:2:2", (2, 2): "4:2:0", (1, 2): "4:4:0", (4, 1): "4:1:1"}
 
 
@@ -253,7 +271,7 @@ def _jpeg_header(data: Data) -> ImageInfo:
     """Walk JPEG marker segments up to the first scan: size, sampling, quality."""
     width = height = None
     subsampling = None
-    luma = None
+    quality = None
     pos = 2
     n = len(data)
     while pos + 4 <= n:
@@ -266,38 +284,38 @@ def _jpeg_header(data: Data) -> ImageInfo:
         if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
             pos += 2
             continue
-        length = struct.unpack(">H", data[pos + 2 : pos + 4])[0]
-        segment = data[pos + 4 : pos + 2 + length]
+        length = (data[pos + 2] << 8) | data[pos + 3]
         if marker == 0xDB:  # quantisation tables
+            segment = data[pos + 4 : pos + 2 + length]
             off = 0
             while off < len(segment):
                 precision, table_id = segment[off] >> 4, segment[off] & 15
                 size = 128 if precision else 64
-                values = segment[off + 1 : off + 1 + size]
+                values = bytes(segment[off + 1 : off + 1 + size])
                 if table_id == 0 and len(values) == size:
-                    dtype = ">u2" if precision else "u1"
-                    luma = np.frombuffer(values, dtype=dtype).astype(np.int64)
+                    quality = _quality_of_table(values, precision)
                 off += 1 + size
-        elif 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC) and len(segment) >= 6:
-            height, width = struct.unpack(">HH", segment[1:5])
-            components = segment[5]
-            factors = [
-                (segment[6 + 3 * c + 1] >> 4, segment[6 + 3 * c + 1] & 15)
-                for c in range(components)
-                if 6 + 3 * c + 2 < len(segment)
-            ]
-            if components == 1:
-                subsampling = "gray"
-            elif components == 3 and len(factors) == 3:
-                (h0, v0), (h1, v1) = factors[0], factors[1]
-                ratio = (h0 // max(h1, 1), v0 // max(v1, 1))
-                subsampling = _SUBSAMPLING.get(ratio, f"{h0}x{v0},{h1}x{v1}")
-            elif components == 4:
-                subsampling = "cmyk"
         elif marker == 0xDA:  # start of scan: the header is over
             break
+        elif 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # a frame header
+            segment = data[pos + 4 : pos + 2 + length]
+            if len(segment) >= 6:
+                height, width = struct.unpack(">HH", segment[1:5])
+                components = segment[5]
+                factors = [
+                    (segment[6 + 3 * c + 1] >> 4, segment[6 + 3 * c + 1] & 15)
+                    for c in range(components)
+                    if 6 + 3 * c + 2 < len(segment)
+                ]
+                if components == 1:
+                    subsampling = "gray"
+                elif components == 3 and len(factors) == 3:
+                    (h0, v0), (h1, v1) = factors[0], factors[1]
+                    ratio = (h0 // max(h1, 1), v0 // max(v1, 1))
+                    subsampling = _SUBSAMPLING.get(ratio, f"{h0}x{v0},{h1}x{v1}")
+                elif components == 4:
+                    subsampling = "cmyk"
         pos += 2 + length
-    quality = estimate_jpeg_quality(luma) if luma is not None else None
     return ImageInfo("JPEG", width, height, subsampling, quality)
 
 
