@@ -74,7 +74,7 @@ _WISDOM_PARTS = ("double", "single", "longdouble")
 # "auto": seconds of estimated-plan transforms of one size, in one process, after which the size is measured;
 # about what measuring a size costs (0.3 s at 256 x 256, 0.9 s at 1024 x 1024, 2.7 s at 1013 x 1019).
 AUTO_MEASURE_AFTER = 1.0
-# The sizes whose seconds are kept (least recently planned dropped beyond it).
+# The sizes whose seconds are kept (those planned first dropped beyond it).
 _LEDGER_SIZE = 4096
 
 log = logging.getLogger(__name__)
