@@ -197,3 +197,34 @@ def test_auto_never_measures_a_size_seen_once(tmp_path, monkeypatch):
         plan.execute()
     assert all(plan.provisional for plan in plans)
     assert not wisdom_dir().exists()
+
+
+def test_a_shape_cache_keeps_what_fits_its_bytes_and_always_the_newest():
+    from scanner.features.backends.base import ShapeCache
+
+    cache = ShapeCache(size=8, max_bytes=1000)
+    made = []
+
+    def make(height, width):
+        made.append((height, width))
+        return np.zeros(height * width, np.uint8)
+
+    cache.get_or_make(10, 40, make)  # 400 bytes
+    cache.get_or_make(10, 50, make)  # 500: 900 in all
+    assert list(cache) == [(10, 40), (10, 50)]
+    cache.get_or_make(10, 40, make)  # used again: the newest, not made again
+    cache.get_or_make(10, 30, make)  # 300 more: the least recently used (10 x 50) goes
+    assert list(cache) == [(10, 40), (10, 30)] and made == [(10, 40), (10, 50), (10, 30)]
+    cache.get_or_make(100, 20, make)  # 2,000 bytes alone: kept, everything else dropped
+    assert list(cache) == [(100, 20)]
+
+
+@pytest.mark.parametrize("name", available_backends())
+def test_plans_of_large_images_are_not_hoarded(name, tmp_path, monkeypatch):
+    monkeypatch.setenv("SCANNER_CACHE_DIR", str(tmp_path))
+    b = backend(name, "single")
+    first = b.transform(64, 48)
+    assert first.nbytes >= 3 * 64 * 48 * 4
+    b._plans.max_bytes = first.nbytes + 1  # room for one such plan
+    b.transform(48, 64)
+    assert b.planned_shapes == [(48, 64)]
