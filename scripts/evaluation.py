@@ -1,6 +1,6 @@
-"""Write EVALUATION.md: the paper's six and the extended set, side by side, on the shared face sets.
+"""Write EVALUATION.md: the paper's six, the extended set and the residual set, side by side, on the shared face sets.
 
-    python scripts/evaluation.py [--faces DIR] [--out EVALUATION.md] [--keep DIR] [--only certainty]
+    python scripts/evaluation.py [--faces DIR] [--out EVALUATION.md] [--keep DIR] [--only certainty|groups|cost]
 
 For each set of ../shared/data/faces it measures the residual feature set (whose
 first 69 columns are the extended set's and first six the paper's six, bit for bit) into feature stores in a
@@ -8,8 +8,11 @@ temporary directory outside the repository: the images as found, and the images
 of both classes re-encoded once with OpenCV's JPEG encoder (4:2:0) at quality 90
 and at quality 70 (scripts/face_sets.py). Then, every random step seeded:
 
-* the two feature sets side by side, as found and at matched compression, over
+* the feature sets side by side, as found and at matched compression, over
   10 random stratified half splits per set (SVM and logistic regression);
+* the residual set's four groups of statistics, each added alone to the extended set
+  and each left out of the residual set;
+* what each feature set costs a file (timed in this run: the only figures that vary);
 * a learning curve: accuracy against labelled images per class;
 * leave-one-set-out: trained on the other sets (weighted equally), tested on one;
 * the mixture's side: the paper's rule, the old anchor majority and enrichment;
@@ -17,8 +20,8 @@ and at quality 70 (scripts/face_sets.py). Then, every random step seeded:
 * the bundled models, and `scanner evaluate` on every version.
 
 --keep DIR keeps the stores (and the re-encoded images) there, and a later run with
-the same --keep uses them again instead of measuring anew. --only certainty measures
-only what that section needs and writes only its section into the existing page.
+the same --keep uses them again instead of measuring anew. --only certainty, groups or
+cost computes only that section and writes it into the existing page.
 """
 
 from __future__ import annotations
@@ -70,6 +73,7 @@ METHODS = (
     ("131, SVM", "residual", "svm", True),
     ("131, logistic", "residual", "logistic", True),
 )
+FEATURE_SET_ORDER = ("paper", "extended", "residual")
 DEFAULT_LABEL = {"paper": "six, paper's SVM", "extended": "69, logistic", "residual": "131, logistic"}
 # The residual set's logistic regression with stronger regularisation, on the learning curve.
 CURVE_C = (0.3, 0.1, 0.03, 0.01)
@@ -89,13 +93,15 @@ PAPER_TABLE_2 = (
 INTRO = """\
 # Evaluation
 
-The paper's six features and the extended set (69: the six, the luminance profile, the
-chroma-ratio profiles and the periodic peaks; docs/method.md) on the three face sets in
-`../shared/data/faces`. Written by `scripts/evaluation.py`; run
+The paper's six features, the extended set (69: the six, the luminance profile, the
+chroma-ratio profiles and the periodic peaks) and the residual set (131: the 69, then 62
+statistics of Welch spectra of each channel's median residual; docs/method.md) on the three
+face sets in `../shared/data/faces`. Written by `scripts/evaluation.py`; run
 `python scripts/evaluation.py` to repeat every number below exactly (same library
-versions; every random step is seeded, FFTW plans with the `estimate` planner). The
-paper's six are read from the extended stores' first six columns, which are bit for bit
-what a scan with the paper's set gives.
+versions; every random step is seeded, FFTW plans with the `estimate` planner), except the
+timings of the section on what each feature set costs. The paper's six and the extended
+set's 69 are read from the residual stores' first columns, which are bit for bit what a
+scan with those sets gives.
 
 **Versions of every set.**
 
@@ -208,6 +214,165 @@ def side_by_side(data: dict[str, dict[str, Samples]]) -> tuple[list[str], dict]:
         "ROC AUC of the same fits (means over the splits):",
         "",
         *markdown_table(header, auc_rows),
+        "",
+    ]
+    return lines, results
+
+
+# --- the residual spectra, group by group ---------------------------------------------
+
+# The residual set's 62 columns in the four groups of docs/method.md (items a to d of its definition).
+RESIDUAL_GROUPS = (
+    ("luminance", ("res_lum_",)),
+    ("chroma", ("res_cb_ratio_", "res_cr_ratio_")),
+    ("peaks", ("res_peak_",)),
+    ("coherence", ("res_coh_",)),
+)
+GROUPS_HEADING = "## The residual spectra, group by group"
+GROUP_WORDS = {
+    "luminance": "luminance profile",
+    "chroma": "chroma ratios",
+    "peaks": "peak prominences",
+    "coherence": "coherences",
+}
+
+
+def _group_columns() -> dict[str, np.ndarray]:
+    """Each group's column indices in the residual set; together they are its columns after the 69."""
+    names = RESIDUAL.names
+    groups = {
+        label: np.array([i for i in range(EXTENDED.width, RESIDUAL.width) if names[i].startswith(prefixes)])
+        for label, prefixes in RESIDUAL_GROUPS
+    }
+    assert sorted(np.concatenate(list(groups.values())).tolist()) == list(range(EXTENDED.width, RESIDUAL.width))
+    return groups
+
+
+def residual_groups(data: dict[str, dict[str, Samples]]) -> tuple[list[str], dict]:
+    """The residual set's default detector on the 69 plus each group alone, and on the 131 less each group."""
+    groups = _group_columns()
+    extended, residual = np.arange(EXTENDED.width), np.arange(RESIDUAL.width)
+    columns = {"69": extended}
+    columns.update({f"69 + {g}": np.concatenate([extended, cols]) for g, cols in groups.items()})
+    columns["131"] = residual
+    columns.update({f"131 - {g}": np.setdiff1d(residual, cols) for g, cols in groups.items()})
+    _, _, method, standardise = next(m for m in METHODS if m[0] == DEFAULT_LABEL["residual"])
+    rows, auc_rows, results = [], [], {}
+    for name in SETS:
+        for label, version in _versions(name):
+            samples = data[version][name]
+            acc: dict[str, list[float]] = {c: [] for c in columns}
+            auc: dict[str, list[float]] = {c: [] for c in columns}
+            for seed in range(SPLITS):
+                train, test = _split(samples, seed)
+                for column, cols in columns.items():
+                    fit = _fit(samples.features[train][:, cols], samples.is_fake[train], method, standardise)
+                    score = fit.score(samples.features[test][:, cols])
+                    acc[column].append(_accuracy(samples.is_fake[test], score))
+                    auc[column].append(_auc(samples.is_fake[test], score))
+            results[(name, version)] = {"acc": acc, "auc": auc}
+            rows.append([name, label, *(float(np.mean(acc[c])) for c in columns)])
+            auc_rows.append([name, label, *(float(np.mean(auc[c])) for c in columns)])
+
+    def change(name: str, more: str, less: str) -> str:
+        result = results[(name, variant(MATCHED_QUALITY[name]))]["acc"]
+        return f"{round(float(np.mean(result[more]) - np.mean(result[less])), 3) + 0.0:+.3f}"
+
+    def by_group(name: str) -> str:
+        return "; ".join(
+            f"{g} {change(name, f'69 + {g}', '69')} alone, {change(name, '131', f'131 - {g}')} lost without it"
+            for g in groups
+        )
+
+    sizes = ", ".join(f"{g} {len(cols)}" for g, cols in groups.items())
+    header = ["set", "version", *columns]
+    lines = [
+        GROUPS_HEADING,
+        "",
+        f"The residual set's 62 statistics in their four groups (docs/method.md; {sizes} columns): the "
+        "luminance profile of the residual's Welch spectrum, its chroma ratios (Cb and Cr against luminance), "
+        "the peak prominences on the 1/8 and 1/16 grids, and the coherence of the R, G, B residuals. Each "
+        "column fits the residual set's default detector (standardised L2 logistic regression, C = 1) on "
+        f"the columns named, on the same {SPLITS} half splits as the side-by-side table: *69 + group* adds "
+        "one group alone to the extended set, *131 - group* leaves one out of the residual set. The columns "
+        "*69* and *131* are the side-by-side table's *69, logistic* and *131, logistic*. Accuracy:",
+        "",
+        *markdown_table(header, rows),
+        "",
+        "ROC AUC of the same fits:",
+        "",
+        *markdown_table(header, auc_rows),
+        "",
+        "At matched compression, on the two large sets, the accuracy each group adds alone to the 69 and the "
+        f"accuracy the 131 lose without it (a negative loss: the 131 did better without it): `{CURVE_SETS[0]}` "
+        f"{by_group(CURVE_SETS[0])}; `{CURVE_SETS[1]}` {by_group(CURVE_SETS[1])}. The groups overlap in what they "
+        "see (the chroma ratios and the coherence both read how the colour channels' residuals "
+        "differ), so the gains do not add up to the whole set's.",
+        "",
+    ]
+    return lines, results
+
+
+# --- what each feature set costs ------------------------------------------------------------
+
+COST_HEADING = "## What each feature set costs"
+COST_IMAGES = 200  # files of each set timed (its first, in walk order; all of ffhq-stylegan-1024)
+COST_REPEATS = 5
+
+
+def cost(faces: Path) -> tuple[list[str], dict[str, dict[str, float]]]:
+    """ms per file of `measure_file` (bounded read, SHA-256, decode, features) with each feature set, single
+    precision, on each set's files as found; the sets' passes interleaved in rounds, median of the rounds."""
+    from scanner.bench.machine import machine_description
+    from scanner.bench.stages import features_files, time_stages
+    from scanner.features.backends.base import STEADY_PLANNER
+    from scanner.features.extract import make_extractor
+
+    extractors = {fs: make_extractor(fs, precision="single", planner=STEADY_PLANNER) for fs in FEATURE_SET_ORDER}
+    machine = machine_description()
+    rows, results = [], {}
+    for name in SETS:
+        files = sorted(p for c in ("real", "fake") for p in (faces / name / c).iterdir() if p.is_file())
+        files = files[:: max(1, len(files) // COST_IMAGES)][:COST_IMAGES]
+        stages = {
+            fs: ((lambda paths, e=extractor: features_files(paths, e)), files) for fs, extractor in extractors.items()
+        }
+        timed = time_stages(stages, COST_REPEATS, warm_up=None)
+        ms = {fs: timed[fs].ms_per_image or float("nan") for fs in FEATURE_SET_ORDER}
+        results[name] = ms
+        rows.append(
+            [
+                name,
+                str(len(files)),
+                *(f"{ms[fs]:.2f}" for fs in FEATURE_SET_ORDER),
+                f"{ms['extended'] / ms['paper']:.2f}",
+                f"{ms['residual'] / ms['paper']:.2f}",
+                f"{ms['residual'] / ms['extended']:.2f}",
+            ]
+        )
+    lines = [
+        COST_HEADING,
+        "",
+        "Milliseconds a file of `scanner.measure_file` (what a scan runs for each file: bounded read, SHA-256, "
+        "decode, features) with each feature set, single precision, FFTW plans measured, one process; each set's "
+        f"files as found (up to {COST_IMAGES}, both classes); the three feature sets' passes interleaved in "
+        f"rounds and the median of {COST_REPEATS} rounds taken, so that the ratios hold on a busy machine. The "
+        "only figures of this page that change from run to run: they are this machine's "
+        f"({machine['cpu']}, {machine['cores']} cores, numpy {machine['numpy']}, FFTW {machine['fftw']}). "
+        "`ffhq-stylegan-1024` is 1024 x 1024, the other two 128 x 128; "
+        "docs/performance.md and `benchmarks/feature_sets.py` measure 256 and 1024 px.",
+        "",
+        *markdown_table(
+            [
+                "set",
+                "files",
+                *(f"{fs}, ms" for fs in FEATURE_SET_ORDER),
+                "extended / paper",
+                "residual / paper",
+                "residual / extended",
+            ],
+            rows,
+        ),
         "",
     ]
     return lines, results
@@ -500,15 +665,20 @@ def side_certainty(data: dict[str, dict[str, Samples]]) -> tuple[list[str], list
     return lines, results
 
 
-def splice(page: str, section: list[str], heading: str = CERTAINTY_HEADING) -> str:
+def splice(
+    page: str,
+    section: list[str],
+    heading: str = CERTAINTY_HEADING,
+    follows: str = "## The mixture without labels: which side is fake?",
+) -> str:
     """The page with `section` in place of its section under `heading`, or, where it has none, right after
-    the section on the mixture's side (where report() puts it)."""
+    the section under `follows` (where report() puts it)."""
     text = "\n".join(section) + "\n"  # the section ends with "", as report() joins it: a blank line after
     start = page.find(heading + "\n")
     if start < 0:
-        after = page.find("## The mixture without labels: which side is fake?")
+        after = page.find(follows + "\n")
         if after < 0:
-            raise SystemExit(f"the page has no section on the mixture's side to put {heading!r} after")
+            raise SystemExit(f"the page has no section {follows[3:]!r} to put {heading[3:]!r} after")
         start = end = page.find("\n## ", after + 1) + 1
     else:
         end = page.find("\n## ", start + 1) + 1
@@ -719,7 +889,9 @@ def _largest_gap(side: dict) -> float:
     )
 
 
-def _findings(side: dict, curve: dict, loso: dict, sides: list[dict]) -> list[str]:
+def _findings(
+    side: dict, curve: dict, loso: dict, sides: list[dict], groups: dict, costs: dict[str, dict[str, float]]
+) -> list[str]:
     """What the figures say, with the numbers they rest on."""
     stargan = side[("stargan-celeba-128", variant(MATCHED_QUALITY["stargan-celeba-128"]))]
     tpdne = side[("ffhq-tpdne-128", variant(MATCHED_QUALITY["ffhq-tpdne-128"]))]
@@ -735,6 +907,18 @@ def _findings(side: dict, curve: dict, loso: dict, sides: list[dict]) -> list[st
     def draws(counts: list[int]) -> str:
         return f"all {ANCHOR_DRAWS}" if min(counts) == ANCHOR_DRAWS else f"{min(counts)} to {max(counts)}"
 
+    def residual_gain(result: dict) -> str:
+        wins = sum(a > b for a, b in zip(result["acc"]["131, logistic"], result["acc"]["69, logistic"], strict=True))
+        return (
+            f"{acc(result, '131, logistic'):.3f} (69: {acc(result, '69, logistic'):.3f}, higher in {wins} of "
+            f"{SPLITS} splits)"
+        )
+
+    stylegan = side[("ffhq-stylegan-1024", variant(MATCHED_QUALITY["ffhq-stylegan-1024"]))]
+    on_stargan = groups[("stargan-celeba-128", variant(MATCHED_QUALITY["stargan-celeba-128"]))]["acc"]
+    alone = {g: float(np.mean(on_stargan[f"69 + {g}"]) - np.mean(on_stargan["69"])) for g, _ in RESIDUAL_GROUPS}
+    strongest = max(alone, key=alone.__getitem__)
+    small, large = costs["ffhq-tpdne-128"], costs["ffhq-stylegan-1024"]
     as_found = loso[("as found", DEFAULT_LABEL["extended"])]
     canonical = loso[("canonical (q90)", DEFAULT_LABEL["extended"])]
     return [
@@ -748,6 +932,16 @@ def _findings(side: dict, curve: dict, loso: dict, sides: list[dict]) -> list[st
         f"{SPLITS}). The standardised RBF SVM on the 69 gives {acc(stargan, '69, SVM'):.3f} and "
         f"{acc(tpdne, '69, SVM'):.3f}: logistic regression is the extended set's default (`train` without "
         "`--method`).",
+        "- **The residual spectra add to that.** At matched compression the residual set's 131 features with "
+        f"logistic regression reach {residual_gain(stargan)} on `stargan-celeba-128` and {residual_gain(tpdne)} "
+        f"on `ffhq-tpdne-128`; on the 12 + 12 images of `ffhq-stylegan-1024` at q90 they score "
+        f"{acc(stylegan, '131, logistic'):.3f} against {acc(stylegan, '69, logistic'):.3f} (AUC "
+        f"{float(np.mean(stylegan['auc']['131, logistic'])):.3f} against "
+        f"{float(np.mean(stylegan['auc']['69, logistic'])):.3f}). Of their four groups, the "
+        f"{GROUP_WORDS[strongest]} add most alone to the 69 on `stargan-celeba-128` ({alone[strongest]:+.3f}; "
+        "the residual spectra group by group, below). A file costs "
+        f"{small['residual'] / small['paper']:.1f} times the paper set's at 128 px and "
+        f"{large['residual'] / large['paper']:.1f} times at 1024 px (this run's timings).",
         "- **On the paper's six, standardising changes little**: on the two large sets the paper's unscaled SVM "
         f"and a standardised one differ by at most {_largest_gap(side):.3f}, and logistic regression is no "
         "better; the paper's SVM stays the six's default.",
@@ -773,20 +967,28 @@ def _findings(side: dict, curve: dict, loso: dict, sides: list[dict]) -> list[st
     ]
 
 
+def _read_stores(stores: dict[str, dict[str, Path]]) -> dict[str, dict[str, Samples]]:
+    return {v: {n: samples_of([read_features(path)]) for n, path in by_set.items()} for v, by_set in stores.items()}
+
+
 def report(stores: dict[str, dict[str, Path]], faces: Path = FACES) -> str:
-    data = {v: {n: samples_of([read_features(path)]) for n, path in by_set.items()} for v, by_set in stores.items()}
+    data = _read_stores(stores)
     for by_set in data.values():
         for samples in by_set.values():
             assert samples.measurement.feature_set == RESIDUAL.name
     side_lines, side = side_by_side(data)
+    groups_lines, groups = residual_groups(data)
+    cost_lines, costs = cost(faces)
     curve_lines, curve = learning_curve(data)
     loso_lines, loso = leave_one_set_out(data)
     sides_lines, sides = mixture_sides(data)
     certainty_lines, _ = side_certainty(data)
     lines = [
         INTRO,
-        *_findings(side, curve, loso, sides),
+        *_findings(side, curve, loso, sides, groups, costs),
         *side_lines,
+        *groups_lines,
+        *cost_lines,
         *curve_lines,
         *loso_lines,
         *sides_lines,
@@ -825,16 +1027,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path, help="keep the feature stores and re-encoded images in this directory")
     parser.add_argument(
         "--only",
-        choices=("certainty",),
-        help="certainty: measure only the versions that section needs (as found and matched), and write only "
-        "its section into the existing page, leaving every other section as it is",
+        choices=("certainty", "groups", "cost"),
+        help="write only this section into the existing page, leaving every other section as it is: certainty "
+        "measures only the versions it needs (as found and matched); groups reads the stores of --keep (measured "
+        "when missing); cost times the sets' files",
     )
     args = parser.parse_args(argv)
     if args.only:
+        page = args.out.read_text(encoding="utf-8")
         with tempfile.TemporaryDirectory(prefix="scanner-evaluation-") as work:
-            lines, _ = side_certainty(_measured_for_sides(args.keep or Path(work), args.faces))
-        args.out.write_text(splice(args.out.read_text(encoding="utf-8"), lines), encoding="utf-8")
-        print(f"wrote the section {CERTAINTY_HEADING[3:]!r} of {args.out}")
+            stores = args.keep or Path(work)
+            if args.only == "certainty":
+                lines, _ = side_certainty(_measured_for_sides(stores, args.faces))
+                page = splice(page, lines)
+            elif args.only == "groups":
+                built = build_stores(stores, args.faces, feature_set=RESIDUAL.name, qualities=QUALITIES)
+                lines, _ = residual_groups(_read_stores(built))
+                page = splice(page, lines, GROUPS_HEADING, "## The feature sets side by side")
+            else:
+                page = splice(page, cost(args.faces)[0], COST_HEADING, GROUPS_HEADING)
+        args.out.write_text(page, encoding="utf-8")
+        print(f"wrote the section {args.only!r} of {args.out}")
         return 0
     build: Callable[[Path], dict[str, dict[str, Path]]] = lambda work: build_stores(  # noqa: E731
         work, args.faces, feature_set=RESIDUAL.name, qualities=QUALITIES
