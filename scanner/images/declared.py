@@ -113,6 +113,7 @@ _IPTC_PROPERTY = re.compile(
     rb"DigitalSourceType\s*(?:=\s*[\"']|>)\s*(" + _VALUES.encode() + rb")(?![A-Za-z])", re.IGNORECASE
 )
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_FILL = re.compile(rb"\xff+")
 
 
 class _OutOfBudget(Exception):
@@ -216,11 +217,15 @@ def _jpeg(data: memoryview, found: set[str], budget: Budget) -> None:
             return  # not a marker where one must be: malformed, stop
         marker = data[pos + 1]
         pos += 2
-        if marker == 0xFF:  # a fill byte
-            pos -= 1
+        if marker == 0xFF:  # fill bytes: a run of them is skipped at once, and walked as one segment
+            budget.segment()
+            match = _FILL.match(data, pos - 2)
+            assert match is not None
+            pos = match.end() - 1
             continue
         if marker == 0xD8 or marker == 0x01 or 0xD0 <= marker <= 0xD7:
-            continue  # standalone markers
+            budget.segment()  # standalone markers: each walked as a segment, so a file of them ends the scan
+            continue
         if marker in (0xDA, 0xD9):  # start of scan, end of image: no metadata segment after
             return
         if pos + 2 > end:

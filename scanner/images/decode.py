@@ -267,19 +267,40 @@ def _quality_of_table(values: bytes, precision: int) -> int:
 _SUBSAMPLING = {(1, 1): "4:4:4", (2, 1): "4:2:2", (2, 2): "4:2:0", (1, 2): "4:4:0", (4, 1): "4:1:1"}
 
 
+# Marker segments (fill-byte runs and standalone markers counted as one each) walked before the first scan:
+# real files have tens (an ICC profile or a C2PA store split over APP segments: a few thousand), and 10^5
+# empty ones still decode; a file of 10^8 two-byte markers would hold the walk in Python for a minute.
+MAX_JPEG_SEGMENTS = 1 << 20
+# Scans of a progressive JPEG: libjpeg's own progressions have 6 (grey) or 10 (colour), custom scripts a few
+# dozen. libjpeg goes over its whole coefficient buffer for each scan (measured: about 6.5 ns a pixel a scan,
+# 20 repeated scans of a 4000 x 4000 image 3.2 s, 2,000 of an 8000 x 8000 one 289 s), so scans times pixels
+# is bounded: at most JPEG_SCAN_PIXELS, never fewer than MIN_JPEG_SCANS scans, never more than MAX_JPEG_SCANS.
+JPEG_SCAN_PIXELS = 1 << 30
+MIN_JPEG_SCANS = 16
+MAX_JPEG_SCANS = 256
+_FILL = re.compile(rb"\xff+")
+
+
 def _jpeg_header(data: Data) -> ImageInfo:
-    """Walk JPEG marker segments up to the first scan: size, sampling, quality."""
+    """Walk JPEG marker segments up to the first scan: size, sampling, quality; BadHeader past
+    MAX_JPEG_SEGMENTS of them."""
     width = height = None
     subsampling = None
     quality = None
     pos = 2
     n = len(data)
+    walked = 0
     while pos + 4 <= n:
         if data[pos] != 0xFF:
             break
+        walked += 1
+        if walked > MAX_JPEG_SEGMENTS:
+            raise BadHeader(f"more than {MAX_JPEG_SEGMENTS:,} marker segments before the first scan")
         marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
+        if marker == 0xFF:  # fill bytes: a run of them is skipped at once
+            match = _FILL.match(data, pos)
+            assert match is not None
+            pos = match.end() - 1
             continue
         if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
             pos += 2
@@ -325,10 +346,16 @@ def _header(data: Data) -> tuple[ImageInfo, str | None, str | None]:
     if fmt is None or fmt in NOT_DECODED:
         return ImageInfo(fmt), None, None
     if fmt == "JPEG":
-        info = _jpeg_header(data)
+        try:
+            info = _jpeg_header(data)
+        except BadHeader as exc:
+            return ImageInfo(fmt), str(exc), None
         cut = None if _jpeg_complete(data) else "JPEG data ends before its end-of-image marker"
         if (info.width is None or info.height is None) and not cut:
             return info, "JPEG without a frame header before its first scan", None
+        allowed = jpeg_scans_allowed((info.width or 0) * (info.height or 0))
+        if _more_scans_than(data, allowed):
+            return info, f"more than {allowed} scans for {info.width}x{info.height} px (at most {allowed})", cut
         return info, None, cut
     try:
         header = PARSERS[fmt](data)
@@ -361,6 +388,22 @@ def _png_complete(data: Data) -> bool:
             return True
         pos = end
     return False
+
+
+def jpeg_scans_allowed(pixels: int) -> int:
+    """The most scans a JPEG of this many pixels is decoded with (JPEG_SCAN_PIXELS)."""
+    return max(MIN_JPEG_SCANS, min(MAX_JPEG_SCANS, JPEG_SCAN_PIXELS // max(pixels, 1)))
+
+
+def _more_scans_than(data: Data, most: int) -> bool:
+    """True when the JPEG has more than `most` start-of-scan markers (0xFF 0xDA cannot occur inside
+    entropy-coded data: there 0xFF is followed by 0x00 or a restart marker)."""
+    pos = data.find(b"\xff\xda")
+    for _ in range(most):
+        if pos < 0:
+            return False
+        pos = data.find(b"\xff\xda", pos + 2)
+    return pos >= 0
 
 
 def _jpeg_complete(data: Data) -> bool:

@@ -88,6 +88,8 @@ def tiff(data: bytes | bytearray) -> Header:
     tags: dict[int, npt.NDArray[np.uint64]] = {}
     for i in range(entries):
         tag, kind, count, value = _u(data, order + entry_fmt, first + i * entry_size)
+        if tag in tags:  # a repeated tag: libtiff keeps the first and ignores the others, as this does
+            continue
         if tag not in (
             _TIFF_WIDTH,
             _TIFF_LENGTH,

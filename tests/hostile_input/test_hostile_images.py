@@ -387,3 +387,82 @@ def test_corrupt_data_is_truncated_or_corrupt_with_the_decoders_words_and_no_noi
     assert rows["good.jpg"]["status"] == "ok"
     scan = scanner("scan", tmp_path, "--out", tmp_path / "s.h5", "--planner", "estimate", "-q", timeout=120)
     assert scan.returncode == 1 and scan.stderr == b"", text(scan)
+
+
+_MARKER_WALKS = r"""
+import json, struct, sys
+import cv2, numpy as np
+from scanner.images.decode import UnusableImage, decode_bytes, probe, jpeg_scans_allowed
+from scanner.images.declared import declared
+
+def status(data):
+    try:
+        decode_bytes(bytearray(data))
+    except UnusableImage as exc:
+        return [exc.status, exc.reason]
+    return ["ok", ""]
+
+out = {}
+# millions of standalone markers, and 32 MiB of fill bytes, before any segment
+out["soi"] = status(b"\xff\xd8" * (4 << 20) + b"\xff\xd9")
+out["fill"] = status(b"\xff\xd8" + b"\xff" * (32 << 20) + b"\xd9")
+xmp = b"http://ns.adobe.com/xap/1.0/\0<x:xmpmeta Iptc4xmpExt:DigitalSourceType='trainedAlgorithmicMedia'/>"
+app1 = b"\xff\xe1" + struct.pack(">H", len(xmp) + 2) + xmp
+out["declared_after_markers"] = declared(b"\xff\xd8" + b"\xff\xd8" * 20000 + app1 + b"\xff\xd9")
+out["declared_after_fill"] = declared(b"\xff\xd8" + b"\xff" * (32 << 20) + app1 + b"\xff\xd9")
+out["declared_plain"] = declared(b"\xff\xd8" + app1 + b"\xff\xd9")
+# a progressive JPEG whose last scan is repeated 300 times
+image = np.full((512, 512), 128, np.uint8)
+progressive = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])[1].tobytes()
+last_scan = progressive[progressive.rindex(b"\xff\xda") : -2]
+out["progressive"] = status(progressive)
+out["scans"] = status(progressive[:-2] + last_scan * 300 + b"\xff\xd9")
+out["allowed"] = [jpeg_scans_allowed(p) for p in (1, 512 * 512, 4000 * 4000, 100_000_000)]
+# TIFF: a tag given twice (libtiff keeps the first), and 65,535 copies of a 1 MiB strip list
+def tiff(tags, pixels):
+    data_at = 8 + 2 + 12 * len(tags) + 4
+    ifd = struct.pack("<H", len(tags))
+    for tag, kind, value in tags:
+        value = data_at if tag == 273 else value
+        ifd += struct.pack("<HHII", tag, kind, 1, value) if kind == 4 else struct.pack("<HHIHH", tag, kind, 1, value, 0)
+    return b"II*\0" + struct.pack("<I", 8) + ifd + b"\0\0\0\0" + pixels
+
+pixels = bytes(64 * 64 * 3)
+tags = [(256, 4, 64), (257, 4, 64), (258, 3, 8), (259, 3, 1), (262, 3, 2), (273, 4, 0), (277, 3, 3), (278, 4, 64)]
+tags += [(279, 4, len(pixels))]
+tiff_twice = tiff([tags[0], (256, 4, 9000), *tags[1:]], pixels)  # ImageWidth 64, then 9000
+out["tiff_twice"] = [probe(tiff_twice).width, status(tiff_twice)[0]]
+size, n = 1 << 20, 65535
+repeated = b"II*\0" + struct.pack("<I", 8) + struct.pack("<H", n) + struct.pack("<HHII", 273, 1, size, 0) * n
+out["tiff_repeated"] = status(repeated + b"\0" * (size - len(repeated)))
+print(json.dumps(out))
+"""
+
+
+def test_marker_walks_scans_and_repeated_tags_are_bounded():
+    """JPEG marker walks count fill-byte runs and standalone markers (a file of them once held the header walk
+    and the metadata scan in Python for seconds); a progressive JPEG of too many scans for its size is refused
+    before libjpeg spends minutes on them; a repeated TIFF tag is read once, its first copy, as libtiff does
+    (each copy of a 1 MiB strip list was converted again: 58 s for a 1 MiB file)."""
+    done = subprocess.run(
+        [sys.executable, "-c", _MARKER_WALKS], capture_output=True, timeout=60, preexec_fn=limited(MEMORY_GIB)
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    out = json.loads(done.stdout)
+    assert out["soi"] == [
+        "unreadable",
+        "unusable JPEG header: more than 1,048,576 marker segments before the first scan (not decoded)",
+    ]
+    assert out["fill"][0] == "truncated"
+    # the metadata scan ends when its segment budget does, whatever the segments are
+    assert out["declared_plain"] == "iptc:trainedAlgorithmicMedia"
+    assert out["declared_after_markers"] == ""
+    assert out["declared_after_fill"] == "iptc:trainedAlgorithmicMedia"  # one run of fill bytes, one segment
+    assert out["progressive"] == ["ok", ""]
+    assert out["scans"] == [
+        "unreadable",
+        "unusable JPEG header: more than 256 scans for 512x512 px (at most 256) (not decoded)",
+    ]
+    assert out["allowed"] == [256, 256, 67, 16]
+    assert out["tiff_twice"] == [64, "ok"]
+    assert out["tiff_repeated"] == ["unreadable", "unusable TIFF header: TIFF without tag 256 (not decoded)"]
