@@ -294,11 +294,23 @@ def png(data: bytes | bytearray) -> Header:
 
 
 _AVIF_CONTAINERS = {b"meta": 4, b"iprp": 0, b"ipco": 0}  # box type: bytes before its children
+MAX_AVIF_ITEMS = 1 << 16  # items of one file (a grid of 256 x 256 tiles)
+MAX_AV1_OBUS = 64  # OBUs of an AV1 item looked through for its sequence header (it comes first or second)
 
 
 def avif(data: bytes | bytearray) -> Header:
-    """The largest image spatial extent ('ispe') of the file: the primary image, its tiles, its alpha."""
+    """The size of an AVIF: the largest image spatial extent ('ispe': the primary image, its tiles, its
+    alpha), checked against the frame size that each AV1 image item's own sequence header codes.
+
+    libavif decodes the AV1 data at the size the data codes, whatever 'ispe' says: a file that declares
+    1000 x 1000 px and codes 16384 x 16384 px would pass a pixel cap read from 'ispe' alone and make the
+    decoder allocate gigabytes. So every 'av01' item (found through 'iinf' and 'iloc') has its sequence
+    header read, and a coded size larger than every declared one is refused."""
     best: tuple[int, int] | None = None
+    coded: list[tuple[int, int]] = []
+    av01: set[int] = set()
+    places: dict[int, tuple[int, int, int]] = {}  # item: (construction method, offset, length) of its first extent
+    idat: tuple[int, int] | None = None
     stack = [(0, len(data), 0)]
     while stack:
         start, end, depth = stack.pop()
@@ -309,9 +321,194 @@ def avif(data: bytes | bytearray) -> Header:
                 width, height = _u(data, ">II", content + 4)
                 if best is None or width * height > best[0] * best[1]:
                     best = (width, height)
+            elif kind == b"av1C" and stop - content > 4:  # its configOBUs may hold the sequence header
+                coded += _sequence_sizes(data, content + 4, stop)
+            elif kind == b"iinf":
+                av01 |= _av01_items(data, content, stop)
+            elif kind == b"iloc":
+                places.update(_item_places(data, content, stop))
+            elif kind == b"idat":
+                idat = (content, stop)
     if best is None:
         raise BadHeader("AVIF without image size ('ispe') properties")
+    for item in sorted(av01):
+        if item not in places:
+            raise BadHeader(f"AVIF image item {item} without a location")
+        method, offset, length = places[item]
+        if method == 0:
+            start, end = offset, (len(data) if length == 0 else offset + length)
+        elif method == 1 and idat is not None:
+            start, end = idat[0] + offset, (idat[1] if length == 0 else idat[0] + offset + length)
+        else:
+            raise BadHeader(f"AVIF image item {item} stored by reference (construction method {method})")
+        if end > len(data) or (method == 1 and idat is not None and end > idat[1]):
+            raise CutShort(f"AVIF image item {item} runs past the end of the data")
+        sizes = _sequence_sizes(data, start, end)
+        if not sizes:
+            raise BadHeader(f"AVIF image item {item} without an AV1 sequence header in its first OBUs")
+        coded += sizes
+    for width, height in coded:
+        if width > best[0] or height > best[1]:
+            raise BadHeader(f"AVIF coding {width}x{height} px where it declares at most {best[0]}x{best[1]}")
     return Header(*best)
+
+
+def _av01_items(data: bytes | bytearray, content: int, stop: int) -> set[int]:
+    """The IDs of the 'av01' items of an 'iinf' box (item info entries of version 2 or 3)."""
+    (version,) = _u(data, ">B", content)
+    (count,) = _u(data, ">H" if version == 0 else ">I", content + 4)
+    if count > MAX_AVIF_ITEMS:
+        raise BadHeader(f"AVIF with {count:,} items (at most {MAX_AVIF_ITEMS:,})")
+    items = set()
+    for kind, at, _ in _boxes(data, content + (6 if version == 0 else 8), stop):
+        if kind != b"infe":
+            continue
+        (entry_version,) = _u(data, ">B", at)
+        if entry_version < 2:
+            continue  # no item type before version 2
+        (item,) = _u(data, ">H" if entry_version == 2 else ">I", at + 4)
+        type_at = at + (8 if entry_version == 2 else 10)  # after the item ID and its protection index
+        _u(data, ">I", type_at)
+        if bytes(data[type_at : type_at + 4]) == b"av01":
+            items.add(item)
+    return items
+
+
+def _item_places(data: bytes | bytearray, content: int, stop: int) -> dict[int, tuple[int, int, int]]:
+    """Item ID: (construction method, offset, length) of the item's first extent, from an 'iloc' box."""
+    version, _, sizes, more = _u(data, ">B3sBB", content)
+    offset_size, length_size, base_size = sizes >> 4, sizes & 15, more >> 4
+    index_size = more & 15 if version in (1, 2) else 0
+    if any(size not in (0, 4, 8) for size in (offset_size, length_size, base_size, index_size)):
+        raise BadHeader("AVIF item locations with field sizes other than 0, 4 or 8 bytes")
+    at = content + 6
+    (count,) = _u(data, ">H" if version < 2 else ">I", at)
+    at += 2 if version < 2 else 4
+    if count > MAX_AVIF_ITEMS:
+        raise BadHeader(f"AVIF with {count:,} item locations (at most {MAX_AVIF_ITEMS:,})")
+
+    def field(size: int) -> int:
+        nonlocal at
+        if size == 0:
+            return 0
+        (value,) = _u(data, ">I" if size == 4 else ">Q", at)
+        at += size
+        return int(value)
+
+    places = {}
+    for _ in range(count):
+        (item,) = _u(data, ">H" if version < 2 else ">I", at)
+        at += 2 if version < 2 else 4
+        method = int(_u(data, ">H", at)[0]) & 15 if version in (1, 2) else 0
+        at += 2 if version in (1, 2) else 0
+        at += 2  # data reference index
+        base = field(base_size)
+        (extents,) = _u(data, ">H", at)
+        at += 2
+        first: tuple[int, int] | None = None
+        for _ in range(extents):
+            field(index_size)
+            offset, length = field(offset_size), field(length_size)
+            if first is None:
+                first = (base + offset, length)
+        if at > stop:
+            raise CutShort("AVIF item locations run past their box")
+        if first is not None and item not in places:
+            places[item] = (method, *first)
+    return places
+
+
+def _sequence_sizes(data: bytes | bytearray, start: int, end: int) -> list[tuple[int, int]]:
+    """The largest frame size of the first AV1 sequence header among the first MAX_AV1_OBUS OBUs of
+    data[start:end] ([] when there is none)."""
+    pos = start
+    for _ in range(MAX_AV1_OBUS):
+        if pos >= end:
+            break
+        (header,) = _u(data, ">B", pos)
+        if header & 0x80:
+            raise BadHeader("AV1 data with an invalid OBU header")
+        kind, extension, has_size = (header >> 3) & 15, (header >> 2) & 1, (header >> 1) & 1
+        pos += 1 + extension
+        size = end - pos
+        if has_size:
+            size, pos = _leb128(data, pos)
+        if pos + size > end:
+            raise CutShort("AV1 data ends inside an OBU")
+        if kind == 1:  # OBU_SEQUENCE_HEADER
+            return [_sequence_header_size(data, pos, pos + size)]
+        pos += size
+    return []
+
+
+def _leb128(data: bytes | bytearray, pos: int) -> tuple[int, int]:
+    value = 0
+    for i in range(8):
+        (byte,) = _u(data, ">B", pos + i)
+        value |= (byte & 0x7F) << (7 * i)
+        if not byte & 0x80:
+            return value, pos + i + 1
+    raise BadHeader("AV1 OBU size longer than 8 bytes")
+
+
+class _Bits:
+    """An MSB-first bit reader over data[start:end] (the AV1 specification's f(n) and uvlc())."""
+
+    def __init__(self, data: bytes | bytearray, start: int, end: int) -> None:
+        self.data, self.pos, self.end = data, start * 8, end * 8
+
+    def f(self, n: int) -> int:
+        if self.pos + n > self.end:
+            raise CutShort("AV1 sequence header cut short")
+        value = 0
+        for _ in range(n):
+            value = (value << 1) | ((self.data[self.pos >> 3] >> (7 - (self.pos & 7))) & 1)
+            self.pos += 1
+        return value
+
+    def uvlc(self) -> int:
+        zeros = 0
+        while not self.f(1):
+            zeros += 1
+            if zeros >= 32:
+                raise BadHeader("AV1 sequence header with an invalid variable-length code")
+        return self.f(zeros) + (1 << zeros) - 1
+
+
+def _sequence_header_size(data: bytes | bytearray, start: int, end: int) -> tuple[int, int]:
+    """max_frame_width and max_frame_height of an AV1 sequence header OBU (AV1 specification 5.5.1)."""
+    bits = _Bits(data, start, end)
+    bits.f(3)  # seq_profile
+    bits.f(1)  # still_picture
+    if bits.f(1):  # reduced_still_picture_header
+        bits.f(5)  # seq_level_idx[0]
+    else:
+        decoder_model = False
+        delay_bits = 0
+        if bits.f(1):  # timing_info_present_flag
+            bits.f(32)  # num_units_in_display_tick
+            bits.f(32)  # time_scale
+            if bits.f(1):  # equal_picture_interval
+                bits.uvlc()  # num_ticks_per_picture_minus_1
+            decoder_model = bool(bits.f(1))
+            if decoder_model:
+                delay_bits = bits.f(5) + 1  # buffer_delay_length_minus_1
+                bits.f(32)  # num_units_in_decoding_tick
+                bits.f(5)  # buffer_removal_time_length_minus_1
+                bits.f(5)  # frame_presentation_time_length_minus_1
+        initial_display_delay = bits.f(1)
+        for _ in range(bits.f(5) + 1):  # operating points
+            bits.f(12)  # operating_point_idc
+            if bits.f(5) > 7:  # seq_level_idx
+                bits.f(1)  # seq_tier
+            if decoder_model and bits.f(1):  # decoder_model_present_for_this_op
+                bits.f(delay_bits)  # decoder_buffer_delay
+                bits.f(delay_bits)  # encoder_buffer_delay
+                bits.f(1)  # low_delay_mode_flag
+            if initial_display_delay and bits.f(1):
+                bits.f(4)  # initial_display_delay_minus_1
+    width_bits, height_bits = bits.f(4) + 1, bits.f(4) + 1
+    return bits.f(width_bits) + 1, bits.f(height_bits) + 1
 
 
 PARSERS: dict[str, Callable[[bytes | bytearray], Header]] = {

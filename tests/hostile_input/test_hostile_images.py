@@ -22,6 +22,7 @@ import scanner.images.decode as decode
 from scanner.core.constants import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 from scanner.core.schema import make_table
 from scanner.images.decode import UnusableImage, decode_bytes, probe, read_image
+from scanner.images.headers import BadHeader
 from scanner.store.hdf5 import write_table
 
 
@@ -466,3 +467,106 @@ def test_marker_walks_scans_and_repeated_tags_are_bounded():
     assert out["allowed"] == [256, 256, 67, 16]
     assert out["tiff_twice"] == [64, "ok"]
     assert out["tiff_repeated"] == ["unreadable", "unusable TIFF header: TIFF without tag 256 (not decoded)"]
+
+
+_AVIF_FRAMES = r"""
+import json, struct
+import cv2, numpy as np
+from scanner.images.decode import UnusableImage, decode_bytes, probe
+
+def status(data):
+    try:
+        image = decode_bytes(bytearray(data))
+    except UnusableImage as exc:
+        return [exc.status, exc.reason]
+    return ["ok", list(image.pixels.shape)]
+
+out = {}
+coded = cv2.imencode(".avif", np.full((2048, 2048, 3), 100, np.uint8), [cv2.IMWRITE_AVIF_SPEED, 10])[1].tobytes()
+at = coded.index(b"ispe")
+out["lying"] = status(coded[: at + 8] + struct.pack(">II", 64, 64) + coded[at + 16 :])  # declares 64 x 64
+rng = np.random.default_rng(0)
+image = rng.integers(0, 255, (64, 71, 3), dtype=np.uint8)
+out["rgb"] = status(cv2.imencode(".avif", image)[1].tobytes())
+out["rgba"] = status(cv2.imencode(".avif", np.dstack([image, np.full((64, 71), 200, np.uint8)]))[1].tobytes())
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.skipif(not cv2.haveImageWriter(".avif"), reason="this OpenCV build writes no AVIF")
+def test_an_avif_that_codes_more_pixels_than_it_declares_is_never_decoded():
+    """libavif decodes the size the AV1 data codes, not the 'ispe' the pixel cap reads: a 1.6 KB file that
+    declared 1000 x 1000 px and coded 10240 x 10240 px passed the cap and took 1.4 GB and 5 s to decode (and
+    came out ok, cropped). Now every AV1 item's sequence header is read and checked against 'ispe'."""
+    done = subprocess.run(
+        [sys.executable, "-c", _AVIF_FRAMES], capture_output=True, timeout=120, preexec_fn=limited(MEMORY_GIB)
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    out = json.loads(done.stdout)
+    assert out["lying"] == [
+        "unreadable",
+        "unusable AVIF header: AVIF coding 2048x2048 px where it declares at most 64x64 (not decoded)",
+    ]
+    assert out["rgb"] == ["ok", [64, 71, 3]]
+    assert out["rgba"] == ["ok", [64, 71, 3]]
+
+
+class _BitWriter:
+    def __init__(self):
+        self.bits = []
+
+    def f(self, n, value):
+        self.bits += [(value >> (n - 1 - i)) & 1 for i in range(n)]
+
+    def bytes(self):
+        bits = self.bits + [0] * (-len(self.bits) % 8)
+        return bytes(int("".join(map(str, bits[i : i + 8])), 2) for i in range(0, len(bits), 8))
+
+
+def test_av1_sequence_headers_with_timing_decoder_models_and_operating_points():
+    """The sequence header's fields before the frame size, as the AV1 specification (5.5.1) lays them out:
+    timing info with an equal picture interval (uvlc), a decoder model, two operating points."""
+    from scanner.images.headers import _sequence_header_size
+
+    w = _BitWriter()
+    w.f(3, 0)  # seq_profile
+    w.f(1, 0)  # still_picture
+    w.f(1, 0)  # reduced_still_picture_header
+    w.f(1, 1)  # timing_info_present_flag
+    w.f(32, 1001)
+    w.f(32, 60000)
+    w.f(1, 1)  # equal_picture_interval
+    w.f(5, 0)  # uvlc: 2 leading zeros ...
+    w.bits = w.bits[:-5] + [0, 0, 1, 1, 0]  # ... then 1, then "10": value 2 + 3 = 5
+    w.f(1, 1)  # decoder_model_info_present_flag
+    w.f(5, 9)  # buffer_delay_length_minus_1: 10-bit delays
+    w.f(32, 7)
+    w.f(5, 3)
+    w.f(5, 4)
+    w.f(1, 1)  # initial_display_delay_present_flag
+    w.f(5, 1)  # two operating points
+    for level in (9, 4):
+        w.f(12, 0x101)
+        w.f(5, level)
+        if level > 7:
+            w.f(1, 1)  # seq_tier
+        w.f(1, 1)  # decoder_model_present_for_this_op
+        w.f(10, 300)
+        w.f(10, 200)
+        w.f(1, 0)
+        w.f(1, 1)  # initial_display_delay_present_for_this_op
+        w.f(4, 9)
+    w.f(4, 12)  # frame_width_bits_minus_1
+    w.f(4, 10)
+    w.f(13, 4999)  # max_frame_width_minus_1
+    w.f(11, 1999)
+    w.f(8, 0)
+    data = w.bytes()
+    assert _sequence_header_size(data, 0, len(data)) == (5000, 2000)
+    reduced = _BitWriter()
+    for n, value in ((3, 0), (1, 1), (1, 1), (5, 8), (4, 15), (4, 15), (16, 65535), (16, 0)):
+        reduced.f(n, value)
+    data = reduced.bytes()
+    assert _sequence_header_size(data, 0, len(data)) == (65536, 1)
+    with pytest.raises(BadHeader):
+        _sequence_header_size(data, 0, 4)  # cut short
