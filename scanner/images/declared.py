@@ -398,11 +398,15 @@ def _png_text(kind: bytes, body: memoryview, found: set[str], budget: Budget) ->
 
 def _inflate(data: memoryview, budget: Budget) -> bytes:
     """zlib data inflated to MAX_INFLATED bytes at most (and what is left of the file's MAX_INFLATED_TOTAL);
-    what would inflate further is cut there, a bomb costs no more than the bound."""
+    what would inflate further is cut there, a bomb costs no more than the bound; b"" for data that is not
+    zlib."""
     bound = min(MAX_INFLATED, budget.inflated)
     if bound <= 0:
         raise _OutOfBudget
-    out = zlib.decompressobj().decompress(bytes(data[:MAX_METADATA_BYTES]), bound)
+    try:
+        out = zlib.decompressobj().decompress(bytes(data[:MAX_METADATA_BYTES]), bound)
+    except zlib.error:  # a damaged chunk: its text is unreadable, the chunks after it are still looked at
+        return b""
     budget.inflated -= len(out)
     return out
 

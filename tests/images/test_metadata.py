@@ -24,6 +24,7 @@ from declared_files import (
     with_segments,
     xmp_app1,
     xmp_packet,
+    ztxt_chunk,
 )
 from hostile import limited
 
@@ -313,3 +314,15 @@ def test_validation_runs_inside_the_file_time_limit(validations, tmp_path):
     record = measure_file(path, Extractor(), decoded=lambda: events.append("clock stopped"))
     assert record.declared == "c2pa:valid;iptc:trainedAlgorithmicMedia"
     assert events == ["image/jpeg", "clock stopped", "measured"]
+
+
+def test_a_damaged_compressed_xmp_chunk_hides_nothing_after_it():
+    """An XMP zTXt or iTXt chunk whose data is not zlib made the scan end there (zlib.error), so a
+    declaration in a later chunk went unreported; now that chunk reads as empty and the walk goes on."""
+    damaged = (
+        ztxt_chunk("XML:com.adobe.xmp", b"not zlib data at all"),
+        chunk(b"iTXt", b"XML:com.adobe.xmp\0" + bytes([1, 0]) + b"\0\0" + b"not zlib data at all"),
+    )
+    for bad in damaged:
+        data = with_chunks(png(), bad, text_chunk("parameters", "steps: 20"))
+        assert declared(data) == "png-text:parameters"
