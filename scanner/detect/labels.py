@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from scanner.core.echo import echoed
 from scanner.core.errors import DetectorError
+from scanner.io import safeio
 
 REAL = "real"
 FAKE = "fake"
@@ -45,6 +46,22 @@ def _label_value(text: str) -> str:
     raise DetectorError(f"label {echoed(text)} is neither real (real, 0) nor fake (fake, 1)")
 
 
+MAX_TABLE_BYTES = 1 << 30  # a labels or verdicts file: 10 million rows of 100-byte paths
+
+
+def check_table(path: str | os.PathLike[str], what: str) -> None:
+    """DetectorError when `path` is not a regular file (a FIFO or a device is never opened for reading,
+    /dev/zero never read) or is over MAX_TABLE_BYTES; any other OSError (no such file) as the system gives it."""
+    try:
+        safeio.check_regular(path, MAX_TABLE_BYTES)
+    except safeio.NotRegularFile as exc:
+        raise DetectorError(f"{os.fspath(path)}: the {what} is {exc.kind}, not a regular file") from None
+    except safeio.TooManyBytes as exc:
+        raise DetectorError(
+            f"{os.fspath(path)}: the {what} has {exc.size:,} bytes, over the {MAX_TABLE_BYTES:,} read at most"
+        ) from None
+
+
 def path_key(path: str) -> str:
     """A path as the key files are matched by: absolute and normalised (labels, anchors, verdicts)."""
     return os.path.normpath(os.path.abspath(path))
@@ -53,6 +70,7 @@ def path_key(path: str) -> str:
 def read_labels_csv(path: str | os.PathLike[str]) -> dict[str, str]:
     """Labels from a CSV file with columns path,label (label real/fake or 0/1), keyed by absolute path."""
     try:
+        check_table(path, "labels file")
         with open(path, newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
             if not reader.fieldnames or not {"path", "label"} <= set(reader.fieldnames):

@@ -21,7 +21,7 @@ from scanner.features.measure import measure_file
 def usable_rows(status: Sequence[str] | npt.NDArray[Any], features: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
     """True where a row can be judged: status ok and all six features finite."""
     features = np.asarray(features, dtype=np.float64)
-    features = features.reshape(len(features), -1)
+    features = features.reshape(len(features), -1) if features.size else features.reshape(len(features), 0)
     usable: npt.NDArray[np.bool_] = (np.asarray(status, dtype=object) == Status.OK) & np.isfinite(features).all(axis=1)
     return usable
 

@@ -33,7 +33,7 @@ from scanner.core.echo import echoed
 from scanner.core.errors import DetectorError, ReportError
 from scanner.core.schema import arrow_text
 from scanner.core.version import __version__
-from scanner.detect.labels import FAKE, REAL, path_key
+from scanner.detect.labels import FAKE, REAL, check_table, path_key
 from scanner.images.declared import generator_declarations
 from scanner.images.declared import ordered as declaration_order
 from scanner.io.outputs import output_file, output_path, table_format
@@ -438,6 +438,7 @@ PARQUET_MAGIC = b"PAR1"
 def _verdict_rows(name: str) -> Iterator[tuple[list[str], Iterator[dict[str, str]]]]:
     """The file's column names and its rows as text, whatever its format: JSONL and Parquet values are
     written as the CSV holds them (null: empty; numbers: repr; the anchors' paths: a JSON list)."""
+    check_table(name, "verdicts file")
     with open(name, "rb") as probe:
         start = probe.read(64)
     if start.startswith(PARQUET_MAGIC):

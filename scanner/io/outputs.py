@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -21,6 +22,7 @@ from contextlib import contextmanager
 from typing import IO, Any
 
 from scanner.core.errors import FatalError, InputError
+from scanner.io.safeio import kind_of
 from scanner.io.temporaries import remove_stale, temporary_path
 
 STDOUT = "-"
@@ -36,13 +38,23 @@ def _same_file(a: str, b: str) -> bool:
 
 
 def refuse_inputs(path: PathLike, inputs: Iterable[PathLike | None]) -> None:
-    """InputError when `path` names the same file as one of `inputs` (writing it would destroy the input)."""
+    """InputError when `path` names the same file as one of `inputs` (writing it would destroy the input),
+    or something other than a regular file (a device, a FIFO, a symbolic link, a directory: renaming the
+    output over it would replace it, not write to it)."""
     name = os.fspath(path)
     if name == STDOUT:
         return
     for given in inputs:
         if given is not None and os.fspath(given) != STDOUT and _same_file(name, os.fspath(given)):
             raise InputError(f"the output {name} is also an input ({os.fspath(given)}); write it elsewhere")
+    try:
+        mode = os.lstat(name).st_mode
+    except OSError:
+        mode = None  # nothing there yet (or nothing that can be looked at): written as a new file
+    if mode is not None and not stat.S_ISREG(mode):
+        raise InputError(
+            f"the output {name} is {kind_of(mode)}, not a regular file: give a file's path, or - for standard output"
+        )
 
 
 @contextmanager

@@ -127,6 +127,20 @@ def read_bounded(path: AnyPath, max_bytes: int, *, follow: bool = True) -> bytea
         os.close(fd)
 
 
+def check_regular(path: AnyPath, max_bytes: int, *, follow: bool = True) -> int:
+    """The size of the regular file at `path` when it is at most `max_bytes` long; NotRegularFile (never
+    having opened it for reading) or TooManyBytes otherwise, and what open_regular raises. For a reader
+    that must open the file by name (csv, pyarrow) after this check."""
+    fd = open_regular(path, follow=follow)
+    try:
+        size = os.fstat(fd).st_size
+    finally:
+        os.close(fd)
+    if size > max_bytes:
+        raise TooManyBytes(path, size, max_bytes)
+    return size
+
+
 def sha256_of(fd: int) -> str:
     """The SHA-256 (hex) of the whole file open at `fd`, read from its start in blocks (the offset is kept)."""
     digest = hashlib.sha256()

@@ -150,7 +150,8 @@ def export_csv(store: str | os.PathLike[str], handle: IO[str], *, sort: bool = T
 
 
 def _json_value(value: Any) -> Any:
-    return None if isinstance(value, float) and math.isnan(value) else value
+    """JSON has no NaN or infinity: null for them, as for a value that is missing."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def write_jsonl(handle: IO[str], names: list[str], chunks: Iterable[dict[str, np.ndarray]]) -> int:

@@ -36,6 +36,42 @@ def test_a_binary_labels_file_is_a_message(tmp_path):
     assert not (tmp_path / "m.h5").exists()
 
 
+def test_fifos_and_devices_are_never_read_as_tables_nor_replaced_as_outputs(tmp_path):
+    """A labels or verdicts file that is a FIFO hung the command (plain open()), /dev/zero grew until a
+    MemoryError traceback; an output that was a device, a FIFO or a symbolic link was renamed over (as root,
+    `export --out /dev/null` replaced the system's node with a CSV). Each is now one line, exit 2."""
+    store = good_store(tmp_path / "s.h5")
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    link = tmp_path / "link.csv"
+    link.symlink_to(tmp_path / "elsewhere.csv")
+    (tmp_path / "adir").mkdir()
+    result = scanner("train", store, "--labels", fifo, "--out", tmp_path / "m.h5", timeout=60)
+    assert_message(result, 2, f"{fifo}: the labels file is a FIFO, not a regular file")
+    result = scanner("train", store, "--labels", "/dev/zero", "--out", tmp_path / "m.h5", timeout=60)
+    assert_message(result, 2, "/dev/zero: the labels file is a character device, not a regular file")
+    result = scanner("export", store, "--verdicts", fifo, "--out", tmp_path / "e.csv", timeout=60)
+    assert_message(result, 2, f"{fifo}: the verdicts file is a FIFO, not a regular file")
+    for out, kind in ((fifo, "a FIFO"), (link, "a symbolic link"), (tmp_path / "adir", "a directory")):
+        result = scanner("export", store, "--out", out, timeout=60)
+        assert_message(result, 2, f"the output {out} is {kind}, not a regular file")
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and link.is_symlink() and not (tmp_path / "elsewhere.csv").exists()
+
+
+def test_an_empty_store_is_a_message_or_an_empty_result(tmp_path):
+    """A store of no rows (a scan of an empty directory) made classify and train print a traceback
+    (usable_rows reshaped 0 values to (0, -1))."""
+    (tmp_path / "empty").mkdir()
+    assert scanner("scan", tmp_path / "empty", "--out", tmp_path / "e.h5").returncode == 0
+    result = scanner("classify", tmp_path / "e.h5", "--out", tmp_path / "v.csv")
+    assert result.returncode == 0 and "Traceback" not in text(result), text(result)
+    assert (tmp_path / "v.csv").read_text().count("\n") == 1  # the header alone
+    labels = tmp_path / "labels.csv"
+    labels.write_text("path,label\n")
+    result = scanner("train", tmp_path / "e.h5", "--labels", labels, "--out", tmp_path / "m.h5")
+    assert_message(result, 2, "needs both classes; got 0 real and 0 fake rows")
+
+
 def test_find_print0_lists_are_read_and_null_keeps_newlines_in_names(tmp_path):
     photos = tmp_path / "photos"
     photos.mkdir()

@@ -215,3 +215,17 @@ def test_missing_values_are_nulls_in_every_format(store, tmp_path):
     assert str(parquet.schema.field("jpeg_quality").type) == "int64" and parquet.column("jpeg_quality").null_count == 4
     first = next(r for r in as_parquet if r["path"] == ok_jpeg)["mtime"]
     assert first == datetime(2017, 7, 14, 2, 40, 0, 250000, tzinfo=UTC)  # 1.5e9 + 0.25 seconds
+
+
+def test_json_lines_write_null_for_nan_and_infinity():
+    """JSON has no NaN or infinity: json.dumps(allow_nan=False) raised on an infinite feature (a traceback
+    from export and classify); every non-finite value is null now, as NaN was."""
+    import io
+
+    from scanner.report.export import write_jsonl
+
+    handle = io.StringIO()
+    columns = {"path": np.array(["a", "b", "c"], dtype=object), "mean": np.array([np.inf, -np.inf, 0.5])}
+    assert write_jsonl(handle, ["path", "mean"], [columns]) == 3
+    rows = [json.loads(line) for line in handle.getvalue().splitlines()]
+    assert [row["mean"] for row in rows] == [None, None, 0.5]
