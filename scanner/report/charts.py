@@ -22,6 +22,9 @@ HISTOGRAM_RANGE_PERCENTILES = (0.1, 99.9)
 SCATTER_POINTS_PER_CLASS = 20_000
 
 
+DRAWN_AT_MOST = 1e100  # a scatter plot's coordinates, in absolute value
+
+
 def _feature_range(values: np.ndarray) -> tuple[float, float]:
     low, high = np.percentile(values, HISTOGRAM_RANGE_PERCENTILES)
     if high <= low:
@@ -45,7 +48,11 @@ def histogram_figure(features: np.ndarray, classes: Classes, usable: np.ndarray,
             ax.text(0.5, 0.5, "no finite values", ha="center", va="center", transform=ax.transAxes)
             continue
         low, high = _feature_range(column[finite])
-        edges = np.linspace(low, high, HISTOGRAM_BINS + 1)
+        with np.errstate(over="ignore", invalid="ignore"):
+            edges = np.linspace(low, high, HISTOGRAM_BINS + 1)
+        if not (np.isfinite(edges).all() and (np.diff(edges) > 0).all()):  # values near the float64 limits
+            ax.text(0.5, 0.5, "values too far apart to draw", ha="center", va="center", transform=ax.transAxes)
+            continue
         for position, cls in enumerate(classes.names):
             values = np.clip(column[finite & (classes.of_row == cls)], low, high)
             if not len(values):
@@ -76,6 +83,10 @@ def scatter_figure(
     ax = fig.subplots()
     rng = np.random.default_rng(0)
     finite = usable & np.isfinite(features[:, fx]) & np.isfinite(features[:, fy])
+    # Values near the float64 limits leave no axis span to draw on (matplotlib's ticks overflow): left out.
+    drawable = finite & (np.abs(features[:, fx]) <= DRAWN_AT_MOST) & (np.abs(features[:, fy]) <= DRAWN_AT_MOST)
+    too_far = int(np.sum(finite & ~drawable))
+    finite = drawable
     parts = []
     for position, cls in enumerate(classes.names):
         rows = np.flatnonzero(finite & (classes.of_row == cls))
@@ -108,5 +119,6 @@ def scatter_figure(
         f"Points drawn (a random sample where a class has more than {SCATTER_POINTS_PER_CLASS:,}): "
         + "; ".join(parts)
         + "."
+        + (f" {too_far:,} rows with a value beyond ±{DRAWN_AT_MOST:g} are not drawn." if too_far else "")
     )
     return figure_png(fig, dpi=90), caption

@@ -429,3 +429,19 @@ def test_the_report_names_what_produced_the_verdicts_and_warns_of_the_uncalibrat
     text = out.read_text(encoding="utf-8")
     assert 'id="uncalibrated"' not in text
     assert run_table(text)["verdicts' model"] == "not recorded in the verdicts file (written by an older scanner)"
+
+
+def test_features_near_the_float64_limits_are_described_not_drawn(tmp_path):
+    """Rows of +-1e308 features made the histogram's bins overflow ('bins must increase monotonically') and
+    the scatter plot's ticks too ('arange: cannot compute length'): a traceback. Now the histogram says the
+    values are too far apart and the scatter plot leaves those rows out, saying how many."""
+    rng = np.random.default_rng(0)
+    features = rng.random((40, 6))
+    features[1, :], features[2, :] = 1e308, -1e308
+    paths = [f"/data/{i}.jpg" for i in range(40)]
+    table = make_table(paths, features, format=["JPEG"] * 40, size=list(range(40)), mtime=[1.0] * 40, roots=["/data"])
+    write_table(tmp_path / "s.h5", table)
+    out = tmp_path / "r.html"
+    result = CliRunner().invoke(app, ["report", str(tmp_path / "s.h5"), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "2 rows with a value beyond ±1e+100 are not drawn." in out.read_text(encoding="utf-8")
