@@ -128,7 +128,7 @@ class Model:
     def save(self, path: str | os.PathLike[str], *, inputs: Iterable[str | os.PathLike[str] | None] = ()) -> None:
         """Write the model as HDF5 (docs/models.md), whole or not at all and never over one of `inputs`;
         the file bytes depend only on the model."""
-        with output_path(path, inputs=inputs) as tmp, h5py.File(tmp, "w", track_order=True) as f:
+        with output_path(path, inputs=inputs, replaces=MODEL_FORMAT) as tmp, h5py.File(tmp, "w", track_order=True) as f:
             f.attrs["format"] = MODEL_FORMAT
             f.attrs["schema_version"] = SCHEMA_VERSION
             f.attrs["method"] = self.method

@@ -57,17 +57,54 @@ def refuse_inputs(path: PathLike, inputs: Iterable[PathLike | None]) -> None:
         )
 
 
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _hdf5_format(name: str) -> str | None:
+    """The root attribute `format` of the HDF5 file at `name` ('' when it has none or cannot be read), or
+    None when the file is not HDF5 (or not there)."""
+    try:
+        with open(name, "rb") as handle:
+            if handle.read(len(HDF5_SIGNATURE)) != HDF5_SIGNATURE:
+                return None
+    except OSError:
+        return None
+    try:
+        import h5py
+
+        with h5py.File(name, "r") as f:
+            value = f.attrs.get("format", "")
+            return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    except Exception:  # a damaged or foreign HDF5 file: not one this command may replace
+        return ""
+
+
+def refuse_hdf5(name: str, replaces: str | None) -> None:
+    """InputError when `name` is an HDF5 file (a feature store, a model) that this output may not replace:
+    any, for outputs that are not HDF5 (replaces None); else one whose `format` attribute differs from
+    `replaces` (a model replaces a model, never a feature store)."""
+    found = _hdf5_format(name)
+    if found is None or (replaces is not None and found == replaces):
+        return
+    what = f"a {found}" if found else "an HDF5 file (a feature store?)"
+    raise InputError(f"the output {name} is {what}: this command never replaces it; remove it, or write elsewhere")
+
+
 @contextmanager
-def output_path(path: PathLike, *, inputs: Iterable[PathLike | None] = ()) -> Iterator[str]:
+def output_path(
+    path: PathLike, *, inputs: Iterable[PathLike | None] = (), replaces: str | None = None
+) -> Iterator[str]:
     """A temporary path beside `path` to write the output to (for writers that take a path, like h5py);
     renamed over `path` when the block ends without error, removed otherwise. For `-` it is a
-    temporary file whose bytes go to standard output once complete."""
+    temporary file whose bytes go to standard output once complete. An existing HDF5 file at `path` is
+    replaced only by an HDF5 output whose `format` attribute it shares (`replaces`; refuse_hdf5)."""
     name = os.fspath(path)
     if name == STDOUT:
         with _to_stdout() as tmp:
             yield tmp
         return
     refuse_inputs(name, inputs)
+    refuse_hdf5(name, replaces)
     tmp = temporary_path(name)
     try:
         remove_stale(name)  # what a run of this command that was killed outright left

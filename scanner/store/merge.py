@@ -462,7 +462,7 @@ def merge_stores(
         for name in sorted({os.path.realpath(n) for n in names}):
             with suppress(PermissionError):  # a store in a read-only directory: no scan can be writing it
                 stack.enter_context(locked(name))
-        tmp = stack.enter_context(output_path(target, inputs=names))
+        tmp = stack.enter_context(output_path(target, inputs=names, replaces=""))  # a store: no format
         sources = [store_source(name) for name in names]
         return merge_sources(
             tmp,

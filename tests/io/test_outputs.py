@@ -126,3 +126,31 @@ def test_merge_refuses_an_existing_output_without_overwrite(tmp_path):
     result = runner.invoke(app, ["merge", str(a), str(b), "--out", str(out), "--overwrite"])
     assert result.exit_code == 0, result.output
     assert out.read_bytes()[:8] == b"\x89HDF\r\n\x1a\n"
+
+
+def test_an_hdf5_file_is_replaced_only_by_an_output_of_its_own_format(tmp_path):
+    """`export --out STORE.h5` wrote a CSV over a feature store, `train --out STORE.h5` a model: computed rows
+    lost without a word. An HDF5 file is now replaced only by an HDF5 output of its own `format` (a model by
+    a model; a store, which has none, by a merge)."""
+    from pathlib import Path
+
+    import h5py
+
+    store, model = tmp_path / "store.h5", tmp_path / "model.h5"
+    with h5py.File(store, "w") as f:
+        f["features"] = [1.0, 2.0]
+    with h5py.File(model, "w") as f:
+        f.attrs["format"] = "scanner-model"
+    before = store.read_bytes()
+    for replaces in (None, "scanner-model"):
+        with pytest.raises(InputError, match="is an HDF5 file"), output_path(store, replaces=replaces):
+            pass
+    with pytest.raises(InputError, match="is a scanner-model"), output_path(model):
+        pass
+    with pytest.raises(InputError, match="is a scanner-model"), output_path(model, replaces=""):
+        pass
+    assert store.read_bytes() == before
+    for path, replaces in ((model, "scanner-model"), (store, "")):
+        with output_path(path, replaces=replaces) as tmp:
+            Path(tmp).write_text("new")
+        assert path.read_text() == "new"
