@@ -185,7 +185,12 @@ def tiff_bomb(width=20000, height=20000) -> bytes:
     """An 18-byte-strip TIFF whose header asks for width x height (OpenCV decodes it at a small size)."""
     body = zlib.compress(b"\0" * 1000)
     tags = [(256, 4, width), (257, 4, height), (258, 3, 8), (259, 3, 8), (262, 3, 1), (273, 4, 0)]
-    tags += [(277, 3, 1), (278, 4, height), (279, 4, len(body))]
+    return tiff_file([*tags, (277, 3, 1), (278, 4, height), (279, 4, len(body))], body)
+
+
+def tiff_file(tags, body) -> bytes:
+    """A little-endian TIFF of one strip, `body`, with these (tag, type, value) entries in this order (the
+    StripOffsets value, tag 273, is set to where the body lies)."""
     data_at = 8 + 2 + 12 * len(tags) + 4
     ifd = struct.pack("<H", len(tags))
     for tag, kind, value in tags:
@@ -390,6 +395,16 @@ def test_corrupt_data_is_truncated_or_corrupt_with_the_decoders_words_and_no_noi
     assert scan.returncode == 1 and scan.stderr == b"", text(scan)
 
 
+def _limited_json(script: str, *args: str, timeout: float) -> dict:
+    """What `script` prints as JSON, run with `args` in a subprocess under the hostile tests' time and memory
+    limits."""
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args], capture_output=True, timeout=timeout, preexec_fn=limited(MEMORY_GIB)
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    return json.loads(done.stdout)
+
+
 _MARKER_WALKS = r"""
 import json, struct, sys
 import cv2, numpy as np
@@ -420,18 +435,7 @@ out["progressive"] = status(progressive)
 out["scans"] = status(progressive[:-2] + last_scan * 300 + b"\xff\xd9")
 out["allowed"] = [jpeg_scans_allowed(p) for p in (1, 512 * 512, 4000 * 4000, 100_000_000)]
 # TIFF: a tag given twice (libtiff keeps the first), and 65,535 copies of a 1 MiB strip list
-def tiff(tags, pixels):
-    data_at = 8 + 2 + 12 * len(tags) + 4
-    ifd = struct.pack("<H", len(tags))
-    for tag, kind, value in tags:
-        value = data_at if tag == 273 else value
-        ifd += struct.pack("<HHII", tag, kind, 1, value) if kind == 4 else struct.pack("<HHIHH", tag, kind, 1, value, 0)
-    return b"II*\0" + struct.pack("<I", 8) + ifd + b"\0\0\0\0" + pixels
-
-pixels = bytes(64 * 64 * 3)
-tags = [(256, 4, 64), (257, 4, 64), (258, 3, 8), (259, 3, 1), (262, 3, 2), (273, 4, 0), (277, 3, 3), (278, 4, 64)]
-tags += [(279, 4, len(pixels))]
-tiff_twice = tiff([tags[0], (256, 4, 9000), *tags[1:]], pixels)  # ImageWidth 64, then 9000
+tiff_twice = open(sys.argv[1], "rb").read()  # ImageWidth 64, then 9000
 out["tiff_twice"] = [probe(tiff_twice).width, status(tiff_twice)[0]]
 size, n = 1 << 20, 65535
 repeated = b"II*\0" + struct.pack("<I", 8) + struct.pack("<H", n) + struct.pack("<HHII", 273, 1, size, 0) * n
@@ -440,16 +444,16 @@ print(json.dumps(out))
 """
 
 
-def test_marker_walks_scans_and_repeated_tags_are_bounded():
+def test_marker_walks_scans_and_repeated_tags_are_bounded(tmp_path):
     """JPEG marker walks count fill-byte runs and standalone markers (a file of them once held the header walk
     and the metadata scan in Python for seconds); a progressive JPEG of too many scans for its size is refused
     before libjpeg spends minutes on them; a repeated TIFF tag is read once, its first copy, as libtiff does
     (each copy of a 1 MiB strip list was converted again: 58 s for a 1 MiB file)."""
-    done = subprocess.run(
-        [sys.executable, "-c", _MARKER_WALKS], capture_output=True, timeout=60, preexec_fn=limited(MEMORY_GIB)
-    )
-    assert done.returncode == 0, done.stderr.decode()
-    out = json.loads(done.stdout)
+    pixels = bytes(64 * 64 * 3)
+    tags = [(256, 4, 64), (257, 4, 64), (258, 3, 8), (259, 3, 1), (262, 3, 2), (273, 4, 0), (277, 3, 3)]
+    tags += [(278, 4, 64), (279, 4, len(pixels))]
+    (tmp_path / "twice.tif").write_bytes(tiff_file([tags[0], (256, 4, 9000), *tags[1:]], pixels))
+    out = _limited_json(_MARKER_WALKS, str(tmp_path / "twice.tif"), timeout=60)
     assert out["soi"] == [
         "unreadable",
         "unusable JPEG header: more than 1,048,576 marker segments before the first scan (not decoded)",
@@ -498,11 +502,7 @@ def test_an_avif_that_codes_more_pixels_than_it_declares_is_never_decoded():
     """libavif decodes the size the AV1 data codes, not the 'ispe' the pixel cap reads: a 1.6 KB file that
     declared 1000 x 1000 px and coded 10240 x 10240 px passed the cap and took 1.4 GB and 5 s to decode (and
     came out ok, cropped). Now every AV1 item's sequence header is read and checked against 'ispe'."""
-    done = subprocess.run(
-        [sys.executable, "-c", _AVIF_FRAMES], capture_output=True, timeout=120, preexec_fn=limited(MEMORY_GIB)
-    )
-    assert done.returncode == 0, done.stderr.decode()
-    out = json.loads(done.stdout)
+    out = _limited_json(_AVIF_FRAMES, timeout=120)
     assert out["lying"] == [
         "unreadable",
         "unusable AVIF header: AVIF coding 2048x2048 px where it declares at most 64x64 (not decoded)",
