@@ -276,7 +276,7 @@ MAX_JPEG_SEGMENTS = 1 << 20
 # 20 repeated scans of a 4000 x 4000 image 3.2 s, 2,000 of an 8000 x 8000 one 289 s), so scans times pixels
 # is bounded: at most JPEG_SCAN_PIXELS, never fewer than MIN_JPEG_SCANS scans, never more than MAX_JPEG_SCANS.
 JPEG_SCAN_PIXELS = 1 << 30
-MIN_JPEG_SCANS = 16
+MIN_JPEG_SCANS = 32  # a progressive image with progressive previews after it (MPF): 10 scans each
 MAX_JPEG_SCANS = 256
 _FILL = re.compile(rb"\xff+")
 

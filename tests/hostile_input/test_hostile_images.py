@@ -468,7 +468,7 @@ def test_marker_walks_scans_and_repeated_tags_are_bounded(tmp_path):
         "unreadable",
         "unusable JPEG header: more than 256 scans for 512x512 px (at most 256) (not decoded)",
     ]
-    assert out["allowed"] == [256, 256, 67, 16]
+    assert out["allowed"] == [256, 256, 67, 32]
     assert out["tiff_twice"] == [64, "ok"]
     assert out["tiff_repeated"] == ["unreadable", "unusable TIFF header: TIFF without tag 256 (not decoded)"]
 
