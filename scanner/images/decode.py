@@ -267,23 +267,17 @@ def _quality_of_table(values: bytes, precision: int) -> int:
 _SUBSAMPLING = {(1, 1): "4:4:4", (2, 1): "4:2:2", (2, 2): "4:2:0", (1, 2): "4:4:0", (4, 1): "4:1:1"}
 
 
-# Marker segments (fill-byte runs and standalone markers counted as one each) walked before the first scan:
-# real files have tens (an ICC profile or a C2PA store split over APP segments: a few thousand), and 10^5
-# empty ones still decode; a file of 10^8 two-byte markers would hold the walk in Python for a minute.
+# Segments before the first scan (a fill-byte run or standalone marker counts one): real files have tens to
+# thousands; 10^8 two-byte markers would hold this walk in Python for a minute.
 MAX_JPEG_SEGMENTS = 1 << 20
-# Scans of a progressive JPEG: libjpeg's own progressions have 6 (grey) or 10 (colour), custom scripts a few
-# dozen. libjpeg goes over its whole coefficient buffer for each scan (measured: about 6.5 ns a pixel a scan,
-# 20 repeated scans of a 4000 x 4000 image 3.2 s, 2,000 of an 8000 x 8000 one 289 s), so scans times pixels
-# is bounded: at most JPEG_SCAN_PIXELS, never fewer than MIN_JPEG_SCANS scans, never more than MAX_JPEG_SCANS.
-JPEG_SCAN_PIXELS = 1 << 30
-MIN_JPEG_SCANS = 32  # a progressive image with progressive previews after it (MPF): 10 scans each
-MAX_JPEG_SCANS = 256
+# libjpeg goes over the whole image once a scan (6.5 ns a pixel a scan: 2,000 scans of 8000 x 8000 took 289 s),
+# so scans x pixels <= JPEG_SCAN_PIXELS, within 32 (a progressive image and its MPF previews) to 256 scans.
+JPEG_SCAN_PIXELS, MIN_JPEG_SCANS, MAX_JPEG_SCANS = 1 << 30, 32, 256
 _FILL = re.compile(rb"\xff+")
 
 
 def _jpeg_header(data: Data) -> ImageInfo:
-    """Walk JPEG marker segments up to the first scan: size, sampling, quality; BadHeader past
-    MAX_JPEG_SEGMENTS of them."""
+    """Walk JPEG marker segments up to the first scan: size, sampling, quality (BadHeader past MAX_JPEG_SEGMENTS)."""
     width = height = None
     subsampling = None
     quality = None
@@ -390,14 +384,12 @@ def _png_complete(data: Data) -> bool:
     return False
 
 
-def jpeg_scans_allowed(pixels: int) -> int:
-    """The most scans a JPEG of this many pixels is decoded with (JPEG_SCAN_PIXELS)."""
+def jpeg_scans_allowed(pixels: int) -> int:  # the most scans a JPEG of this many pixels is decoded with
     return max(MIN_JPEG_SCANS, min(MAX_JPEG_SCANS, JPEG_SCAN_PIXELS // max(pixels, 1)))
 
 
 def _more_scans_than(data: Data, most: int) -> bool:
-    """True when the JPEG has more than `most` start-of-scan markers (0xFF 0xDA cannot occur inside
-    entropy-coded data: there 0xFF is followed by 0x00 or a restart marker)."""
+    """More than `most` start-of-scan markers? (FF DA cannot occur in entropy-coded data, as FF 00 can.)"""
     pos = data.find(b"\xff\xda")
     for _ in range(most):
         if pos < 0:
