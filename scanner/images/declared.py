@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 
 from scanner.images import c2pa_validation
 from scanner.images.c2pa_validation import MAX_MANIFEST_BYTES
+from scanner.images.headers import JPEG_FILL
 
 MAX_METADATA_BYTES = 8 << 20  # bytes of the segments / chunks looked into, in all (those skipped cost none)
 MAX_SEGMENTS = 16384  # JPEG segments, PNG chunks, RIFF chunks walked (a 128 MiB PNG of 8 KiB IDAT chunks)
@@ -113,7 +114,6 @@ _IPTC_PROPERTY = re.compile(
     rb"DigitalSourceType\s*(?:=\s*[\"']|>)\s*(" + _VALUES.encode() + rb")(?![A-Za-z])", re.IGNORECASE
 )
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_FILL = re.compile(rb"\xff+")
 
 
 class _OutOfBudget(Exception):
@@ -219,7 +219,7 @@ def _jpeg(data: memoryview, found: set[str], budget: Budget) -> None:
         pos += 2
         if marker == 0xFF:  # fill bytes: a run of them is skipped at once, and walked as one segment
             budget.segment()
-            match = _FILL.match(data, pos - 2)
+            match = JPEG_FILL.match(data, pos - 2)
             assert match is not None
             pos = match.end() - 1
             continue

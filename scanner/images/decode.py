@@ -38,7 +38,7 @@ import numpy as np
 import numpy.typing as npt
 
 from scanner.core.constants import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, MIN_SIDE, Status
-from scanner.images.headers import PARSERS, BadHeader, CutShort
+from scanner.images.headers import JPEG_FILL, PARSERS, BadHeader, CutShort
 from scanner.images.limits import PIXEL_LIMIT_VARIABLE
 from scanner.io import safeio
 
@@ -273,7 +273,6 @@ MAX_JPEG_SEGMENTS = 1 << 20
 # libjpeg goes over the whole image once a scan (6.5 ns a pixel a scan: 2,000 scans of 8000 x 8000 took 289 s),
 # so scans x pixels <= JPEG_SCAN_PIXELS, within 32 (a progressive image and its MPF previews) to 256 scans.
 JPEG_SCAN_PIXELS, MIN_JPEG_SCANS, MAX_JPEG_SCANS = 1 << 30, 32, 256
-_FILL = re.compile(rb"\xff+")
 
 
 def _jpeg_header(data: Data) -> ImageInfo:
@@ -292,7 +291,7 @@ def _jpeg_header(data: Data) -> ImageInfo:
             raise BadHeader(f"more than {MAX_JPEG_SEGMENTS:,} marker segments before the first scan")
         marker = data[pos + 1]
         if marker == 0xFF:  # fill bytes: a run of them is skipped at once
-            match = _FILL.match(data, pos)
+            match = JPEG_FILL.match(data, pos)
             assert match is not None
             pos = match.end() - 1
             continue

@@ -28,6 +28,8 @@ TEXT_HEADER_BYTES = 1 << 16
 # allocates a whole tile, so a tiny image with a huge tile is a bomb of its own.
 MAX_TILE_PIXELS = 1 << 20
 MAX_COMPONENTS = 4  # OpenCV decodes 1 to 4 channels; more only costs memory
+# A run of JPEG fill bytes (any number of 0xFF may precede a marker): skipped at once by the marker walks.
+JPEG_FILL = re.compile(rb"\xff+")
 
 
 class BadHeader(ValueError):

@@ -69,13 +69,12 @@ def _hdf5_format(name: str) -> str | None:
                 return None
     except OSError:
         return None
-    try:
-        import h5py
+    from scanner.io.h5safe import CheckedFile  # h5py only where an HDF5 file is there
 
-        with h5py.File(name, "r") as f:
-            value = f.attrs.get("format", "")
-            return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-    except Exception:  # a damaged or foreign HDF5 file: not one this command may replace
+    try:
+        with CheckedFile(name, "HDF5 file", InputError) as f:
+            return str(f.attributes(f.file, ("format",)).get("format", ""))
+    except InputError:  # a damaged or foreign HDF5 file: not one this command may replace
         return ""
 
 

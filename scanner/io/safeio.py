@@ -107,11 +107,8 @@ def read_bounded(path: AnyPath, max_bytes: int, *, follow: bool = True) -> bytea
     the cap, and what open_regular raises. A file that shrinks while it is read
     gives what it still had; one that grows is read up to the size it had.
     """
-    fd = open_regular(path, follow=follow)
+    fd, size = _open_within(path, max_bytes, follow)
     try:
-        size = os.fstat(fd).st_size
-        if size > max_bytes:
-            raise TooManyBytes(path, size, max_bytes)
         buffer = bytearray(size)
         view = memoryview(buffer)
         got = 0
@@ -131,14 +128,22 @@ def check_regular(path: AnyPath, max_bytes: int, *, follow: bool = True) -> int:
     """The size of the regular file at `path` when it is at most `max_bytes` long; NotRegularFile (never
     having opened it for reading) or TooManyBytes otherwise, and what open_regular raises. For a reader
     that must open the file by name (csv, pyarrow) after this check."""
+    fd, size = _open_within(path, max_bytes, follow)
+    os.close(fd)
+    return size
+
+
+def _open_within(path: AnyPath, max_bytes: int, follow: bool) -> tuple[int, int]:
+    """open_regular, and the file's size: TooManyBytes (the descriptor closed) when it is over `max_bytes`."""
     fd = open_regular(path, follow=follow)
     try:
         size = os.fstat(fd).st_size
-    finally:
+        if size > max_bytes:
+            raise TooManyBytes(path, size, max_bytes)
+    except BaseException:
         os.close(fd)
-    if size > max_bytes:
-        raise TooManyBytes(path, size, max_bytes)
-    return size
+        raise
+    return fd, size
 
 
 def sha256_of(fd: int) -> str:

@@ -22,7 +22,15 @@ HISTOGRAM_RANGE_PERCENTILES = (0.1, 99.9)
 SCATTER_POINTS_PER_CLASS = 20_000
 
 
-DRAWN_AT_MOST = 1e100  # a scatter plot's coordinates, in absolute value
+# What is drawn, in absolute value: values near the float64 limits leave no span for bins or ticks (a range
+# of 1e308 - -1e308 overflows); rows beyond are left out of the figures, and their captions say so.
+DRAWN_AT_MOST = 1e100
+
+
+def _drawable(values: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        drawn: np.ndarray = np.abs(values) <= DRAWN_AT_MOST
+    return drawn
 
 
 def _feature_range(values: np.ndarray) -> tuple[float, float]:
@@ -41,18 +49,17 @@ def histogram_figure(features: np.ndarray, classes: Classes, usable: np.ndarray,
     for f, (ax, name) in enumerate(zip(axes.ravel(), names[:6], strict=True)):
         column = features[:, f]
         finite = usable & np.isfinite(column)
+        drawable = finite & _drawable(column)
         ax.set_title(name, fontsize=11)
         ax.tick_params(labelsize=8)
         ax.grid(alpha=0.25)
-        if not finite.any():
-            ax.text(0.5, 0.5, "no finite values", ha="center", va="center", transform=ax.transAxes)
+        if not drawable.any():
+            why = "no finite values" if not finite.any() else f"no values within ±{DRAWN_AT_MOST:g}"
+            ax.text(0.5, 0.5, why, ha="center", va="center", transform=ax.transAxes)
             continue
+        finite = drawable
         low, high = _feature_range(column[finite])
-        with np.errstate(over="ignore", invalid="ignore"):
-            edges = np.linspace(low, high, HISTOGRAM_BINS + 1)
-        if not (np.isfinite(edges).all() and (np.diff(edges) > 0).all()):  # values near the float64 limits
-            ax.text(0.5, 0.5, "values too far apart to draw", ha="center", va="center", transform=ax.transAxes)
-            continue
+        edges = np.linspace(low, high, HISTOGRAM_BINS + 1)
         for position, cls in enumerate(classes.names):
             values = np.clip(column[finite & (classes.of_row == cls)], low, high)
             if not len(values):
@@ -83,8 +90,7 @@ def scatter_figure(
     ax = fig.subplots()
     rng = np.random.default_rng(0)
     finite = usable & np.isfinite(features[:, fx]) & np.isfinite(features[:, fy])
-    # Values near the float64 limits leave no axis span to draw on (matplotlib's ticks overflow): left out.
-    drawable = finite & (np.abs(features[:, fx]) <= DRAWN_AT_MOST) & (np.abs(features[:, fy]) <= DRAWN_AT_MOST)
+    drawable = finite & _drawable(features[:, fx]) & _drawable(features[:, fy])
     too_far = int(np.sum(finite & ~drawable))
     finite = drawable
     parts = []
