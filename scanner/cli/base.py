@@ -132,9 +132,22 @@ def _root(
 
 
 def main() -> None:
-    """Entry point of the `scanner` console script."""
+    """Entry point of the `scanner` console script. A mistake in the command line (an unknown option,
+    a value of the wrong kind) is one line too, `scanner COMMAND: what is wrong (scanner COMMAND
+    --help)`, exit code 2, rather than a usage block and a boxed message."""
     try:
-        app()
-    except KeyboardInterrupt:
+        code = app(standalone_mode=False)
+    except (KeyboardInterrupt, typer.Abort):
         typer.echo("interrupted", err=True)
         sys.exit(ExitCode.INTERRUPTED)
+    except Exception as exc:  # click's usage errors, whichever click typer brings (it vendors one now)
+        format_message = getattr(exc, "format_message", None)
+        if not callable(format_message):
+            raise
+        if type(exc).__name__ != "NoArgsIsHelpError":  # for that one the help, printed already, is the message
+            context = getattr(exc, "ctx", None)
+            where = getattr(context, "command_path", None) or "scanner"
+            say(f"{where}: {' '.join(str(format_message()).split())} ({where} --help)", err=True)
+        sys.exit(getattr(exc, "exit_code", ExitCode.USAGE))
+    # typer.Exit gives its code; a command that returns normally, None
+    sys.exit(code if isinstance(code, int) else 0)

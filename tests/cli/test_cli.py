@@ -75,6 +75,35 @@ def test_version_and_usage_errors():
     assert runner.invoke(app, ["features", "--spectrum", "power", "x.png"]).exit_code == 2
 
 
+def test_a_mistake_in_the_command_line_is_one_line_and_exit_code_2(tmp_path):
+    """Click's usage errors came as a usage line, a hint and a box drawn around the message; the
+    console script says what is wrong in one line, as every other error is said."""
+    cases = {
+        ("scan", "-o", str(tmp_path / "s.h5"), "--workers", "0", str(tmp_path)): (
+            "scanner scan: Invalid value for '--workers' / '-j': Input should be greater than or equal to 1"
+        ),
+        ("classify", "--threshold", "abc", "x.h5"): "scanner classify: Invalid value for '--threshold'",
+        ("--bogus",): "scanner: No such option: --bogus",
+        ("scann",): "scanner: No such command 'scann'.",
+        ("spectrum",): "scanner spectrum: Missing argument 'IMAGE...'.",
+    }
+    for args, start in cases.items():
+        result = subprocess.run(
+            [sys.executable, "-m", "scanner", *args], capture_output=True, text=True, timeout=120, cwd=tmp_path
+        )
+        said = result.stderr.replace("python -m scanner", "scanner")  # the name it was called by
+        assert result.returncode == 2, args
+        assert result.stdout == "", args
+        assert len(said.splitlines()) == 1 and said.startswith(start), said
+        assert said.rstrip().endswith("--help)"), said
+    # with no command at all the help is the message, still exit code 2; --version and --help exit 0
+    bare = subprocess.run([sys.executable, "-m", "scanner"], capture_output=True, text=True, timeout=120)
+    assert bare.returncode == 2 and "Usage: python -m scanner" in bare.stdout
+    for args in (("--version",), ("info", "--help")):
+        result = subprocess.run([sys.executable, "-m", "scanner", *args], capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0 and result.stderr == "", args
+
+
 def test_a_ctrl_c_caught_in_a_callback_is_delivered_not_printed():
     """A Ctrl-C landing in a weakref callback (as in an import lock's, at start-up) was printed as
     'Exception ignored ... Traceback ... KeyboardInterrupt' and lost; the command line delivers it."""
