@@ -6,10 +6,11 @@ import json
 import math
 import os
 import shlex
+import stat
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO
 
 import typer
 
@@ -198,10 +199,39 @@ def _list_entries(path: Path, null: bool) -> Iterator[bytes]:
     from scanner.io.walk import list_entries
 
     try:
-        with sys.stdin.buffer if str(path) == "-" else open(path, "rb") as handle:
+        check_list(path)
+        if str(path) == "-":
+            handle: BinaryIO = sys.stdin.buffer
+        else:
+            handle = open(path, "rb")  # noqa: SIM115 (closed below, whichever it is)
+            _check_list_source(os.fstat(handle.fileno()), str(path), False)  # the file that was checked
+        with handle:
             yield from list_entries(handle, null)
     except OSError as exc:
         raise InputError(f"cannot read the list {path}: {exc.strerror or exc}") from None
+
+
+def check_list(path: Path) -> None:
+    """InputError if the list (or stdin for '-') is a device that would never end, or unreadable."""
+    try:
+        if str(path) == "-":
+            _check_list_source(os.fstat(sys.stdin.fileno()), "standard input", sys.stdin.isatty())
+        else:
+            _check_list_source(os.stat(path), str(path), False)
+    except OSError as exc:
+        raise InputError(f"cannot read the list {path}: {exc.strerror or exc}") from None
+
+
+def _check_list_source(status: os.stat_result, name: str, terminal: bool) -> None:
+    """A list is a file, a pipe (--from-list <(find ...)) or a terminal; a device such as /dev/zero or
+    /dev/urandom never ends (/dev/null, which is empty, is read as the empty list it is)."""
+    from scanner.io.safeio import kind_of
+
+    if stat.S_ISREG(status.st_mode) or stat.S_ISFIFO(status.st_mode) or terminal:
+        return
+    if stat.S_ISCHR(status.st_mode) and status.st_rdev == os.stat(os.devnull).st_rdev:
+        return
+    raise InputError(f"the list {name} is {kind_of(status.st_mode)}, not a file or a pipe")
 
 
 @command("scan", "Measure")
@@ -367,6 +397,8 @@ def scan(
         missing.append(str(from_list))  # a pipe is fine: --from-list <(find ...)
     if missing:
         raise InputError(f"no such file or directory: {', '.join(missing)}")
+    if from_list is not None:
+        check_list(from_list)
     try:
         extensions = parse_extensions(ext)
     except ValueError as exc:

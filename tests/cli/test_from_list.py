@@ -25,3 +25,20 @@ def test_find_print0_without_null_keeps_a_name_with_a_newline(tmp_path):
     assert done.returncode == 0, done.stderr.decode()
     assert json.loads(done.stdout)["status"] == {"ok": 2}  # no `vanished` halves of the name
     assert sorted(read_features(out).path) == sorted(str(n) for n in names)
+
+
+def test_a_list_that_is_a_never_ending_device_is_refused_in_one_line(tmp_path):
+    """--from-list /dev/zero (or stdin from it) read empty entries for ever, the scan never ending; a
+    device is refused before the store is made, while /dev/null reads as the empty list it is."""
+    out = tmp_path / "s.h5"
+    scan = [sys.executable, "-m", "scanner", "scan", "--out", str(out), "-j", "1", "--quiet", "--from-list"]
+    with open(os.devnull, "rb") as null, open("/dev/zero", "rb") as zero:
+        for args, stdin in (([os.path.realpath("/dev/zero")], None), (["-"], zero)):
+            done = subprocess.run(scan + args, stdin=stdin, capture_output=True, text=True, timeout=120)
+            assert done.returncode == 2, done.stderr
+            assert done.stderr.endswith("is a character device, not a file or a pipe\n"), done.stderr
+            assert len(done.stderr.splitlines()) == 1 and not out.exists()
+        for args, stdin in (([os.devnull], None), (["-"], null)):
+            done = subprocess.run(scan + args, stdin=stdin, capture_output=True, text=True, timeout=120)
+            assert (done.returncode, done.stderr) == (0, "")
+            assert len(read_features(out).path) == 0
