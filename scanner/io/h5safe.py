@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import os
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
@@ -52,6 +53,7 @@ ALLOWED_FILTERS = {
 MAX_RATIO = 1100  # deflate cannot expand data more than 1032 times; nothing we write comes near
 RATIO_SLACK = 1 << 20  # bytes a small compressed dataset may expand to whatever its ratio
 MAX_ATTRIBUTE_ELEMENTS = 1 << 16
+MAX_ATTRIBUTES = 1024  # on one object; a store or model has about ten
 TEXT_SLICE = 4096  # rows of a text column read at a time
 _LINK_KINDS = {h5py.h5l.TYPE_SOFT: "a soft", h5py.h5l.TYPE_EXTERNAL: "an external"}
 _LAYOUTS = {h5py.h5d.CONTIGUOUS: "contiguous", h5py.h5d.CHUNKED: "chunked", h5py.h5d.COMPACT: "compact"}
@@ -236,6 +238,10 @@ class CheckedFile:
         (bytes decoded as UTF-8); an attribute of another type is refused."""
         values: dict[str, Any] = {}
         with errors_as(self.error, self.name, self.what):
+            count = len(obj.attrs)  # from the object header, without listing them
+            if count > MAX_ATTRIBUTES:  # each lookup by name walks them: 20,000 took 84 s to read
+                where = "the file" if obj.name == "/" else obj.name
+                raise self.refuse(f"{where} has {count:,} attributes (at most {MAX_ATTRIBUTES:,} are read)")
             for name in list(obj.attrs) if names is None else [n for n in names if n in obj.attrs]:
                 attribute = obj.attrs.get_id(name)
                 where = f"attribute {name}" if obj.name == "/" else f"{obj.name}: attribute {name}"
@@ -251,16 +257,89 @@ class CheckedFile:
         """Rows of a text column as an object array of str (bytes that are not UTF-8 kept by
         surrogateescape), or of bytes; read in slices whose total may not exceed the file's size."""
         start, stop, _ = where.indices(dataset.shape[0])
-        parts, total = [], 0
+        parts, total, most = [], 0, 2 * self.size + RATIO_SLACK
         source = dataset if as_bytes else dataset.asstr(errors="surrogateescape")
         with errors_as(self.error, self.name, self.what):
+            if self._declared_text(dataset, start, stop, most) > most:
+                raise self.refuse(f"{dataset.name} holds more text than the file could")
             for first in range(start, stop, TEXT_SLICE):
-                values = source[first : min(stop, first + TEXT_SLICE)]
-                total += sum(map(len, values.tolist()))
-                if total > 2 * self.size + RATIO_SLACK:
+                values = source[first : min(stop, first + TEXT_SLICE)].tolist()
+                total += sum(map(len, values))
+                if total > most:
                     raise self.refuse(f"{dataset.name} holds more text than the file could")
+                row = _first_nul(values, b"\0" if as_bytes else "\0")
+                if row is not None:  # no text scanner writes holds one (a path cannot); written back, it fails
+                    raise self.refuse(f"{dataset.name}, row {first + row:,}, holds a NUL byte")
                 parts.append(np.asarray(values, dtype=object))
         return np.concatenate(parts) if parts else np.empty(0, dtype=object)
+
+    def _declared_text(self, dataset: h5py.Dataset, start: int, stop: int, most: int) -> int:
+        """The bytes that rows start..stop of a variable-length text column hold, from the lengths in
+        their descriptors in the file, before HDF5 reads one: a descriptor is (length, heap address,
+        index), and many rows may name one large heap object, which reading them all at once would
+        copy for each (4,096 rows of one 2 MB string: 8 GB). Counting stops once over `most`; 0 for
+        fixed-length text (its size is its storage's, checked when the dataset was)."""
+        if start >= stop or h5py.check_string_dtype(dataset.dtype) is None:
+            return 0
+        if h5py.check_string_dtype(dataset.dtype).length is not None:
+            return 0
+        sizeof_addr = self.file.id.get_create_plist().get_sizes()[0]
+        width = 4 + sizeof_addr + 4
+        dcpl = dataset.id.get_create_plist()
+        layout = dcpl.get_layout()
+        total = 0
+        if layout == h5py.h5d.CHUNKED:
+            rows = (dataset.chunks or dataset.shape)[0]
+            filters = [dcpl.get_filter(i)[0] for i in range(dcpl.get_nfilters())]
+            for first in range(start - start % rows, stop, rows):
+                mask, raw = dataset.id.read_direct_chunk((first,))
+                lengths = _descriptor_lengths(self._unfiltered(dataset, raw, filters, mask, rows, width), width)
+                total += int(lengths[max(start - first, 0) : stop - first].sum())
+                if total > most:
+                    break
+        elif layout == h5py.h5d.CONTIGUOUS:
+            offset = dataset.id.get_offset()
+            handle = self.file.id.get_vfd_handle()
+            for first in range(start, stop, 1 << 16):
+                count = min(stop, first + (1 << 16)) - first
+                raw = os.pread(handle, count * width, offset + first * width)
+                if len(raw) != count * width:
+                    raise self.refuse(f"{dataset.name} lies beyond the end of the file")
+                total += int(_descriptor_lengths(raw, width).sum())
+                if total > most:
+                    break
+        else:  # compact: its descriptors, at most 64 KiB, live in the object header; read row by row
+            for row in range(start, stop):
+                total += len(dataset[row])
+                if total > most:
+                    break
+        return total
+
+    def _unfiltered(
+        self, dataset: h5py.Dataset, raw: bytes, filters: list[int], mask: int, rows: int, width: int
+    ) -> bytes:
+        """A chunk's bytes with its filters undone (the pipeline backwards, skipping those its mask says
+        were not applied); a text column may use only deflate, shuffle and Fletcher-32."""
+        size = rows * width
+        for index in reversed(range(len(filters))):
+            if mask & (1 << index):
+                continue
+            if filters[index] == h5py.h5z.FILTER_FLETCHER32:
+                raw = raw[:-4]
+            elif filters[index] == h5py.h5z.FILTER_DEFLATE:
+                inflate = zlib.decompressobj()
+                try:
+                    raw = inflate.decompress(raw, size + 1)
+                except zlib.error as exc:
+                    raise self.refuse(f"{dataset.name} has a damaged chunk: {exc}") from None
+            elif filters[index] == h5py.h5z.FILTER_SHUFFLE and len(raw) == size:
+                raw = np.frombuffer(raw, np.uint8).reshape(width, rows).T.tobytes()
+            else:
+                name = ALLOWED_FILTERS.get(filters[index], str(filters[index]))
+                raise self.refuse(f"{dataset.name} holds text through the {name} filter")
+        if len(raw) != size:
+            raise self.refuse(f"{dataset.name} has a chunk of {len(raw):,} bytes, not {size:,}")
+        return raw
 
 
 _KIND_NAMES = {
@@ -273,6 +352,18 @@ _KIND_NAMES = {
     "R": "references or variable-length data",
     "C": "compound or array values",
 }
+
+
+def _first_nul(values: list[Any], nul: Any) -> int | None:
+    """The index of the first value holding `nul` (one search of them joined, then one by one)."""
+    if nul not in nul[:0].join(values):
+        return None
+    return next(i for i, value in enumerate(values) if nul in value)
+
+
+def _descriptor_lengths(raw: bytes, width: int) -> npt.NDArray[np.uint32]:
+    """The lengths (the first four bytes, little-endian) of variable-length descriptors `width` bytes apart."""
+    return np.frombuffer(raw, np.uint8).reshape(-1, width)[:, :4].copy().view("<u4").ravel()
 
 
 def _kind_name(kind: str) -> str:

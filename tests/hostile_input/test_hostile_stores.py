@@ -7,6 +7,7 @@ with the documented one-line message and exit code 2.
 
 import os
 import shutil
+import zlib
 
 import h5py
 import numpy as np
@@ -127,6 +128,11 @@ def _root_wrapping(f, tmp):
     replace_dataset(f, "root", data=np.full(40, (1 << 32) + 1, np.int64))  # 1 once cut to 32 bits
 
 
+def _many_attributes(f, tmp):
+    for i in range(5000):
+        f.attrs[f"x{i}"] = i
+
+
 def _unknown_status(f, tmp):
     f["status"][2] = "bogus"
 
@@ -152,6 +158,7 @@ STORES = {
     "root index past the roots": (_root_past_roots, "root index 7, and it has 2 roots"),
     "negative root index": (_root_negative, "root index -1, and it has 2 roots"),
     "root index of 2^32 + 1": (_root_wrapping, "root index 4294967297, and it has 2 roots"),
+    "5,000 attributes": (_many_attributes, "the file has 5,011 attributes"),
     "unknown status": (_unknown_status, "unknown status 'bogus'"),
     "7 feature names for 6 columns": (_feature_names_of_seven, "are not those of the paper feature set"),
 }
@@ -230,6 +237,51 @@ def test_a_bad_root_index_in_a_later_chunk_is_refused_by_a_chunked_read(tmp_path
     assert len(next(chunks)) == 16
     with pytest.raises(StoreError, match="row 40 holds root index 9, and it has 2 roots"):
         list(chunks)
+
+
+def _rows_naming_one_string(path, rows, length, compression=None):
+    """A store of `rows` rows whose path column's descriptors all name one heap object of `length`
+    bytes: the file stays small, the text it makes HDF5 copy is rows x length."""
+    rng = np.random.default_rng(0)
+    write_table(path, make_table([f"/d/{i}" for i in range(rows)], rng.random((rows, 6)), roots=["/d"]))
+    with h5py.File(path, "a") as f:
+        values = np.array(["P" * length] + [""] * (rows - 1), dtype=object)
+        replace_dataset(f, "path", data=values, dtype=h5py.string_dtype(), chunks=(rows,), compression=compression)
+        _, raw = f["path"].id.read_direct_chunk((0,))
+        raw = zlib.compress(zlib.decompress(raw)[:16] * rows) if compression else raw[:16] * rows
+        f["path"].id.write_direct_chunk((0,), raw)
+    return path
+
+
+@pytest.mark.parametrize("compression", [None, "gzip"])
+def test_text_rows_that_all_name_one_large_string_are_refused_before_they_are_read(tmp_path, compression):
+    """4,096 rows naming one 2 MB string: HDF5 copied it for each row of a slice before its length
+    could be counted (8 GB). The lengths are read from the rows' descriptors first."""
+    store = _rows_naming_one_string(tmp_path / "heap.h5", 4096, 1 << 21, compression)
+    assert store.stat().st_size < 3 << 20
+    with h5py.File(store) as f:  # the crafted file is what it says: every row the same 2 MB
+        assert len(f["path"][4095]) == 1 << 21
+    for command in (["export", store, "--out", tmp_path / "out.csv"], ["classify", store, "--out", tmp_path / "v.csv"]):
+        assert_message(scanner(*command, timeout=120, memory_gib=1.5), 2, "/path holds more text than the file could")
+    with pytest.raises(StoreError, match="more text than the file could"):
+        read_features(_rows_naming_one_string(tmp_path / "small.h5", 64, 1 << 20, compression))
+
+
+def test_a_path_holding_a_nul_byte_is_refused_as_the_input_it_is(tmp_path):
+    """A path column of fixed-length bytes may hold a NUL inside a value; no path can. merge read it
+    and failed writing its output (exit 3, 'cannot write'): the input store is the one to blame."""
+
+    def nul_path(f):
+        paths = [p.encode() for p in f["path"].asstr()[()]]
+        paths[3] = b"/data/a\x00b.jpg"
+        replace_dataset(f, "path", data=np.array(paths, dtype="S40"))
+
+    store = rebuilt(good_store(tmp_path / "nul.h5"), nul_path)
+    with pytest.raises(StoreError, match="/path, row 3, holds a NUL byte"):
+        read_features(store)
+    result = scanner("merge", good_store(tmp_path / "good.h5"), store, "--out", tmp_path / "merged.h5")
+    assert_message(result, 2, str(store), "/path, row 3, holds a NUL byte")
+    assert not (tmp_path / "merged.h5").exists()
 
 
 @pytest.mark.parametrize(
