@@ -33,10 +33,11 @@ from scanner.core.echo import echoed
 from scanner.core.errors import DetectorError, ReportError
 from scanner.core.schema import arrow_text
 from scanner.core.version import __version__
-from scanner.detect.labels import FAKE, REAL, check_table, path_key
+from scanner.detect.labels import FAKE, MAX_TABLE_BYTES, REAL, check_table, path_key
 from scanner.images.declared import generator_declarations
 from scanner.images.declared import ordered as declaration_order
 from scanner.io.outputs import output_file, output_path, table_format
+from scanner.io.tables import read_parquet_records
 
 # --- scores to verdicts ------------------------------------------------------------
 
@@ -479,14 +480,7 @@ def _jsonl_rows(name: str, handle: IO[str]) -> tuple[list[str], Iterator[dict[st
 
 
 def _parquet_records(name: str) -> tuple[list[str], list[dict[str, Any]]]:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        table = pq.read_table(name)
-    except (pa.ArrowException, ValueError) as exc:
-        raise ReportError(f"{name}: not a readable Parquet file: {' '.join(str(exc).split())[:200]}") from None
-    return list(table.column_names), table.to_pylist()
+    return read_parquet_records(name, MAX_TABLE_BYTES, ReportError)
 
 
 def _as_text(record: dict[str, Any]) -> dict[str, str]:

@@ -58,6 +58,34 @@ def test_fifos_and_devices_are_never_read_as_tables_nor_replaced_as_outputs(tmp_
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and link.is_symlink() and not (tmp_path / "elsewhere.csv").exists()
 
 
+def test_a_parquet_verdicts_file_that_expands_past_the_bound_is_one_line(tmp_path):
+    """400 paths of 10 MB compress to a 135 KB Parquet file, which export expanded to 10.5 GB; one
+    1 MB path repeated on 5,000 rows of a dictionary-encoded column declares only its 1 MB. Both are
+    refused before they are expanded, in a 2 GiB address space; a good file is read as before."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    store = good_store(tmp_path / "s.h5")
+    plain, repeated = tmp_path / "plain.parquet", tmp_path / "repeated.parquet"
+    rows = 400
+    table = pa.table({"path": ["/" + "p" * (10 << 20)] * rows, "verdict": ["real"] * rows, "score": [0.0] * rows})
+    pq.write_table(table, plain, compression="zstd", use_dictionary=False)
+    rows = 5000
+    table = pa.table({"path": ["/" + "q" * (1 << 20)] * rows, "verdict": ["real"] * rows, "score": [0.0] * rows})
+    pq.write_table(table, repeated, compression="zstd", use_dictionary=True, dictionary_pagesize_limit=4 << 20)
+    assert plain.stat().st_size < 1 << 20 and repeated.stat().st_size < 1 << 20
+    del table
+    for verdicts, needle in ((plain, "whose columns declare 4,194,"), (repeated, "that expands to at least")):
+        result = scanner("export", store, "--verdicts", verdicts, "--out", tmp_path / "e.csv", timeout=120)
+        assert_message(result, 2, f"{verdicts}: a Parquet file {needle}", "over the 1,073,741,824 read at most")
+    assert not (tmp_path / "e.csv").exists()
+    good = tmp_path / "good.parquet"
+    assert scanner("classify", store, "--out", good).returncode == 0
+    assert scanner("export", store, "--verdicts", good, "--out", tmp_path / "e.csv").returncode == 0
+    with open(tmp_path / "e.csv", newline="") as handle:
+        assert len([row for row in csv.DictReader(handle) if row["verdict"]]) == 40
+
+
 def test_an_empty_store_is_a_message_or_an_empty_result(tmp_path):
     """A store of no rows (a scan of an empty directory) made classify and train print a traceback
     (usable_rows reshaped 0 values to (0, -1))."""
