@@ -54,6 +54,7 @@ MAX_RATIO = 1100  # deflate cannot expand data more than 1032 times; nothing we 
 RATIO_SLACK = 1 << 20  # bytes a small compressed dataset may expand to whatever its ratio
 MAX_ATTRIBUTE_ELEMENTS = 1 << 16
 MAX_ATTRIBUTES = 1024  # on one object; a store or model has about ten
+MAX_CHUNK_BYTES = 1 << 27  # a store's largest chunks, 16,384 rows of 131 features, are 17 MB
 TEXT_SLICE = 4096  # rows of a text column read at a time
 _LINK_KINDS = {h5py.h5l.TYPE_SOFT: "a soft", h5py.h5l.TYPE_EXTERNAL: "an external"}
 _LAYOUTS = {h5py.h5d.CONTIGUOUS: "contiguous", h5py.h5d.CHUNKED: "chunked", h5py.h5d.COMPACT: "compact"}
@@ -219,6 +220,9 @@ class CheckedFile:
             raise self.refuse(f"{where} claims {storage:,} bytes of storage in a file of {self.size:,}")
         if layout == h5py.h5d.CHUNKED:
             chunks = dataset.chunks or dataset.shape
+            chunk_bytes = math.prod(chunks) * dataset.id.get_type().get_size()
+            if chunk_bytes > MAX_CHUNK_BYTES:  # HDF5 holds a whole chunk to read any row of it
+                raise self.refuse(f"{where} has chunks of {chunk_bytes:,} bytes (at most {MAX_CHUNK_BYTES:,})")
             needed = math.prod(math.ceil(n / c) for n, c in zip(dataset.shape, chunks, strict=True))
             if dataset.id.get_num_chunks() < needed:
                 raise self.refuse(f"{where} declares {dataset.shape[0]:,} rows but holds the data of fewer")

@@ -92,6 +92,10 @@ def _declared_rows_contiguous(f, tmp):
     replace_dataset(f, "size", shape=(1 << 25,), dtype="<i8")  # never written: no storage at all
 
 
+def _gigabyte_chunk(f, tmp):  # 40 rows in a 1 MB file, but HDF5 would hold a 1 GB chunk to read them
+    replace_dataset(f, "size", data=np.arange(40), maxshape=(None,), chunks=(1 << 27,), compression="gzip")
+
+
 def _unknown_filter(f, tmp):
     replace_dataset(f, "size", data=np.arange(40), chunks=(40,), compression=32001, allow_unknown_filter=True)
 
@@ -149,6 +153,7 @@ STORES = {
     "soft-link loop": (_soft_loop, "soft link"),
     "2^40 declared rows": (_declared_rows, "holds the data of fewer"),
     "2^25 rows never written": (_declared_rows_contiguous, "declares 33,554,432 rows"),
+    "a 1 GB chunk": (_gigabyte_chunk, "/size has chunks of 1,073,741,824 bytes"),
     "unknown filter (a plugin)": (_unknown_filter, "filter 32001"),
     "status of integers": (_wrong_type_column, "/status holds integers, not text"),
     "features of 3 columns": (_features_of_three, "features has 3 columns"),
