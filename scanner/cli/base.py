@@ -94,6 +94,8 @@ def command(name: str, panel: str | None = None) -> Callable[[F], F]:
                 return function(*args, **kwargs)
             except ScannerError as exc:
                 fail(name, str(exc), exc.exit_code)
+            except MemoryError:  # an input larger than its bounds foresaw, or a machine short of memory
+                fail(name, "ran out of memory (no output is left half-written)", ExitCode.FATAL)
             except KeyboardInterrupt:  # before click's own handler, which would only print a blank line
                 say("interrupted", err=True)
                 raise typer.Exit(int(ExitCode.INTERRUPTED)) from None

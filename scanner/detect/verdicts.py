@@ -18,6 +18,7 @@ or scikit-learn).
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import math
 import os
@@ -454,11 +455,27 @@ def _verdict_rows(name: str) -> Iterator[tuple[list[str], Iterator[dict[str, str
             yield list(reader.fieldnames or []), iter(reader)
 
 
+MAX_JSON_LINE = 1 << 24  # characters of one JSONL verdict: a path, a few numbers, the anchors' paths
+
+
 def _jsonl_rows(name: str, handle: IO[str]) -> tuple[list[str], Iterator[dict[str, str]]]:
-    lines = (line for line in handle if line.strip())
-    first = next(lines, None)
-    if first is None:
+    def numbered() -> Iterator[tuple[int, str]]:
+        """The lines that hold something, each read within MAX_JSON_LINE (a 300 MB line, whole, then
+        parsed, took 2 GB)."""
+        for number in itertools.count(1):
+            line = handle.readline(MAX_JSON_LINE + 1)
+            if not line:
+                return
+            if len(line) > MAX_JSON_LINE:
+                raise ReportError(f"{name}, line {number}: longer than {MAX_JSON_LINE:,} characters")
+            if line.strip():
+                yield number, line
+
+    lines = numbered()
+    first_line = next(lines, None)
+    if first_line is None:
         return [], iter(())
+    first_number, first = first_line
 
     def record(line: str, number: int) -> dict[str, Any]:
         try:
@@ -469,11 +486,11 @@ def _jsonl_rows(name: str, handle: IO[str]) -> tuple[list[str], Iterator[dict[st
             raise ReportError(f"{name}, line {number}: not a JSON object")
         return value
 
-    head = record(first, 1)
+    head = record(first, first_number)
 
     def rows() -> Iterator[dict[str, str]]:
         yield _as_text(head)
-        for number, line in enumerate(lines, start=2):
+        for number, line in lines:
             yield _as_text(record(line, number))
 
     return list(head), rows()

@@ -86,6 +86,36 @@ def test_a_parquet_verdicts_file_that_expands_past_the_bound_is_one_line(tmp_pat
         assert len([row for row in csv.DictReader(handle) if row["verdict"]]) == 40
 
 
+def test_a_jsonl_verdicts_line_past_its_bound_is_one_line(tmp_path):
+    """A JSONL verdicts file of one 300 MB line was read whole, then parsed: 2 GB, and a MemoryError
+    traceback under a limit. A line is read within 16 Mi characters."""
+    import json
+
+    store = good_store(tmp_path / "s.h5")
+    verdicts = tmp_path / "v.jsonl"
+    line = json.dumps({"path": "/data/0.jpg", "verdict": "real", "score": 0.5})
+    with open(verdicts, "w") as handle:
+        handle.write(line + "\n\n" + json.dumps({"path": "/" + "x" * (17 << 20), "verdict": "real"}) + "\n")
+    result = scanner("export", store, "--verdicts", verdicts, "--out", tmp_path / "e.csv", memory_gib=1)
+    assert_message(result, 2, f"{verdicts}, line 3: longer than 16,777,216 characters")
+    verdicts.write_text(line + "\n")
+    assert scanner("export", store, "--verdicts", verdicts, "--out", tmp_path / "e.csv").returncode == 0
+
+
+def test_running_out_of_memory_is_one_line_and_exit_code_3(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from scanner.cli import app, stores
+
+    def exhausted(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(stores, "read_header", exhausted)
+    result = CliRunner().invoke(app, ["info", str(good_store(tmp_path / "s.h5"))])
+    assert result.exit_code == 3
+    assert result.output == "scanner info: ran out of memory (no output is left half-written)\n"
+
+
 def test_an_empty_store_is_a_message_or_an_empty_result(tmp_path):
     """A store of no rows (a scan of an empty directory) made classify and train print a traceback
     (usable_rows reshaped 0 values to (0, -1))."""
