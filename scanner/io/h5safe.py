@@ -53,8 +53,14 @@ ALLOWED_FILTERS = {
 MAX_RATIO = 1100  # deflate cannot expand data more than 1032 times; nothing we write comes near
 RATIO_SLACK = 1 << 20  # bytes a small compressed dataset may expand to whatever its ratio
 MAX_ATTRIBUTE_ELEMENTS = 1 << 16
-MAX_ATTRIBUTES = 1024  # on one object; a store or model has about ten
+# Attributes are read whole, and a text one copies the string each of its values names (which
+# may all be one): at most MAX_ATTRIBUTES + MAX_TEXT_ATTRIBUTE_ELEMENTS copies of strings no larger
+# than the file. A store or model has about ten attributes; its longest text list is a feature set's
+# names (131).
+MAX_ATTRIBUTES = 64
+MAX_TEXT_ATTRIBUTE_ELEMENTS = 256
 MAX_CHUNK_BYTES = 1 << 27  # a store's largest chunks, 16,384 rows of 131 features, are 17 MB
+MAX_TEXT_CHUNK_ROWS = 1 << 16  # stores write text in chunks of 16,384 rows
 TEXT_SLICE = 4096  # rows of a text column read at a time
 _LINK_KINDS = {h5py.h5l.TYPE_SOFT: "a soft", h5py.h5l.TYPE_EXTERNAL: "an external"}
 _LAYOUTS = {h5py.h5d.CONTIGUOUS: "contiguous", h5py.h5d.CHUNKED: "chunked", h5py.h5d.COMPACT: "compact"}
@@ -223,6 +229,9 @@ class CheckedFile:
             chunk_bytes = math.prod(chunks) * dataset.id.get_type().get_size()
             if chunk_bytes > MAX_CHUNK_BYTES:  # HDF5 holds a whole chunk to read any row of it
                 raise self.refuse(f"{where} has chunks of {chunk_bytes:,} bytes (at most {MAX_CHUNK_BYTES:,})")
+            if h5py.check_string_dtype(dataset.dtype) is not None and chunks[0] > MAX_TEXT_CHUNK_ROWS:
+                # each slice read inflates the chunk again: a 1M-row chunk took minutes to read
+                raise self.refuse(f"{where} has chunks of {chunks[0]:,} rows of text (at most {MAX_TEXT_CHUNK_ROWS:,})")
             needed = math.prod(math.ceil(n / c) for n, c in zip(dataset.shape, chunks, strict=True))
             if dataset.id.get_num_chunks() < needed:
                 raise self.refuse(f"{where} declares {dataset.shape[0]:,} rows but holds the data of fewer")
@@ -243,14 +252,16 @@ class CheckedFile:
         values: dict[str, Any] = {}
         with errors_as(self.error, self.name, self.what):
             count = len(obj.attrs)  # from the object header, without listing them
-            if count > MAX_ATTRIBUTES:  # each lookup by name walks them: 20,000 took 84 s to read
+            if count > MAX_ATTRIBUTES:  # each lookup by name walks them; and each may name one large string
                 where = "the file" if obj.name == "/" else obj.name
                 raise self.refuse(f"{where} has {count:,} attributes (at most {MAX_ATTRIBUTES:,} are read)")
             for name in list(obj.attrs) if names is None else [n for n in names if n in obj.attrs]:
                 attribute = obj.attrs.get_id(name)
                 where = f"attribute {name}" if obj.name == "/" else f"{obj.name}: attribute {name}"
                 self._check_dtype(where, attribute.dtype, "TbiufS")
-                if math.prod(attribute.shape or ()) > MAX_ATTRIBUTE_ELEMENTS:
+                text = h5py.check_string_dtype(attribute.dtype) is not None
+                if math.prod(attribute.shape or ()) > (MAX_TEXT_ATTRIBUTE_ELEMENTS if text else MAX_ATTRIBUTE_ELEMENTS):
+                    # text values are read whole, each a copy of the string it names (many may name one)
                     raise self.refuse(f"{where} holds {math.prod(attribute.shape):,} values")
                 values[name] = _python_value(obj.attrs[name])
         return values
@@ -294,10 +305,12 @@ class CheckedFile:
         total = 0
         if layout == h5py.h5d.CHUNKED:
             rows = (dataset.chunks or dataset.shape)[0]
-            filters = [dcpl.get_filter(i)[0] for i in range(dcpl.get_nfilters())]
+            pipeline = [dcpl.get_filter(i) for i in range(dcpl.get_nfilters())]
+            filters, settings = [f[0] for f in pipeline], [tuple(f[2]) for f in pipeline]
             for first in range(start - start % rows, stop, rows):
                 mask, raw = dataset.id.read_direct_chunk((first,))
-                lengths = _descriptor_lengths(self._unfiltered(dataset, raw, filters, mask, rows, width), width)
+                unfiltered = self._unfiltered(dataset, raw, filters, settings, mask, rows, width)
+                lengths = _descriptor_lengths(unfiltered, width)
                 total += int(lengths[max(start - first, 0) : stop - first].sum())
                 if total > most:
                     break
@@ -320,7 +333,14 @@ class CheckedFile:
         return total
 
     def _unfiltered(
-        self, dataset: h5py.Dataset, raw: bytes, filters: list[int], mask: int, rows: int, width: int
+        self,
+        dataset: h5py.Dataset,
+        raw: bytes,
+        filters: list[int],
+        settings: list[tuple[int, ...]],
+        mask: int,
+        rows: int,
+        width: int,
     ) -> bytes:
         """A chunk's bytes with its filters undone (the pipeline backwards, skipping those its mask says
         were not applied); a text column may use only deflate, shuffle and Fletcher-32."""
@@ -336,8 +356,13 @@ class CheckedFile:
                     raw = inflate.decompress(raw, size + 1)
                 except zlib.error as exc:
                     raise self.refuse(f"{dataset.name} has a damaged chunk: {exc}") from None
-            elif filters[index] == h5py.h5z.FILTER_SHUFFLE and len(raw) == size:
-                raw = np.frombuffer(raw, np.uint8).reshape(width, rows).T.tobytes()
+            elif filters[index] == h5py.h5z.FILTER_SHUFFLE:
+                # HDF5 skips shuffle on text (its mask says so); one applied was written by hand
+                element = settings[index][0] if settings[index] else width
+                if element > 1 and (element != width or len(raw) != size):
+                    raise self.refuse(f"{dataset.name} shuffles its text by {element} bytes, not {width}")
+                if element > 1:
+                    raw = np.frombuffer(raw, np.uint8).reshape(width, rows).T.tobytes()
             else:
                 name = ALLOWED_FILTERS.get(filters[index], str(filters[index]))
                 raise self.refuse(f"{dataset.name} holds text through the {name} filter")

@@ -272,6 +272,67 @@ def test_text_rows_that_all_name_one_large_string_are_refused_before_they_are_re
         read_features(_rows_naming_one_string(tmp_path / "small.h5", 64, 1 << 20, compression))
 
 
+def test_a_shuffle_filter_written_by_hand_cannot_hide_the_text_rows_name(tmp_path):
+    """HDF5 skips shuffle on text (its chunks' mask says so); a pipeline rewritten to apply it with an
+    element size of 1 leaves the bytes as they are, and the count unshuffled them by 16: it read the
+    lengths of empty rows while the rest named one large string (1.27 GB for a 1.1 MB file)."""
+    rows, length = 4096, 500_000
+    store = tmp_path / "shuffled.h5"
+    write_table(store, make_table([f"/d/{i}" for i in range(rows)], np.zeros((rows, 6)), roots=["/d"]))
+    with h5py.File(store, "a", libver=("earliest", "latest")) as f:
+        big = f.create_dataset("big", data=np.array(["B" * length], dtype=object), dtype=h5py.string_dtype())
+        f.flush()
+        with open(store, "rb") as raw_file:
+            raw_file.seek(big.id.get_offset())
+            named = raw_file.read(16)
+        attrs = dict(f["error"].attrs)
+        del f["error"]
+        error = f.create_dataset(
+            "error", (rows,), h5py.string_dtype(), chunks=(rows,), maxshape=(None,), shuffle=True, compression="gzip"
+        )
+        for key, value in attrs.items():
+            error.attrs[key] = value
+        error.id.write_direct_chunk((0,), zlib.compress(bytes(16 * (rows // 4)) + named * (rows - rows // 4)))
+    pipeline = (
+        bytes.fromhex("01 02 00 00 00 00 00 00 02 00 08 00 01 00 00 00")
+        + b"shuffle\0"
+        + bytes.fromhex("01 00 08 00 01 00 01 00")
+        + b"deflate\0"
+        + bytes.fromhex("04 00 00 00 00 00 00 00")
+    )
+    by_hand = (  # shuffle with one value, an element size of 1; deflate at level 4; the same size
+        bytes.fromhex("01 02 00 00 00 00 00 00 02 00 00 00 01 00 01 00 01 00 00 00 00 00 00 00")
+        + bytes.fromhex("01 00 00 00 01 00 01 00 04 00 00 00 00 00 00 00")
+        + bytes(8)
+    )
+    data = store.read_bytes()
+    assert data.count(pipeline) == 1 and len(by_hand) == len(pipeline)
+    store.write_bytes(data.replace(pipeline, by_hand))
+    with h5py.File(store) as f:  # HDF5 reads it as crafted: three quarters of the rows name the string
+        assert len(f["error"][rows - 1]) == length and f["error"][0] == b""
+    result = scanner("export", store, "--out", tmp_path / "out.csv", timeout=120, memory_gib=1.5)
+    assert_message(result, 2, "/error holds more text than the file could")
+
+
+def test_text_in_chunks_of_many_rows_and_long_text_attributes_are_refused(tmp_path):
+    """A text column in chunks of a million rows was inflated again for every slice read (minutes for
+    a 727 KB file); a text attribute of 4,000 values, each a copy of the one string it names, took
+    1.24 GB for a 305 KB file. Stores write 16,384-row chunks and at most 131 names in a list."""
+    rows = 1 << 17
+    chunked = tmp_path / "chunked.h5"
+    write_table(chunked, make_table([f"/d/{i}" for i in range(rows)], np.zeros((rows, 6)), roots=["/d"]))
+    values = np.array([f"/d/{i}" for i in range(rows)], dtype=object)
+    rebuilt(
+        chunked,
+        lambda f: replace_dataset(f, "path", data=values, dtype=h5py.string_dtype(), chunks=(rows,), maxshape=(None,)),
+    )
+    with pytest.raises(StoreError, match="/path has chunks of 131,072 rows of text"):
+        read_features(chunked)
+    listed = rebuilt(good_store(tmp_path / "listed.h5"), lambda f: f.attrs.__setitem__("junk", ["x"] * 300))
+    with pytest.raises(StoreError, match="attribute junk holds 300 values"):
+        read_features(listed)
+
+
 def test_a_path_holding_a_nul_byte_is_refused_as_the_input_it_is(tmp_path):
     """A path column of fixed-length bytes may hold a NUL inside a value; no path can. merge read it
     and failed writing its output (exit 3, 'cannot write'): the input store is the one to blame."""
