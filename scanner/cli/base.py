@@ -8,8 +8,10 @@ command never shows a Python traceback for a user's mistake or a bad file.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
+import os
 import sys
 from collections.abc import Callable
 from typing import Annotated, Any, NoReturn, TypeVar
@@ -136,20 +138,44 @@ def _root(
 def main() -> None:
     """Entry point of the `scanner` console script. A mistake in the command line (an unknown option,
     a value of the wrong kind) is one line too, `scanner COMMAND: what is wrong (scanner COMMAND
-    --help)`, exit code 2, rather than a usage block and a boxed message."""
+    --help)`, exit code 2, rather than a usage block and a boxed message; an output that cannot be
+    written (standard output on a full disk) is one line and exit code 3."""
     try:
         code = app(standalone_mode=False)
+        sys.stdout.flush()  # here, not at exit, where a failure is printed as an ignored exception
     except (KeyboardInterrupt, typer.Abort):
         typer.echo("interrupted", err=True)
         sys.exit(ExitCode.INTERRUPTED)
+    except OSError as exc:  # typer handles a closed pipe (EPIPE) itself; this is any other write error
+        _quiet_stdout()
+        say(f"scanner: cannot write: {exc.strerror or exc}", err=True)
+        sys.exit(ExitCode.FATAL)
     except Exception as exc:  # click's usage errors, whichever click typer brings (it vendors one now)
         format_message = getattr(exc, "format_message", None)
         if not callable(format_message):
             raise
         if type(exc).__name__ != "NoArgsIsHelpError":  # for that one the help, printed already, is the message
-            context = getattr(exc, "ctx", None)
-            where = getattr(context, "command_path", None) or "scanner"
+            where = _command_path(exc)
             say(f"{where}: {' '.join(str(format_message()).split())} ({where} --help)", err=True)
         sys.exit(getattr(exc, "exit_code", ExitCode.USAGE))
     # typer.Exit gives its code; a command that returns normally, None
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _command_path(exc: Exception) -> str:
+    """`scanner COMMAND` for a usage error: from its context, or (an option missing its value is
+    raised before the command's context exists) the first word of the command line that names one."""
+    path = getattr(getattr(exc, "ctx", None), "command_path", None)
+    if path:
+        return str(path)
+    names = {info.name for info in app.registered_commands}
+    word = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)
+    return f"scanner {word}" if word in names else "scanner"
+
+
+def _quiet_stdout() -> None:
+    """Point standard output at /dev/null, so that the flush at exit cannot fail again."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)

@@ -215,6 +215,8 @@ def check_list(path: Path) -> None:
     """InputError if the list (or stdin for '-') is a device that would never end, or unreadable."""
     try:
         if str(path) == "-":
+            if sys.stdin is None:  # started with standard input closed (<&-)
+                raise InputError("cannot read the list -: standard input is closed")
             _check_list_source(os.fstat(sys.stdin.fileno()), "standard input", sys.stdin.isatty())
         else:
             _check_list_source(os.stat(path), str(path), False)

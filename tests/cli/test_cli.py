@@ -86,6 +86,7 @@ def test_a_mistake_in_the_command_line_is_one_line_and_exit_code_2(tmp_path):
         ("--bogus",): "scanner: No such option: --bogus",
         ("scann",): "scanner: No such command 'scann'.",
         ("spectrum",): "scanner spectrum: Missing argument 'IMAGE...'.",
+        ("scan", "-o"): "scanner scan: Option '-o' requires an argument.",  # raised before scan's context
     }
     for args, start in cases.items():
         result = subprocess.run(
@@ -102,6 +103,16 @@ def test_a_mistake_in_the_command_line_is_one_line_and_exit_code_2(tmp_path):
     for args in (("--version",), ("info", "--help")):
         result = subprocess.run([sys.executable, "-m", "scanner", *args], capture_output=True, text=True, timeout=120)
         assert result.returncode == 0 and result.stderr == "", args
+
+
+def test_an_output_that_cannot_be_written_is_one_line_and_exit_code_3(tmp_path):
+    """Standard output on a full disk (/dev/full) ended in an OSError traceback."""
+    for args in (("--version",), ("--help",), ("info", "--help")):
+        with open("/dev/full", "w") as full:
+            result = subprocess.run(
+                [sys.executable, "-m", "scanner", *args], stdout=full, stderr=subprocess.PIPE, text=True, timeout=120
+            )
+        assert (result.returncode, result.stderr) == (3, "scanner: cannot write: No space left on device\n"), args
 
 
 def test_a_ctrl_c_caught_in_a_callback_is_delivered_not_printed():

@@ -42,3 +42,12 @@ def test_a_list_that_is_a_never_ending_device_is_refused_in_one_line(tmp_path):
             done = subprocess.run(scan + args, stdin=stdin, capture_output=True, text=True, timeout=120)
             assert (done.returncode, done.stderr) == (0, "")
             assert len(read_features(out).path) == 0
+
+
+def test_a_list_from_a_closed_standard_input_is_one_line(tmp_path):
+    """`--from-list - <&-` (stdin closed, so sys.stdin is None) ended in an AttributeError traceback."""
+    out = tmp_path / "s.h5"
+    scan = [sys.executable, "-m", "scanner", "scan", "--out", str(out), "--quiet", "--from-list", "-"]
+    done = subprocess.run(scan, capture_output=True, text=True, timeout=120, preexec_fn=lambda: os.close(0))
+    assert (done.returncode, done.stderr) == (2, "scanner scan: cannot read the list -: standard input is closed\n")
+    assert not out.exists()
