@@ -75,10 +75,40 @@ def test_a_parquet_verdicts_file_that_expands_past_the_bound_is_one_line(tmp_pat
     pq.write_table(table, repeated, compression="zstd", use_dictionary=True, dictionary_pagesize_limit=4 << 20)
     assert plain.stat().st_size < 1 << 20 and repeated.stat().st_size < 1 << 20
     del table
-    for verdicts, needle in ((plain, "whose columns declare 4,194,"), (repeated, "that expands to at least")):
+    # the anchors' paths, a list of text: one 1 MB path 600 times on one row, stored once
+    anchors = tmp_path / "anchors.parquet"
+    table = pa.table(
+        {
+            "path": ["/data/0.jpg"],
+            "verdict": ["real"],
+            "score": [0.0],
+            "real_anchor_paths": pa.array([["/" + "a" * (1 << 20)] * 600], pa.list_(pa.string())),
+        }
+    )
+    pq.write_table(table, anchors, compression="zstd", use_dictionary=True, dictionary_pagesize_limit=4 << 20)
+    # a column of a kind no verdicts file holds: refused before it is read, whatever its size
+    struct = tmp_path / "struct.parquet"
+    pq.write_table(pa.table({"path": [{"inner": "/data/0.jpg"}], "verdict": ["real"], "score": [0.0]}), struct)
+    del table
+    cases = (
+        (plain, "whose columns declare 4,194,"),
+        (repeated, "that expands to at least"),
+        (anchors, "that expands to at least 629,"),
+        (struct, "whose column 'path' holds struct<inner: string>, not text or numbers"),
+    )
+    for verdicts, needle in cases:
         result = scanner("export", store, "--verdicts", verdicts, "--out", tmp_path / "e.csv", timeout=120)
-        assert_message(result, 2, f"{verdicts}: a Parquet file {needle}", "over the 1,073,741,824 read at most")
+        assert_message(result, 2, f"{verdicts}: a Parquet file {needle}")
     assert not (tmp_path / "e.csv").exists()
+    # a column the verdicts reader does not know is never read: 1 MB fixed-size values on 400 rows
+    extra = tmp_path / "extra.parquet"
+    rows = 400
+    junk = pa.array([b"j" * (1 << 20)] * rows, pa.binary(1 << 20))
+    table = pa.table({"path": ["/x"] * rows, "verdict": ["real"] * rows, "score": [0.0] * rows, "junk": junk})
+    pq.write_table(table, extra, compression="zstd")
+    del junk, table
+    result = scanner("export", store, "--verdicts", extra, "--out", tmp_path / "e.csv", timeout=120, memory_gib=1)
+    assert result.returncode == 0, text(result)
     good = tmp_path / "good.parquet"
     assert scanner("classify", store, "--out", good).returncode == 0
     assert scanner("export", store, "--verdicts", good, "--out", tmp_path / "e.csv").returncode == 0
