@@ -120,6 +120,13 @@ def _file_row(root: int, rel: bytes, info: os.stat_result) -> Found:
 
 
 MAX_LIST_ENTRY = 1 << 16  # bytes: far beyond any path the system accepts (4096 on Linux)
+MAX_LIST_GAP = 1 << 26  # bytes a list may hold between two paths (separators, or one path cut short)
+
+
+class EmptyListError(OSError):
+    """A list that goes on and on without giving a path."""
+
+
 FIRST_ENTRY_BYTES = 4096  # PATH_MAX on Linux: a NUL-separated list has its first NUL within this many bytes
 _LINE_SEPARATORS = re.compile(rb"\r?\n")
 _NUL = re.compile(rb"\0")
@@ -142,15 +149,21 @@ def list_entries(handle: BinaryIO, null: bool = False, block: int = 1 << 16) -> 
     nul_only = decided = null
     pending, skipping = b"", False
 
+    idle = 0  # bytes read since the last entry given
+
     def entries(parts: list[bytes]) -> Iterator[bytes]:
-        nonlocal skipping
+        nonlocal skipping, idle
         for part in parts:
             if part and not skipping:
+                idle = 0
                 yield part
             skipping = False
 
     while True:
         chunk = read(block)
+        idle += len(chunk)
+        if idle > MAX_LIST_GAP:  # /proc/self/pagemap: a "regular file" of size 0 that reads NULs for ever
+            raise EmptyListError(f"{MAX_LIST_GAP:,} bytes read without a path in them")
         data = pending + chunk
         if not decided:
             if b"\0" in data:

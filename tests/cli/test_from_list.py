@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import cv2
+import pytest
 from helpers import natural_image
 
 from scanner.store.hdf5 import read_features
@@ -51,3 +52,17 @@ def test_a_list_from_a_closed_standard_input_is_one_line(tmp_path):
     done = subprocess.run(scan, capture_output=True, text=True, timeout=120, preexec_fn=lambda: os.close(0))
     assert (done.returncode, done.stderr) == (2, "scanner scan: cannot read the list -: standard input is closed\n")
     assert not out.exists()
+
+
+def test_a_list_that_never_gives_a_path_ends_in_one_line(tmp_path):
+    """/proc/self/pagemap is a "regular file" of size 0 that reads NUL bytes for ever: empty entries,
+    skipped one after another, and the scan never ended. A list may hold 64 MiB between two paths."""
+    if not os.access("/proc/self/pagemap", os.R_OK):
+        pytest.skip("no /proc/self/pagemap here")
+    out = tmp_path / "s.h5"
+    scan = [sys.executable, "-m", "scanner", "scan", "--out", str(out), "-j", "1", "--quiet"]
+    done = subprocess.run(scan + ["--from-list", "/proc/self/pagemap"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == (
+        "scanner scan: cannot read the list /proc/self/pagemap: 67,108,864 bytes read without a path in them\n"
+    )
