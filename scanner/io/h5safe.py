@@ -294,9 +294,8 @@ class CheckedFile:
         index), and many rows may name one large heap object, which reading them all at once would
         copy for each (4,096 rows of one 2 MB string: 8 GB). Counting stops once over `most`; 0 for
         fixed-length text (its size is its storage's, checked when the dataset was)."""
-        if start >= stop or h5py.check_string_dtype(dataset.dtype) is None:
-            return 0
-        if h5py.check_string_dtype(dataset.dtype).length is not None:
+        string = h5py.check_string_dtype(dataset.dtype)
+        if start >= stop or string is None or string.length is not None:
             return 0
         sizeof_addr = self.file.id.get_create_plist().get_sizes()[0]
         width = 4 + sizeof_addr + 4

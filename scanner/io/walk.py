@@ -121,15 +121,13 @@ def _file_row(root: int, rel: bytes, info: os.stat_result) -> Found:
 
 MAX_LIST_ENTRY = 1 << 16  # bytes: far beyond any path the system accepts (4096 on Linux)
 MAX_LIST_GAP = 1 << 26  # bytes a list may hold between two paths (separators, or one path cut short)
+FIRST_ENTRY_BYTES = 4096  # PATH_MAX on Linux: a NUL-separated list has its first NUL within this many bytes
+_LINE_SEPARATORS = re.compile(rb"\r?\n")
+_NUL = re.compile(rb"\0")
 
 
 class EmptyListError(OSError):
     """A list that goes on and on without giving a path."""
-
-
-FIRST_ENTRY_BYTES = 4096  # PATH_MAX on Linux: a NUL-separated list has its first NUL within this many bytes
-_LINE_SEPARATORS = re.compile(rb"\r?\n")
-_NUL = re.compile(rb"\0")
 
 
 def list_entries(handle: BinaryIO, null: bool = False, block: int = 1 << 16) -> Iterator[bytes]:
@@ -148,7 +146,6 @@ def list_entries(handle: BinaryIO, null: bool = False, block: int = 1 << 16) -> 
     read = getattr(handle, "read1", handle.read)
     nul_only = decided = null
     pending, skipping = b"", False
-
     idle = 0  # bytes read since the last entry given
 
     def entries(parts: list[bytes]) -> Iterator[bytes]:
